@@ -1,0 +1,126 @@
+# ketch — build, run and test entry points.
+#
+# Every target works from a fresh clone and is idempotent. Expensive steps are
+# guarded by stamp files under .make/ (gitignored): a stamp is rebuilt only
+# when one of its input files is newer than it, so `make install` is a no-op
+# (well under a second) when nothing changed.
+#
+#   .make/python <- pyproject.toml, .venv/pyvenv.cfg       pip install -e '.[all,test]'
+#   .make/npm-ci <- ui/package.json, ui/package-lock.json  npm ci
+#   .make/ui     <- .make/npm-ci, everything under ui/src and ui/public (files
+#                   and directories, so added/removed files count too),
+#                   ui/index.html, ui/vite.config.ts, ui/tsconfig*.json
+#                                                          npm run build -> src/ketch/server/static/
+#                   (also rebuilt when src/ketch/server/static/ is empty/missing)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-print-directory
+
+PYTHON      ?= python3
+VENV        := .venv
+VPY         := $(VENV)/bin/python
+STAMPS      := .make
+STATIC_DIR  := src/ketch/server/static
+PORT        ?=
+HOST        ?=
+PYTEST_ARGS ?=
+
+# apt needs root: use sudo when we are not root and sudo exists.
+SUDO := $(if $(filter 0,$(shell id -u)),,$(shell command -v sudo 2>/dev/null))
+APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
+
+# --- UI inputs (evaluated at parse time; missing files simply drop out) -------
+UI_PRESENT := $(wildcard ui/package.json)
+UI_LOCK    := $(wildcard ui/package-lock.json)
+UI_SOURCES := $(shell find ui/src ui/public 2>/dev/null) \
+              $(wildcard ui/index.html ui/vite.config.ts ui/vite.config.js ui/tsconfig*.json)
+# Rebuild the dashboard if its output was deleted even though the stamp is fresh.
+UI_FORCE   := $(if $(wildcard $(STATIC_DIR)/*),,FORCE)
+
+.PHONY: help install install-python install-ui up test test-fast test-deps lint bench clean FORCE
+
+help: ## list targets
+	@echo "ketch make targets:"
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  make %-11s %s\n", $$1, $$2}'
+	@echo
+	@echo "Variables: PORT=9000 (make up), HOST=0.0.0.0 (make up), PYTEST_ARGS='-k foo -x' (make test/test-fast)"
+
+# --- install -----------------------------------------------------------------
+
+install: install-python install-ui ## create .venv, install ketch[all,test] editable, build the dashboard
+
+install-python: $(STAMPS)/python
+
+$(VENV)/pyvenv.cfg:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMPS)/python: pyproject.toml $(VENV)/pyvenv.cfg
+	@mkdir -p $(@D)
+	$(VPY) -m pip install --upgrade pip
+	$(VPY) -m pip install -e '.[all,test]'
+	@touch $@
+
+ifeq ($(UI_PRESENT),)
+install-ui:
+	@echo "NOTE: ui/package.json not found - skipping the dashboard build (src/ketch/server/static/ not built)."
+else
+install-ui: $(STAMPS)/ui
+
+$(STAMPS)/npm-ci: ui/package.json $(UI_LOCK)
+	@mkdir -p $(@D)
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  echo "npm not found - installing Debian nodejs and npm"; \
+	  $(APT_GET) update; \
+	  $(APT_GET) install -y --no-install-recommends nodejs npm; \
+	fi
+	cd ui && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; \
+	         else npm install --no-audit --no-fund; fi
+	@touch $@
+
+$(STAMPS)/ui: $(STAMPS)/npm-ci $(UI_SOURCES) $(UI_FORCE)
+	cd ui && npm run build
+	@touch $@
+endif
+
+# --- run ---------------------------------------------------------------------
+
+up: install ## start ketch (http://127.0.0.1:8080; PORT=9000 to change)
+	$(VENV)/bin/ketch up $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST))
+
+# --- checks ------------------------------------------------------------------
+
+test: install ## lint, install postgresql/chromium if missing, run the whole pytest suite
+	$(MAKE) lint
+	$(MAKE) test-deps
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-fast: install ## pytest -m "not slow" (no apt)
+	$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
+
+test-deps: ## apt-get install postgresql and chromium where missing
+	@missing=""; \
+	if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing="$$missing postgresql"; fi; \
+	if [ ! -x /usr/bin/chromium ]; then missing="$$missing chromium"; fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing missing system packages:$$missing"; \
+	  $(APT_GET) update; \
+	  $(APT_GET) install -y --no-install-recommends $$missing; \
+	else \
+	  echo "test-deps: postgresql and chromium already installed"; \
+	fi
+
+lint: install-python ## ruff check + mypy (strict, config in pyproject.toml)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
+
+bench: install ## run benchmarks/core.py
+	$(VPY) benchmarks/core.py
+
+clean: ## remove .venv, .make, ui/node_modules and the built dashboard
+	rm -rf $(VENV) $(STAMPS) ui/node_modules $(STATIC_DIR) src/*.egg-info
+
+FORCE:

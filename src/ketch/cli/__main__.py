@@ -1,0 +1,3 @@
+from ketch.cli import main
+
+main()

@@ -1,0 +1,69 @@
+"""Configuration from the environment: one frozen ``Settings`` per control plane.
+
+Every setting has an embedded default, so a laptop needs none of them:
+
+==========================  ==============================================
+``KETCH_HOME``              state directory (default ``~/.ketch``)
+``KETCH_DATABASE_URL``      SQLAlchemy URL (default SQLite in KETCH_HOME)
+``KETCH_ARTIFACTS_URI``     fsspec URI (default ``KETCH_HOME/artifacts``)
+``KETCH_EXECUTOR``          ``local`` (default) or another registered backend
+``KETCH_HOST``              a server to talk to instead of the local one
+``KETCH_TOKEN``             bearer token sent to / required by the server
+``KETCH_CPUS``              CPU slots of the local executor (default: cores)
+``KETCH_MEMORY``            memory slots, a quantity such as ``16Gi``
+``KETCH_GPUS``              GPU ids, e.g. ``0,1`` (default: ``nvidia-smi -L``)
+==========================  ==============================================
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Settings"]
+
+
+def _env(name: str, environ: dict[str, str]) -> str | None:
+    value = environ.get(name, "").strip()
+    return value or None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration of one control plane or client."""
+
+    home: Path
+    database_url: str
+    artifacts_uri: str
+    executor: str = "local"
+    host: str | None = None
+    token: str | None = None
+    cpus: str | None = None
+    memory: str | None = None
+    gpus: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Read ``KETCH_*`` variables; missing ones take the embedded defaults."""
+        env = dict(os.environ if environ is None else environ)
+        home = Path(_env("KETCH_HOME", env) or Path.home() / ".ketch").expanduser().resolve()
+        db = _env("KETCH_DATABASE_URL", env) or f"sqlite:///{home / 'ketch.db'}"
+        artifacts = _env("KETCH_ARTIFACTS_URI", env) or str(home / "artifacts")
+        return cls(
+            home=home,
+            database_url=db,
+            artifacts_uri=artifacts,
+            executor=_env("KETCH_EXECUTOR", env) or "local",
+            host=_env("KETCH_HOST", env),
+            token=_env("KETCH_TOKEN", env),
+            cpus=_env("KETCH_CPUS", env),
+            memory=_env("KETCH_MEMORY", env),
+            gpus=_env("KETCH_GPUS", env),
+        )
+
+    @property
+    def runs_dir(self) -> Path:
+        """Where the local executor keeps per-work-unit scratch files (logs while running)."""
+        return self.home / "runs"

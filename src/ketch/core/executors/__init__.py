@@ -1,0 +1,14 @@
+"""Executors: run work units on this machine (``local``) or elsewhere."""
+
+from __future__ import annotations
+
+from ketch.core.executors._base import (
+    Executor,
+    Handle,
+    ResourceRequest,
+    UnitState,
+    UnitStatus,
+    WorkUnit,
+)
+
+__all__ = ["Executor", "Handle", "ResourceRequest", "UnitState", "UnitStatus", "WorkUnit"]

@@ -1,0 +1,165 @@
+"""The executor contract: where work units actually run.
+
+One ABC, several backends (``local`` subprocesses today, ``ray`` next). The
+controller above never assumes which one runs its work:
+
+* ``submit(unit)`` starts one work unit and returns a ``Handle``;
+  ``submit_gang(units)`` starts all of them or none (distributed training).
+* A ``Handle`` is plain JSON. Controllers store it in the resource's status, so a
+  control plane that restarts after a crash can ``poll`` work it did not start.
+* ``lookup(unit_id)`` finds a unit by the id the caller chose, for the crash
+  window between ``submit`` returning and the handle being written down.
+* ``poll(handle)`` says Running, Succeeded, Failed or Lost (no process and no
+  recorded exit: the work died with no word).
+* ``logs(handle, follow=...)`` yields the combined stdout/stderr as bytes, live
+  while the unit runs and from the artifact store after ``finalize``;
+  ``cancel(handle)`` stops the whole process tree.
+* ``finalize(handle)`` (after the unit ended) persists the log to the artifact
+  store and releases slots; ``poll`` still answers the final state afterwards,
+  so a crash between ``finalize`` and the caller's status write loses nothing.
+  ``forget(handle)`` removes every local trace once the owner no longer needs it.
+* ``fits(resources)`` / ``capacity()`` tell the scheduler whether a unit can
+  start now; resource slots are taken by ``submit`` and given back when the
+  unit ends (observed by ``poll`` or the executor's own monitor).
+
+Thread safety: every method may be called from any thread. ``on_exit``
+callbacks run on an executor thread and must not block.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Executor",
+    "Handle",
+    "ResourceRequest",
+    "UnitState",
+    "UnitStatus",
+    "WorkUnit",
+]
+
+
+@dataclass(frozen=True)
+class ResourceRequest:
+    """What a unit reserves while it runs: CPU cores, memory bytes, GPU count."""
+
+    cpu: float = 1.0
+    memory: int = 0
+    gpu: int = 0
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """One process to run.
+
+    ``unit_id`` is chosen by the caller and must be unique and stable across
+    retries of the same attempt (the Job controller uses ``<uid>-<attempt>``);
+    it names the unit's scratch directory and its log in the artifact store.
+    ``log_key`` is the artifact-store key where ``finalize`` persists the log.
+    """
+
+    unit_id: str
+    command: Sequence[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+    working_dir: str | None = None
+    resources: ResourceRequest = field(default_factory=ResourceRequest)
+    timeout_seconds: float | None = None
+    log_key: str | None = None
+
+
+class UnitState(enum.StrEnum):
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    LOST = "Lost"
+
+
+@dataclass(frozen=True)
+class UnitStatus:
+    """What ``poll`` observed. ``reason`` is a CamelCase word for conditions
+    (``Completed``, ``Error``, ``DeadlineExceeded``, ``Cancelled``, ``OOMKilled``,
+    ``ProcessLost``, ``StartError``), ``message`` a sentence for people."""
+
+    state: UnitState
+    exit_code: int | None = None
+    reason: str = ""
+    message: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.state is not UnitState.RUNNING
+
+
+Handle = dict[str, Any]
+"""A JSON-serializable description of a submitted unit, owned by the backend."""
+
+
+class Executor(abc.ABC):
+    """A place to run work units. See the module docstring for the contract."""
+
+    name: str = "abstract"
+
+    @abc.abstractmethod
+    def submit(self, unit: WorkUnit) -> Handle:
+        """Start ``unit`` and return its handle once the process exists.
+
+        Raises ``ExecutorError`` when the unit cannot start (its message is the
+        OS error, e.g. a command that does not exist); nothing is left running.
+        """
+
+    def submit_gang(self, units: Sequence[WorkUnit]) -> list[Handle]:
+        """Start every unit or none: if one fails to start, cancel the started ones."""
+        handles: list[Handle] = []
+        try:
+            for unit in units:
+                handles.append(self.submit(unit))
+        except BaseException:
+            for handle in handles:
+                self.cancel(handle, grace_seconds=0)
+            raise
+        return handles
+
+    @abc.abstractmethod
+    def lookup(self, unit_id: str) -> Handle | None:
+        """The handle of a unit submitted earlier (even by another process), or None."""
+
+    @abc.abstractmethod
+    def poll(self, handle: Handle) -> UnitStatus:
+        """The unit's state now. Never raises for a dead or unknown unit: it is LOST."""
+
+    @abc.abstractmethod
+    def logs(self, handle: Handle, *, follow: bool = False) -> Iterator[bytes]:
+        """Combined stdout/stderr; with ``follow`` keep yielding until the unit ends."""
+
+    @abc.abstractmethod
+    def cancel(self, handle: Handle, *, grace_seconds: float = 5.0) -> None:
+        """Stop the unit and every process it started: SIGTERM, then SIGKILL after
+        ``grace_seconds``. Idempotent; returns once the processes are gone."""
+
+    @abc.abstractmethod
+    def finalize(self, handle: Handle) -> None:
+        """Persist the log to the artifact store (at the unit's ``log_key``) and release
+        the unit's resource slots. ``poll`` and ``logs`` keep working. Idempotent."""
+
+    @abc.abstractmethod
+    def forget(self, handle: Handle) -> None:
+        """Remove the unit's local scratch files (cancelling it first if it runs)."""
+
+    @abc.abstractmethod
+    def fits(self, resources: ResourceRequest) -> bool:
+        """Whether a unit asking for ``resources`` could start right now."""
+
+    @abc.abstractmethod
+    def capacity(self) -> ResourceRequest:
+        """Total resources of this executor (used to report unschedulable requests)."""
+
+    def set_exit_callback(self, callback: Callable[[str], None]) -> None:  # noqa: B027
+        """Ask to be called with the ``unit_id`` soon after a unit ends."""
+
+    def close(self) -> None:  # noqa: B027
+        """Stop background threads. Running units keep running (they are adoptable)."""

@@ -1,0 +1,449 @@
+"""The ``local`` executor: work units as subprocesses of this machine.
+
+Every unit gets a scratch directory ``<runs_dir>/<unit_id>/`` holding:
+
+* ``handle.json``: the handle, so ``lookup`` works after a control-plane crash;
+* ``output.log``: combined stdout/stderr (moved to the artifact store by ``finalize``);
+* ``exit``: the exit code, written by a tiny ``sh`` wrapper around the command, so
+  the code survives even when the control plane that spawned it is gone;
+* ``reason``: why the executor killed the unit (``DeadlineExceeded``, ``OOMKilled``);
+* ``cancelled``: a marker that ``cancel`` stopped the unit on request.
+
+The files, not in-memory state, are the source of truth for ``poll``; memory only
+tracks resource slots and which units a monitor thread must watch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from ketch.core.artifacts import ArtifactStore
+from ketch.core.errors import ExecutorError, NotFoundError
+from ketch.core.executors import _local_proc as proc
+from ketch.core.executors._base import (
+    Executor,
+    Handle,
+    ResourceRequest,
+    UnitState,
+    UnitStatus,
+    WorkUnit,
+)
+
+__all__ = ["LocalExecutor"]
+
+log = logging.getLogger(__name__)
+
+# Runs the command, then records its exit code atomically in "$0" (the exit file).
+# A shell costs about 1 ms to start where a Python shim would cost about 20 ms, and
+# submit-to-start latency matters. The wrapper stays the parent of the command, so
+# its pid (the handle's pid) is also the process group id.
+_WRAPPER = '"$@"; code=$?; printf %s "$code" > "$0.tmp" && mv "$0.tmp" "$0"; exit $code'
+_MONITOR_INTERVAL = 0.5
+_FOLLOW_INTERVAL = 0.1
+_EPSILON = 1e-9
+
+
+@dataclass
+class _Unit:
+    """Bookkeeping for a unit whose slots this executor holds."""
+
+    handle: Handle
+    cpu: float
+    memory: int
+    gpu_ids: list[str]
+    popen: subprocess.Popen[bytes] | None  # None when adopted after a restart
+    exited: bool = False
+    enforcing: bool = False  # a deadline or memory kill is under way
+
+
+class LocalExecutor(Executor):
+    """Runs work units as local subprocesses with CPU, memory and GPU slots.
+
+    Args:
+        runs_dir: Where the per-unit scratch directories live.
+        artifacts: Where ``finalize`` persists logs.
+        cpus: CPU cores to hand out; defaults to ``os.cpu_count()``.
+        memory: Memory bytes to hand out; defaults to the machine's total RAM.
+        gpus: GPU ids to hand out; None detects them lazily with ``nvidia-smi -L``.
+        kill_grace_seconds: SIGTERM-to-SIGKILL grace for deadline kills.
+    """
+
+    name = "local"
+
+    def __init__(self, runs_dir: Path, artifacts: ArtifactStore, *,
+                 cpus: float | None = None, memory: int | None = None,
+                 gpus: list[str] | None = None, kill_grace_seconds: float = 5.0) -> None:
+        self.runs_dir = Path(runs_dir)
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.artifacts = artifacts
+        self._cpus = float(cpus if cpus is not None else (os.cpu_count() or 1))
+        self._memory = int(memory if memory is not None else psutil.virtual_memory().total)
+        self._gpus = list(gpus) if gpus is not None else None
+        self._grace = kill_grace_seconds
+        self._host = socket.gethostname()
+        self._lock = threading.Lock()
+        self._units: dict[str, _Unit] = {}
+        self._callback: Callable[[str], None] | None = None
+        self._stop = threading.Event()
+        self._monitor: threading.Thread | None = None
+
+    # ----------------------------------------------------------------- slots
+
+    def _gpu_ids(self) -> list[str]:
+        # Detected on first use: running nvidia-smi costs ~100 ms that an executor
+        # which never sees a GPU request should not pay at construction.
+        if self._gpus is None:
+            detected = proc.detect_gpus()
+            with self._lock:
+                if self._gpus is None:
+                    self._gpus = detected
+        return list(self._gpus)
+
+    def capacity(self) -> ResourceRequest:
+        return ResourceRequest(cpu=self._cpus, memory=self._memory, gpu=len(self._gpu_ids()))
+
+    def _free(self) -> tuple[float, int, list[str]]:
+        """Free cpu, memory and GPU ids; the caller holds the lock."""
+        cpu, memory = self._cpus, self._memory
+        taken: set[str] = set()
+        for unit in self._units.values():
+            cpu -= unit.cpu
+            memory -= unit.memory
+            taken.update(unit.gpu_ids)
+        return cpu, memory, [g for g in self._gpus or [] if g not in taken]
+
+    def _shortfall(self, res: ResourceRequest) -> str | None:
+        """Why ``res`` does not fit now, or None; the caller holds the lock."""
+        cpu, memory, gpus = self._free()
+        if res.cpu > cpu + _EPSILON:
+            return (f"insufficient cpu: requested {res.cpu:g}, "
+                    f"free {max(cpu, 0):g} of {self._cpus:g}")
+        if res.memory > 0 and res.memory > memory:
+            return (f"insufficient memory: requested {res.memory}, "
+                    f"free {max(memory, 0)} of {self._memory}")
+        if res.gpu > len(gpus):
+            return (f"insufficient gpu: requested {res.gpu}, "
+                    f"free {len(gpus)} of {len(self._gpus or [])}")
+        return None
+
+    def fits(self, resources: ResourceRequest) -> bool:
+        if resources.gpu > 0:
+            self._gpu_ids()
+        with self._lock:
+            return self._shortfall(resources) is None
+
+    def _release(self, unit_id: str) -> None:
+        with self._lock:
+            self._units.pop(unit_id, None)
+
+    # ---------------------------------------------------------------- submit
+
+    def _dir(self, unit_id: str) -> Path:
+        if not unit_id or "/" in unit_id or "\\" in unit_id or unit_id in (".", ".."):
+            raise ExecutorError(f"bad unit id {unit_id!r}: must be one path component")
+        return self.runs_dir / unit_id
+
+    def submit(self, unit: WorkUnit) -> Handle:
+        directory = self._dir(unit.unit_id)
+        if not unit.command:
+            raise ExecutorError("empty command")
+        if unit.working_dir is not None and not os.path.isdir(unit.working_dir):
+            raise ExecutorError(f"working directory does not exist: {unit.working_dir!r}")
+        env = dict(os.environ)
+        env.update(unit.env)
+        if "PYTHONUNBUFFERED" not in unit.env:
+            env["PYTHONUNBUFFERED"] = "1"  # so logs stream while the unit runs
+        try:
+            exe = proc.resolve_executable(unit.command[0], env, unit.working_dir)
+        except OSError as err:
+            raise ExecutorError(str(err)) from None
+        existing = self.lookup(unit.unit_id)
+        if existing is not None and proc.is_alive(existing["pid"], existing["createTime"]):
+            raise ExecutorError(f"unit {unit.unit_id!r} is already running")
+        res = unit.resources
+        all_gpus = self._gpu_ids()
+
+        with self._lock:
+            if unit.unit_id in self._units:
+                raise ExecutorError(f"unit {unit.unit_id!r} still holds slots; finalize it first")
+            short = self._shortfall(res)
+            if short is not None:
+                raise ExecutorError(short)
+            gpu_ids = self._free()[2][:res.gpu]
+            record = _Unit(handle={}, cpu=res.cpu, memory=res.memory, gpu_ids=gpu_ids,
+                           popen=None)
+            self._units[unit.unit_id] = record  # reserve before spawning (no lock held then)
+
+        if gpu_ids or all_gpus:
+            # "" hides every GPU from a unit that asked for none.
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
+        try:
+            handle = self._spawn(unit, directory, exe, env, record)
+        except BaseException:
+            self._release(unit.unit_id)
+            raise
+        self._ensure_monitor()
+        return handle
+
+    def _spawn(self, unit: WorkUnit, directory: Path, exe: str, env: dict[str, str],
+               record: _Unit) -> Handle:
+        directory.mkdir(parents=True, exist_ok=True)
+        # A resubmission of the same unit id must not inherit the previous end state.
+        for stale in (proc.EXIT_FILE, proc.REASON_FILE, proc.CANCELLED_FILE, proc.HANDLE_FILE):
+            (directory / stale).unlink(missing_ok=True)
+        # Run the resolved file, not the bare name: sh would prefer its own builtins
+        # (dash's echo interprets backslashes, unlike /bin/echo).
+        argv = ["/bin/sh", "-c", _WRAPPER, str(directory / proc.EXIT_FILE), exe,
+                *unit.command[1:]]
+        try:
+            with open(directory / proc.LOG_FILE, "ab") as logf:
+                popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf,
+                                         stderr=subprocess.STDOUT, env=env,
+                                         cwd=unit.working_dir, start_new_session=True)
+        except OSError as err:
+            raise ExecutorError(str(err)) from None
+        try:
+            # A wrapper that already exited is a zombie until the waiter reaps it,
+            # so its create time is still readable here.
+            create_time = psutil.Process(popen.pid).create_time()
+        except psutil.Error as err:
+            popen.kill()
+            popen.wait()
+            raise ExecutorError(f"process vanished right after start: {err}") from None
+        deadline = time.time() + unit.timeout_seconds if unit.timeout_seconds else None
+        handle: Handle = {
+            "backend": self.name,
+            "unitId": unit.unit_id,
+            "host": self._host,
+            "pid": popen.pid,
+            "createTime": create_time,
+            "dir": str(directory.resolve()),
+            "logKey": unit.log_key,
+            "deadline": deadline,
+            "timeoutSeconds": unit.timeout_seconds,
+            "resources": {"cpu": record.cpu, "memory": record.memory,
+                          "gpu": len(record.gpu_ids), "gpuIds": list(record.gpu_ids)},
+        }
+        proc.atomic_write(directory / proc.HANDLE_FILE, json.dumps(handle))
+        with self._lock:
+            record.handle = handle
+            record.popen = popen
+        # One waiter per child: Popen.wait reaps it (no zombies) and reports the exit
+        # at once, without waiting for the monitor's next tick.
+        threading.Thread(target=self._wait_child, args=(record, popen),
+                         name=f"ketch-wait-{unit.unit_id}", daemon=True).start()
+        return handle
+
+    def _wait_child(self, record: _Unit, popen: subprocess.Popen[bytes]) -> None:
+        popen.wait()
+        with self._lock:
+            record.exited = True
+        self._notify(record.handle["unitId"])
+
+    def _notify(self, unit_id: str) -> None:
+        callback = self._callback
+        if callback is None:
+            return
+        try:
+            callback(unit_id)
+        except Exception:
+            log.exception("exit callback failed for unit %s", unit_id)
+
+    def set_exit_callback(self, callback: Callable[[str], None]) -> None:
+        self._callback = callback
+
+    # ------------------------------------------------------------ monitoring
+
+    def _ensure_monitor(self) -> None:
+        with self._lock:
+            if self._monitor is not None or self._stop.is_set():
+                return
+            self._monitor = threading.Thread(target=self._monitor_loop,
+                                             name="ketch-local-monitor", daemon=True)
+            self._monitor.start()
+
+    def _monitor_loop(self) -> None:
+        while not self._stop.wait(_MONITOR_INTERVAL):
+            with self._lock:
+                units = [u for u in self._units.values()
+                         if u.handle and not u.exited and not u.enforcing]
+            for unit in units:
+                try:
+                    self._check(unit)
+                except Exception:  # the monitor must outlive any single bad unit
+                    log.exception("monitoring unit %s failed", unit.handle.get("unitId"))
+
+    def _check(self, unit: _Unit) -> None:
+        handle = unit.handle
+        pid, created = handle["pid"], handle["createTime"]
+        if not proc.is_alive(pid, created):
+            if unit.popen is None:  # adopted: no waiter thread will notice the exit
+                with self._lock:
+                    unit.exited = True
+                self._notify(handle["unitId"])
+            return
+        deadline = handle.get("deadline")
+        if deadline is not None and time.time() > deadline:
+            self._enforce(unit, "DeadlineExceeded", proc.deadline_message(handle), self._grace)
+            return
+        if unit.memory > 0:
+            used = proc.tree_rss(pid, created)
+            if used > unit.memory:
+                # Like the kernel's OOM killer: no grace, the memory is needed now.
+                self._enforce(unit, "OOMKilled", f"used {used} bytes, limit {unit.memory}", 0)
+
+    def _enforce(self, unit: _Unit, reason: str, message: str, grace: float) -> None:
+        with self._lock:
+            unit.enforcing = True
+        self._record_reason(Path(unit.handle["dir"]), reason, message)
+        if grace <= 0:
+            self.cancel(unit.handle, grace_seconds=0)
+        else:
+            # A graceful kill takes seconds; do not stall the other units' checks.
+            threading.Thread(target=self.cancel, args=(unit.handle,),
+                             kwargs={"grace_seconds": grace}, daemon=True).start()
+
+    @staticmethod
+    def _record_reason(directory: Path, reason: str, message: str) -> None:
+        # Written before the kill so that poll never sees a dead unit without it;
+        # the first reason wins (a unit killed for its deadline stays that way).
+        if not (directory / proc.REASON_FILE).exists():
+            proc.atomic_write(directory / proc.REASON_FILE,
+                              json.dumps({"reason": reason, "message": message}))
+
+    def _adopt(self, handle: Handle) -> None:
+        """Take the slots of a running unit another executor instance started."""
+        res = handle.get("resources") or {}
+        with self._lock:
+            if handle["unitId"] in self._units:
+                return
+            self._units[handle["unitId"]] = _Unit(
+                handle=handle, cpu=float(res.get("cpu", 0)), memory=int(res.get("memory", 0)),
+                gpu_ids=[str(g) for g in res.get("gpuIds", [])], popen=None)
+        self._ensure_monitor()
+
+    def close(self) -> None:
+        self._stop.set()
+        monitor = self._monitor
+        if monitor is not None and monitor is not threading.current_thread():
+            monitor.join(timeout=5)
+
+    # ----------------------------------------------------------- inspection
+
+    def lookup(self, unit_id: str) -> Handle | None:
+        try:
+            directory = self._dir(unit_id)
+        except ExecutorError:
+            return None
+        return proc.load_json(directory / proc.HANDLE_FILE)
+
+    def poll(self, handle: Handle) -> UnitStatus:
+        try:
+            return self._poll(handle)
+        except Exception as err:  # poll never raises: an unreadable unit is lost
+            return UnitStatus(UnitState.LOST, reason="ProcessLost",
+                              message=f"cannot inspect unit: {err}")
+
+    def _poll(self, handle: Handle) -> UnitStatus:
+        if handle.get("backend") != self.name:
+            return UnitStatus(UnitState.LOST, reason="ProcessLost",
+                              message=f"handle belongs to backend {handle.get('backend')!r}")
+        directory = Path(handle["dir"])
+        local = handle.get("host") == self._host
+        # Liveness first, files second: a wrapper writes its exit file before it
+        # exits, so a process seen gone has left every file it will ever write.
+        alive = local and proc.is_alive(handle["pid"], handle["createTime"])
+        final = proc.final_status(directory, alive)
+        if final is not None:
+            return final
+        if alive:
+            deadline = handle.get("deadline")
+            if deadline is not None and time.time() > deadline:
+                self._record_reason(directory, "DeadlineExceeded", proc.deadline_message(handle))
+                self.cancel(handle, grace_seconds=self._grace)
+                return proc.final_status(directory, False) or UnitStatus(
+                    UnitState.FAILED, reason="DeadlineExceeded",
+                    message=proc.deadline_message(handle))
+            if handle["unitId"] not in self._units:
+                self._adopt(handle)
+            return UnitStatus(UnitState.RUNNING)
+        if not local:
+            return UnitStatus(UnitState.LOST, reason="ProcessLost",
+                              message=f"unit ran on host {handle.get('host')!r}, "
+                                      f"not on this host {self._host!r}")
+        return UnitStatus(UnitState.LOST, reason="ProcessLost",
+                          message=f"process {handle['pid']} is gone and recorded no exit code")
+
+    def logs(self, handle: Handle, *, follow: bool = False) -> Iterator[bytes]:
+        path = Path(handle["dir"]) / proc.LOG_FILE
+        try:
+            # An open file keeps its data even if finalize unlinks it meanwhile.
+            logf = open(path, "rb")  # noqa: SIM115 - closed in the finally below
+        except FileNotFoundError:
+            yield from self._stored_log(handle)
+            return
+        try:
+            while True:
+                chunk = logf.read(65536)
+                if chunk:
+                    yield chunk
+                    continue
+                if not follow or self.poll(handle).done:
+                    break
+                time.sleep(_FOLLOW_INTERVAL)
+            # The unit ended: whatever it wrote before exiting is in the file now.
+            while chunk := logf.read(65536):
+                yield chunk
+        finally:
+            logf.close()
+
+    def _stored_log(self, handle: Handle) -> Iterator[bytes]:
+        key = handle.get("logKey")
+        if not key:
+            return
+        try:
+            yield from self.artifacts.iter_bytes(key)
+        except NotFoundError:
+            return
+
+    # ------------------------------------------------------------- stopping
+
+    def cancel(self, handle: Handle, *, grace_seconds: float = 5.0) -> None:
+        directory = Path(handle["dir"])
+        if handle.get("host") != self._host:
+            return  # another host's process cannot be signalled from here
+        if not proc.is_alive(handle["pid"], handle["createTime"]):
+            return  # already ended: keep the state it ended in
+        if (directory.is_dir() and not (directory / proc.REASON_FILE).exists()
+                and not (directory / proc.EXIT_FILE).exists()):
+            # Marker first: poll must never see the killed unit as plainly failed.
+            (directory / proc.CANCELLED_FILE).touch()
+        proc.kill_tree(handle["pid"], handle["createTime"], grace_seconds)
+
+    def finalize(self, handle: Handle) -> None:
+        # Slots first: the unit ended, so its resources are free even if the upload
+        # below fails (a retry of finalize retries the upload).
+        self._release(handle["unitId"])
+        key = handle.get("logKey")
+        path = Path(handle["dir"]) / proc.LOG_FILE
+        if key and path.exists():
+            self.artifacts.put_file(str(path), key)
+            path.unlink(missing_ok=True)
+
+    def forget(self, handle: Handle) -> None:
+        self.cancel(handle, grace_seconds=self._grace)
+        self._release(handle["unitId"])
+        shutil.rmtree(handle["dir"], ignore_errors=True)
+

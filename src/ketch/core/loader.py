@@ -1,0 +1,103 @@
+"""Reading resources from YAML or JSON text, one or many documents.
+
+Errors name the source (file name or ``<stdin>``), the document number and the
+line where YAML went wrong, so a user can fix the file at once.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ketch.core.errors import FieldError, InvalidError
+from ketch.core.kinds import KindInfo, KindRegistry, validation_fields
+from ketch.core.resources import DEFAULT_NAMESPACE, Resource
+
+__all__ = ["load_documents", "parse_resource"]
+
+
+def load_documents(text: str, source: str = "<input>") -> list[dict[str, Any]]:
+    """Parse every document of a YAML (or JSON) stream; skip empty documents.
+
+    A ``kind: List`` document (as ``kubectl get -o yaml`` writes) expands to its items.
+    """
+    try:
+        docs = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
+        problem = getattr(err, "problem", None) or str(err)
+        raise InvalidError(f"malformed YAML at {where}: {problem}", source=source) from None
+    out: list[dict[str, Any]] = []
+    for index, doc in enumerate(docs, start=1):
+        if doc is None:
+            continue
+        if not isinstance(doc, dict):
+            raise InvalidError(f"document {index} is a {type(doc).__name__}, not a mapping",
+                               source=source)
+        if doc.get("kind") == "List" or (doc.get("kind", "").endswith("List")
+                                         and isinstance(doc.get("items"), list)):
+            out.extend(item for item in doc["items"] if isinstance(item, dict))
+        else:
+            out.append(doc)
+    return out
+
+
+def parse_json_body(raw: bytes, source: str = "request body") -> Any:
+    """A request body as JSON (or YAML, which is a superset), with a clear error."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        pass
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise InvalidError(f"malformed JSON/YAML: {err}", source=source) from None
+
+
+def parse_resource(doc: Any, registry: KindRegistry, *, source: str | None = None,
+                   namespace: str | None = None,
+                   expect: KindInfo | None = None) -> tuple[KindInfo, Resource]:
+    """Validate one document into ``(kind, resource)``; ``InvalidError`` names the field."""
+    if not isinstance(doc, dict):
+        raise InvalidError("a resource must be a mapping", source=source)
+    missing = [FieldError(f, "required") for f in ("apiVersion", "kind", "metadata")
+               if f not in doc or doc[f] in (None, "")]
+    if "metadata" in doc and isinstance(doc["metadata"], dict) and not doc["metadata"].get("name"):
+        missing.append(FieldError("metadata.name", "required"))
+    if missing:
+        label = _label(doc)
+        raise InvalidError(f"invalid {label}", missing, source)
+    if not isinstance(doc["apiVersion"], str) or not isinstance(doc["kind"], str):
+        raise InvalidError("invalid resource",
+                           [FieldError("apiVersion", "must be a string")], source)
+    info = registry.for_object(doc["apiVersion"], doc["kind"])
+    if expect is not None and info is not expect:
+        raise InvalidError("kind mismatch", [FieldError(
+            "kind", f"{doc['kind']} cannot be sent to {expect.plural}.{expect.group}")], source)
+    body = dict(doc)
+    meta = dict(body["metadata"]) if isinstance(body["metadata"], dict) else body["metadata"]
+    if isinstance(meta, dict):
+        if namespace and not meta.get("namespace"):
+            meta["namespace"] = namespace
+        if namespace and meta.get("namespace") and meta["namespace"] != namespace:
+            raise InvalidError("namespace mismatch", [FieldError(
+                "metadata.namespace", f"{meta['namespace']!r} does not match the request's "
+                f"namespace {namespace!r}")], source)
+        meta.setdefault("namespace", DEFAULT_NAMESPACE)
+    body["metadata"] = meta
+    try:
+        resource = Resource.model_validate(body)
+    except ValidationError as err:
+        raise InvalidError(f"invalid {_label(doc)}", validation_fields(err), source) from None
+    return info, info.validate(resource, source)
+
+
+def _label(doc: dict[str, Any]) -> str:
+    kind = doc.get("kind") or "resource"
+    name = (doc.get("metadata") or {}).get("name") if isinstance(doc.get("metadata"),
+                                                                 dict) else None
+    return f"{kind} {name!r}" if name else str(kind)

@@ -1,0 +1,142 @@
+"""Resource operations with validation: what the API and in-process callers use.
+
+The service validates input against the kind, applies admission defaults
+(finalizers a kind declares), writes through the store and hands the change to
+this control plane's controllers at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from ketch.core.errors import ConflictError, FieldError, InvalidError, NotFoundError
+from ketch.core.kinds import KindInfo
+from ketch.core.labels import LabelSelector
+from ketch.core.loader import parse_resource
+from ketch.core.resources import Resource
+from ketch.core.runtime import Runtime
+from ketch.core.store import ListResult
+
+__all__ = ["ResourceService", "merge_patch"]
+
+ApplyAction = Literal["created", "configured", "unchanged"]
+_PATCH_RETRIES = 8
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: ``None`` removes a key, mappings merge, others replace."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+class ResourceService:
+    """Validated CRUD over the store for every registered kind."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.store = runtime.store
+        self.registry = runtime.registry
+
+    def _notify(self, info: KindInfo, obj: Resource) -> Resource:
+        self.runtime.notify(info, obj.namespace, obj.name)
+        return obj
+
+    def _parse(self, info: KindInfo, body: Any, namespace: str | None) -> Resource:
+        return parse_resource(body, self.registry, namespace=namespace, expect=info)[1]
+
+    def create(self, info: KindInfo, body: Any, namespace: str | None = None, *,
+               dry_run: bool = False) -> Resource:
+        obj = self._parse(info, body, namespace)
+        default_finalizers = info.finalizers
+        for finalizer in default_finalizers:
+            if finalizer not in obj.metadata.finalizers:
+                obj.metadata.finalizers.append(finalizer)
+        if dry_run:
+            return obj
+        return self._notify(info, self.store.create(info, obj))
+
+    def get(self, info: KindInfo, namespace: str | None, name: str) -> Resource:
+        return self.store.get(info, namespace, name)
+
+    def list(self, info: KindInfo, namespace: str | None, *, label_selector: str | None = None,
+             limit: int | None = None, continue_token: str | None = None) -> ListResult:
+        selector = LabelSelector.parse(label_selector)
+        return self.store.list(info, namespace, selector=selector, limit=limit,
+                               continue_token=continue_token)
+
+    def replace(self, info: KindInfo, namespace: str | None, name: str, body: Any, *,
+                status: bool = False, dry_run: bool = False) -> Resource:
+        obj = self._parse(info, body, namespace)
+        if obj.name != name:
+            raise InvalidError("name mismatch", [FieldError(
+                "metadata.name", f"{obj.name!r} does not match the URL's {name!r}")])
+        if dry_run:
+            return obj
+        if not status:
+            current = self.store.get(info, namespace, name)
+            # Finalizers added by admission stay unless the writer lists them itself.
+            for finalizer in info.finalizers:
+                if (finalizer in current.metadata.finalizers
+                        and finalizer not in obj.metadata.finalizers
+                        and not current.metadata.deletion_timestamp):
+                    obj.metadata.finalizers.append(finalizer)
+        write = self.store.update_status if status else self.store.update
+        return self._notify(info, write(info, obj))
+
+    def patch(self, info: KindInfo, namespace: str | None, name: str, patch: Any, *,
+              status: bool = False, dry_run: bool = False) -> Resource:
+        """Merge-patch with internal retries on conflict (as the Kubernetes API does),
+        unless the patch pins ``metadata.resourceVersion``."""
+        if not isinstance(patch, dict):
+            raise InvalidError("a merge patch must be a JSON object")
+        pinned = (patch.get("metadata") or {}).get("resourceVersion") if isinstance(
+            patch.get("metadata"), dict) else None
+        for _ in range(_PATCH_RETRIES):
+            current = self.store.get(info, namespace, name)
+            body = merge_patch(current.to_wire(), patch)
+            if pinned is None:
+                body["metadata"]["resourceVersion"] = current.metadata.resource_version
+            try:
+                return self.replace(info, namespace, name, body, status=status, dry_run=dry_run)
+            except ConflictError:
+                if pinned is not None:
+                    raise
+        raise ConflictError(f"{info.plural} {name!r} kept changing; patch gave up after "
+                            f"{_PATCH_RETRIES} tries")
+
+    def apply(self, info: KindInfo, namespace: str | None, name: str, body: Any, *,
+              dry_run: bool = False) -> tuple[Resource, ApplyAction]:
+        """Create the object or bring its spec, labels and annotations to ``body``."""
+        obj = self._parse(info, body, namespace)
+        if obj.name != name:
+            raise InvalidError("name mismatch", [FieldError(
+                "metadata.name", f"{obj.name!r} does not match the URL's {name!r}")])
+        for _ in range(_PATCH_RETRIES):
+            try:
+                current = self.store.get(info, obj.namespace, name)
+            except NotFoundError:
+                return self.create(info, body, namespace, dry_run=dry_run), "created"
+            meta = current.metadata.model_copy(update={
+                "labels": obj.metadata.labels, "annotations": obj.metadata.annotations})
+            new = current.model_copy(update={"metadata": meta, "spec": obj.spec})
+            if new.to_wire() == current.to_wire():
+                return current, "unchanged"
+            if dry_run:
+                return new, "configured"
+            try:
+                return self._notify(info, self.store.update(info, new)), "configured"
+            except ConflictError:
+                continue
+        raise ConflictError(f"{info.plural} {name!r} kept changing; apply gave up")
+
+    def delete(self, info: KindInfo, namespace: str | None, name: str, *,
+               resource_version: str | None = None) -> Resource:
+        return self._notify(info, self.store.delete(info, namespace, name,
+                                                    resource_version=resource_version))

@@ -1,0 +1,133 @@
+"""The resource store contract.
+
+A store keeps resources of every kind plus an ordered change log (for watch)
+and leases (for control planes). Every write gets the next value of one global,
+monotonically increasing revision, which becomes the object's
+``resourceVersion`` — as etcd's revision does in Kubernetes — so a watch can
+resume from any revision still in the log.
+
+Contract for implementations:
+
+* Every method is thread-safe and may be called from several processes (or
+  machines) sharing one database; each call is one transaction.
+* ``update``/``update_status``/``delete`` with a ``resourceVersion``
+  precondition raise ``ConflictError`` when it is stale: never a lost update.
+* Returned ``Resource`` objects are fresh copies; mutating them changes nothing.
+* Driver errors never escape: they are rewrapped as ``StoreError`` (or
+  ``AlreadyExistsError`` / ``NotFoundError`` where that is what they mean).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ketch.core.kinds import KindInfo
+from ketch.core.labels import LabelSelector
+from ketch.core.resources import Resource
+
+__all__ = ["Lease", "ListResult", "ResourceStore", "WatchEvent"]
+
+EventType = Literal["ADDED", "MODIFIED", "DELETED"]
+
+
+@dataclass(frozen=True)
+class ListResult:
+    items: list[Resource]
+    resource_version: str
+    continue_token: str | None = None
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    type: EventType
+    object: Resource
+    revision: int
+    kind_key: str = ""
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"type": self.type, "object": self.object.to_wire()}
+
+
+@dataclass(frozen=True)
+class Lease:
+    name: str
+    holder: str
+    expires_at: float
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class ResourceStore(abc.ABC):
+    """Persistent resources, change log and leases. See the module docstring."""
+
+    @abc.abstractmethod
+    def create(self, info: KindInfo, resource: Resource) -> Resource:
+        """Insert a new object; sets uid, creationTimestamp, generation and
+        resourceVersion. Raises ``AlreadyExistsError`` on a taken name."""
+
+    @abc.abstractmethod
+    def get(self, info: KindInfo, namespace: str | None, name: str) -> Resource:
+        """The object, or ``NotFoundError``."""
+
+    @abc.abstractmethod
+    def list(self, info: KindInfo, namespace: str | None = None, *,
+             selector: LabelSelector | None = None, limit: int | None = None,
+             continue_token: str | None = None) -> ListResult:
+        """Objects ordered by (namespace, name); ``namespace=None`` lists all."""
+
+    @abc.abstractmethod
+    def update(self, info: KindInfo, resource: Resource) -> Resource:
+        """Replace metadata (labels, annotations, finalizers, ownerReferences) and
+        spec; status is kept. ``generation`` moves when spec changes. When the
+        object is being deleted and its last finalizer goes, it is removed."""
+
+    @abc.abstractmethod
+    def update_status(self, info: KindInfo, resource: Resource) -> Resource:
+        """Replace status only (the ``/status`` subresource)."""
+
+    @abc.abstractmethod
+    def delete(self, info: KindInfo, namespace: str | None, name: str, *,
+               resource_version: str | None = None) -> Resource:
+        """Remove the object, or, while it has finalizers, set its
+        ``deletionTimestamp`` and leave removal to the controller."""
+
+    @abc.abstractmethod
+    def events(self, since: int, *, kind_keys: set[str] | None = None,
+               namespace: str | None = None, limit: int = 500) -> list[WatchEvent]:
+        """Changes after revision ``since``, oldest first. ``GoneError`` when the
+        log no longer reaches back that far."""
+
+    @abc.abstractmethod
+    def revision(self) -> int:
+        """The latest revision written."""
+
+    @abc.abstractmethod
+    def prune_events(self, older_than_seconds: float) -> int:
+        """Drop change-log entries older than the given age; returns how many."""
+
+    @abc.abstractmethod
+    def namespaces(self) -> list[str]:
+        """Namespaces that hold at least one object."""
+
+    @abc.abstractmethod
+    def acquire_lease(self, name: str, holder: str, ttl_seconds: float,
+                      data: dict[str, Any] | None = None) -> bool:
+        """Take or renew lease ``name`` for ``holder`` if it is free, expired or
+        already held by ``holder``. True when ``holder`` holds it afterwards."""
+
+    @abc.abstractmethod
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give a lease back (only if ``holder`` holds it)."""
+
+    @abc.abstractmethod
+    def get_lease(self, name: str) -> Lease | None:
+        """The lease, expired or not, or None."""
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise ``StoreError`` unless the database answers (for ``/readyz``)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections."""

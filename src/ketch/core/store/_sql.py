@@ -1,0 +1,398 @@
+"""The SQL store: SQLAlchemy 2.x Core over SQLite (WAL) or PostgreSQL.
+
+Every call is one transaction through ``_transaction``, which also rewraps
+driver errors. Writers take the single revision row first (``UPDATE ...
+RETURNING``), which serializes writers across processes and makes commit order
+equal revision order: a watch that reads the change log by revision never
+misses a write that commits late.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    create_engine,
+    delete,
+    event,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from ketch.core.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    FieldError,
+    GoneError,
+    InvalidError,
+    KetchError,
+    NotFoundError,
+    StoreError,
+)
+from ketch.core.kinds import KindInfo
+from ketch.core.labels import LabelSelector
+from ketch.core.resources import Resource, now
+from ketch.core.store import _schema as t
+from ketch.core.store._base import EventType, Lease, ListResult, ResourceStore, WatchEvent
+from ketch.core.store._migrate import ensure_schema
+
+__all__ = ["SqlResourceStore"]
+
+_MUTABLE_META = ("labels", "annotations", "finalizers", "owner_references")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine tuned per backend: SQLite gets WAL, a busy timeout and
+    ``BEGIN IMMEDIATE`` for writes (so concurrent writers queue instead of
+    failing with 'database is locked' on lock upgrade)."""
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                                   poolclass=NullPool if ":memory:" in url else None)
+            _tune_sqlite(engine)
+            return engine
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    except (SQLAlchemyError, ImportError) as err:
+        raise StoreError(f"cannot open database {_redact(url)}: {err}") from None
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("ketch_write", True)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    head, sep, tail = url.partition("@")
+    if not sep or "://" not in head:
+        return url
+    scheme, _, cred = head.partition("://")
+    user = cred.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{tail}"
+
+
+class SqlResourceStore(ResourceStore):
+    """``ResourceStore`` on any SQLAlchemy database (SQLite and PostgreSQL tested)."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        self._engine = make_engine(url)
+        if migrate:
+            with self._errors():
+                ensure_schema(self._engine)
+
+    # -- plumbing -------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except KetchError:
+            raise
+        except DBAPIError as err:
+            raise StoreError(f"database error ({_redact(self.url)}): {err.orig}") from None
+        except SQLAlchemyError as err:
+            raise StoreError(f"database error ({_redact(self.url)}): {err}") from None
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Connection]:
+        with self._errors(), self._engine.connect() as conn:
+            conn.execution_options(ketch_write=write)
+            with conn.begin():
+                yield conn
+
+    def _next_revision(self, conn: Connection) -> int:
+        stmt = (update(t.revision).where(t.revision.c.id == 1)
+                .values(value=t.revision.c.value + 1).returning(t.revision.c.value))
+        return int(conn.execute(stmt).scalar_one())
+
+    def _row(self, conn: Connection, info: KindInfo, namespace: str, name: str,
+             *, lock: bool = False) -> Any:
+        stmt = select(t.resources).where(
+            t.resources.c.kind_key == info.key, t.resources.c.namespace == namespace,
+            t.resources.c.name == name)
+        if lock:
+            stmt = stmt.with_for_update()
+        row = conn.execute(stmt).first()
+        if row is None:
+            raise NotFoundError(f'{info.plural}.{info.group} "{name}" not found'
+                                + (f" in namespace {namespace!r}" if info.namespaced else ""))
+        return row
+
+    @staticmethod
+    def _log(conn: Connection, rev: int, kind: EventType, info: KindInfo,
+             body: dict[str, Any]) -> None:
+        meta = body["metadata"]
+        conn.execute(insert(t.events).values(
+            revision=rev, event_type=kind, kind_key=info.key, namespace=meta["namespace"],
+            name=meta["name"], body=body, created_at=time.time()))
+
+    @staticmethod
+    def _ns(info: KindInfo, namespace: str | None) -> str:
+        # Cluster-scoped kinds live under the empty namespace.
+        return (namespace or "default") if info.namespaced else ""
+
+    # -- resources ------------------------------------------------------------
+
+    def create(self, info: KindInfo, resource: Resource) -> Resource:
+        namespace = self._ns(info, resource.metadata.namespace)
+        with self._transaction(write=True) as conn:
+            exists = conn.execute(select(t.resources.c.id).where(
+                t.resources.c.kind_key == info.key, t.resources.c.namespace == namespace,
+                t.resources.c.name == resource.name)).first()
+            if exists is not None:
+                raise AlreadyExistsError(f'{info.plural}.{info.group} "{resource.name}" '
+                                         "already exists")
+            rev = self._next_revision(conn)
+            meta = resource.metadata.model_copy(update={
+                "namespace": namespace or resource.metadata.namespace,
+                "uid": str(uuid.uuid4()), "creation_timestamp": now(),
+                "resource_version": str(rev), "generation": 1, "deletion_timestamp": None,
+            })
+            obj = resource.model_copy(update={"metadata": meta, "status": {}})
+            body = obj.to_wire()
+            try:
+                conn.execute(insert(t.resources).values(
+                    uid=meta.uid, kind_key=info.key, namespace=namespace, name=obj.name,
+                    resource_version=rev, body=body))
+            except IntegrityError:
+                raise AlreadyExistsError(f'{info.plural}.{info.group} "{resource.name}" '
+                                         "already exists") from None
+            self._log(conn, rev, "ADDED", info, body)
+        return Resource.model_validate(body)
+
+    def get(self, info: KindInfo, namespace: str | None, name: str) -> Resource:
+        with self._transaction(write=False) as conn:
+            row = self._row(conn, info, self._ns(info, namespace), name)
+        return Resource.model_validate(row.body)
+
+    def list(self, info: KindInfo, namespace: str | None = None, *,
+             selector: LabelSelector | None = None, limit: int | None = None,
+             continue_token: str | None = None) -> ListResult:
+        if limit is not None and limit <= 0:
+            limit = None
+        after = _decode_token(continue_token) if continue_token else None
+        items: list[Resource] = []
+        more = False
+        batch = max((limit or 0) + 1, 200)
+        with self._transaction(write=False) as conn:
+            rev = int(conn.execute(select(t.revision.c.value)).scalar_one())
+            cols = t.resources.c
+            while True:
+                stmt = select(cols.namespace, cols.name, cols.body).where(
+                    cols.kind_key == info.key)
+                if namespace is not None and info.namespaced:
+                    stmt = stmt.where(cols.namespace == namespace)
+                if after is not None:
+                    stmt = stmt.where(or_(cols.namespace > after[0],
+                                          and_(cols.namespace == after[0], cols.name > after[1])))
+                rows = conn.execute(stmt.order_by(cols.namespace, cols.name).limit(batch)).all()
+                for row in rows:
+                    labels = row.body.get("metadata", {}).get("labels") or {}
+                    if selector is not None and not selector.matches(labels):
+                        after = (row.namespace, row.name)
+                        continue
+                    if limit is not None and len(items) == limit:
+                        more = True
+                        break
+                    items.append(Resource.model_validate(row.body))
+                    after = (row.namespace, row.name)
+                if more or len(rows) < batch:
+                    break
+        token = None
+        if more and items:
+            token = _encode_token(items[-1].namespace if info.namespaced else "", items[-1].name)
+        return ListResult(items=items, resource_version=str(rev), continue_token=token)
+
+    def update(self, info: KindInfo, resource: Resource) -> Resource:
+        return self._write(info, resource, status_only=False)
+
+    def update_status(self, info: KindInfo, resource: Resource) -> Resource:
+        return self._write(info, resource, status_only=True)
+
+    def _write(self, info: KindInfo, resource: Resource, *, status_only: bool) -> Resource:
+        namespace = self._ns(info, resource.metadata.namespace)
+        with self._transaction(write=True) as conn:
+            row = self._row(conn, info, namespace, resource.name, lock=True)
+            _check_version(info, resource.metadata.resource_version, row.resource_version,
+                           resource.name)
+            if resource.metadata.uid and resource.metadata.uid != row.uid:
+                raise ConflictError(f'{info.plural} "{resource.name}" was deleted and recreated '
+                                    f"(uid {row.uid}, not {resource.metadata.uid})")
+            old = Resource.model_validate(row.body)
+            if status_only:
+                new = old.model_copy(update={"status": resource.status})
+            else:
+                changes = {f: getattr(resource.metadata, f) for f in _MUTABLE_META}
+                meta = old.metadata.model_copy(update=changes)
+                if resource.spec != old.spec:
+                    meta = meta.model_copy(update={"generation": (old.metadata.generation or 1)
+                                                   + 1})
+                new = old.model_copy(update={"metadata": meta, "spec": resource.spec})
+            if new.to_wire() == old.to_wire():
+                return old  # a no-op write does not move resourceVersion (as Kubernetes)
+            rev = self._next_revision(conn)
+            new.metadata.resource_version = str(rev)
+            body = new.to_wire()
+            if new.metadata.deletion_timestamp and not new.metadata.finalizers:
+                conn.execute(delete(t.resources).where(t.resources.c.id == row.id))
+                self._log(conn, rev, "DELETED", info, body)
+            else:
+                conn.execute(update(t.resources).where(t.resources.c.id == row.id)
+                             .values(resource_version=rev, body=body))
+                self._log(conn, rev, "MODIFIED", info, body)
+        return Resource.model_validate(body)
+
+    def delete(self, info: KindInfo, namespace: str | None, name: str, *,
+               resource_version: str | None = None) -> Resource:
+        with self._transaction(write=True) as conn:
+            row = self._row(conn, info, self._ns(info, namespace), name, lock=True)
+            _check_version(info, resource_version, row.resource_version, name)
+            obj = Resource.model_validate(row.body)
+            if obj.metadata.finalizers and obj.metadata.deletion_timestamp:
+                return obj  # already being deleted; the controller finishes it
+            rev = self._next_revision(conn)
+            obj.metadata.resource_version = str(rev)
+            if obj.metadata.finalizers:
+                obj.metadata.deletion_timestamp = now()
+                body = obj.to_wire()
+                conn.execute(update(t.resources).where(t.resources.c.id == row.id)
+                             .values(resource_version=rev, body=body))
+                self._log(conn, rev, "MODIFIED", info, body)
+            else:
+                body = obj.to_wire()
+                conn.execute(delete(t.resources).where(t.resources.c.id == row.id))
+                self._log(conn, rev, "DELETED", info, body)
+        return Resource.model_validate(body)
+
+    # -- change log -----------------------------------------------------------
+
+    def events(self, since: int, *, kind_keys: set[str] | None = None,
+               namespace: str | None = None, limit: int = 500) -> list[WatchEvent]:
+        cols = t.events.c
+        with self._transaction(write=False) as conn:
+            pruned = int(conn.execute(select(t.revision.c.pruned_through)).scalar_one())
+            if since < pruned:
+                raise GoneError(f"resourceVersion {since} is too old: the change log starts "
+                                f"after {pruned}; list again and watch from the list's version")
+            stmt = select(t.events).where(cols.revision > since)
+            if kind_keys is not None:
+                stmt = stmt.where(cols.kind_key.in_(sorted(kind_keys)))
+            if namespace is not None:
+                stmt = stmt.where(cols.namespace == namespace)
+            rows = conn.execute(stmt.order_by(cols.revision).limit(limit)).all()
+        return [WatchEvent(type=row.event_type, object=Resource.model_validate(row.body),
+                           revision=int(row.revision), kind_key=row.kind_key) for row in rows]
+
+    def revision(self) -> int:
+        with self._transaction(write=False) as conn:
+            return int(conn.execute(select(t.revision.c.value)).scalar_one())
+
+    def prune_events(self, older_than_seconds: float) -> int:
+        cutoff = time.time() - older_than_seconds
+        cols = t.events.c
+        with self._transaction(write=True) as conn:
+            newest = conn.execute(select(cols.revision).where(cols.created_at < cutoff)
+                                  .order_by(cols.revision.desc()).limit(1)).scalar()
+            if newest is None:
+                return 0
+            count = conn.execute(delete(t.events).where(cols.revision <= newest)).rowcount
+            conn.execute(update(t.revision).where(t.revision.c.id == 1)
+                         .values(pruned_through=newest))
+        return int(count or 0)
+
+    def namespaces(self) -> list[str]:
+        with self._transaction(write=False) as conn:
+            rows = conn.execute(select(t.resources.c.namespace).distinct()).scalars().all()
+        return sorted(ns for ns in rows if ns)
+
+    # -- leases ---------------------------------------------------------------
+
+    def acquire_lease(self, name: str, holder: str, ttl_seconds: float,
+                      data: dict[str, Any] | None = None) -> bool:
+        stamp = time.time()
+        with self._transaction(write=True) as conn:
+            row = conn.execute(select(t.leases).where(t.leases.c.name == name)
+                               .with_for_update()).first()
+            values = {"holder": holder, "expires_at": stamp + ttl_seconds, "data": data or {}}
+            if row is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(insert(t.leases).values(name=name, **values))
+                except IntegrityError:
+                    return False
+                return True
+            if row.holder != holder and row.expires_at > stamp:
+                return False
+            conn.execute(update(t.leases).where(t.leases.c.name == name).values(**values))
+        return True
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._transaction(write=True) as conn:
+            conn.execute(delete(t.leases).where(t.leases.c.name == name,
+                                                t.leases.c.holder == holder))
+
+    def get_lease(self, name: str) -> Lease | None:
+        with self._transaction(write=False) as conn:
+            row = conn.execute(select(t.leases).where(t.leases.c.name == name)).first()
+        if row is None:
+            return None
+        return Lease(name=row.name, holder=row.holder, expires_at=row.expires_at,
+                     data=dict(row.data or {}))
+
+    def ping(self) -> None:
+        with self._transaction(write=False) as conn:
+            conn.execute(select(t.revision.c.value)).scalar_one()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def _check_version(info: KindInfo, wanted: str | None, actual: int, name: str) -> None:
+    if wanted is None or wanted == "":
+        return
+    if not wanted.isdigit():
+        raise InvalidError("invalid resourceVersion",
+                           [FieldError("metadata.resourceVersion", f"{wanted!r} is not a number")])
+    if int(wanted) != actual:
+        raise ConflictError(
+            f'Operation cannot be fulfilled on {info.plural}.{info.group} "{name}": the object '
+            f"has been modified (resourceVersion {wanted}, now {actual}); read it again and "
+            "apply your changes to the latest version")
+
+
+def _encode_token(namespace: str, name: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([namespace, name]).encode()).decode()
+
+
+def _decode_token(token: str) -> tuple[str, str]:
+    try:
+        ns, name = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return str(ns), str(name)
+    except (ValueError, TypeError):
+        raise InvalidError("invalid continue token",
+                           [FieldError("continue", "not a token this server issued")]) from None

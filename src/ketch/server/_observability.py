@@ -1,0 +1,85 @@
+"""``/healthz``, ``/readyz`` and Prometheus ``/metrics``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import Match
+
+from ketch.core.errors import KetchError
+from ketch.core.runtime import Runtime
+
+__all__ = ["install_observability"]
+
+
+class _QueueCollector:
+    """Work-queue depth per controller, read at scrape time."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> object:
+        family = GaugeMetricFamily("ketch_workqueue_depth", "Keys waiting per controller",
+                                   labels=["kind"])
+        for controller in self.runtime.controllers:
+            family.add_metric([controller.kind.key], len(controller.queue))
+        yield family
+
+
+def install_observability(app: FastAPI, runtime: Runtime) -> None:
+    registry = CollectorRegistry()
+    requests = Counter("ketch_http_requests_total", "HTTP requests",
+                       ["method", "route", "code"], registry=registry)
+    latency = Histogram("ketch_http_request_duration_seconds", "HTTP request latency",
+                        ["method", "route"], registry=registry)
+    up = Gauge("ketch_up", "1 while the control plane runs", registry=registry)
+    up.set(1)
+    registry.register(_QueueCollector(runtime))  # type: ignore[arg-type]
+
+    @app.middleware("http")
+    async def measure(request: Request,
+                      call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = "unmatched"
+        for candidate in request.app.router.routes:
+            match, _ = candidate.matches(request.scope)
+            if match is Match.FULL:
+                route = getattr(candidate, "path", "unmatched")
+                break
+        requests.labels(request.method, route, str(response.status_code)).inc()
+        latency.labels(request.method, route).observe(time.perf_counter() - start)
+        return response
+
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", response_class=PlainTextResponse)
+    async def healthz() -> str:
+        return "ok"
+
+    @router.get("/readyz", response_class=PlainTextResponse)
+    async def readyz() -> Response:
+        try:
+            await run_in_threadpool(runtime.store.ping)
+        except KetchError as err:
+            return PlainTextResponse(f"store not ready: {err.message}", status_code=503)
+        return PlainTextResponse("ok")
+
+    @router.get("/metrics", response_class=PlainTextResponse)
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(router)

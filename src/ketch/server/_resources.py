@@ -1,0 +1,216 @@
+"""Kubernetes-style resource routes, generated for every registered kind.
+
+``/apis/{group}/{version}/namespaces/{namespace}/{plural}[/{name}[/status|/log]]``
+with list (label selector, pagination, ``watch=true``), create, get, replace,
+patch (merge patch, or server-side apply with ``application/apply-patch+yaml``),
+delete, and ``dryRun=All``. Handlers hold no domain logic: they parse, call the
+``ResourceService``, and serialize.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from ketch.core.errors import FieldError, InvalidError, NotFoundError
+from ketch.core.kinds import KindInfo, LogOptions
+from ketch.core.labels import LabelSelector
+from ketch.core.loader import parse_json_body
+from ketch.core.runtime import Runtime
+from ketch.core.service import ResourceService
+from ketch.server._watch import watch_stream
+
+__all__ = ["kind_router", "kind_schema"]
+
+_APPLY_TYPES = ("application/apply-patch+yaml", "application/apply-patch+json")
+
+
+def kind_schema(info: KindInfo, defs: dict[str, Any]) -> dict[str, Any]:
+    """The JSON schema of a whole object of this kind (spec from its model)."""
+    from ketch.core.resources import ObjectMeta
+
+    def schema_of(model: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = model.model_json_schema(
+            by_alias=True, ref_template="#/components/schemas/{model}")
+        defs.update(schema.pop("$defs", {}))
+        return schema
+
+    return {
+        "type": "object",
+        "title": info.kind,
+        "required": ["apiVersion", "kind", "metadata"],
+        "properties": {
+            "apiVersion": {"type": "string", "enum": [info.api_version]},
+            "kind": {"type": "string", "enum": [info.kind]},
+            "metadata": schema_of(ObjectMeta),
+            "spec": schema_of(info.spec_model),
+            "status": {"type": "object"},
+        },
+    }
+
+
+def _dry(dry_run: str | None) -> bool:
+    if dry_run not in (None, "", "All"):
+        raise InvalidError("invalid dryRun", [FieldError("dryRun", "must be 'All'")])
+    return dry_run == "All"
+
+
+async def _body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        raise InvalidError("the request body is empty; send the object as JSON or YAML")
+    return parse_json_body(raw)
+
+
+def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
+                defs: dict[str, Any]) -> APIRouter:
+    """Every route for one kind."""
+    router = APIRouter(tags=[f"{info.plural}.{info.group}"])
+    base = f"/apis/{info.group}/{info.version}"
+    coll = f"{base}/namespaces/{{namespace}}/{info.plural}"
+    item = f"{coll}/{{name}}"
+    body_doc = {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": kind_schema(info, defs)}}}}
+    patch_doc = {"requestBody": {"required": True, "content": {
+        "application/merge-patch+json": {"schema": {"type": "object"}},
+        "application/apply-patch+yaml": {"schema": kind_schema(info, defs)}}}}
+
+    async def list_or_watch(request: Request, namespace: str | None,
+                            label_selector: str | None, field_selector: str | None,
+                            limit: int | None, continue_: str | None, watch: bool,
+                            resource_version: str | None,
+                            timeout_seconds: int | None) -> Response:
+        name = _field_name(field_selector)
+        if watch:
+            selector = LabelSelector.parse(label_selector)
+            stream = watch_stream(request, runtime, info, namespace, selector, name,
+                                  resource_version, timeout_seconds)
+            return StreamingResponse(stream, media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache",
+                                              "X-Accel-Buffering": "no"})
+        result = await run_in_threadpool(service.list, info, namespace,
+                                         label_selector=label_selector, limit=limit,
+                                         continue_token=continue_)
+        items = [obj.to_wire() for obj in result.items if name is None or obj.name == name]
+        return JSONResponse({
+            "apiVersion": info.api_version, "kind": f"{info.kind}List",
+            "metadata": {"resourceVersion": result.resource_version,
+                         **({"continue": result.continue_token} if result.continue_token
+                            else {})},
+            "items": items,
+        })
+
+    @router.get(f"{base}/{info.plural}", summary=f"List or watch {info.plural} in all namespaces")
+    async def list_all(request: Request, labelSelector: str | None = None,  # noqa: N803
+                       fieldSelector: str | None = None, limit: int | None = Query(None, ge=0),
+                       continue_: str | None = Query(None, alias="continue"),
+                       watch: bool = False, resourceVersion: str | None = None,
+                       timeoutSeconds: int | None = Query(None, ge=0)) -> Response:
+        return await list_or_watch(request, None, labelSelector, fieldSelector, limit,
+                                   continue_, watch, resourceVersion, timeoutSeconds)
+
+    @router.get(coll, summary=f"List or watch {info.plural}")
+    async def list_ns(request: Request, namespace: str, labelSelector: str | None = None,  # noqa: N803
+                      fieldSelector: str | None = None, limit: int | None = Query(None, ge=0),
+                      continue_: str | None = Query(None, alias="continue"),
+                      watch: bool = False, resourceVersion: str | None = None,
+                      timeoutSeconds: int | None = Query(None, ge=0)) -> Response:
+        return await list_or_watch(request, namespace, labelSelector, fieldSelector, limit,
+                                   continue_, watch, resourceVersion, timeoutSeconds)
+
+    @router.post(coll, status_code=201, openapi_extra=body_doc, summary=f"Create a {info.kind}")
+    async def create(request: Request, namespace: str,
+                     dryRun: str | None = None) -> JSONResponse:  # noqa: N803
+        body = await _body(request)
+        obj = await run_in_threadpool(service.create, info, body, namespace,
+                                      dry_run=_dry(dryRun))
+        return JSONResponse(obj.to_wire(), status_code=201)
+
+    @router.get(item, summary=f"Read a {info.kind}")
+    async def get(namespace: str, name: str) -> JSONResponse:
+        obj = await run_in_threadpool(service.get, info, namespace, name)
+        return JSONResponse(obj.to_wire())
+
+    async def replace(request: Request, namespace: str, name: str, dry_run: str | None,
+                      status: bool) -> JSONResponse:
+        body = await _body(request)
+        obj = await run_in_threadpool(service.replace, info, namespace, name, body,
+                                      status=status, dry_run=_dry(dry_run))
+        return JSONResponse(obj.to_wire())
+
+    async def patch(request: Request, namespace: str, name: str, dry_run: str | None,
+                    status: bool) -> JSONResponse:
+        body = await _body(request)
+        ctype = request.headers.get("content-type", "").split(";")[0].strip()
+        if ctype in _APPLY_TYPES and not status:
+            obj, action = await run_in_threadpool(service.apply, info, namespace, name, body,
+                                                  dry_run=_dry(dry_run))
+            return JSONResponse(obj.to_wire(), status_code=201 if action == "created" else 200,
+                                headers={"X-Ketch-Apply": action})
+        obj = await run_in_threadpool(service.patch, info, namespace, name, body,
+                                      status=status, dry_run=_dry(dry_run))
+        return JSONResponse(obj.to_wire())
+
+    @router.put(item, openapi_extra=body_doc, summary=f"Replace a {info.kind}")
+    async def put(request: Request, namespace: str, name: str,
+                  dryRun: str | None = None) -> JSONResponse:  # noqa: N803
+        return await replace(request, namespace, name, dryRun, status=False)
+
+    @router.patch(item, openapi_extra=patch_doc, summary=f"Patch or apply a {info.kind}")
+    async def patch_item(request: Request, namespace: str, name: str,
+                         dryRun: str | None = None) -> JSONResponse:  # noqa: N803
+        return await patch(request, namespace, name, dryRun, status=False)
+
+    @router.delete(item, summary=f"Delete a {info.kind}")
+    async def delete(namespace: str, name: str,
+                     resourceVersion: str | None = None) -> JSONResponse:  # noqa: N803
+        obj = await run_in_threadpool(service.delete, info, namespace, name,
+                                      resource_version=resourceVersion)
+        return JSONResponse(obj.to_wire())
+
+    @router.get(f"{item}/status", summary=f"Read a {info.kind}'s status")
+    async def get_status(namespace: str, name: str) -> JSONResponse:
+        return await get(namespace, name)
+
+    @router.put(f"{item}/status", openapi_extra=body_doc, summary=f"Replace {info.kind} status")
+    async def put_status(request: Request, namespace: str, name: str,
+                         dryRun: str | None = None) -> JSONResponse:  # noqa: N803
+        return await replace(request, namespace, name, dryRun, status=True)
+
+    @router.patch(f"{item}/status", openapi_extra=patch_doc, summary=f"Patch {info.kind} status")
+    async def patch_status(request: Request, namespace: str, name: str,
+                           dryRun: str | None = None) -> JSONResponse:  # noqa: N803
+        return await patch(request, namespace, name, dryRun, status=True)
+
+    if info.has_logs:
+        reader = next((c.log_readers[info.key] for c in runtime.components
+                       if info.key in c.log_readers), None)
+
+        @router.get(f"{item}/log", summary=f"Stream a {info.kind}'s log",
+                    response_class=StreamingResponse,
+                    responses={200: {"content": {"text/plain": {}}}})
+        async def logs(namespace: str, name: str, follow: bool = False,
+                       attempt: int | None = Query(None, ge=1)) -> StreamingResponse:
+            if reader is None:
+                raise NotFoundError(f"{info.plural} have no log reader")
+            obj = await run_in_threadpool(service.get, info, namespace, name)
+            # The reader checks its options before returning, so errors become HTTP errors.
+            chunks = await run_in_threadpool(
+                reader, runtime, obj, LogOptions(follow=follow, attempt=attempt))
+            return StreamingResponse(chunks, media_type="text/plain; charset=utf-8")
+
+    return router
+
+
+def _field_name(field_selector: str | None) -> str | None:
+    """Only ``metadata.name=X`` is supported, which is what ``wait`` and UIs use."""
+    if not field_selector:
+        return None
+    key, sep, value = field_selector.partition("=")
+    if key.strip() != "metadata.name" or not sep or "," in value:
+        raise InvalidError("unsupported field selector", [FieldError(
+            "fieldSelector", f"{field_selector!r}: only metadata.name=NAME is supported")])
+    return value.strip().lstrip("=")

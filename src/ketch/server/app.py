@@ -1,0 +1,198 @@
+"""The API server: assembles the core routes, every kind's routes and the dashboard."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ketch import __version__
+from ketch.core.errors import FieldError, InvalidError, KetchError, UnauthorizedError
+from ketch.core.runtime import Runtime
+from ketch.core.service import ResourceService
+from ketch.server._observability import install_observability
+from ketch.server._resources import kind_router
+
+__all__ = ["STATIC_DIR", "create_app"]
+
+STATIC_DIR = Path(__file__).parent / "static"
+_OPEN_PATHS = ("/healthz", "/readyz")
+_API_PREFIXES = ("/api", "/apis", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs",
+                 "/version", "/v1/", "/v2/", "/serving/")
+
+
+def _status(err: KetchError) -> JSONResponse:
+    return JSONResponse(err.to_body(), status_code=err.http_status)
+
+
+def create_app(runtime: Runtime, *, token: str | None = None, manage_runtime: bool = True,
+               on_ready: Callable[[], None] | None = None, dashboard: bool = True) -> FastAPI:
+    """The ASGI app for ``runtime``. With ``token``, every request but health checks
+    must carry ``Authorization: Bearer <token>``. ``on_ready`` runs once the
+    runtime has started and the server is about to accept requests."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage_runtime:
+            await run_in_threadpool(runtime.start)
+        if on_ready is not None:
+            on_ready()
+        try:
+            yield
+        finally:
+            if manage_runtime:
+                await run_in_threadpool(runtime.stop)
+
+    app = FastAPI(title="ketch", version=__version__, lifespan=lifespan,
+                  description="The Kubeflow ML platform as one Python package.")
+    service = ResourceService(runtime)
+    app.state.runtime = runtime
+    app.state.service = service
+
+    @app.exception_handler(KetchError)
+    async def ketch_error(_request: Request, err: KetchError) -> JSONResponse:
+        return _status(err)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_error(_request: Request, err: RequestValidationError) -> JSONResponse:
+        fields = [FieldError(".".join(str(p) for p in e["loc"]), e["msg"]) for e in err.errors()]
+        return _status(InvalidError("invalid request", fields))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, err: StarletteHTTPException) -> JSONResponse:
+        body = KetchError(str(err.detail)).to_body()
+        body["code"] = err.status_code
+        body["reason"] = {404: "NotFound", 405: "MethodNotAllowed"}.get(err.status_code,
+                                                                       "HTTPError")
+        return JSONResponse(body, status_code=err.status_code)
+
+    if token:
+        @app.middleware("http")
+        async def authenticate(request: Request,
+                               call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+            if request.url.path not in _OPEN_PATHS:
+                sent = request.headers.get("authorization", "")
+                scheme, _, value = sent.partition(" ")
+                if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip(), token):
+                    return _status(UnauthorizedError(
+                        "missing or wrong bearer token (set KETCH_TOKEN)"))
+            return await call_next(request)
+
+    install_observability(app, runtime)
+    _install_discovery(app, runtime)
+    defs: dict[str, Any] = {}
+    for info in runtime.registry:
+        app.include_router(kind_router(runtime, service, info, defs))
+    _install_openapi(app, defs)
+    if dashboard:
+        _install_dashboard(app)
+    return app
+
+
+def _kind_entry(info: Any) -> dict[str, Any]:
+    return {
+        "group": info.group, "version": info.version, "kind": info.kind,
+        "plural": info.plural, "singular": info.singular, "namespaced": info.namespaced,
+        "shortNames": list(info.short_names), "hasLogs": info.has_logs,
+        "conditions": list(info.conditions),
+        "columns": [{"name": c.name, "path": c.path, "wideOnly": c.wide_only}
+                    for c in info.columns],
+    }
+
+
+def _install_discovery(app: FastAPI, runtime: Runtime) -> None:
+    registry = runtime.registry
+    groups: dict[str, list[Any]] = {}
+    for info in registry:
+        groups.setdefault(info.api_version, []).append(info)
+
+    @app.get("/version", tags=["discovery"])
+    async def version() -> dict[str, str]:
+        return {"gitVersion": f"ketch-{__version__}", "platform": "ketch"}
+
+    @app.get("/api/ketch/kinds", tags=["discovery"])
+    async def kinds() -> dict[str, Any]:
+        return {"items": [_kind_entry(info) for info in registry]}
+
+    @app.get("/api/ketch/components", tags=["discovery"])
+    async def components() -> dict[str, Any]:
+        return {"items": [{"name": c.name, "description": c.description,
+                           "kinds": [_kind_entry(k) for k in c.kinds]}
+                          for c in runtime.components]}
+
+    @app.get("/api/v1/namespaces", tags=["discovery"])
+    async def namespaces() -> dict[str, Any]:
+        names = set(await run_in_threadpool(runtime.store.namespaces)) | {"default"}
+        return {"kind": "NamespaceList", "apiVersion": "v1",
+                "items": [{"metadata": {"name": n}} for n in sorted(names)]}
+
+    @app.get("/apis", tags=["discovery"])
+    async def apis() -> dict[str, Any]:
+        by_group: dict[str, list[str]] = {}
+        for api_version in groups:
+            group, _, ver = api_version.rpartition("/")
+            by_group.setdefault(group, []).append(ver)
+        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+            {"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in vs],
+             "preferredVersion": {"groupVersion": f"{g}/{vs[0]}", "version": vs[0]}}
+            for g, vs in sorted(by_group.items())]}
+
+    for api_version, infos in groups.items():
+        def make(infos: list[Any], api_version: str) -> Callable[[], Awaitable[dict[str, Any]]]:
+            async def resources() -> dict[str, Any]:
+                verbs = ["create", "delete", "get", "list", "patch", "update", "watch"]
+                return {"kind": "APIResourceList", "apiVersion": "v1",
+                        "groupVersion": api_version, "resources": [
+                            {"name": i.plural, "singularName": i.singular,
+                             "namespaced": i.namespaced, "kind": i.kind, "verbs": verbs,
+                             "shortNames": list(i.short_names)} for i in infos]}
+            return resources
+
+        app.add_api_route(f"/apis/{api_version}", make(infos, api_version), methods=["GET"],
+                          tags=["discovery"], summary=f"Resources of {api_version}")
+
+
+def _install_openapi(app: FastAPI, defs: dict[str, Any]) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version,
+                                 description=app.description, routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(defs)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _install_dashboard(app: FastAPI) -> None:
+    """Serve the built dashboard at ``/``; unknown non-API paths get index.html so
+    the dashboard's own routes survive a reload."""
+
+    @app.get("/{path:path}", include_in_schema=False)
+    async def dashboard(path: str) -> Response:
+        if ("/" + path).startswith(_API_PREFIXES):
+            return _status(_not_found(path))
+        root = STATIC_DIR.resolve()
+        target = (root / path).resolve() if path else root / "index.html"
+        if path and target.is_file() and target.is_relative_to(root):
+            return FileResponse(target)
+        index = root / "index.html"
+        if index.is_file():
+            return FileResponse(index, headers={"Cache-Control": "no-cache"})
+        return PlainTextResponse("ketch API server. The dashboard is not built: run "
+                                 "`make install` (needs npm).", status_code=200)
+
+
+def _not_found(path: str) -> KetchError:
+    from ketch.core.errors import NotFoundError
+
+    return NotFoundError(f"no route /{path}")

@@ -1,0 +1,372 @@
+"""LocalExecutor against real subprocesses: no mocks, conditions waited on with timeouts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from ketch.core.artifacts import ArtifactStore
+from ketch.core.errors import ExecutorError
+from ketch.core.executors import Handle, ResourceRequest, UnitState, UnitStatus, WorkUnit
+from ketch.core.executors.local import LocalExecutor
+
+PY = sys.executable
+MB = 1024 * 1024
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def wait_done(ex: LocalExecutor, handle: Handle, timeout: float = 10.0) -> UnitStatus:
+    statuses: list[UnitStatus] = []
+
+    def done() -> bool:
+        statuses.append(ex.poll(handle))
+        return statuses[-1].done
+
+    wait_for(done, timeout, f"unit {handle['unitId']} to end")
+    return statuses[-1]
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def py(code: str, unit_id: str = "u1", **kwargs: object) -> WorkUnit:
+    return WorkUnit(unit_id=unit_id, command=[PY, "-c", code], **kwargs)  # type: ignore[arg-type]
+
+
+def wait_file(path: Path) -> str:
+    """Python source that blocks until ``path`` exists (a gate the test opens)."""
+    return (f"import os, time\nwhile not os.path.exists({str(path)!r}): time.sleep(0.01)\n")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ArtifactStore:
+    return ArtifactStore(str(tmp_path / "artifacts"))
+
+
+@pytest.fixture
+def make_executor(tmp_path: Path, store: ArtifactStore) -> Iterator[Callable[..., LocalExecutor]]:
+    made: list[LocalExecutor] = []
+
+    def make(**kwargs: object) -> LocalExecutor:
+        kwargs.setdefault("kill_grace_seconds", 2.0)
+        ex = LocalExecutor(tmp_path / "runs", store, **kwargs)  # type: ignore[arg-type]
+        made.append(ex)
+        return ex
+
+    yield make
+    # Leave no process behind, whatever the test did.
+    runs = tmp_path / "runs"
+    for ex in made:
+        for directory in runs.iterdir() if runs.exists() else []:
+            handle = ex.lookup(directory.name)
+            if handle is not None:
+                ex.cancel(handle, grace_seconds=0)
+        ex.close()
+
+
+@pytest.fixture
+def ex(make_executor: Callable[..., LocalExecutor]) -> LocalExecutor:
+    return make_executor()
+
+
+def test_success_captures_stdout_and_stderr(ex: LocalExecutor) -> None:
+    ended = threading.Event()
+    ex.set_exit_callback(lambda unit_id: ended.set() if unit_id == "u1" else None)
+    handle = ex.submit(py("import sys; print('to-out'); print('to-err', file=sys.stderr)"))
+    assert handle["backend"] == "local" and handle["unitId"] == "u1"
+    assert ex.lookup("u1") == handle
+    status = wait_done(ex, handle)
+    assert status == UnitStatus(UnitState.SUCCEEDED, exit_code=0, reason="Completed")
+    assert ended.wait(5)
+    text = b"".join(ex.logs(handle))
+    assert b"to-out" in text and b"to-err" in text
+
+
+def test_failing_exit_code(ex: LocalExecutor) -> None:
+    status = wait_done(ex, ex.submit(py("raise SystemExit(3)")))
+    assert (status.state, status.exit_code, status.reason) == (UnitState.FAILED, 3, "Error")
+    assert status.message == "exited with code 3"
+
+
+def test_death_by_signal_is_named(ex: LocalExecutor) -> None:
+    status = wait_done(ex, ex.submit(py("import os; os.kill(os.getpid(), 9)")))
+    assert (status.state, status.exit_code) == (UnitState.FAILED, 137)
+    assert status.message == "killed by SIGKILL"
+
+
+def test_command_not_found(ex: LocalExecutor, tmp_path: Path) -> None:
+    with pytest.raises(ExecutorError) as err:
+        ex.submit(WorkUnit(unit_id="u1", command=["no-such-cmd", "x"]))
+    assert str(err.value) == "[Errno 2] No such file or directory: 'no-such-cmd'"
+    with pytest.raises(ExecutorError, match=r"\[Errno 2\] No such file or directory"):
+        ex.submit(WorkUnit(unit_id="u1", command=[str(tmp_path / "missing.sh")]))
+    not_exec = tmp_path / "plain.txt"
+    not_exec.write_text("hi")
+    with pytest.raises(ExecutorError, match=r"\[Errno 13\] Permission denied"):
+        ex.submit(WorkUnit(unit_id="u1", command=[str(not_exec)]))
+    # Nothing started, nothing reserved.
+    assert ex.fits(ex.capacity())
+    assert ex.lookup("u1") is None
+
+
+def test_command_resolved_with_the_units_path(ex: LocalExecutor, tmp_path: Path) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    tool = bindir / "my-tool"
+    tool.write_text("#!/bin/sh\necho tool-ran\n")
+    tool.chmod(0o755)
+    handle = ex.submit(WorkUnit(unit_id="u1", command=["my-tool"],
+                                env={"PATH": f"{bindir}:{os.environ['PATH']}"}))
+    assert wait_done(ex, handle).state is UnitState.SUCCEEDED
+    assert b"tool-ran" in b"".join(ex.logs(handle))
+
+
+def test_nonexistent_working_dir(ex: LocalExecutor, tmp_path: Path) -> None:
+    missing = str(tmp_path / "nowhere")
+    with pytest.raises(ExecutorError, match="nowhere"):
+        ex.submit(py("pass", working_dir=missing))
+
+
+def test_env_and_working_dir(ex: LocalExecutor, tmp_path: Path) -> None:
+    code = ("import os; print(os.environ['FOO'], os.environ['PYTHONUNBUFFERED'], os.getcwd())")
+    handle = ex.submit(py(code, env={"FOO": "bar"}, working_dir=str(tmp_path)))
+    assert wait_done(ex, handle).state is UnitState.SUCCEEDED
+    assert b"".join(ex.logs(handle)).decode().split() == ["bar", "1", str(tmp_path)]
+
+
+def test_cancel_kills_tree_including_setsid_grandchild(ex: LocalExecutor, tmp_path: Path) -> None:
+    pidfile = tmp_path / "grandchild.pid"
+    code = (
+        "import subprocess, sys, time\n"
+        "g = subprocess.Popen([sys.executable, '-c', "
+        "'import os, time; os.setsid(); time.sleep(60)'])\n"
+        f"open({str(pidfile)!r} + '.tmp', 'w').write(str(g.pid))\n"
+        f"import os; os.replace({str(pidfile)!r} + '.tmp', {str(pidfile)!r})\n"
+        "time.sleep(60)\n"
+    )
+    handle = ex.submit(py(code))
+    wait_for(pidfile.exists, what="grandchild pid")
+    grandchild = int(pidfile.read_text())
+    wait_for(lambda: os.getsid(grandchild) == grandchild, what="grandchild setsid")
+    assert ex.poll(handle).state is UnitState.RUNNING
+    ex.cancel(handle, grace_seconds=2)
+    assert gone(handle["pid"]) and gone(grandchild)
+    status = ex.poll(handle)
+    assert (status.state, status.reason) == (UnitState.FAILED, "Cancelled")
+    ex.cancel(handle)  # idempotent on a dead unit
+    assert ex.poll(handle).reason == "Cancelled"
+
+
+def test_cancel_after_success_keeps_success(ex: LocalExecutor) -> None:
+    handle = ex.submit(py("pass"))
+    assert wait_done(ex, handle).state is UnitState.SUCCEEDED
+    ex.cancel(handle)
+    assert ex.poll(handle).state is UnitState.SUCCEEDED
+
+
+def test_deadline_exceeded(ex: LocalExecutor) -> None:
+    handle = ex.submit(py("import time; time.sleep(60)", timeout_seconds=0.5))
+    status = wait_done(ex, handle)
+    assert (status.state, status.reason) == (UnitState.FAILED, "DeadlineExceeded")
+    assert status.message == "exceeded activeDeadlineSeconds (0.5 s)"
+    assert gone(handle["pid"])
+
+
+def test_memory_limit_oom_killed(make_executor: Callable[..., LocalExecutor]) -> None:
+    ex = make_executor()
+    code = "import time; data = b'x' * (200 * 1024 * 1024); time.sleep(60)"
+    handle = ex.submit(py(code, resources=ResourceRequest(cpu=1, memory=50 * MB)))
+    status = wait_done(ex, handle)
+    assert (status.state, status.reason) == (UnitState.FAILED, "OOMKilled")
+    assert status.message.startswith("used ") and status.message.endswith(f"limit {50 * MB}")
+    assert gone(handle["pid"])
+
+
+def test_logs_follow_streams_while_running(ex: LocalExecutor, tmp_path: Path) -> None:
+    gate = tmp_path / "go"
+    handle = ex.submit(py("print('first')\n" + wait_file(gate) + "print('second')\n"))
+    received = b""
+    for chunk in ex.logs(handle, follow=True):
+        received += chunk
+        if b"first" in received and not gate.exists():
+            assert ex.poll(handle).state is UnitState.RUNNING
+            gate.touch()
+    assert received == b"first\nsecond\n"
+    assert ex.poll(handle).state is UnitState.SUCCEEDED
+
+
+def test_finalize_moves_log_to_artifact_store(ex: LocalExecutor, store: ArtifactStore) -> None:
+    handle = ex.submit(py("print('hello log')", log_key="logs/u1.log"))
+    assert wait_done(ex, handle).state is UnitState.SUCCEEDED
+    ex.finalize(handle)
+    assert store.read_bytes("logs/u1.log") == b"hello log\n"
+    assert not (Path(handle["dir"]) / "output.log").exists()
+    assert b"".join(ex.logs(handle)) == b"hello log\n"
+    assert b"".join(ex.logs(handle, follow=True)) == b"hello log\n"
+    assert ex.poll(handle).state is UnitState.SUCCEEDED
+    ex.finalize(handle)  # idempotent
+    assert ex.poll(handle).exit_code == 0
+    ex.forget(handle)
+    assert ex.lookup("u1") is None
+    assert not Path(handle["dir"]).exists()
+    # Without a local log or a stored one there is nothing to yield.
+    assert list(ex.logs({**handle, "logKey": None})) == []
+
+
+def test_restarted_control_plane_adopts_running_unit(
+        make_executor: Callable[..., LocalExecutor], tmp_path: Path, store: ArtifactStore) -> None:
+    """A control plane in another process starts the unit and dies; a new one takes over."""
+    gate = tmp_path / "go"
+    unit_code = wait_file(gate) + "print('adopted'); raise SystemExit(0)\n"
+    starter = (
+        "import json, sys\nfrom pathlib import Path\n"
+        "from ketch.core.artifacts import ArtifactStore\n"
+        "from ketch.core.executors import WorkUnit, ResourceRequest\n"
+        "from ketch.core.executors.local import LocalExecutor\n"
+        f"ex = LocalExecutor(Path({str(tmp_path / 'runs')!r}), ArtifactStore({store.root_uri!r}))\n"
+        f"h = ex.submit(WorkUnit(unit_id='u1', command=[sys.executable, '-c', {unit_code!r}],"
+        " resources=ResourceRequest(cpu=1), timeout_seconds=60))\n"
+        "print(json.dumps(h))\n"
+    )
+    out = subprocess.run([PY, "-c", starter], capture_output=True, text=True, timeout=30,
+                         check=True).stdout
+    started = json.loads(out)
+
+    ex = make_executor(cpus=1)
+    ended = threading.Event()
+    ex.set_exit_callback(lambda unit_id: ended.set() if unit_id == "u1" else None)
+    handle = ex.lookup("u1")
+    assert handle == started
+    assert ex.fits(ResourceRequest(cpu=1))
+    assert ex.poll(handle).state is UnitState.RUNNING
+    # Adopting took the unit's slot.
+    assert not ex.fits(ResourceRequest(cpu=1))
+    gate.touch()
+    assert ended.wait(5), "the monitor should notice the adopted unit's exit"
+    status = ex.poll(handle)
+    assert status == UnitStatus(UnitState.SUCCEEDED, exit_code=0, reason="Completed")
+    assert b"adopted" in b"".join(ex.logs(handle))
+    ex.finalize(handle)
+    assert ex.fits(ResourceRequest(cpu=1))
+
+
+def test_adopted_unit_failure_code_survives(make_executor: Callable[..., LocalExecutor],
+                                            tmp_path: Path) -> None:
+    first = make_executor()
+    gate = tmp_path / "go"
+    handle = first.submit(py(wait_file(gate) + "raise SystemExit(7)\n"))
+    first.close()
+    second = make_executor()
+    assert second.poll(second.lookup("u1") or {}).state is UnitState.RUNNING
+    gate.touch()
+    status = wait_done(second, handle)
+    assert (status.state, status.exit_code, status.reason) == (UnitState.FAILED, 7, "Error")
+
+
+def test_lost_when_group_killed(ex: LocalExecutor) -> None:
+    handle = ex.submit(py("import time; time.sleep(60)"))
+    assert ex.poll(handle).state is UnitState.RUNNING
+    os.killpg(handle["pid"], signal.SIGKILL)  # the sh wrapper dies too: no exit file
+    status = wait_done(ex, handle)
+    assert (status.state, status.reason) == (UnitState.LOST, "ProcessLost")
+    assert str(handle["pid"]) in status.message
+
+
+def test_poll_never_raises(ex: LocalExecutor) -> None:
+    handle = ex.submit(py("import time; time.sleep(60)"))
+    foreign = {**handle, "host": "some-other-host"}
+    status = ex.poll(foreign)
+    assert status.state is UnitState.LOST and "some-other-host" in status.message
+    assert ex.poll({"garbage": True}).state is UnitState.LOST
+    assert ex.lookup("../etc") is None and ex.lookup("nope") is None
+
+
+def test_slot_accounting(make_executor: Callable[..., LocalExecutor]) -> None:
+    ex = make_executor(cpus=2, memory=4 * 1024 * MB, gpus=[])
+    assert ex.capacity() == ResourceRequest(cpu=2, memory=4 * 1024 * MB, gpu=0)
+    sleep = "import time; time.sleep(60)"
+    one = ResourceRequest(cpu=1)
+    first = ex.submit(py(sleep, "a", resources=one))
+    ex.submit(py(sleep, "b", resources=one))
+    assert not ex.fits(one)
+    with pytest.raises(ExecutorError, match="insufficient cpu"):
+        ex.submit(py(sleep, "c", resources=one))
+    ex.cancel(first, grace_seconds=0)
+    assert not ex.fits(one), "slots are held until finalize"
+    ex.finalize(first)
+    assert ex.fits(one)
+    ex.submit(py(sleep, "c", resources=one))
+    # Larger than the whole machine: never fits.
+    assert not ex.fits(ResourceRequest(cpu=3))
+    assert not ex.fits(ResourceRequest(cpu=0, memory=5 * 1024 * MB))
+    assert not ex.fits(ResourceRequest(cpu=0, gpu=1))
+    assert ex.fits(ResourceRequest(cpu=0, memory=1024 * MB))
+
+
+def test_gpu_assignment(make_executor: Callable[..., LocalExecutor], tmp_path: Path) -> None:
+    ex = make_executor(gpus=["0", "1"], cpus=8)
+    gate = tmp_path / "go"
+    show = "import os; print(repr(os.environ['CUDA_VISIBLE_DEVICES']))\n"
+    first = ex.submit(py(show + wait_file(gate), "a", resources=ResourceRequest(gpu=1)))
+    second = ex.submit(py(show, "b", resources=ResourceRequest(gpu=1)))
+    none = ex.submit(py(show, "c", resources=ResourceRequest(gpu=0)))
+    assert not ex.fits(ResourceRequest(gpu=1))
+    with pytest.raises(ExecutorError, match="insufficient gpu"):
+        ex.submit(py(show, "d", resources=ResourceRequest(gpu=1)))
+    gate.touch()
+    for handle in (first, second, none):
+        assert wait_done(ex, handle).state is UnitState.SUCCEEDED
+    assert first["resources"]["gpuIds"] == ["0"] and second["resources"]["gpuIds"] == ["1"]
+    assert b"".join(ex.logs(first)).strip() == b"'0'"
+    assert b"".join(ex.logs(second)).strip() == b"'1'"
+    assert b"".join(ex.logs(none)).strip() == b"''"
+    ex.finalize(first)
+    assert ex.fits(ResourceRequest(gpu=1))
+
+
+def test_submit_gang_cancels_started_units(ex: LocalExecutor) -> None:
+    good = py("import time; time.sleep(60)", "gang-0")
+    bad = WorkUnit(unit_id="gang-1", command=["no-such-cmd"])
+    with pytest.raises(ExecutorError, match="No such file"):
+        ex.submit_gang([good, bad])
+    handle = ex.lookup("gang-0")
+    assert handle is not None and gone(handle["pid"])
+    assert ex.poll(handle).reason == "Cancelled"
+    assert ex.lookup("gang-1") is None
+
+
+def test_resubmit_same_unit_id_after_end(ex: LocalExecutor) -> None:
+    handle = ex.submit(py("raise SystemExit(1)"))
+    assert wait_done(ex, handle).state is UnitState.FAILED
+    ex.finalize(handle)
+    again = ex.submit(py("pass"))
+    assert wait_done(ex, again).state is UnitState.SUCCEEDED
+
+
+def test_forget_running_unit(ex: LocalExecutor) -> None:
+    handle = ex.submit(py("import time; time.sleep(60)"))
+    ex.forget(handle)
+    assert gone(handle["pid"])
+    assert not Path(handle["dir"]).exists()
+    assert ex.fits(ex.capacity())

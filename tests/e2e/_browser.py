@@ -1,0 +1,56 @@
+"""Launching Debian's chromium through Playwright for the browser tests.
+
+Playwright's own browser downloads are never used: the tests drive the
+system chromium (``apt-get install chromium``) and are skipped when it, or
+the ``playwright`` package, is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+]
+
+
+def chromium_path() -> str | None:
+    """Path of the system chromium, or None (override with KETCH_CHROMIUM)."""
+    override = os.environ.get("KETCH_CHROMIUM")
+    if override:
+        return override if os.path.exists(override) else None
+    for candidate in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
+        if os.path.exists(candidate):
+            return candidate
+    return shutil.which("chromium")
+
+
+@contextmanager
+def launch_chromium() -> Iterator[Browser]:
+    """Start headless system chromium; skip the test when it is unavailable."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    path = chromium_path()
+    if path is None:
+        pytest.skip("system chromium not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

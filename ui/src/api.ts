@@ -1,0 +1,192 @@
+// Typed access to the ketch server API (Kubernetes-style resource API).
+
+export interface KindInfo {
+  group: string;
+  version: string;
+  kind: string;
+  plural: string;
+  namespaced: boolean;
+  hasLogs?: boolean;
+  shortNames?: string[];
+}
+
+export interface ComponentInfo {
+  name: string;
+  description?: string;
+  kinds: KindInfo[];
+}
+
+export interface Condition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid?: string;
+  creationTimestamp?: string;
+  resourceVersion?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface ResourceStatus {
+  phase?: string;
+  attempts?: number;
+  exitCode?: number | null;
+  startTime?: string | null;
+  completionTime?: string | null;
+  conditions?: Condition[];
+  [key: string]: unknown;
+}
+
+export interface Resource {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec?: Record<string, unknown>;
+  status?: ResourceStatus;
+}
+
+export interface ResourceList {
+  kind: string;
+  apiVersion: string;
+  metadata: { resourceVersion?: string; continue?: string };
+  items: Resource[];
+}
+
+export interface WatchEvent {
+  type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
+  object: Resource;
+}
+
+/** The namespace-selector value meaning "every namespace". */
+export const ALL_NAMESPACES = "_all";
+
+export class ApiError extends Error {
+  readonly code: number;
+  readonly reason: string;
+  constructor(message: string, code: number, reason: string) {
+    super(message);
+    this.name = "ApiError";
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+async function errorFrom(res: Response): Promise<ApiError> {
+  let message = `${res.status} ${res.statusText}`;
+  let reason = "";
+  try {
+    const text = await res.text();
+    try {
+      const body = JSON.parse(text) as { message?: string; reason?: string };
+      if (body.message) message = body.message;
+      if (body.reason) reason = body.reason;
+    } catch {
+      if (text.trim()) message = text.trim().slice(0, 300);
+    }
+  } catch {
+    /* keep the status line */
+  }
+  return new ApiError(message, res.status, reason);
+}
+
+export async function getJSON<T>(url: string, signal?: AbortSignal): Promise<T> {
+  const res = await fetch(url, { headers: { Accept: "application/json" }, signal });
+  if (!res.ok) throw await errorFrom(res);
+  return (await res.json()) as T;
+}
+
+/** URL of a kind's collection in `namespace` (or across all namespaces). */
+export function collectionUrl(kind: KindInfo, namespace: string): string {
+  const base = `/apis/${kind.group}/${kind.version}`;
+  if (!kind.namespaced || namespace === ALL_NAMESPACES) return `${base}/${kind.plural}`;
+  return `${base}/namespaces/${encodeURIComponent(namespace)}/${kind.plural}`;
+}
+
+export function objectUrl(kind: KindInfo, namespace: string, name: string): string {
+  const base = `/apis/${kind.group}/${kind.version}`;
+  const enc = encodeURIComponent(name);
+  if (!kind.namespaced) return `${base}/${kind.plural}/${enc}`;
+  return `${base}/namespaces/${encodeURIComponent(namespace)}/${kind.plural}/${enc}`;
+}
+
+export function listResources(
+  kind: KindInfo,
+  namespace: string,
+  signal?: AbortSignal,
+): Promise<ResourceList> {
+  return getJSON<ResourceList>(collectionUrl(kind, namespace), signal);
+}
+
+export function watchUrl(kind: KindInfo, namespace: string, resourceVersion?: string): string {
+  const params = new URLSearchParams({ watch: "true" });
+  if (resourceVersion) params.set("resourceVersion", resourceVersion);
+  return `${collectionUrl(kind, namespace)}?${params.toString()}`;
+}
+
+export async function fetchComponents(): Promise<ComponentInfo[]> {
+  const body = await getJSON<{ items: ComponentInfo[] }>("/api/ketch/components");
+  return body.items ?? [];
+}
+
+export async function fetchKinds(): Promise<KindInfo[]> {
+  const body = await getJSON<{ items: KindInfo[] }>("/api/ketch/kinds");
+  return body.items ?? [];
+}
+
+export async function fetchNamespaces(): Promise<string[]> {
+  const body = await getJSON<{ items: { metadata: { name: string } }[] }>("/api/v1/namespaces");
+  return (body.items ?? []).map((n) => n.metadata.name);
+}
+
+/** Fetch a finished log in one go. */
+export async function fetchLog(url: string, signal?: AbortSignal): Promise<string> {
+  const res = await fetch(url, { headers: { Accept: "text/plain" }, signal });
+  if (!res.ok) throw await errorFrom(res);
+  return res.text();
+}
+
+/**
+ * Stream a log (`?follow=true`), calling `onChunk` with each decoded piece of
+ * text as it arrives. Resolves when the server closes the stream.
+ */
+export async function streamLog(
+  url: string,
+  onChunk: (text: string) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  const sep = url.includes("?") ? "&" : "?";
+  const res = await fetch(`${url}${sep}follow=true`, {
+    headers: { Accept: "text/plain" },
+    signal,
+  });
+  if (!res.ok) throw await errorFrom(res);
+  if (!res.body) {
+    onChunk(await res.text());
+    return;
+  }
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const text = decoder.decode(value, { stream: true });
+      if (text) onChunk(text);
+    }
+    const tail = decoder.decode();
+    if (tail) onChunk(tail);
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+export function keyOf(r: Resource): string {
+  return `${r.kind}/${r.metadata.namespace ?? ""}/${r.metadata.name}`;
+}
