@@ -257,7 +257,7 @@ def test_restarted_control_plane_adopts_running_unit(
     ended = threading.Event()
     ex.set_exit_callback(lambda unit_id: ended.set() if unit_id == "u1" else None)
     handle = ex.lookup("u1")
-    assert handle == started
+    assert handle is not None and handle == started
     assert ex.fits(ResourceRequest(cpu=1))
     assert ex.poll(handle).state is UnitState.RUNNING
     # Adopting took the unit's slot.

@@ -28,13 +28,13 @@ class JobResources(KetchModel):
     """What one attempt reserves: ``cpu`` cores (``500m``), ``memory`` (``1Gi``,
     enforced: the attempt is killed as OOMKilled above it), ``gpu`` count."""
 
-    cpu: str | float = 1
+    cpu: str | int | float = 1
     memory: str | int | None = None
     gpu: int = Field(default=0, ge=0)
 
     @field_validator("cpu")
     @classmethod
-    def _cpu(cls, value: str | float) -> str | float:
+    def _cpu(cls, value: str | int | float) -> str | int | float:
         parse_cpu(value)
         return value
 

@@ -155,6 +155,7 @@ function JobDetail({
     return () => controller.abort();
   }, [url]);
 
+  const now = useNow(1000);
   const job = live ?? fetched;
   const phase = job ? phaseOf(job) : "";
   const running = phase === "Running";
@@ -205,7 +206,7 @@ function JobDetail({
                     <th>Status</th>
                     <th>Reason</th>
                     <th>Message</th>
-                    <th>Last transition</th>
+                    <th>Changed</th>
                   </tr>
                 </thead>
                 <tbody>
@@ -215,7 +216,9 @@ function JobDetail({
                       <td>{c.status}</td>
                       <td>{c.reason ?? "—"}</td>
                       <td className="wrap">{c.message ?? ""}</td>
-                      <td className="nowrap">{timestamp(c.lastTransitionTime)}</td>
+                      <td className="nowrap" title={timestamp(c.lastTransitionTime)}>
+                      {c.lastTransitionTime ? `${age(c.lastTransitionTime, now)} ago` : "—"}
+                    </td>
                     </tr>
                   ))}
                 </tbody>

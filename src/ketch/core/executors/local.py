@@ -170,7 +170,10 @@ class LocalExecutor(Executor):
         except OSError as err:
             raise ExecutorError(str(err)) from None
         existing = self.lookup(unit.unit_id)
-        if existing is not None and proc.is_alive(existing["pid"], existing["createTime"]):
+        # Still running means alive with no recorded end (a wrapper lingers a few
+        # milliseconds after writing its exit file; that unit has ended).
+        if (existing is not None and proc.is_alive(existing["pid"], existing["createTime"])
+                and proc.final_status(directory, alive=True) is None):
             raise ExecutorError(f"unit {unit.unit_id!r} is already running")
         res = unit.resources
         all_gpus = self._gpu_ids()

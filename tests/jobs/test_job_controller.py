@@ -1,0 +1,255 @@
+"""The Job controller end to end in-process: real store (SQLite and PostgreSQL),
+real local executor, real processes."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from ketch.core.config import Settings
+from ketch.core.errors import NotFoundError
+from ketch.core.resources import Resource
+from ketch.core.runtime import Runtime
+from ketch.core.service import ResourceService
+from ketch.jobs import JOB, component
+
+PY = sys.executable
+
+
+def make_runtime(home: Path, database_url: str) -> Runtime:
+    settings = Settings.from_env({"KETCH_HOME": str(home), "KETCH_DATABASE_URL": database_url,
+                                  "KETCH_CPUS": "4"})
+    return Runtime(settings, [component])
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, database_url: str) -> Iterator[Runtime]:
+    rt = make_runtime(tmp_path / "home", database_url)
+    rt.start()
+    yield rt
+    rt.stop()
+
+
+def submit(rt: Runtime, name: str, **spec: object) -> Resource:
+    return ResourceService(rt).create(JOB, {
+        "apiVersion": "ketch.dev/v1", "kind": "Job", "metadata": {"name": name}, "spec": spec})
+
+
+def wait_job(rt: Runtime, name: str, until: Callable[[Resource], bool],
+             timeout: float = 30.0) -> Resource:
+    deadline = time.monotonic() + timeout
+    while True:
+        obj = rt.store.get(JOB, "default", name)
+        if until(obj):
+            return obj
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {name} never reached the state; last: {obj.status}")
+        time.sleep(0.05)
+
+
+def phase_is(*phases: str) -> Callable[[Resource], bool]:
+    return lambda obj: obj.status.get("phase") in phases
+
+
+def condition(obj: Resource, type_: str) -> dict[str, str]:
+    return next(c for c in obj.status["conditions"] if c["type"] == type_)
+
+
+def read_log(rt: Runtime, obj: Resource, attempt: int | None = None) -> str:
+    from ketch.core.kinds import LogOptions
+    from ketch.jobs._logs import read_job_log
+
+    return b"".join(read_job_log(rt, obj, LogOptions(attempt=attempt))).decode()
+
+
+def test_job_succeeds_with_env_working_dir_and_log(runtime: Runtime, tmp_path: Path) -> None:
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    submit(runtime, "ok", command=[PY, "-c",
+                                   "import os,sys; print(os.environ['GREETING'], os.getcwd());"
+                                   "print('to stderr', file=sys.stderr)"],
+           env=[{"name": "GREETING", "value": "hello"}], workingDir=str(workdir))
+    obj = wait_job(runtime, "ok", phase_is("Succeeded", "Failed"))
+    assert obj.status["phase"] == "Succeeded", obj.status
+    assert obj.status["exitCode"] == 0 and obj.status["attempts"] == 1
+    assert obj.status["startTime"] and obj.status["completionTime"]
+    assert condition(obj, "Succeeded")["status"] == "True"
+    log = read_log(runtime, obj)
+    assert f"hello {workdir}" in log and "to stderr" in log
+    # The log was persisted to the artifact store.
+    assert Path(obj.status["logUri"]).read_text() == log
+
+
+def test_failures_are_retried_up_to_backoff_limit(runtime: Runtime) -> None:
+    submit(runtime, "flaky", command=[PY, "-c", "import sys; print('boom'); sys.exit(3)"],
+           backoffLimit=2)
+    obj = wait_job(runtime, "flaky", phase_is("Succeeded", "Failed"), timeout=60)
+    assert obj.status["phase"] == "Failed"
+    assert obj.status["attempts"] == 3
+    assert obj.status["exitCode"] == 3
+    failed = condition(obj, "Failed")
+    assert failed["reason"] == "BackoffLimitExceeded"
+    assert "code 3" in failed["message"]
+    for attempt in (1, 2, 3):
+        assert read_log(runtime, obj, attempt) == "boom\n"
+
+
+def test_retry_can_succeed(runtime: Runtime, tmp_path: Path) -> None:
+    marker = tmp_path / "tried"
+    script = (f"import os,sys; p={str(marker)!r}\n"
+              "if not os.path.exists(p): open(p,'w').close(); sys.exit(1)\n")
+    submit(runtime, "second-time", command=[PY, "-c", script], backoffLimit=1)
+    obj = wait_job(runtime, "second-time", phase_is("Succeeded", "Failed"), timeout=60)
+    assert obj.status["phase"] == "Succeeded" and obj.status["attempts"] == 2
+
+
+def test_missing_command_fails_with_the_os_error(runtime: Runtime) -> None:
+    submit(runtime, "nocmd", command=["ketch-no-such-command", "x"], backoffLimit=3)
+    obj = wait_job(runtime, "nocmd", phase_is("Succeeded", "Failed"))
+    assert obj.status["phase"] == "Failed"
+    failed = condition(obj, "Failed")
+    assert failed["reason"] == "StartError"
+    assert "No such file or directory" in failed["message"]
+    assert "ketch-no-such-command" in failed["message"]
+    assert obj.status["attempts"] == 1  # a missing executable is not retried
+
+
+def test_deadline_kills_and_fails(runtime: Runtime) -> None:
+    submit(runtime, "slow", command=[PY, "-c", "import time; time.sleep(60)"],
+           activeDeadlineSeconds=1, backoffLimit=2)
+    obj = wait_job(runtime, "slow", phase_is("Succeeded", "Failed"))
+    assert obj.status["phase"] == "Failed"
+    assert condition(obj, "Failed")["reason"] == "DeadlineExceeded"
+    assert obj.status["attempts"] == 1
+
+
+def test_python_entry_point_runs_function_with_args(runtime: Runtime, tmp_path: Path) -> None:
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "mytask.py").write_text(
+        "def main(a, b):\n    print('sum', int(a) + int(b))\n")
+    submit(runtime, "py", python="mytask:main", args=["2", "3"], workingDir=str(tmp_path / "work"))
+    obj = wait_job(runtime, "py", phase_is("Succeeded", "Failed"))
+    assert obj.status["phase"] == "Succeeded", read_log(runtime, obj)
+    assert read_log(runtime, obj) == "sum 5\n"
+
+
+def _pid_from_log(rt: Runtime, name: str) -> int:
+    def pid() -> int | None:
+        obj = rt.store.get(JOB, "default", name)
+        text = read_log(rt, obj) if obj.status.get("attempts") else ""
+        return int(text.split()[0]) if text.strip() else None
+
+    deadline = time.monotonic() + 30
+    while (value := pid()) is None:
+        assert time.monotonic() < deadline, "job never printed its pid"
+        time.sleep(0.05)
+    return value
+
+
+SLEEPER = [PY, "-c", "import os,time; print(os.getpid(), flush=True); time.sleep(120)"]
+
+
+def test_delete_running_job_kills_its_processes(runtime: Runtime) -> None:
+    submit(runtime, "doomed", command=SLEEPER)
+    pid = _pid_from_log(runtime, "doomed")
+    assert psutil.pid_exists(pid)
+    ResourceService(runtime).delete(JOB, "default", "doomed")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            runtime.store.get(JOB, "default", "doomed")
+        except NotFoundError:
+            break
+        assert time.monotonic() < deadline, "job was never removed"
+        time.sleep(0.05)
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_cancel_stops_the_attempt_and_keeps_the_object(runtime: Runtime) -> None:
+    submit(runtime, "stopme", command=SLEEPER)
+    pid = _pid_from_log(runtime, "stopme")
+    ResourceService(runtime).patch(JOB, "default", "stopme", {"spec": {"cancel": True}})
+    obj = wait_job(runtime, "stopme", phase_is("Cancelled"))
+    assert condition(obj, "Cancelled")["status"] == "True"
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_jobs_wait_for_cpu_slots(tmp_path: Path, database_url: str) -> None:
+    settings = Settings.from_env({"KETCH_HOME": str(tmp_path / "h"), "KETCH_CPUS": "1",
+                                  "KETCH_DATABASE_URL": database_url})
+    rt = Runtime(settings, [component])
+    rt.start()
+    try:
+        submit(rt, "first", command=SLEEPER)
+        _pid_from_log(rt, "first")
+        submit(rt, "second", command=[PY, "-c", "print('ran')"])
+        waiting = wait_job(rt, "second", lambda o: any(
+            c["type"] == "Scheduled" for c in o.status.get("conditions", [])))
+        assert waiting.status["phase"] == "Pending"
+        assert condition(waiting, "Scheduled")["reason"] == "Insufficient"
+        submit(rt, "huge", command=["true"], resources={"cpu": 8})
+        huge = wait_job(rt, "huge", lambda o: bool(o.status.get("conditions")))
+        assert condition(huge, "Scheduled")["reason"] == "Unschedulable"
+        assert "cpu 8.0 > 1.0" in condition(huge, "Scheduled")["message"]
+        ResourceService(rt).patch(JOB, "default", "first", {"spec": {"cancel": True}})
+        done = wait_job(rt, "second", phase_is("Succeeded", "Failed"))
+        assert done.status["phase"] == "Succeeded"
+    finally:
+        rt.stop()
+
+
+def test_two_control_planes_on_one_database_run_a_job_once(tmp_path: Path,
+                                                           database_url: str) -> None:
+    ledger = tmp_path / "ledger"
+    planes = [make_runtime(tmp_path / "home", database_url) for _ in range(2)]
+    for plane in planes:
+        plane.start()
+    try:
+        names = [f"once-{i}" for i in range(6)]
+        for i, name in enumerate(names):
+            submit(planes[i % 2], name, command=[
+                PY, "-c", f"open({str(ledger)!r}, 'a').write({name!r} + ' ' + "
+                          f"__import__('os').environ.get('X', '') + '\\n')"])
+        for name in names:
+            obj = wait_job(planes[0], name, phase_is("Succeeded", "Failed"))
+            assert obj.status["phase"] == "Succeeded" and obj.status["attempts"] == 1
+        lines = ledger.read_text().split()
+        assert sorted(lines) == sorted(names), "each job must run exactly once"
+        owners = {planes[0].store.get(JOB, "default", n).status["controlPlane"] for n in names}
+        assert owners <= {p.id for p in planes}
+    finally:
+        for plane in planes:
+            plane.stop()
+
+
+def test_restarted_control_plane_adopts_running_work(tmp_path: Path, database_url: str) -> None:
+    """A control plane that stops (as after a crash) leaves work running; a new one
+    with the same database adopts it and records the real exit."""
+    home = tmp_path / "home"
+    flag = tmp_path / "go"
+    first = make_runtime(home, database_url)
+    first.start()
+    submit(first, "adopt", command=[
+        PY, "-c", f"import os,time\nprint(os.getpid(), flush=True)\n"
+                  f"while not os.path.exists({str(flag)!r}): time.sleep(0.05)\nprint('done')"])
+    pid = _pid_from_log(first, "adopt")
+    first.stop()  # its lease is released: it is gone as far as others can tell
+    assert psutil.pid_exists(pid)
+    second = make_runtime(home, database_url)
+    second.start()
+    try:
+        obj = wait_job(second, "adopt", lambda o: o.status.get("controlPlane") == second.id)
+        assert obj.status["phase"] == "Running"
+        flag.write_text("")
+        obj = wait_job(second, "adopt", phase_is("Succeeded", "Failed"))
+        assert obj.status["phase"] == "Succeeded" and obj.status["attempts"] == 1
+        assert read_log(second, obj).endswith("done\n")
+    finally:
+        second.stop()
+    assert os.path.exists(flag)
