@@ -87,6 +87,8 @@ class LocalExecutor(Executor):
                  gpus: list[str] | None = None, kill_grace_seconds: float = 5.0) -> None:
         self.runs_dir = Path(runs_dir)
         self.runs_dir.mkdir(parents=True, exist_ok=True)
+        # Resolved once: handles carry absolute paths, and resolving per submit costs.
+        self.runs_dir = self.runs_dir.resolve()
         self.artifacts = artifacts
         self._cpus = float(cpus if cpus is not None else (os.cpu_count() or 1))
         self._memory = int(memory if memory is not None else psutil.virtual_memory().total)
@@ -169,7 +171,8 @@ class LocalExecutor(Executor):
             exe = proc.resolve_executable(unit.command[0], env, unit.working_dir)
         except OSError as err:
             raise ExecutorError(str(err)) from None
-        existing = self.lookup(unit.unit_id)
+        reused = directory.is_dir()
+        existing = self.lookup(unit.unit_id) if reused else None
         # Still running means alive with no recorded end (a wrapper lingers a few
         # milliseconds after writing its exit file; that unit has ended).
         if (existing is not None and proc.is_alive(existing["pid"], existing["createTime"])
@@ -193,7 +196,7 @@ class LocalExecutor(Executor):
             # "" hides every GPU from a unit that asked for none.
             env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
         try:
-            handle = self._spawn(unit, directory, exe, env, record)
+            handle = self._spawn(unit, directory, exe, env, record, reused=reused)
         except BaseException:
             self._release(unit.unit_id)
             raise
@@ -201,11 +204,13 @@ class LocalExecutor(Executor):
         return handle
 
     def _spawn(self, unit: WorkUnit, directory: Path, exe: str, env: dict[str, str],
-               record: _Unit) -> Handle:
+               record: _Unit, *, reused: bool) -> Handle:
         directory.mkdir(parents=True, exist_ok=True)
-        # A resubmission of the same unit id must not inherit the previous end state.
-        for stale in (proc.EXIT_FILE, proc.REASON_FILE, proc.CANCELLED_FILE, proc.HANDLE_FILE):
-            (directory / stale).unlink(missing_ok=True)
+        if reused:
+            # A resubmission of the same unit id must not inherit the previous end state.
+            for stale in (proc.EXIT_FILE, proc.REASON_FILE, proc.CANCELLED_FILE,
+                          proc.HANDLE_FILE):
+                (directory / stale).unlink(missing_ok=True)
         # Run the resolved file, not the bare name: sh would prefer its own builtins
         # (dash's echo interprets backslashes, unlike /bin/echo).
         argv = ["/bin/sh", "-c", _WRAPPER, str(directory / proc.EXIT_FILE), exe,
@@ -232,7 +237,7 @@ class LocalExecutor(Executor):
             "host": self._host,
             "pid": popen.pid,
             "createTime": create_time,
-            "dir": str(directory.resolve()),
+            "dir": str(directory),
             "logKey": unit.log_key,
             "deadline": deadline,
             "timeoutSeconds": unit.timeout_seconds,
