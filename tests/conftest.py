@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _postgres import start_postgres  # noqa: E402
+from _postgres import start_postgres
 
 _db_counter = itertools.count()
 

@@ -40,8 +40,8 @@ class ArtifactStore:
     def _path(self, key: str) -> str:
         norm = posixpath.normpath(key.replace("\\", "/"))
         if not key or norm.startswith(("/", "..")) or norm == ".":
-            raise InvalidError("bad artifact key",
-                               [FieldError("key", f"{key!r} must be a relative path inside the store")])
+            raise InvalidError("bad artifact key", [
+                FieldError("key", f"{key!r} must be a relative path inside the store")])
         return f"{self._root}/{norm}"
 
     def uri(self, key: str) -> str:

@@ -104,7 +104,7 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
         })
 
     @router.get(f"{base}/{info.plural}", summary=f"List or watch {info.plural} in all namespaces")
-    async def list_all(request: Request, labelSelector: str | None = None,  # noqa: N803
+    async def list_all(request: Request, labelSelector: str | None = None,
                        fieldSelector: str | None = None, limit: int | None = Query(None, ge=0),
                        continue_: str | None = Query(None, alias="continue"),
                        watch: bool = False, resourceVersion: str | None = None,
@@ -113,7 +113,7 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
                                    continue_, watch, resourceVersion, timeoutSeconds)
 
     @router.get(coll, summary=f"List or watch {info.plural}")
-    async def list_ns(request: Request, namespace: str, labelSelector: str | None = None,  # noqa: N803
+    async def list_ns(request: Request, namespace: str, labelSelector: str | None = None,
                       fieldSelector: str | None = None, limit: int | None = Query(None, ge=0),
                       continue_: str | None = Query(None, alias="continue"),
                       watch: bool = False, resourceVersion: str | None = None,
@@ -123,7 +123,7 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
 
     @router.post(coll, status_code=201, openapi_extra=body_doc, summary=f"Create a {info.kind}")
     async def create(request: Request, namespace: str,
-                     dryRun: str | None = None) -> JSONResponse:  # noqa: N803
+                     dryRun: str | None = None) -> JSONResponse:
         body = await _body(request)
         obj = await run_in_threadpool(service.create, info, body, namespace,
                                       dry_run=_dry(dryRun))
@@ -156,17 +156,17 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
 
     @router.put(item, openapi_extra=body_doc, summary=f"Replace a {info.kind}")
     async def put(request: Request, namespace: str, name: str,
-                  dryRun: str | None = None) -> JSONResponse:  # noqa: N803
+                  dryRun: str | None = None) -> JSONResponse:
         return await replace(request, namespace, name, dryRun, status=False)
 
     @router.patch(item, openapi_extra=patch_doc, summary=f"Patch or apply a {info.kind}")
     async def patch_item(request: Request, namespace: str, name: str,
-                         dryRun: str | None = None) -> JSONResponse:  # noqa: N803
+                         dryRun: str | None = None) -> JSONResponse:
         return await patch(request, namespace, name, dryRun, status=False)
 
     @router.delete(item, summary=f"Delete a {info.kind}")
     async def delete(namespace: str, name: str,
-                     resourceVersion: str | None = None) -> JSONResponse:  # noqa: N803
+                     resourceVersion: str | None = None) -> JSONResponse:
         obj = await run_in_threadpool(service.delete, info, namespace, name,
                                       resource_version=resourceVersion)
         return JSONResponse(obj.to_wire())
@@ -177,12 +177,12 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
 
     @router.put(f"{item}/status", openapi_extra=body_doc, summary=f"Replace {info.kind} status")
     async def put_status(request: Request, namespace: str, name: str,
-                         dryRun: str | None = None) -> JSONResponse:  # noqa: N803
+                         dryRun: str | None = None) -> JSONResponse:
         return await replace(request, namespace, name, dryRun, status=True)
 
     @router.patch(f"{item}/status", openapi_extra=patch_doc, summary=f"Patch {info.kind} status")
     async def patch_status(request: Request, namespace: str, name: str,
-                           dryRun: str | None = None) -> JSONResponse:  # noqa: N803
+                           dryRun: str | None = None) -> JSONResponse:
         return await patch(request, namespace, name, dryRun, status=True)
 
     if info.has_logs:

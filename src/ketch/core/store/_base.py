@@ -20,6 +20,7 @@ Contract for implementations:
 from __future__ import annotations
 
 import abc
+import builtins
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -94,7 +95,7 @@ class ResourceStore(abc.ABC):
 
     @abc.abstractmethod
     def events(self, since: int, *, kind_keys: set[str] | None = None,
-               namespace: str | None = None, limit: int = 500) -> list[WatchEvent]:
+               namespace: str | None = None, limit: int = 500) -> builtins.list[WatchEvent]:
         """Changes after revision ``since``, oldest first. ``GoneError`` when the
         log no longer reaches back that far."""
 
@@ -107,7 +108,7 @@ class ResourceStore(abc.ABC):
         """Drop change-log entries older than the given age; returns how many."""
 
     @abc.abstractmethod
-    def namespaces(self) -> list[str]:
+    def namespaces(self) -> builtins.list[str]:
         """Namespaces that hold at least one object."""
 
     @abc.abstractmethod

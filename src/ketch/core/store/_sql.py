@@ -10,6 +10,7 @@ misses a write that commits late.
 from __future__ import annotations
 
 import base64
+import builtins
 import json
 import time
 import uuid
@@ -292,7 +293,7 @@ class SqlResourceStore(ResourceStore):
     # -- change log -----------------------------------------------------------
 
     def events(self, since: int, *, kind_keys: set[str] | None = None,
-               namespace: str | None = None, limit: int = 500) -> list[WatchEvent]:
+               namespace: str | None = None, limit: int = 500) -> builtins.list[WatchEvent]:
         cols = t.events.c
         with self._transaction(write=False) as conn:
             pruned = int(conn.execute(select(t.revision.c.pruned_through)).scalar_one())
@@ -325,7 +326,7 @@ class SqlResourceStore(ResourceStore):
                          .values(pruned_through=newest))
         return int(count or 0)
 
-    def namespaces(self) -> list[str]:
+    def namespaces(self) -> builtins.list[str]:
         with self._transaction(write=False) as conn:
             rows = conn.execute(select(t.resources.c.namespace).distinct()).scalars().all()
         return sorted(ns for ns in rows if ns)
