@@ -74,10 +74,15 @@ def parse_resource(doc: Any, registry: KindRegistry, *, source: str | None = Non
     if not isinstance(doc["apiVersion"], str) or not isinstance(doc["kind"], str):
         raise InvalidError("invalid resource",
                            [FieldError("apiVersion", "must be a string")], source)
-    info = registry.for_object(doc["apiVersion"], doc["kind"])
-    if expect is not None and info is not expect:
+    if expect is not None and (doc["kind"], doc["apiVersion"]) != (expect.kind,
+                                                                    expect.api_version):
+        # A body for another kind (or version) sent to this kind's URL is bad input
+        # for this request, not an unknown kind.
+        field = "kind" if doc["kind"] != expect.kind else "apiVersion"
         raise InvalidError("kind mismatch", [FieldError(
-            "kind", f"{doc['kind']} cannot be sent to {expect.plural}.{expect.group}")], source)
+            field, f"{doc['apiVersion']}/{doc['kind']} cannot be sent to "
+            f"{expect.plural}.{expect.group} ({expect.api_version}/{expect.kind})")], source)
+    info = registry.for_object(doc["apiVersion"], doc["kind"])
     body = dict(doc)
     meta = dict(body["metadata"]) if isinstance(body["metadata"], dict) else body["metadata"]
     if isinstance(meta, dict):

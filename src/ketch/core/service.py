@@ -101,6 +101,9 @@ class ResourceService:
         for _ in range(_PATCH_RETRIES):
             current = self.store.get(info, namespace, name)
             body = merge_patch(current.to_wire(), patch)
+            if not isinstance(body.get("metadata"), dict):
+                raise InvalidError("invalid merge patch", [FieldError(
+                    "metadata", "must be an object; it cannot be removed or replaced")])
             if pinned is None:
                 body["metadata"]["resourceVersion"] = current.metadata.resource_version
             try:

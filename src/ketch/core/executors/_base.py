@@ -19,8 +19,9 @@ controller above never assumes which one runs its work:
   so a crash between ``finalize`` and the caller's status write loses nothing.
   ``forget(handle)`` removes every local trace once the owner no longer needs it.
 * ``fits(resources)`` / ``capacity()`` tell the scheduler whether a unit can
-  start now; resource slots are taken by ``submit`` and given back when the
-  unit ends (observed by ``poll`` or the executor's own monitor).
+  start now; resource slots are taken by ``submit`` (or by ``poll`` of a running
+  unit adopted from an earlier control plane) and given back by ``finalize``
+  or ``forget``.
 
 Thread safety: every method may be called from any thread. ``on_exit``
 callbacks run on an executor thread and must not block.

@@ -1,0 +1,69 @@
+"""The controller work queue: dedupe, re-queue while processing, delays, backoff."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from ketch.core.controller import ObjectKey, WorkQueue
+
+A, B = ObjectKey("default", "a"), ObjectKey("default", "b")
+
+
+def test_adds_are_deduplicated_and_fifo() -> None:
+    q = WorkQueue()
+    for key in (A, B, A, A):
+        q.add(key)
+    assert q.get(0.1) == A
+    assert q.get(0.1) == B
+    assert q.get(0.05) is None
+
+
+def test_add_while_processing_requeues_once_after_done() -> None:
+    q = WorkQueue()
+    q.add(A)
+    key = q.get(0.1)
+    q.add(A)
+    q.add(A)
+    assert q.get(0.05) is None  # one worker per key at a time
+    assert key is not None
+    q.done(key)
+    assert q.get(0.1) == A
+    q.done(A)
+    assert q.get(0.05) is None
+
+
+def test_delayed_add_arrives_after_its_delay() -> None:
+    q = WorkQueue()
+    start = time.monotonic()
+    q.add_after(A, 0.2)
+    assert q.get(0.05) is None
+    assert q.get(2.0) == A
+    assert time.monotonic() - start >= 0.2
+
+
+def test_rate_limited_backoff_grows_and_forget_resets() -> None:
+    q = WorkQueue(base_delay=0.05, max_delay=1.0)
+    waits = []
+    for _ in range(3):
+        start = time.monotonic()
+        q.add_rate_limited(A)
+        assert q.get(2.0) == A
+        q.done(A)
+        waits.append(time.monotonic() - start)
+    assert waits[0] >= 0.05 and waits[1] >= 0.1 and waits[2] >= 0.2
+    q.forget(A)
+    start = time.monotonic()
+    q.add_rate_limited(A)
+    assert q.get(2.0) == A
+    assert time.monotonic() - start < waits[2]
+
+
+def test_close_wakes_blocked_getters() -> None:
+    q = WorkQueue()
+    got: list[object] = []
+    thread = threading.Thread(target=lambda: got.append(q.get()))
+    thread.start()
+    q.close()
+    thread.join(5)
+    assert got == [None]
