@@ -1,8 +1,9 @@
 """Launching Debian's chromium through Playwright for the browser tests.
 
 Playwright's own browser downloads are never used: the tests drive the
-system chromium (``apt-get install chromium``) and are skipped when it, or
-the ``playwright`` package, is missing.
+system chromium (``apt-get install chromium``, which ``make test`` installs).
+A missing browser fails the test rather than skipping it: a skipped browser
+test would let the dashboard break unnoticed.
 """
 
 from __future__ import annotations
@@ -43,11 +44,13 @@ def chromium_path() -> str | None:
 
 @contextmanager
 def launch_chromium() -> Iterator[Browser]:
-    """Start headless system chromium; skip the test when it is unavailable."""
-    sync_api = pytest.importorskip("playwright.sync_api")
+    """Start headless system chromium; fail the test when it is unavailable."""
+    from playwright import sync_api
+
     path = chromium_path()
     if path is None:
-        pytest.skip("system chromium not installed (apt-get install chromium)")
+        pytest.fail("system chromium not installed: run `make test-deps` "
+                    "(apt-get install chromium)")
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
         try:

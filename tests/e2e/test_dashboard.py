@@ -56,7 +56,7 @@ def _namespace_of(applied: Any) -> str:
 @pytest.fixture
 def page(server_url: str) -> Iterator[Page]:
     if not STATIC_INDEX.exists():
-        pytest.skip("dashboard not built (cd ui && npm ci && npm run build)")
+        pytest.fail("dashboard not built: run `make install` (cd ui && npm ci && npm run build)")
     with launch_chromium() as browser:
         from playwright.sync_api import expect
 

@@ -17,7 +17,6 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import Match
 
 from ketch.core.errors import KetchError
 from ketch.core.runtime import Runtime
@@ -54,12 +53,10 @@ def install_observability(app: FastAPI, runtime: Runtime) -> None:
                       call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         start = time.perf_counter()
         response = await call_next(request)
-        route = "unmatched"
-        for candidate in request.app.router.routes:
-            match, _ = candidate.matches(request.scope)
-            if match is Match.FULL:
-                route = getattr(candidate, "path", "unmatched")
-                break
+        # The router records the route it picked in the scope; FastAPI keeps
+        # included routers as one entry in app.router.routes, so matching those
+        # here would miss every kind route.
+        route = getattr(request.scope.get("route"), "path", None) or "unmatched"
         requests.labels(request.method, route, str(response.status_code)).inc()
         latency.labels(request.method, route).observe(time.perf_counter() - start)
         return response

@@ -86,6 +86,11 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
         name = _field_name(field_selector)
         if watch:
             selector = LabelSelector.parse(label_selector)
+            rv = resource_version or ""
+            if rv and not (rv.isascii() and rv.isdigit()):
+                # Checked before streaming: a bad value must be a 422, not a broken stream.
+                raise InvalidError("invalid resourceVersion", [FieldError(
+                    "resourceVersion", f"{resource_version!r} is not a non-negative integer")])
             stream = watch_stream(request, runtime, info, namespace, selector, name,
                                   resource_version, timeout_seconds)
             return StreamingResponse(stream, media_type="text/event-stream",
