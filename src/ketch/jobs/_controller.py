@@ -55,7 +55,7 @@ def _request(spec: JobSpec) -> ResourceRequest:
 def _command(spec: JobSpec) -> list[str]:
     if spec.command is not None:
         return [*spec.command, *spec.args]
-    return [sys.executable, "-m", "ketch.jobs._entry", str(spec.python), *spec.args]
+    return [sys.executable, "-m", "ketch.core.entrypoint", str(spec.python), *spec.args]
 
 
 class JobController(Controller):

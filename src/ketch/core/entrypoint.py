@@ -1,7 +1,10 @@
-"""Runs a Job's ``python: module:function`` entry point: ``func(*args)``.
+"""Runs a ``module:function`` entry point as a process: ``func(*args)``.
 
-Kept free of ketch imports so that starting an attempt costs one interpreter
-start and the user's own imports, nothing more. A return value that is an int
+Any component that runs user Python functions (Jobs' ``python:`` field, and
+training and pipeline steps to come) starts ``python -m ketch.core.entrypoint``.
+It lives in ``ketch.core``, whose package imports nothing heavy, and imports no
+ketch module itself, so an attempt costs one interpreter start and the user's
+own imports. A return value that is an int
 becomes the exit code; an exception prints its traceback and exits 1.
 """
 
@@ -11,7 +14,7 @@ import sys
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m ketch.jobs._entry module:function [args...]", file=sys.stderr)
+        print("usage: python -m ketch.core.entrypoint module:function [args...]", file=sys.stderr)
         return 2
     target, args = argv[0], argv[1:]
     module_name, _, func_name = target.partition(":")
