@@ -244,16 +244,16 @@ class StartResults:
 
 
 def measure_startup(servers: Servers, root: Path, runs: int) -> StartResults:
+    """Interleaved (fresh i, then a restart on home i), so that drift in machine
+    load hits both cases alike."""
     fresh: list[StartTiming] = []
-    home = root
+    restart: list[StartTiming] = []
     for i in range(runs):
-        home = root / f"start-fresh-{i}"
+        home = root / f"start-{i}"
         server, timing = start_and_time(servers, home)
         fresh.append(timing)
         servers.stop(server)
-    restart: list[StartTiming] = []
-    for _ in range(runs):  # the last fresh home, which has its schema by now
-        server, timing = start_and_time(servers, home)
+        server, timing = start_and_time(servers, home)  # the schema exists now
         restart.append(timing)
         servers.stop(server)
     return StartResults(fresh, restart)
@@ -339,12 +339,14 @@ def measure_latency(servers: Servers, root: Path, jobs: int,
 
 
 def stats_row(label: str, values: list[float], unit: str) -> str:
-    return (f"  {label:<34} {median(values):8.1f} {percentile(values, 90):8.1f} "
-            f"{min(values):8.1f} {max(values):8.1f}  {unit}   (n={len(values)})")
+    digits = 2 if unit == "s" else 1
+    cells = " ".join(f"{v:8.{digits}f}" for v in
+                     (median(values), percentile(values, 90), min(values), max(values)))
+    return f"  {label:<38} {cells}  {unit:<2}  (n={len(values)})"
 
 
 def stats_header() -> str:
-    return f"  {'':<34} {'median':>8} {'p90':>8} {'min':>8} {'max':>8}"
+    return f"  {'':<38} {'median':>8} {'p90':>8} {'min':>8} {'max':>8}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -365,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     def progress(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
+    load_before = os.getloadavg()[0]
     py = platform.python_version()
     cores = os.cpu_count() or 1
     servers = Servers()
@@ -380,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             servers.stop_all()
 
+    load_after = os.getloadavg()[0]
     fresh_s = median([t.readyz_s for t in start.fresh])
     restart_s = median([t.readyz_s for t in start.restart])
     ketch_med = median(lat.ketch_ms)
@@ -395,9 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("Idle server RSS (ketch up --port 0, ready via server.json, then "
           f"{IDLE_SECONDS:g} s idle)")
-    print(f"  RSS, process + children          {rss.rss_mb:8.1f} MB   "
+    print(f"  {'RSS, process + children':<38} {rss.rss_mb:8.1f} MB  "
           f"({rss.processes} process{'es' if rss.processes != 1 else ''})")
-    print(f"  RSS after the latency run        {lat.rss_after_mb:8.1f} MB   "
+    print(f"  {'RSS of the job server after the jobs':<38} {lat.rss_after_mb:8.1f} MB  "
           f"(job server, {WARMUP_JOBS + jobs} jobs done)")
     print()
     print("ketch up -> first 200 from /readyz (seconds)")
@@ -415,15 +419,19 @@ def main(argv: list[str] | None = None) -> int:
     print(stats_row("ketch submit -> first statement", lat.ketch_ms, "ms"))
     print(stats_row("  of which client.create round trip", lat.create_ms, "ms"))
     print(stats_row("ketch submit -> Succeeded seen", lat.done_ms, "ms"))
-    print(f"  warm-up jobs (cold server)         "
-          + ", ".join(f"{v:.1f}" for v in lat.warmup_ms) + " ms")
-    print(f"  ratio ketch / bare spawn (median)  {ratio:.2f}x")
-    print(f"  ratio ketch / bare run   (median)  {ketch_med / run_med:.2f}x")
-    print(f"  overhead ketch - bare spawn        {ketch_med - spawn_med:.1f} ms")
+    warmup = ", ".join(f"{v:.1f}" for v in lat.warmup_ms)
+    print(f"  {'warm-up jobs (first after start-up)':<38} {warmup} ms")
+    print(f"  {'ratio ketch / bare spawn (medians)':<38} {ratio:8.2f}x")
+    print(f"  {'ratio ketch / bare run (medians)':<38} {ketch_med / run_med:8.2f}x")
+    print(f"  {'overhead ketch - bare spawn (medians)':<38} {ketch_med - spawn_med:8.1f} ms")
+    if len(lat.ketch_ms) >= 20:
+        head, tail = median(lat.ketch_ms[:10]), median(lat.ketch_ms[-10:])
+        print(f"  {'trend: first 10 / last 10 jobs (median)':<38} {head:8.1f} / {tail:.1f} ms")
 
     print()
     print(f"ketch core benchmark (python {'.'.join(py.split('.')[:2])}, {cores} cores"
-          f"{', quick' if args.quick else ''})")
+          f"{', quick' if args.quick else ''}; load average {load_before:.2f} before, "
+          f"{load_after:.2f} after)")
     print(f"idle server RSS              {rss.rss_mb:7.1f} MB   goal < {RSS_GOAL_MB:g} MB   "
           f"{verdict(ok_rss)}")
     print(f"up -> /readyz (fresh home)   {fresh_s:7.2f} s    goal < {READY_GOAL_S:g} s      "

@@ -253,3 +253,36 @@ def test_restarted_control_plane_adopts_running_work(tmp_path: Path, database_ur
     finally:
         second.stop()
     assert os.path.exists(flag)
+
+
+def test_control_plane_secrets_do_not_reach_jobs(runtime: Runtime,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KETCH_TOKEN", "do-not-leak")
+    monkeypatch.setenv("KETCH_DATABASE_URL", "postgresql://u:pw@db/x")
+    submit(runtime, "env", command=[PY, "-c", "import os; print(sorted(k for k in os.environ "
+                                              "if k.startswith('KETCH_')))"])
+    obj = wait_job(runtime, "env", phase_is("Succeeded", "Failed"))
+    log = read_log(runtime, obj)
+    assert "KETCH_TOKEN" not in log and "KETCH_DATABASE_URL" not in log
+
+
+def test_finished_attempts_leave_no_scratch_and_delete_removes_logs(runtime: Runtime) -> None:
+    submit(runtime, "tidy", command=[PY, "-c", "print('x')"])
+    obj = wait_job(runtime, "tidy", phase_is("Succeeded", "Failed"))
+    runs = runtime.settings.runs_dir
+    wait_for_gone = time.monotonic() + 10
+    while any(runs.glob(f"{obj.metadata.uid}-*")):
+        assert time.monotonic() < wait_for_gone, "scratch dir left behind"
+        time.sleep(0.05)
+    log_file = Path(obj.status["logUri"])
+    assert log_file.read_text() == "x\n"
+    ResourceService(runtime).delete(JOB, "default", "tidy")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            runtime.store.get(JOB, "default", "tidy")
+        except NotFoundError:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert not log_file.parent.exists()

@@ -138,11 +138,9 @@ def apply(filename: Annotated[str, typer.Option("--filename", "-f",
                     client.apply(doc, namespace=namespace, dry_run=True)
                 except KetchError as err:
                     raise _fail(f"{source}: document {index}: {err.message}") from None
-            if dry_run:
-                results = [client.apply(doc, namespace=namespace, dry_run=True)[0]
-                           for doc in docs]
-            else:
-                results = [client.apply(doc, namespace=namespace)[0] for doc in docs]
+            # Every document passed the dry run above; now write them.
+            results = client.apply(docs, namespace=namespace, dry_run=dry_run,
+                                   validate_first=False)
     except KetchError as err:
         raise _fail(err.message) from None
     for obj, action in results:

@@ -187,19 +187,21 @@ class Client:
                                                      params=params))
 
     def apply(self, objs: dict[str, Any] | Resource | Iterable[dict[str, Any] | Resource], *,
-              namespace: str | None = None,
-              dry_run: bool = False) -> list[tuple[Resource, str]]:
+              namespace: str | None = None, dry_run: bool = False,
+              validate_first: bool = True) -> list[tuple[Resource, str]]:
         """Create each object or update its spec, labels and annotations.
 
-        Every object is first checked with a server-side dry run, so a bad
-        document in a list writes nothing. Returns ``(object, action)`` pairs,
-        action being ``created``, ``configured`` or ``unchanged``.
+        Unless ``validate_first`` is off, every object is first checked with a
+        server-side dry run, so a bad document in a list writes nothing. Returns
+        ``(object, action)`` pairs, action being ``created``, ``configured`` or
+        ``unchanged``.
         """
         docs = [objs] if isinstance(objs, dict | Resource) else list(objs)
         wire = [d.to_wire() if isinstance(d, Resource) else d for d in docs]
-        for check in ((True,) if dry_run else (True, False)):
-            results = [self._apply_one(doc, namespace, dry_run=check) for doc in wire]
-        return results
+        if validate_first and not dry_run and len(wire) > 1:
+            for doc in wire:
+                self._apply_one(doc, namespace, dry_run=True)
+        return [self._apply_one(doc, namespace, dry_run=dry_run) for doc in wire]
 
     def _apply_one(self, doc: dict[str, Any], namespace: str | None, *,
                    dry_run: bool) -> tuple[Resource, str]:
@@ -321,6 +323,7 @@ class Client:
         and ``TimeoutError`` after ``timeout`` seconds.
         """
         deadline = time.monotonic() + timeout
+        self.get(kind, name, namespace=namespace)  # NotFoundError at once, as kubectl wait
         while True:
             left = deadline - time.monotonic()
             if left <= 0:

@@ -10,6 +10,8 @@ resyncs every object periodically, since reconciling is level-triggered.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -88,6 +90,33 @@ class Runtime:
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
         self._started = False
+        self._watchers: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._watchers_lock = threading.Lock()
+        self.store.add_listener(self._on_write)
+
+    # -- local change notification ---------------------------------------------
+
+    def _on_write(self, kind_key: str, namespace: str, name: str) -> None:
+        for controller in self._by_kind.get(kind_key, ()):
+            controller.enqueue(ObjectKey(namespace, name))
+        with self._watchers_lock:
+            watchers = list(self._watchers)
+        for loop, event in watchers:
+            with contextlib.suppress(RuntimeError):  # that loop has closed
+                loop.call_soon_threadsafe(event.set)
+
+    def subscribe(self) -> asyncio.Event:
+        """An event set after every write through this runtime (for watch streams,
+        which otherwise only poll the change log for other processes' writes).
+        Call from a running event loop; ``unsubscribe`` when done."""
+        event = asyncio.Event()
+        with self._watchers_lock:
+            self._watchers.add((asyncio.get_running_loop(), event))
+        return event
+
+    def unsubscribe(self, event: asyncio.Event) -> None:
+        with self._watchers_lock:
+            self._watchers = {(lp, ev) for lp, ev in self._watchers if ev is not event}
 
     @property
     def executor(self) -> Executor:
@@ -164,9 +193,9 @@ class Runtime:
         self.store.close()
 
     def notify(self, info: KindInfo, namespace: str, name: str) -> None:
-        """Hand a change made in this process to the kind's controllers at once."""
-        for controller in self._by_kind.get(info.key, ()):
-            controller.enqueue(ObjectKey(namespace, name))
+        """Hand a change to the kind's controllers at once (writes through this
+        runtime's store do this by themselves)."""
+        self._on_write(info.key, namespace, name)
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

@@ -45,7 +45,7 @@ class ResourceService:
         self.registry = runtime.registry
 
     def _notify(self, info: KindInfo, obj: Resource) -> Resource:
-        self.runtime.notify(info, obj.namespace, obj.name)
+        # The store tells the runtime about its own writes; nothing to add here.
         return obj
 
     def _parse(self, info: KindInfo, body: Any, namespace: str | None) -> Resource:
@@ -77,6 +77,10 @@ class ResourceService:
         if obj.name != name:
             raise InvalidError("name mismatch", [FieldError(
                 "metadata.name", f"{obj.name!r} does not match the URL's {name!r}")])
+        if not obj.metadata.resource_version:
+            raise InvalidError("an update must say which version it replaces", [FieldError(
+                "metadata.resourceVersion", "must be specified for an update (read the "
+                "object, change it, send it back)")])
         if dry_run:
             return obj
         if not status:

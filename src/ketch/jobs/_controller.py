@@ -40,9 +40,14 @@ _MAX_BACKOFF = 60.0
 _RUNNING_RECHECK = 5.0
 
 
+def log_prefix(job: Resource) -> str:
+    """Where the logs of every attempt of one Job live in the artifact store."""
+    return f"logs/{job.namespace}/jobs/{job.name}/{job.metadata.uid}"
+
+
 def log_key(job: Resource, attempt: int) -> str:
     """Where an attempt's log lives in the artifact store."""
-    return f"logs/{job.namespace}/jobs/{job.name}/{job.metadata.uid}/attempt-{attempt}.log"
+    return f"{log_prefix(job)}/attempt-{attempt}.log"
 
 
 def _request(spec: JobSpec) -> ResourceRequest:
@@ -172,7 +177,8 @@ class JobController(Controller):
         deadline = None
         start = status.start_time or now()
         if spec.active_deadline_seconds:
-            elapsed = time.time() - _epoch(start)
+            # The deadline covers the whole Job, retries included (as Kubernetes).
+            elapsed = time.time() - _epoch(status.start_time) if status.start_time else 0.0
             deadline = max(spec.active_deadline_seconds - elapsed, 0.001)
         unit = WorkUnit(unit_id=unit_id, command=_command(spec), env=spec.env_dict(),
                         working_dir=spec.working_dir, resources=request,
@@ -194,7 +200,12 @@ class JobController(Controller):
                           f"attempt {attempt} started (pid {handle.get('pid', '?')})")
             return True
 
-        self._update(key, running)
+        # Write on top of the claim we just made; re-read only if someone moved it.
+        if running(job, status):
+            try:
+                self._write(job, status)
+            except ConflictError:
+                self._update(key, running)
         return Result(requeue_after=_RUNNING_RECHECK)
 
     def _failed_to_start(self, key: ObjectKey, attempt: int, message: str) -> Result | None:
@@ -242,6 +253,8 @@ class JobController(Controller):
             return Result(requeue_after=_RUNNING_RECHECK)
         self.rt.executor.finalize(handle)
         self._finish(job, status, spec, handle, result)
+        # The outcome is recorded and the log persisted: local scratch can go.
+        self.rt.executor.forget(handle)
         return None
 
     def _finish(self, job: Resource, status: JobStatus, spec: JobSpec, handle: Handle,
@@ -281,6 +294,7 @@ class JobController(Controller):
         if handle is not None:
             self.rt.executor.cancel(handle)
             self.rt.executor.finalize(handle)
+            self.rt.executor.forget(handle)
         status.active = None
         status.phase = "Cancelled"
         status.completion_time = now()
@@ -299,7 +313,7 @@ class JobController(Controller):
             if handle is not None:
                 executor.cancel(handle, grace_seconds=2.0)
                 executor.forget(handle)
-            self.rt.artifacts.delete(log_key(job, attempt))
+        self.rt.artifacts.delete(log_prefix(job))
         meta = job.metadata.model_copy(update={
             "finalizers": [f for f in job.metadata.finalizers if f != FINALIZER]})
         self.store.update(JOB, job.model_copy(update={"metadata": meta}))

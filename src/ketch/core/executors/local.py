@@ -55,6 +55,9 @@ _FOLLOW_INTERVAL = 0.1
 _EPSILON = 1e-9
 
 
+_PRIVATE_ENV = frozenset({"KETCH_TOKEN", "KETCH_DATABASE_URL"})
+
+
 @dataclass
 class _Unit:
     """Bookkeeping for a unit whose slots this executor holds."""
@@ -163,7 +166,9 @@ class LocalExecutor(Executor):
             raise ExecutorError("empty command")
         if unit.working_dir is not None and not os.path.isdir(unit.working_dir):
             raise ExecutorError(f"working directory does not exist: {unit.working_dir!r}")
-        env = dict(os.environ)
+        # The control plane's own secrets (API token, database URL with its
+        # password) are not the unit's business.
+        env = {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV}
         env.update(unit.env)
         if "PYTHONUNBUFFERED" not in unit.env:
             env["PYTHONUNBUFFERED"] = "1"  # so logs stream while the unit runs

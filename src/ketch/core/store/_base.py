@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import abc
 import builtins
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -61,6 +62,20 @@ class Lease:
 
 class ResourceStore(abc.ABC):
     """Persistent resources, change log and leases. See the module docstring."""
+
+    _listeners: builtins.list[Callable[[str, str, str], None]]
+
+    def add_listener(self, callback: Callable[[str, str, str], None]) -> None:
+        """Call ``callback(kind_key, namespace, name)`` after each committed write
+        made through this instance (writes by other processes arrive only through
+        ``events``). Callbacks run on the writer's thread and must not block."""
+        if not hasattr(self, "_listeners"):
+            self._listeners = []
+        self._listeners.append(callback)
+
+    def _committed(self, kind_key: str, namespace: str, name: str) -> None:
+        for callback in getattr(self, "_listeners", ()):
+            callback(kind_key, namespace, name)
 
     @abc.abstractmethod
     def create(self, info: KindInfo, resource: Resource) -> Resource:

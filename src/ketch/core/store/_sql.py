@@ -184,6 +184,7 @@ class SqlResourceStore(ResourceStore):
                 raise AlreadyExistsError(f'{info.plural}.{info.group} "{resource.name}" '
                                          "already exists") from None
             self._log(conn, rev, "ADDED", info, body)
+        self._committed(info.key, namespace, resource.name)
         return Resource.model_validate(body)
 
     def get(self, info: KindInfo, namespace: str | None, name: str) -> Resource:
@@ -266,6 +267,7 @@ class SqlResourceStore(ResourceStore):
                 conn.execute(update(t.resources).where(t.resources.c.id == row.id)
                              .values(resource_version=rev, body=body))
                 self._log(conn, rev, "MODIFIED", info, body)
+        self._committed(info.key, namespace, resource.name)
         return Resource.model_validate(body)
 
     def delete(self, info: KindInfo, namespace: str | None, name: str, *,
@@ -288,6 +290,7 @@ class SqlResourceStore(ResourceStore):
                 body = obj.to_wire()
                 conn.execute(delete(t.resources).where(t.resources.c.id == row.id))
                 self._log(conn, rev, "DELETED", info, body)
+        self._committed(info.key, self._ns(info, namespace), name)
         return Resource.model_validate(body)
 
     # -- change log -----------------------------------------------------------
