@@ -98,8 +98,8 @@ test: install ## lint, install postgresql/chromium if missing, run the whole pyt
 	$(MAKE) test-deps
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test-fast: install ## pytest -m "not slow" (no apt)
-	$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
+test-fast: install ## pytest -m "not slow and not postgres" (no apt)
+	$(VENV)/bin/pytest -m "not slow and not postgres" $(PYTEST_ARGS)
 
 test-deps: ## apt-get install postgresql and chromium where missing
 	@missing=""; \
