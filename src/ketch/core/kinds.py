@@ -20,6 +20,7 @@ from ketch.core.resources import Resource
 if TYPE_CHECKING:
     from ketch.core.controller import Controller
     from ketch.core.runtime import Runtime
+    from ketch.core.store import SchemaBranch
 
 __all__ = [
     "Column", "Component", "KindInfo", "KindRegistry", "LogOptions", "LogReader",
@@ -144,6 +145,11 @@ class Component:
     description: str = ""
     # kind key -> function streaming the logs of one object of that kind.
     log_readers: Mapping[str, LogReader] = field(default_factory=dict)
+    # Tables of the component's own, with their migration history.
+    schema: SchemaBranch | None = None
+    # Extra API routes (``fastapi.APIRouter``), e.g. a protocol with its own paths;
+    # called with the runtime once the server assembles the app.
+    routers: tuple[Callable[[Runtime], Any], ...] = ()
 
 
 @dataclass

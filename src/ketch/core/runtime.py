@@ -78,7 +78,9 @@ class Runtime:
         self.components = tuple(components)
         self.registry = KindRegistry.of(k for c in self.components for k in c.kinds)
         settings.home.mkdir(parents=True, exist_ok=True)
-        self.store = store or open_store(settings.database_url)
+        self.store = store or open_store(
+            settings.database_url,
+            schemas=[c.schema for c in self.components if c.schema is not None])
         self.artifacts = ArtifactStore(settings.artifacts_uri)
         self._executor = executor
         self.host = socket.gethostname()

@@ -92,6 +92,9 @@ def create_app(runtime: Runtime, *, token: str | None = None, manage_runtime: bo
     defs: dict[str, Any] = {}
     for info in runtime.registry:
         app.include_router(kind_router(runtime, service, info, defs))
+    for component in runtime.components:
+        for make_router in component.routers:
+            app.include_router(make_router(runtime))
     _install_openapi(app, defs)
     if dashboard:
         _install_dashboard(app)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ketch.core.errors import InvalidError
 from ketch.core.store._base import Lease, ListResult, ResourceStore, WatchEvent
+from ketch.core.store._migrate import SchemaBranch
 
-__all__ = ["Lease", "ListResult", "ResourceStore", "WatchEvent", "open_store"]
+__all__ = [
+    "Lease", "ListResult", "ResourceStore", "SchemaBranch", "WatchEvent", "open_store",
+]
 
 _SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql")
 
 
-def open_store(url: str, *, migrate: bool = True) -> ResourceStore:
-    """Open the store at ``url`` (SQLAlchemy URL), migrating the schema to head."""
+def open_store(url: str, *, migrate: bool = True,
+               schemas: Sequence[SchemaBranch] = ()) -> ResourceStore:
+    """Open the store at ``url`` (SQLAlchemy URL), migrating core's schema and the
+    components' ``schemas`` to their heads."""
     scheme = url.split(":", 1)[0].split("+", 1)[0]
     if scheme == "postgres":
         url = "postgresql" + url[len("postgres"):]
@@ -23,4 +30,4 @@ def open_store(url: str, *, migrate: bool = True) -> ResourceStore:
                            "use sqlite:///PATH or postgresql://USER@HOST/DB")
     from ketch.core.store._sql import SqlResourceStore
 
-    return SqlResourceStore(url, migrate=migrate)
+    return SqlResourceStore(url, migrate=migrate, schemas=schemas)

@@ -22,8 +22,11 @@ from __future__ import annotations
 import abc
 import builtins
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from sqlalchemy import Connection
 
 from ketch.core.kinds import KindInfo
 from ketch.core.labels import LabelSelector
@@ -139,6 +142,13 @@ class ResourceStore(abc.ABC):
     @abc.abstractmethod
     def get_lease(self, name: str) -> Lease | None:
         """The lease, expired or not, or None."""
+
+    @abc.abstractmethod
+    def transaction(self, *, write: bool) -> AbstractContextManager[Connection]:
+        """One transaction on the store's database, for components that keep
+        tables of their own (declared as a ``SchemaBranch`` on their Component).
+        Commits on success, rolls back on error, rewraps driver errors as
+        ``StoreError``; ``write=True`` takes the write lock up front."""
 
     @abc.abstractmethod
     def ping(self) -> None:

@@ -14,7 +14,7 @@ import builtins
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -48,7 +48,7 @@ from ketch.core.labels import LabelSelector
 from ketch.core.resources import Resource, now
 from ketch.core.store import _schema as t
 from ketch.core.store._base import EventType, Lease, ListResult, ResourceStore, WatchEvent
-from ketch.core.store._migrate import ensure_schema
+from ketch.core.store._migrate import SchemaBranch, ensure_schema
 
 __all__ = ["SqlResourceStore"]
 
@@ -99,12 +99,18 @@ def _redact(url: str) -> str:
 class SqlResourceStore(ResourceStore):
     """``ResourceStore`` on any SQLAlchemy database (SQLite and PostgreSQL tested)."""
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(self, url: str, *, migrate: bool = True,
+                 schemas: Sequence[SchemaBranch] = ()) -> None:
         self.url = url
         self._engine = make_engine(url)
         if migrate:
             with self._errors():
-                ensure_schema(self._engine)
+                ensure_schema(self._engine, schemas)
+
+    @contextmanager
+    def transaction(self, *, write: bool) -> Iterator[Connection]:
+        with self._transaction(write=write) as conn:
+            yield conn
 
     # -- plumbing -------------------------------------------------------------
 
