@@ -19,6 +19,16 @@ app = typer.Typer(name="ketch", no_args_is_help=True, add_completion=False,
                   help="ketch: the Kubeflow ML platform as one Python package.",
                   pretty_exceptions_enable=False)
 
+
+def _add_component_verbs() -> None:
+    # Component CLIs are typer apps that import nothing heavy at module level.
+    from ketch.registry.cli import app as models
+
+    app.add_typer(models, name="models")
+
+
+_add_component_verbs()
+
 NamespaceOpt = Annotated[str | None, typer.Option("--namespace", "-n",
                                                   help="Namespace (default: 'default').")]
 OutputOpt = Annotated[str | None, typer.Option("--output", "-o",
