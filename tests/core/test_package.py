@@ -76,3 +76,18 @@ def test_public_exports_are_what_we_mean() -> None:
     for module in (ketch.client, ketch.core.executors, ketch.jobs):
         for name in module.__all__:
             assert hasattr(module, name), f"{module.__name__}.{name}"
+
+
+def test_server_socket_is_tcp_so_replies_are_not_delayed() -> None:
+    """asyncio turns on TCP_NODELAY for accepted connections only when the
+    listening socket says IPPROTO_TCP; without it every reply on a kept-alive
+    connection waited ~40 ms for a delayed ACK."""
+    import socket
+
+    from ketch.server.run import bind_socket
+
+    sock = bind_socket("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()

@@ -180,7 +180,12 @@ class JobController(Controller):
             # The deadline covers the whole Job, retries included (as Kubernetes).
             elapsed = time.time() - _epoch(status.start_time) if status.start_time else 0.0
             deadline = max(spec.active_deadline_seconds - elapsed, 0.001)
-        unit = WorkUnit(unit_id=unit_id, command=_command(spec), env=spec.env_dict(),
+        # Like the Kubernetes downward API: the process knows which Job it is, so
+        # what it produces (a registered model, say) can name its source.
+        env = {"KETCH_JOB_NAME": job.name, "KETCH_JOB_NAMESPACE": job.namespace,
+               "KETCH_JOB_UID": str(job.metadata.uid), "KETCH_JOB_ATTEMPT": str(attempt),
+               **spec.env_dict()}
+        unit = WorkUnit(unit_id=unit_id, command=_command(spec), env=env,
                         working_dir=spec.working_dir, resources=request,
                         timeout_seconds=deadline, log_key=log_key(job, attempt))
         self._track(unit_id, key)

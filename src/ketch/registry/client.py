@@ -8,6 +8,7 @@ Python values and are typed on the way in, as the upstream client does.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import httpx
@@ -173,8 +174,17 @@ class ModelRegistry:
                        model_source_name: str | None = None) -> dict[str, Any]:
         """Create the model if needed, then the version and its model artifact.
 
-        Returns the new version. ``AlreadyExistsError`` if the version exists.
+        Called inside a ketch Job (``KETCH_JOB_NAME`` is set), the artifact records
+        that Job as its source (``modelSourceKind: job``) unless ``model_source_*``
+        say otherwise. Returns the new version; ``AlreadyExistsError`` if it exists.
         """
+        if model_source_kind is None and os.environ.get("KETCH_JOB_NAME"):
+            # Registered from inside a ketch Job: record that Job as the source.
+            model_source_kind = "job"
+            model_source_class = model_source_class or "ketch.dev/v1/Job"
+            model_source_group = model_source_group or os.environ.get("KETCH_JOB_NAMESPACE")
+            model_source_name = model_source_name or os.environ["KETCH_JOB_NAME"]
+            model_source_id = model_source_id or os.environ.get("KETCH_JOB_UID")
         model = self.get_registered_model(name)
         if model is None:
             model = self._call("POST", "/registered_models", json=_clean({
