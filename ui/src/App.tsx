@@ -11,6 +11,9 @@ import { NAV, NOT_INSTALLED, Nav } from "./components/Nav";
 import { HomePage } from "./pages/Home";
 import { JobsPage } from "./pages/Jobs";
 import { KindPage } from "./pages/KindPage";
+import { ModelDetailPage } from "./pages/ModelDetail";
+import { ModelsPage } from "./pages/Models";
+import { ModelVersionPage } from "./pages/ModelVersion";
 import { navigate, setQueryParam, useLocation } from "./router";
 
 const NS_STORAGE_KEY = "ketch.namespace";
@@ -122,6 +125,13 @@ export function App() {
         }
       />
     );
+  } else if (entry.id === "models") {
+    const modelId = segments[1];
+    const versionId = segments[2] === "versions" ? segments[3] : undefined;
+    if (!modelId) page = <ModelsPage />;
+    else if (versionId)
+      page = <ModelVersionPage key={`${modelId}/${versionId}`} modelId={modelId} versionId={versionId} />;
+    else page = <ModelDetailPage key={modelId} modelId={modelId} />;
   } else {
     const comp = components.find((c) => c.name === entry.component);
     page = <KindPage title={entry.label} component={comp ?? null} namespace={namespace} />;

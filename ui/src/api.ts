@@ -190,3 +190,121 @@ export async function streamLog(
 export function keyOf(r: Resource): string {
   return `${r.kind}/${r.metadata.namespace ?? ""}/${r.metadata.name}`;
 }
+
+// ---- Model Registry (upstream Kubeflow Model Registry REST API) ----------
+
+export const REGISTRY_BASE = "/api/model_registry/v1";
+
+/** One custom property (MetadataValue, discriminated by `metadataType`). */
+export interface MetadataValue {
+  metadataType?: string;
+  string_value?: string;
+  int_value?: string;
+  double_value?: number;
+  bool_value?: boolean;
+  struct_value?: string;
+  proto_value?: string;
+  type?: string;
+}
+
+export type CustomProperties = Record<string, MetadataValue>;
+
+export type RegistryState = "LIVE" | "ARCHIVED";
+
+interface RegistryBase {
+  id: string;
+  name: string;
+  description?: string;
+  externalId?: string;
+  customProperties?: CustomProperties;
+  createTimeSinceEpoch?: string;
+  lastUpdateTimeSinceEpoch?: string;
+}
+
+export interface RegisteredModel extends RegistryBase {
+  owner?: string;
+  state?: RegistryState;
+}
+
+export interface ModelVersion extends RegistryBase {
+  registeredModelId: string;
+  author?: string;
+  state?: RegistryState;
+}
+
+export interface Artifact extends RegistryBase {
+  artifactType?: string;
+  uri?: string;
+  state?: string;
+  modelFormatName?: string;
+  modelFormatVersion?: string;
+  storageKey?: string;
+  storagePath?: string;
+  serviceAccountName?: string;
+  modelSourceKind?: string;
+  modelSourceClass?: string;
+  modelSourceGroup?: string;
+  modelSourceId?: string;
+  modelSourceName?: string;
+  [key: string]: unknown;
+}
+
+export interface RegistryList<T> {
+  items: T[];
+  nextPageToken: string;
+  pageSize: number;
+  size: number;
+}
+
+export interface ListParams {
+  pageSize?: number;
+  orderBy?: "CREATE_TIME" | "LAST_UPDATE_TIME" | "ID";
+  sortOrder?: "ASC" | "DESC";
+  nextPageToken?: string;
+  filterQuery?: string;
+}
+
+/** URL of a registry route (`path` starts with "/"), with list parameters. */
+export function registryUrl(path: string, params: ListParams = {}): string {
+  const q = new URLSearchParams();
+  if (params.pageSize !== undefined) q.set("pageSize", String(params.pageSize));
+  if (params.orderBy) q.set("orderBy", params.orderBy);
+  if (params.sortOrder) q.set("sortOrder", params.sortOrder);
+  if (params.nextPageToken) q.set("nextPageToken", params.nextPageToken);
+  if (params.filterQuery) q.set("filterQuery", params.filterQuery);
+  const qs = q.toString();
+  return `${REGISTRY_BASE}${path}${qs ? `?${qs}` : ""}`;
+}
+
+export async function getRegistryList<T>(
+  path: string,
+  params: ListParams,
+  signal?: AbortSignal,
+): Promise<RegistryList<T>> {
+  const body = await getJSON<Partial<RegistryList<T>>>(registryUrl(path, params), signal);
+  const items = body.items ?? [];
+  return {
+    items,
+    nextPageToken: body.nextPageToken ?? "",
+    pageSize: body.pageSize ?? 0,
+    size: body.size ?? items.length,
+  };
+}
+
+export function getRegisteredModel(id: string, signal?: AbortSignal): Promise<RegisteredModel> {
+  return getJSON<RegisteredModel>(registryUrl(`/registered_models/${encodeURIComponent(id)}`), signal);
+}
+
+export function getModelVersion(id: string, signal?: AbortSignal): Promise<ModelVersion> {
+  return getJSON<ModelVersion>(registryUrl(`/model_versions/${encodeURIComponent(id)}`), signal);
+}
+
+/** A double-quoted filterQuery string literal. */
+export function filterString(value: string): string {
+  return `"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+}
+
+/** A backquoted filterQuery property name (custom properties). */
+export function filterIdent(name: string): string {
+  return `\`${name.replace(/\\/g, "\\\\")}\``;
+}

@@ -71,3 +71,11 @@ export function phaseOf(r: Resource): string {
 }
 
 export const ACTIVE_PHASES = new Set(["Running", "Pending", "Starting", "Creating"]);
+
+/** ISO timestamp of a registry `*TimeSinceEpoch` (milliseconds, as a string). */
+export function fromEpoch(ms: string | number | null | undefined): string | null {
+  if (ms === null || ms === undefined || ms === "") return null;
+  const n = Number(ms);
+  if (!Number.isFinite(n) || n <= 0) return null;
+  return new Date(n).toISOString();
+}
