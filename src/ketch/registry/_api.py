@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from ketch.core.errors import FieldError, InvalidError, KetchError, NotFoundError
 from ketch.core.resources import validate_name
 from ketch.core.runtime import Runtime
-from ketch.registry._entities import ARTIFACT_TYPES
+from ketch.registry._entities import ARTIFACT_TYPES, ENTITIES
 from ketch.registry._store import Page, PageRequest, RegistryStore
 from ketch.registry._tables import entities as table
 
@@ -65,7 +65,8 @@ async def _body(request: Request) -> Any:
 def _page_request(request: Request) -> PageRequest:
     q = request.query_params
     size_text = q.get("pageSize") or ""
-    if size_text and (not size_text.isdigit() or int(size_text) > 2**31):
+    if size_text and (not (size_text.isascii() and size_text.isdigit())
+                      or int(size_text) > 2**31):
         raise InvalidError("invalid pageSize", [FieldError("pageSize",
                                                            f"{size_text!r} is not a number")])
     order = (q.get("orderBy") or "ID").upper()
@@ -103,10 +104,27 @@ def registry_router(runtime: Runtime) -> APIRouter:
     store = RegistryStore(runtime.store)
     router = APIRouter(tags=["model registry"])
 
-    def route(path: str, methods: list[str], handler: Handler, summary: str) -> None:
-        for prefix in PREFIXES:
-            router.add_api_route(prefix + path, _upstream(handler), methods=methods,
-                                 summary=summary, include_in_schema=prefix == PREFIXES[0])
+    def route(path: str, methods: list[str], handler: Handler, summary: str,
+              body: dict[str, Any] | None = None, listing: bool = False,
+              query: tuple[str, ...] = ()) -> None:
+        """Register ``handler`` under both prefixes, one route per method so each gets
+        its own OpenAPI (the handlers read parameters by hand, as upstream's do)."""
+        for method in methods:
+            params = [_param("namespace", "query", "ketch namespace (default: default)")]
+            if "{id}" in path:
+                params.append(_param("id", "path", "Entity id", pattern=r"^[1-9][0-9]{0,8}$"))
+            if method == "GET" and listing:
+                params += _LIST_PARAMS
+            params += [_param(q, "query", q) for q in query if method == "GET"]
+            extra: dict[str, Any] = {"parameters": params}
+            if body is not None and method in ("POST", "PATCH"):
+                schema = body["create" if method == "POST" else "update"]
+                extra["requestBody"] = {"required": True, "content": {
+                    "application/json": {"schema": schema}}}
+            for prefix in PREFIXES:
+                router.add_api_route(prefix + path, _upstream(handler), methods=[method],
+                                     summary=summary, openapi_extra=extra,
+                                     include_in_schema=prefix == PREFIXES[0])
 
     def collection(plural: str, types: tuple[str, ...], create_type: str | None,
                    find: str | None = None) -> None:
@@ -135,9 +153,12 @@ def registry_router(runtime: Runtime) -> APIRouter:
             body = await _body(request)
             return await run_in_threadpool(store.patch, ns, types, id_, body)
 
-        route(f"/{plural}", ["GET", "POST"], list_or_create, f"List or create {label}s")
+        schemas = _schemas(create_type)
+        route(f"/{plural}", ["GET", "POST"], list_or_create, f"List or create {label}s",
+              body=schemas, listing=True,
+              query=("artifactType",) if create_type is None else ())
         route(f"/{plural}/{{id}}", ["GET", "PATCH", "DELETE"], one,
-              f"Get, update or delete a {label}")
+              f"Get, update or delete a {label}", body=schemas)
         if find:
             async def find_one(request: Request) -> Any:
                 q = request.query_params
@@ -145,7 +166,8 @@ def registry_router(runtime: Runtime) -> APIRouter:
                     store.find, _namespace(request), types, name=q.get("name"),
                     external_id=q.get("externalId"), parent_id=q.get("parentResourceId"))
 
-            route(f"/{find}", ["GET"], find_one, f"Find a {label} by name or externalId")
+            route(f"/{find}", ["GET"], find_one, f"Find a {label} by name or externalId",
+                  query=("name", "externalId", "parentResourceId"))
 
     def nested(parent_plural: str, child: str, types: tuple[str, ...],
                create_type: str | None) -> None:
@@ -172,7 +194,9 @@ def registry_router(runtime: Runtime) -> APIRouter:
             return JSONResponse(made, status_code=201)
 
         route(f"/{parent_plural}/{{id}}/{child}", ["GET", "POST"], handler,
-              f"List or add {child} of a {parent_plural[:-1].replace('_', ' ')}")
+              f"List or add {child} of a {parent_plural[:-1].replace('_', ' ')}",
+              body=_schemas(create_type), listing=True,
+              query=("name", "externalId") + (("artifactType",) if create_type is None else ()))
 
     collection("registered_models", ("RegisteredModel",), "RegisteredModel", "registered_model")
     nested("registered_models", "versions", ("ModelVersion",), "ModelVersion")
@@ -219,7 +243,7 @@ def registry_router(runtime: Runtime) -> APIRouter:
 
 
 def _int_id(text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 2**31:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 2**31:
         raise InvalidError("invalid id", [FieldError("id", f"{text!r} is not a valid id")])
     return int(text)
 
@@ -242,3 +266,34 @@ def _artifact_type_filter(request: Request) -> list[Any]:
     return [table.c.entity_type == ARTIFACT_TYPES[tag]]
 
 
+
+
+def _param(name: str, where: str, description: str, pattern: str | None = None,
+           enum: list[str] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    if pattern:
+        schema["pattern"] = pattern
+    if enum:
+        schema["enum"] = enum
+    return {"name": name, "in": where, "required": where == "path",
+            "description": description, "schema": schema}
+
+
+_LIST_PARAMS = [
+    _param("pageSize", "query", "Items per page (all when absent)", pattern=r"^[0-9]+$"),
+    _param("orderBy", "query", "Sort field", enum=["CREATE_TIME", "LAST_UPDATE_TIME", "ID"]),
+    _param("sortOrder", "query", "Sort direction", enum=["ASC", "DESC"]),
+    _param("nextPageToken", "query", "Token from the previous page"),
+    _param("filterQuery", "query", "Filter in the Model Registry query language"),
+]
+
+
+def _schemas(entity_type: str | None) -> dict[str, Any]:
+    """JSON schemas of create and update bodies (an artifact of any type when None)."""
+    if entity_type is None:
+        defs = [ENTITIES[t] for t in ARTIFACT_TYPES.values()]
+        return {"create": {"oneOf": [d.create.model_json_schema() for d in defs]},
+                "update": {"oneOf": [d.update.model_json_schema() for d in defs]}}
+    spec = ENTITIES[entity_type]
+    return {"create": spec.create.model_json_schema(),
+            "update": spec.update.model_json_schema()}

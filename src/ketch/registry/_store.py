@@ -37,6 +37,9 @@ __all__ = ["Page", "PageRequest", "RegistryStore"]
 
 OrderBy = Literal["ID", "CREATE_TIME", "LAST_UPDATE_TIME"]
 _ORDER_COLUMNS = {"ID": t.c.id, "CREATE_TIME": t.c.create_ms, "LAST_UPDATE_TIME": t.c.update_ms}
+# Fields a PATCH ignores (upstream: immutable, silently dropped).
+_IMMUTABLE = ("id", "name", "createTimeSinceEpoch", "lastUpdateTimeSinceEpoch",
+              "registeredModelId", "servingEnvironmentId", "experimentId")
 _COLUMN_FIELDS = ("id", "name", "externalId", "state", "createTimeSinceEpoch",
                   "lastUpdateTimeSinceEpoch")
 
@@ -87,7 +90,7 @@ def _to_api(row: Any) -> dict[str, Any]:
 
 def _id(value: str | int, what: str = "id") -> int:
     text = str(value)
-    if not text.isdigit() or not 0 < int(text) < 2**31:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 2**31:
         raise InvalidError(f"invalid {what}", [FieldError(what, f"{value!r} is not a positive "
                                                                 "32-bit integer id")])
     return int(text)
@@ -215,29 +218,35 @@ class RegistryStore:
         present, replaces the whole map. Immutable fields in the body are ignored."""
         if not isinstance(payload, dict):
             raise InvalidError("the body must be a JSON object")
-        payload = {k: v for k, v in payload.items() if k not in (
-            "id", "name", "createTimeSinceEpoch", "lastUpdateTimeSinceEpoch",
-            "registeredModelId", "servingEnvironmentId", "experimentId")}
+        payload = {k: v for k, v in payload.items() if k not in _IMMUTABLE}
         with self._store.transaction(write=True) as conn:
-            row = self._row(conn, namespace, types, _id(id_))
-            spec = ENTITIES[row.entity_type]
-            if spec.artifact_type and payload.get("artifactType") not in (None,
-                                                                          spec.artifact_type):
-                raise InvalidError("artifactType cannot change", [FieldError(
-                    "artifactType", f"is {spec.artifact_type!r}")])
-            changes = _validate(spec.update, payload, _words(row.entity_type))
-            self._check_links(conn, namespace, row.entity_type, changes)
-            body = dict(row.body)
-            external_id = changes.pop("externalId", row.external_id)
-            state = changes.pop("state", row.state)
-            body.update(changes)
-            if external_id != row.external_id:
-                self._check_unique(conn, namespace, spec, row.scope, row.parent_id, None,
-                                   external_id)
-            conn.execute(update(t).where(t.c.id == row.id).values(
-                body=body, external_id=external_id, state=state,
-                update_ms=max(_now_ms(), row.update_ms + 1)))
-            return _to_api(self._row(conn, namespace, [row.entity_type], row.id))
+            return self._patch(conn, namespace, types, _id(id_), payload)
+
+    def _patch(self, conn: Connection, namespace: str, types: Sequence[str], id_: int,
+               payload: dict[str, Any], new_parent: int | None = None) -> dict[str, Any]:
+        row = self._row(conn, namespace, types, id_)
+        spec = ENTITIES[row.entity_type]
+        if spec.artifact_type and payload.get("artifactType") not in (None,
+                                                                      spec.artifact_type):
+            raise InvalidError("artifactType cannot change", [FieldError(
+                "artifactType", f"is {spec.artifact_type!r}")])
+        changes = _validate(spec.update, payload, _words(row.entity_type))
+        self._check_links(conn, namespace, row.entity_type, changes)
+        body = dict(row.body)
+        external_id = changes.pop("externalId", row.external_id)
+        state = changes.pop("state", row.state)
+        body.update(changes)
+        scope, parent = row.scope, row.parent_id
+        if new_parent is not None and (new_parent, "Artifact") != (parent, scope):
+            # An artifact linked to a (new) parent: its name must be free there.
+            scope, parent = "Artifact", new_parent
+            self._check_unique(conn, namespace, spec, scope, parent, row.name, None)
+        if external_id != row.external_id:
+            self._check_unique(conn, namespace, spec, scope, parent, None, external_id)
+        conn.execute(update(t).where(t.c.id == row.id).values(
+            body=body, external_id=external_id, state=state, scope=scope, parent_id=parent,
+            update_ms=max(_now_ms(), row.update_ms + 1)))
+        return _to_api(self._row(conn, namespace, [row.entity_type], row.id))
 
     def upsert_artifact(self, namespace: str, parent_id: str, payload: Any) -> tuple[
             dict[str, Any], bool]:
@@ -249,12 +258,11 @@ class RegistryStore:
         if payload.get("id"):
             artifact_id = _id(payload["id"])
             parent = _id(parent_id)
+            changes = {k: v for k, v in payload.items() if k not in _IMMUTABLE}
             with self._store.transaction(write=True) as conn:
-                row = self._row(conn, namespace, [entity_type], artifact_id)
                 self._row(conn, namespace, ENTITIES[entity_type].parent_type, parent)
-                conn.execute(update(t).where(t.c.id == row.id).values(
-                    parent_id=parent, scope="Artifact"))
-            return self.patch(namespace, [entity_type], artifact_id, payload), False
+                return self._patch(conn, namespace, [entity_type], artifact_id, changes,
+                                   new_parent=parent), False
         return self.create(namespace, entity_type, payload, parent_id=parent_id), True
 
     def delete(self, namespace: str, types: Sequence[str], id_: str | int) -> None:
@@ -295,8 +303,11 @@ class RegistryStore:
             where = " in this parent" if parent else ""
             raise AlreadyExistsError(f"{_words(spec.name)} with name {name} already "
                                      f"exists{where}")
+        # Unparented artifacts each have a scope of their own ("Artifact:<hex>"), so
+        # externalIds are checked against the whole type family (spec.scope).
         if external_id is not None and conn.execute(select(func.count()).where(
-                t.c.namespace == namespace, t.c.scope == scope,
+                t.c.namespace == namespace,
+                or_(t.c.scope == spec.scope, t.c.scope.startswith(f"{spec.scope}:")),
                 t.c.external_id == external_id)).scalar_one():
             raise AlreadyExistsError(f"{_words(spec.name)} with externalId {external_id} "
                                      "already exists")
@@ -336,7 +347,10 @@ def _encode(last_id: int, value: Any) -> str:
 def _decode(token: str) -> tuple[int, int]:
     try:
         last_id, value = base64.urlsafe_b64decode(token.encode()).decode().split(":", 1)
-        return int(last_id), int(value)
+        decoded = int(last_id), int(value)
+        if not (0 <= decoded[0] < 2**31 and 0 <= decoded[1] < 2**63):
+            raise ValueError("out of range")
+        return decoded
     except ValueError:
         raise InvalidError("invalid nextPageToken", [FieldError(
             "nextPageToken", "not a token this server issued")]) from None

@@ -50,4 +50,6 @@ entities = Table(
     UniqueConstraint("namespace", "scope", "parent_id", "name", name="uq_registry_name"),
     UniqueConstraint("namespace", "scope", "external_id", name="uq_registry_external_id"),
     Index("ix_registry_type_parent", "namespace", "entity_type", "parent_id"),
+    # Ids are never reused after a delete (a stale reference must not find a newcomer).
+    sqlite_autoincrement=True,
 )

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("body", _json, nullable=False),
         sa.UniqueConstraint("namespace", "scope", "parent_id", "name", name="uq_registry_name"),
         sa.UniqueConstraint("namespace", "scope", "external_id", name="uq_registry_external_id"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_registry_type_parent", "registry_entities",
                     ["namespace", "entity_type", "parent_id"])
