@@ -123,3 +123,25 @@ def test_model_registry_uri_resolves_to_the_registered_artifact(ketch_server: Se
         ready = client.wait("isvc", "iris-from-registry", condition="Ready", timeout=120)
         got = _triton_predict(ready.status["url"], "iris-from-registry", rows)
     assert got.tolist() == model.predict(rows).tolist()  # type: ignore[attr-defined]
+
+
+def test_ketch_serve_shortcut_from_the_registry(ketch_server: ServerProcess,
+                                                tmp_path: Path) -> None:
+    from ketch.registry.client import ModelRegistry
+
+    _train(tmp_path / "m")
+    with ModelRegistry(ketch_server.url, author="alice") as reg:
+        reg.register_model("flowers", (tmp_path / "m").as_uri(), model_format_name="sklearn",
+                           version="v3")
+    out = subprocess.run([sys.executable, "-m", "ketch.cli", "serve",
+                          "model-registry://flowers/v3"], env=ketch_server.env,
+                         capture_output=True, text=True, timeout=180, check=False)
+    assert out.returncode == 0, out.stderr
+    assert "inferenceservice.serving.kserve.io/flowers created" in out.stdout
+    url = out.stdout.split("serving at ")[1].split()[0]
+    rows = np.array([[5.9, 3.0, 5.1, 1.8]], dtype=np.float64)
+    assert _triton_predict(url, "flowers", rows).shape == (1,)
+    bad = subprocess.run([sys.executable, "-m", "ketch.cli", "serve", str(tmp_path / "m")],
+                         env=ketch_server.env, capture_output=True, text=True, timeout=60,
+                         check=False)
+    assert bad.returncode == 1 and "--format is required" in bad.stderr

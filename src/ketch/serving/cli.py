@@ -1,0 +1,77 @@
+"""``ketch serve MODEL_URI --name N``: an InferenceService in one command.
+
+Imports nothing heavy at module level, so ``ketch --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import typer
+
+__all__ = ["serve"]
+
+_FORMATS = ("sklearn", "xgboost", "lightgbm", "onnx", "pytorch")
+
+
+def serve(model_uri: Annotated[str, typer.Argument(
+              help="file:// or any fsspec URI, a path, or model-registry://NAME/VERSION.")],
+          name: Annotated[str | None, typer.Option(
+              help="Service name (default: from the URI).")] = None,
+          model_format: Annotated[str | None, typer.Option(
+              "--format", help="sklearn, xgboost, lightgbm, onnx or pytorch "
+                               "(default: the registry's modelFormatName).")] = None,
+          namespace: Annotated[str, typer.Option("--namespace", "-n")] = "default",
+          wait: Annotated[bool, typer.Option(help="Wait until it is Ready.")] = True,
+          timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 120.0) -> None:
+    """Serve a model: create (or update) an InferenceService and print its URL."""
+    from ketch import Client
+    from ketch.core.errors import KetchError
+
+    if name is None:
+        stem = model_uri.rstrip("/").split("://")[-1]
+        parts = [p for p in stem.split("/") if p]
+        base = parts[-2] if model_uri.startswith("model-registry://") and len(parts) > 1 \
+            else (parts[-1] if parts else "model")
+        name = re.sub(r"[^a-z0-9-]+", "-", base.lower().rsplit(".", 1)[0]).strip("-") or "model"
+    try:
+        if model_format is None:
+            model_format = _format_from_registry(model_uri, namespace)
+        if model_format not in _FORMATS:
+            raise _fail(f"--format: say one of {', '.join(_FORMATS)} (got {model_format!r})")
+        doc = {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+               "metadata": {"name": name, "namespace": namespace},
+               "spec": {"predictor": {"model": {"modelFormat": {"name": model_format},
+                                                "storageUri": model_uri}}}}
+        with Client(namespace=namespace) as client:
+            _, action = client.apply(doc)[0]
+            typer.echo(f"inferenceservice.serving.kserve.io/{name} {action}")
+            if wait:
+                ready = client.wait("isvc", name, condition="Ready", timeout=timeout)
+                url = ready.status.get("url")
+                typer.echo(f"{name} is serving at {url}")
+                typer.echo(f"  V2: {url}/v2/models/{name}/infer    V1: {url}/v1/models/{name}"
+                           ":predict")
+    except TimeoutError as err:
+        raise _fail(f"{err}; see `ketch describe isvc {name}` and `ketch logs isvc {name}`") \
+            from None
+    except KetchError as err:
+        raise _fail(err.message) from None
+
+
+def _format_from_registry(uri: str, namespace: str) -> str | None:
+    if not uri.startswith("model-registry://"):
+        raise _fail("--format is required unless the URI is model-registry://NAME/VERSION")
+    from ketch.registry.client import ModelRegistry
+
+    name, _, version = uri[len("model-registry://"):].strip("/").partition("/")
+    with ModelRegistry(namespace=namespace) as reg:
+        artifact = reg.get_model_artifact(name, version)
+    fmt = (artifact or {}).get("modelFormatName")
+    return str(fmt) if fmt else None
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
