@@ -66,6 +66,23 @@ def test_example_iris_service_serves_triton_and_rolls_out(ketch_server: ServerPr
         expected = model.predict(rows)  # type: ignore[attr-defined]
         assert _triton_predict(url, "iris", rows).tolist() == expected.tolist()
 
+        # The same service through the main server's /serving/{namespace}/{name} route.
+        import httpx
+
+        base = f"{ketch_server.url}/serving/default/iris"
+        v2 = httpx.post(f"{base}/v2/models/iris/infer", json={"inputs": [{
+            "name": "input-0", "shape": [2, 4], "datatype": "FP64",
+            "data": rows.flatten().tolist()}]})
+        assert v2.status_code == 200, v2.text
+        assert v2.json()["outputs"][0]["data"] == expected.tolist()
+        v1 = httpx.post(f"{base}/v1/models/iris:predict", json={"instances": rows.tolist()})
+        assert v1.json() == {"predictions": expected.tolist()}
+        # Triton's client with the binary tensor extension, through the route too.
+        assert _triton_predict(base, "iris", rows).tolist() == expected.tolist()
+        missing = httpx.post(f"{ketch_server.url}/serving/default/nope/v2/models/nope/infer",
+                             json={})
+        assert missing.status_code == 404 and "not found" in missing.json()["error"]
+
         # A rollout to a model that cannot load: the old revision keeps serving.
         client.patch("isvc", "iris", {"spec": {"predictor": {"model": {
             "storageUri": (tmp_path / "missing").as_uri()}}}})

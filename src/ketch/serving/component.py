@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from ketch.core.kinds import Component, LogOptions
 from ketch.core.resources import Resource
@@ -23,6 +24,12 @@ def _logs(runtime: Runtime, obj: Resource, options: LogOptions) -> Iterator[byte
     return runtime.executor.logs(handle, follow=options.follow)
 
 
+def _proxy(runtime: Runtime) -> Any:
+    from ketch.serving._proxy import proxy_router
+
+    return proxy_router(runtime)
+
+
 component = Component(
     name="serving",
     description="Model serving: KServe InferenceServices with the V1 and Open Inference "
@@ -30,4 +37,5 @@ component = Component(
     kinds=(INFERENCE_SERVICE,),
     controllers=(InferenceServiceController,),
     log_readers={INFERENCE_SERVICE.key: _logs},
+    routers=(_proxy,),
 )
