@@ -286,3 +286,22 @@ def test_finished_attempts_leave_no_scratch_and_delete_removes_logs(runtime: Run
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert not log_file.parent.exists()
+
+
+def test_many_jobs_racing_for_few_slots_all_run(tmp_path: Path, database_url: str) -> None:
+    """Two workers may both see a free slot; the one that loses the race waits
+    for the next free slot instead of failing its Job."""
+    settings = Settings.from_env({"KETCH_HOME": str(tmp_path / "h"), "KETCH_CPUS": "2",
+                                  "KETCH_DATABASE_URL": database_url})
+    rt = Runtime(settings, [component])
+    rt.start()
+    try:
+        names = [f"race-{i}" for i in range(8)]
+        for name in names:
+            submit(rt, name, command=[PY, "-c", "import time; time.sleep(0.2)"])
+        for name in names:
+            obj = wait_job(rt, name, phase_is("Succeeded", "Failed"), timeout=60)
+            assert obj.status["phase"] == "Succeeded", obj.status
+            assert obj.status["attempts"] == 1
+    finally:
+        rt.stop()

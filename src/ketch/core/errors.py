@@ -15,6 +15,7 @@ thing embedded or remote)::
     ├── UnavailableError (503, "ServiceUnavailable")
     ├── StoreError (500, "StoreError")           database failures, rewrapped
     └── ExecutorError (500, "ExecutorError")     executor backend failures
+        └── InsufficientResourcesError (503)     no free slots at the moment
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "ExecutorError",
     "FieldError",
     "GoneError",
+    "InsufficientResourcesError",
     "InvalidError",
     "KetchError",
     "NotFoundError",
@@ -145,12 +147,20 @@ class ExecutorError(KetchError):
     code = "ExecutorError"
 
 
+class InsufficientResourcesError(ExecutorError):
+    """The unit does not fit the free slots right now (another unit took them
+    between ``fits`` and ``submit``); try again when slots free up."""
+
+    code = "InsufficientResources"
+    http_status = 503
+
+
 _BY_CODE: dict[str, type[KetchError]] = {
     cls.code: cls
     for cls in (
         KetchError, InvalidError, NotFoundError, UnknownKindError, AlreadyExistsError,
         ConflictError, GoneError, UnauthorizedError, UnavailableError, StoreError,
-        ExecutorError,
+        ExecutorError, InsufficientResourcesError,
     )
 }
 

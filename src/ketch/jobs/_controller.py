@@ -24,7 +24,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ketch.core.controller import Controller, ObjectKey, Result
-from ketch.core.errors import ConflictError, ExecutorError, NotFoundError
+from ketch.core.errors import (
+    ConflictError,
+    ExecutorError,
+    InsufficientResourcesError,
+    NotFoundError,
+)
 from ketch.core.executors import Handle, ResourceRequest, UnitState, UnitStatus, WorkUnit
 from ketch.core.quantity import parse_cpu, parse_memory
 from ketch.core.resources import Resource, now, set_condition
@@ -191,6 +196,20 @@ class JobController(Controller):
         self._track(unit_id, key)
         try:
             handle = executor.submit(unit)
+        except InsufficientResourcesError:
+            # Another unit took the slots since fits(): undo the claim and wait.
+            with self._lock:
+                self._pending.add(key)
+
+            def unclaim(_job: Resource, st: JobStatus) -> bool:
+                if st.active is None or st.active.get("unitId") != unit_id:
+                    return False
+                st.active = None
+                st.attempts = max(st.attempts - 1, 0)
+                return True
+
+            self._update(key, unclaim)
+            return Result(requeue_after=0.5)
         except ExecutorError as err:
             return self._failed_to_start(key, attempt, str(err))
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import psutil
 
 from ketch.core.artifacts import ArtifactStore
-from ketch.core.errors import ExecutorError, NotFoundError
+from ketch.core.errors import ExecutorError, InsufficientResourcesError, NotFoundError
 from ketch.core.executors import _local_proc as proc
 from ketch.core.executors._base import (
     Executor,
@@ -191,7 +191,7 @@ class LocalExecutor(Executor):
                 raise ExecutorError(f"unit {unit.unit_id!r} still holds slots; finalize it first")
             short = self._shortfall(res)
             if short is not None:
-                raise ExecutorError(short)
+                raise InsufficientResourcesError(short)
             gpu_ids = self._free()[2][:res.gpu]
             record = _Unit(handle={}, cpu=res.cpu, memory=res.memory, gpu_ids=gpu_ids,
                            popen=None)
