@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,18 @@ from ketch import Client
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _stop_services(ketch_server: ServerProcess) -> Iterator[None]:
+    """Model servers outlive their control plane by design (a restart adopts them),
+    so each test deletes its InferenceServices, which stops their processes."""
+    yield
+    with Client(ketch_server.url) as client:
+        for obj in client.list("isvc").items:
+            client.delete("isvc", obj.name)
+        wait_for(lambda: not client.list("isvc").items, timeout=60,
+                 message="inference services deleted")
 
 
 def _train(out: Path) -> object:
