@@ -21,8 +21,8 @@ from starlette.concurrency import run_in_threadpool
 from ketch.core.errors import FieldError, InvalidError, KetchError, NotFoundError
 from ketch.core.resources import validate_name
 from ketch.core.runtime import Runtime
-from ketch.registry._entities import ARTIFACT_TYPES, ENTITIES
-from ketch.registry._store import Page, PageRequest, RegistryStore
+from ketch.registry._entities import ARTIFACT_TYPES, ENTITIES, artifact_entity
+from ketch.registry._store import Page, PageRequest, RegistryStore, parse_id
 from ketch.registry._tables import entities as table
 
 __all__ = ["PREFIXES", "registry_router"]
@@ -138,7 +138,8 @@ def registry_router(runtime: Runtime) -> APIRouter:
                                                extra=extra)
                 return _page(page)
             body = await _body(request)
-            entity = create_type or _artifact_type_of(body)
+            entity = create_type or artifact_entity(
+                body.get("artifactType") if isinstance(body, dict) else None)
             created = await run_in_threadpool(store.create, ns, entity, body)
             return JSONResponse(created, status_code=201)
 
@@ -182,7 +183,7 @@ def registry_router(runtime: Runtime) -> APIRouter:
                 elif q.get("externalId"):
                     extra.append(table.c.external_id == q["externalId"])
                 page = await run_in_threadpool(store.list, ns, types, _page_request(request),
-                                               parent_id=_int_id(parent), extra=extra)
+                                               parent_id=parse_id(parent), extra=extra)
                 return _page(page)
             body = await _body(request)
             if create_type is None:
@@ -242,28 +243,11 @@ def registry_router(runtime: Runtime) -> APIRouter:
     return router
 
 
-def _int_id(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 2**31:
-        raise InvalidError("invalid id", [FieldError("id", f"{text!r} is not a valid id")])
-    return int(text)
-
-
-def _artifact_type_of(body: Any) -> str:
-    tag = body.get("artifactType") if isinstance(body, dict) else None
-    if tag not in ARTIFACT_TYPES:
-        raise InvalidError("invalid artifact", [FieldError(
-            "artifactType", f"{tag!r} is not one of {', '.join(sorted(ARTIFACT_TYPES))}")])
-    return ARTIFACT_TYPES[str(tag)]
-
-
 def _artifact_type_filter(request: Request) -> list[Any]:
     tag = request.query_params.get("artifactType")
     if not tag:
         return []
-    if tag not in ARTIFACT_TYPES:
-        raise InvalidError("invalid artifactType", [FieldError(
-            "artifactType", f"{tag!r} is not one of {', '.join(sorted(ARTIFACT_TYPES))}")])
-    return [table.c.entity_type == ARTIFACT_TYPES[tag]]
+    return [table.c.entity_type == artifact_entity(tag, "artifactType")]
 
 
 

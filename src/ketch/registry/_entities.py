@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["ARTIFACT_TYPES", "ENTITIES", "EntityDef", "validate_custom_properties"]
+__all__ = ["ARTIFACT_TYPES", "ENTITIES", "EntityDef", "artifact_entity",
+           "validate_custom_properties"]
 
 _ID = r"^[1-9][0-9]{0,8}$"
 _INT_VALUE = re.compile(r"^-?([1-9][0-9]{0,8}|0)$")
@@ -275,3 +276,13 @@ ENTITIES: dict[str, EntityDef] = {e.name: e for e in (
 
 ARTIFACT_TYPES: dict[str, str] = {e.artifact_type: e.name for e in ENTITIES.values()
                                   if e.artifact_type}
+
+
+def artifact_entity(tag: Any, what: str = "artifact") -> str:
+    """The entity type an ``artifactType`` value names; ``InvalidError`` otherwise."""
+    from ketch.core.errors import FieldError, InvalidError
+
+    if tag not in ARTIFACT_TYPES:
+        raise InvalidError(f"invalid {what}", [FieldError(
+            "artifactType", f"{tag!r} is not one of {', '.join(sorted(ARTIFACT_TYPES))}")])
+    return ARTIFACT_TYPES[str(tag)]

@@ -29,7 +29,7 @@ from ketch.core.errors import (
 )
 from ketch.core.kinds import validation_fields
 from ketch.core.store import ResourceStore
-from ketch.registry._entities import ENTITIES, EntityDef
+from ketch.registry._entities import ENTITIES, EntityDef, artifact_entity
 from ketch.registry._filter import FilterError, compile_filter, parse_filter
 from ketch.registry._tables import entities as t
 
@@ -88,7 +88,7 @@ def _to_api(row: Any) -> dict[str, Any]:
     return body
 
 
-def _id(value: str | int, what: str = "id") -> int:
+def parse_id(value: str | int, what: str = "id") -> int:
     text = str(value)
     if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 2**31:
         raise InvalidError(f"invalid {what}", [FieldError(what, f"{value!r} is not a positive "
@@ -114,7 +114,7 @@ class RegistryStore:
 
     def get(self, namespace: str, types: Sequence[str], id_: str | int) -> dict[str, Any]:
         with self._store.transaction(write=False) as conn:
-            return _to_api(self._row(conn, namespace, types, _id(id_)))
+            return _to_api(self._row(conn, namespace, types, parse_id(id_)))
 
     def find(self, namespace: str, types: Sequence[str], *, name: str | None = None,
              external_id: str | None = None, parent_id: str | None = None) -> dict[str, Any]:
@@ -125,7 +125,7 @@ class RegistryStore:
         elif name is not None:
             conds.append(t.c.name == name)
             if parent_id:
-                conds.append(t.c.parent_id == _id(parent_id, "parentResourceId"))
+                conds.append(t.c.parent_id == parse_id(parent_id, "parentResourceId"))
         else:
             raise InvalidError("invalid parameters call, supply either name (with "
                                "parentResourceId for nested entities) or externalId")
@@ -194,7 +194,7 @@ class RegistryStore:
         with self._store.transaction(write=True) as conn:
             parent = 0
             if parent_id is not None:
-                parent_row = self._row(conn, namespace, spec.parent_type, _id(parent_id))
+                parent_row = self._row(conn, namespace, spec.parent_type, parse_id(parent_id))
                 parent = parent_row.id
             self._check_links(conn, namespace, entity_type, body)
             scope = spec.scope if parent or not spec.artifact_type else (
@@ -220,7 +220,7 @@ class RegistryStore:
             raise InvalidError("the body must be a JSON object")
         payload = {k: v for k, v in payload.items() if k not in _IMMUTABLE}
         with self._store.transaction(write=True) as conn:
-            return self._patch(conn, namespace, types, _id(id_), payload)
+            return self._patch(conn, namespace, types, parse_id(id_), payload)
 
     def _patch(self, conn: Connection, namespace: str, types: Sequence[str], id_: int,
                payload: dict[str, Any], new_parent: int | None = None) -> dict[str, Any]:
@@ -254,10 +254,10 @@ class RegistryStore:
         ``id``) to the version and update it, or create a new one. True if created."""
         if not isinstance(payload, dict):
             raise InvalidError("the body must be a JSON object")
-        entity_type = _artifact_entity(payload)
+        entity_type = artifact_entity(payload.get("artifactType"))
         if payload.get("id"):
-            artifact_id = _id(payload["id"])
-            parent = _id(parent_id)
+            artifact_id = parse_id(payload["id"])
+            parent = parse_id(parent_id)
             changes = {k: v for k, v in payload.items() if k not in _IMMUTABLE}
             with self._store.transaction(write=True) as conn:
                 self._row(conn, namespace, ENTITIES[entity_type].parent_type, parent)
@@ -269,7 +269,7 @@ class RegistryStore:
         """Delete an entity and everything under it (versions, artifacts), unless a
         deployed InferenceService still serves it."""
         with self._store.transaction(write=True) as conn:
-            row = self._row(conn, namespace, types, _id(id_))
+            row = self._row(conn, namespace, types, parse_id(id_))
             doomed = self._subtree(conn, row.id)
             ids = [str(i) for i in doomed]
             users = conn.execute(select(t.c.id, t.c.name, t.c.body).where(
@@ -321,17 +321,7 @@ class RegistryStore:
             return
         for field, types in links.items():
             if body.get(field):
-                self._row(conn, namespace, types, _id(body[field], field))
-
-
-def _artifact_entity(payload: dict[str, Any]) -> str:
-    from ketch.registry._entities import ARTIFACT_TYPES
-
-    tag = payload.get("artifactType")
-    if tag not in ARTIFACT_TYPES:
-        raise InvalidError("invalid artifact", [FieldError(
-            "artifactType", f"{tag!r} is not one of {', '.join(sorted(ARTIFACT_TYPES))}")])
-    return ARTIFACT_TYPES[str(tag)]
+                self._row(conn, namespace, types, parse_id(body[field], field))
 
 
 def _words(entity_type: str) -> str:

@@ -21,10 +21,10 @@ from ketch.core.errors import (
     NotFoundError,
     UnavailableError,
 )
+from ketch.registry.uri import SCHEME, parse_model_uri
 
 __all__ = ["ModelRegistry", "from_metadata", "resolve_model_uri", "to_metadata"]
 
-SCHEME = "model-registry://"
 _PREFIX = "/api/model_registry/v1"
 
 
@@ -243,9 +243,7 @@ def resolve_model_uri(uri: str, registry: ModelRegistry) -> str:
     """
     if not uri.startswith(SCHEME):
         return uri
-    name, _, version = uri[len(SCHEME):].strip("/").partition("/")
-    if not name or not version:
-        raise InvalidError(f"{uri!r}: use model-registry://NAME/VERSION")
+    name, version = parse_model_uri(uri)
     artifact = registry.get_model_artifact(name, version)
     if artifact is None or not artifact.get("uri"):
         raise NotFoundError(f"{uri}: the version has no model artifact with a uri")

@@ -7,12 +7,11 @@ use ``ketch.registry.client.resolve_model_uri``.
 
 from __future__ import annotations
 
-from ketch.core.errors import InvalidError, NotFoundError
+from ketch.core.errors import NotFoundError
 from ketch.core.store import ResourceStore
+from ketch.registry.uri import SCHEME, parse_model_uri
 
 __all__ = ["SCHEME", "resolve_in_store"]
-
-SCHEME = "model-registry://"
 
 
 def resolve_in_store(store: ResourceStore, uri: str, namespace: str = "default") -> str:
@@ -22,9 +21,7 @@ def resolve_in_store(store: ResourceStore, uri: str, namespace: str = "default")
         return uri
     from ketch.registry._store import PageRequest, RegistryStore
 
-    name, _, version = uri[len(SCHEME):].strip("/").partition("/")
-    if not name or not version:
-        raise InvalidError(f"{uri!r}: use model-registry://NAME/VERSION")
+    name, version = parse_model_uri(uri)
     registry = RegistryStore(store)
     try:
         model = registry.find(namespace, ("RegisteredModel",), name=name)

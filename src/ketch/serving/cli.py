@@ -64,8 +64,9 @@ def _format_from_registry(uri: str, namespace: str) -> str | None:
     if not uri.startswith("model-registry://"):
         raise _fail("--format is required unless the URI is model-registry://NAME/VERSION")
     from ketch.registry.client import ModelRegistry
+    from ketch.registry.uri import parse_model_uri
 
-    name, _, version = uri[len("model-registry://"):].strip("/").partition("/")
+    name, version = parse_model_uri(uri)
     with ModelRegistry(namespace=namespace) as reg:
         artifact = reg.get_model_artifact(name, version)
     fmt = (artifact or {}).get("modelFormatName")
