@@ -155,3 +155,13 @@ def wait_for(predicate: object, timeout: float = 30.0, interval: float = 0.05,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+def backend_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                   name: str) -> ServerProcess:
+    """A ``ketch up`` on the backend ``request.param`` names ("sqlite" or "postgres"),
+    for module-scoped fixtures parametrized over both."""
+    db_url = None
+    if request.param == "postgres":
+        db_url = new_postgres_database(request.getfixturevalue("postgres_server"))
+    return start_server(tmp_path_factory.mktemp(name), command="up", database_url=db_url)

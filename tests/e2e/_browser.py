@@ -12,12 +12,13 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, Page
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -57,3 +58,27 @@ def launch_chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+REPO = Path(__file__).resolve().parents[2]
+STATIC_INDEX = REPO / "src" / "ketch" / "server" / "static" / "index.html"
+UI_TIMEOUT_MS = 15_000
+
+
+@pytest.fixture
+def page(server_url: str) -> Iterator[Page]:
+    """A page in headless chromium; fails the test on any uncaught page error."""
+    if not STATIC_INDEX.exists():
+        pytest.fail("dashboard not built: run `make install` (cd ui && npm ci && npm run build)")
+    with launch_chromium() as browser:
+        from playwright.sync_api import expect
+
+        expect.set_options(timeout=UI_TIMEOUT_MS)
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        context.set_default_timeout(UI_TIMEOUT_MS)
+        pg = context.new_page()
+        errors: list[str] = []
+        pg.on("pageerror", lambda exc: errors.append(str(exc)))
+        yield pg
+        context.close()
+        assert not errors, f"uncaught errors in the page: {errors}"

@@ -11,12 +11,11 @@ from __future__ import annotations
 import re
 import struct
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from _browser import launch_chromium  # tests/e2e is on sys.path (rootdir-relative import)
+from _browser import page  # noqa: F401  (the fixture; tests/e2e is on sys.path)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -24,11 +23,9 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 REPO = Path(__file__).resolve().parents[2]
-STATIC_INDEX = REPO / "src" / "ketch" / "server" / "static" / "index.html"
 
 # A job's lifetime here is process start-up plus one print; generous for CI.
 JOB_TIMEOUT_MS = 90_000
-UI_TIMEOUT_MS = 15_000
 NOT_INSTALLED = "not installed in this ketch yet"
 
 
@@ -51,24 +48,6 @@ def _namespace_of(applied: Any) -> str:
         if isinstance(meta, dict) and meta.get("namespace"):
             return str(meta["namespace"])
     return "default"
-
-
-@pytest.fixture
-def page(server_url: str) -> Iterator[Page]:
-    if not STATIC_INDEX.exists():
-        pytest.fail("dashboard not built: run `make install` (cd ui && npm ci && npm run build)")
-    with launch_chromium() as browser:
-        from playwright.sync_api import expect
-
-        expect.set_options(timeout=UI_TIMEOUT_MS)
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        context.set_default_timeout(UI_TIMEOUT_MS)
-        pg = context.new_page()
-        errors: list[str] = []
-        pg.on("pageerror", lambda exc: errors.append(str(exc)))
-        yield pg
-        context.close()
-        assert not errors, f"uncaught errors in the page: {errors}"
 
 
 def _open_home(

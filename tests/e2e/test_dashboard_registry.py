@@ -9,13 +9,12 @@ page are checked in the browser. Build the UI first (``cd ui && npm run build``)
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from _browser import launch_chromium  # tests/e2e is on sys.path (rootdir-relative import)
+from _browser import page  # noqa: F401  (the fixture; tests/e2e is on sys.path)
 from test_dashboard import _png_colours
 
 if TYPE_CHECKING:
@@ -24,8 +23,6 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 REPO = Path(__file__).resolve().parents[2]
-STATIC_INDEX = REPO / "src" / "ketch" / "server" / "static" / "index.html"
-UI_TIMEOUT_MS = 15_000
 REGISTRY = "/api/model_registry/v1"
 
 
@@ -72,24 +69,6 @@ def seeded(server_url: str) -> dict[str, str]:
         assert res.status_code == 200, res.text
         assert res.json()["state"] == "ARCHIVED"
     return {"model": iris["id"], "version": v1["id"], "archived": old["id"]}
-
-
-@pytest.fixture
-def page(server_url: str) -> Iterator[Page]:
-    if not STATIC_INDEX.exists():
-        pytest.fail("dashboard not built: run `make install` (cd ui && npm ci && npm run build)")
-    with launch_chromium() as browser:
-        from playwright.sync_api import expect
-
-        expect.set_options(timeout=UI_TIMEOUT_MS)
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        context.set_default_timeout(UI_TIMEOUT_MS)
-        pg = context.new_page()
-        errors: list[str] = []
-        pg.on("pageerror", lambda exc: errors.append(str(exc)))
-        yield pg
-        context.close()
-        assert not errors, f"uncaught errors in the page: {errors}"
 
 
 def test_models_pages(

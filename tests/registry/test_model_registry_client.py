@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ServerProcess, new_postgres_database, start_server
+from conftest import ServerProcess, backend_server
 
 pytestmark = pytest.mark.slow
 
@@ -17,11 +17,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def registry_server(request: pytest.FixtureRequest,
                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    db_url = None
-    if request.param == "postgres":
-        db_url = new_postgres_database(request.getfixturevalue("postgres_server"))
-    server = start_server(tmp_path_factory.mktemp("registry"), command="up",
-                          database_url=db_url)
+    server = backend_server(request, tmp_path_factory, "registry")
     yield server
     server.kill(15)
 
