@@ -14,7 +14,6 @@ KServe 0.21.0 pins ``psutil<6`` (ketch uses psutil 7), so it is not in ketch's v
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -310,10 +309,33 @@ def test_sigterm_stops_cleanly(iris: Any) -> None:
                             "--format", "sklearn")
     assert httpx.get(f"{srv.url}/v2/health/ready", timeout=10).status_code == 200
     srv.proc.terminate()
-    # uvicorn shuts down gracefully, then re-raises the signal it caught.
-    assert srv.proc.wait(timeout=15) in (0, -signal.SIGTERM)
+    assert srv.proc.wait(timeout=15) == 0
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{srv.url}/v2/health/live", timeout=5)
+
+
+def test_uds_listens_on_a_unix_socket(iris: Any, tmp_path: Path) -> None:
+    sock = tmp_path / "replica.sock"
+    proc = subprocess.Popen(modelserver_cmd("--name", "iris", "--model-dir", str(iris[0]),
+                                            "--format", "sklearn", "--uds", str(sock)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == f"KETCH_MODELSERVER_UDS={sock}"
+        assert sock.stat().st_mode & 0o077 == 0  # not reachable by other users
+        transport = httpx.HTTPTransport(uds=str(sock))
+        with httpx.Client(transport=transport, base_url="http://replica", timeout=30) as c:
+            assert c.get("/v2/health/ready").json() == {"ready": True}
+            r = c.post("/v2/models/iris/infer", json=_v2(ROWS, [2, 4]))
+            assert r.status_code == 200, r.text
+            assert r.json()["outputs"][0]["data"] == expected(iris).tolist()
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0
+        assert not sock.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 # -- tensor codecs ---------------------------------------------------------------------
