@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from ketch.core.kinds import Component
+from ketch.pipelines._kind import PIPELINE_RUN
 
 __all__ = ["component"]
 
 component = Component(
     name="pipelines",
     description="Pipelines: KFP v2 pipelines run as PipelineRuns, with caching and lineage",
-    kinds=(),
+    kinds=(PIPELINE_RUN,),
 )
