@@ -1,0 +1,738 @@
+"""Lineage: what ran, on what, producing what — the ML Metadata (MLMD) model.
+
+* **Artifacts**: data an execution read or wrote (``system.Dataset`` at a URI).
+* **Executions**: one run of one step (``system.ContainerExecution``), with a state
+  (``NEW``, ``RUNNING``, ``COMPLETE``, ``FAILED``, ``CACHED``, ``CANCELED``) and a
+  ``cache_key`` the pipeline cache looks executions up by.
+* **Contexts**: groups (``system.PipelineRun``, ``system.Pipeline``), named uniquely
+  per type and namespace, optionally inside a parent context.
+* **Attributions** tie artifacts to contexts, **associations** executions to
+  contexts, and **events** an artifact to an execution as its ``INPUT`` or
+  ``OUTPUT`` in one slot (``path``, the input or output name).
+
+As in KFP's use of MLMD, an execution's parameters live in its custom
+properties: ``inputs`` and ``outputs`` hold the input and output parameter values.
+
+Every method is one transaction. Pass ``conn=`` (a connection from
+``ResourceStore.transaction(write=True)``) to make it part of the caller's
+transaction instead, so that lineage and the caller's own tables commit or roll
+back together. Entities are returned as frozen dataclasses; ``to_api()`` gives
+the JSON shape the REST API serves.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from sqlalchemy import Connection, Row, Table, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ketch.core.errors import FieldError, InvalidError, NotFoundError
+from ketch.core.resources import validate_name
+from ketch.core.store import ResourceStore
+from ketch.core.store import _schema as t
+
+__all__ = [
+    "ARTIFACT_STATES",
+    "EXECUTION_STATES",
+    "Artifact",
+    "ArtifactRef",
+    "CachedExecution",
+    "Context",
+    "Event",
+    "Execution",
+    "LineageGraph",
+    "LineageStore",
+    "NewArtifact",
+    "RecordedExecution",
+]
+
+ExecutionState = Literal["UNKNOWN", "NEW", "RUNNING", "COMPLETE", "FAILED", "CACHED",
+                         "CANCELED"]
+ArtifactState = Literal["UNKNOWN", "PENDING", "LIVE", "MARKED_FOR_DELETION", "DELETED",
+                        "ABANDONED", "REFERENCE"]
+EventType = Literal["INPUT", "OUTPUT"]
+EXECUTION_STATES: tuple[str, ...] = get_args(ExecutionState)
+ARTIFACT_STATES: tuple[str, ...] = get_args(ArtifactState)
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+
+DEFAULT_DEPTH = 10
+MAX_DEPTH = 100
+MAX_PAGE = 1000
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A piece of data at ``uri``, of an MLMD ``type`` such as ``system.Model``."""
+
+    id: int
+    type: str
+    uri: str
+    name: str
+    state: str
+    namespace: str
+    custom_properties: dict[str, Any]
+    create_time_ms: int
+    update_time_ms: int
+
+    def to_api(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "uri": self.uri, "name": self.name,
+                "state": self.state, "namespace": self.namespace,
+                "customProperties": self.custom_properties,
+                "createTimeSinceEpoch": self.create_time_ms,
+                "lastUpdateTimeSinceEpoch": self.update_time_ms}
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One run of one step. Parameters are in ``custom_properties['inputs'|'outputs']``."""
+
+    id: int
+    type: str
+    name: str
+    state: str
+    namespace: str
+    custom_properties: dict[str, Any]
+    cache_key: str | None
+    create_time_ms: int
+    update_time_ms: int
+
+    @property
+    def input_parameters(self) -> dict[str, Any]:
+        return dict(self.custom_properties.get("inputs") or {})
+
+    @property
+    def output_parameters(self) -> dict[str, Any]:
+        return dict(self.custom_properties.get("outputs") or {})
+
+    def to_api(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "name": self.name, "state": self.state,
+                "namespace": self.namespace, "customProperties": self.custom_properties,
+                "cacheKey": self.cache_key, "createTimeSinceEpoch": self.create_time_ms,
+                "lastUpdateTimeSinceEpoch": self.update_time_ms}
+
+
+@dataclass(frozen=True)
+class Context:
+    """A group of artifacts and executions: a pipeline, a run, an experiment."""
+
+    id: int
+    type: str
+    name: str
+    namespace: str
+    parent_id: int | None
+    properties: dict[str, Any]
+    create_time_ms: int
+    update_time_ms: int
+
+    def to_api(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "name": self.name,
+                "namespace": self.namespace, "parentId": self.parent_id,
+                "properties": self.properties, "createTimeSinceEpoch": self.create_time_ms,
+                "lastUpdateTimeSinceEpoch": self.update_time_ms}
+
+
+@dataclass(frozen=True)
+class Event:
+    """``artifact_id`` was an ``INPUT`` or ``OUTPUT`` of ``execution_id`` in slot ``path``."""
+
+    id: int
+    artifact_id: int
+    execution_id: int
+    type: str
+    path: str
+    time_ms: int
+
+    def to_api(self) -> dict[str, Any]:
+        return {"id": self.id, "artifactId": self.artifact_id,
+                "executionId": self.execution_id, "type": self.type, "path": self.path,
+                "millisecondsSinceEpoch": self.time_ms}
+
+
+@dataclass(frozen=True)
+class NewArtifact:
+    """An artifact to create while recording an execution."""
+
+    type: str
+    uri: str
+    name: str = ""
+    state: str = "LIVE"
+    custom_properties: Mapping[str, Any] = field(default_factory=dict)
+
+
+# An existing artifact by id, or one to create.
+ArtifactRef = int | NewArtifact
+Slots = Mapping[str, ArtifactRef | Sequence[ArtifactRef]]
+
+
+@dataclass(frozen=True)
+class RecordedExecution:
+    """An execution with its artifacts by slot (each slot: artifacts in event order)."""
+
+    execution: Execution
+    inputs: dict[str, list[Artifact]]
+    outputs: dict[str, list[Artifact]]
+
+
+@dataclass(frozen=True)
+class CachedExecution:
+    """What the cache hands back: the earlier execution, its outputs by slot, and its
+    output parameters."""
+
+    execution: Execution
+    output_artifacts: dict[str, list[Artifact]]
+    output_parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LineageGraph:
+    """A connected piece of the lineage graph, each list ordered by id."""
+
+    artifacts: list[Artifact]
+    executions: list[Execution]
+    events: list[Event]
+
+    def to_api(self) -> dict[str, Any]:
+        return {"artifacts": [a.to_api() for a in self.artifacts],
+                "executions": [e.to_api() for e in self.executions],
+                "events": [e.to_api() for e in self.events]}
+
+
+# -- row conversion -------------------------------------------------------------
+
+def _artifact(row: Row[Any]) -> Artifact:
+    return Artifact(id=row.id, type=row.type, uri=row.uri, name=row.name, state=row.state,
+                    namespace=row.namespace, custom_properties=dict(row.custom_properties),
+                    create_time_ms=row.create_ms, update_time_ms=row.update_ms)
+
+
+def _execution(row: Row[Any]) -> Execution:
+    return Execution(id=row.id, type=row.type, name=row.name, state=row.state,
+                     namespace=row.namespace, custom_properties=dict(row.custom_properties),
+                     cache_key=row.cache_key, create_time_ms=row.create_ms,
+                     update_time_ms=row.update_ms)
+
+
+def _context(row: Row[Any]) -> Context:
+    return Context(id=row.id, type=row.type, name=row.name, namespace=row.namespace,
+                   parent_id=row.parent_id, properties=dict(row.properties),
+                   create_time_ms=row.create_ms, update_time_ms=row.update_ms)
+
+
+def _event(row: Row[Any]) -> Event:
+    return Event(id=row.id, artifact_id=row.artifact_id, execution_id=row.execution_id,
+                 type=row.type, path=row.path, time_ms=row.time_ms)
+
+
+# -- validation -----------------------------------------------------------------
+
+def _check(value: str, allowed: Sequence[str], where: str) -> str:
+    if value not in allowed:
+        raise InvalidError(f"invalid {where}", [FieldError(
+            where, f"{value!r} is not one of {', '.join(allowed)}")])
+    return value
+
+
+def _check_text(value: str, where: str, limit: int, *, empty: bool = False) -> str:
+    if not isinstance(value, str) or (not value and not empty):
+        raise InvalidError(f"invalid {where}", [FieldError(where, "must be a non-empty string")])
+    if len(value) > limit:
+        raise InvalidError(f"invalid {where}", [FieldError(
+            where, f"must be at most {limit} characters, got {len(value)}")])
+    return value
+
+
+def _check_namespace(namespace: str) -> str:
+    try:
+        return validate_name(namespace, "namespace")
+    except (ValueError, TypeError) as err:
+        raise InvalidError("invalid namespace", [FieldError("namespace", str(err))]) from None
+
+
+def _check_json(value: Mapping[str, Any] | None, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise InvalidError(f"invalid {where}", [FieldError(
+            where, "must be a mapping with string keys")])
+    return dict(value)
+
+
+def _slot_refs(slots: Slots, where: str) -> list[tuple[str, ArtifactRef]]:
+    pairs: list[tuple[str, ArtifactRef]] = []
+    for slot, refs in slots.items():
+        _check_text(slot, f"{where}.{slot}", 255)
+        items = [refs] if isinstance(refs, int | NewArtifact) else list(refs)
+        for ref in items:
+            if isinstance(ref, bool) or not isinstance(ref, int | NewArtifact):
+                raise InvalidError(f"invalid {where}", [FieldError(
+                    f"{where}.{slot}", f"{ref!r} is neither an artifact id nor a NewArtifact")])
+            pairs.append((slot, ref))
+    return pairs
+
+
+def _check_depth(depth: int) -> int:
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= MAX_DEPTH:
+        raise InvalidError("invalid depth", [FieldError(
+            "depth", f"must be an integer from 1 to {MAX_DEPTH}, got {depth!r}")])
+    return depth
+
+
+class LineageStore:
+    """Lineage records in the ketch database. Thread-safe (no state of its own)."""
+
+    def __init__(self, store: ResourceStore) -> None:
+        self._store = store
+
+    @contextmanager
+    def _tx(self, conn: Connection | None, *, write: bool) -> Iterator[Connection]:
+        if conn is not None:
+            yield conn
+            return
+        with self._store.transaction(write=write) as own:
+            yield own
+
+    # -- single rows ----------------------------------------------------------
+
+    @staticmethod
+    def _one(conn: Connection, table: Table, id_: int, what: str) -> Row[Any]:
+        if isinstance(id_, bool) or not isinstance(id_, int):
+            raise InvalidError(f"invalid {what} id", [FieldError("id", f"{id_!r} is not an "
+                                                                      "integer")])
+        row = conn.execute(select(table).where(table.c.id == id_)).first()
+        if row is None:
+            raise NotFoundError(f"{what} {id_} not found")
+        return row
+
+    def get_artifact(self, artifact_id: int, *, conn: Connection | None = None) -> Artifact:
+        with self._tx(conn, write=False) as c:
+            return _artifact(self._one(c, t.lineage_artifacts, artifact_id, "artifact"))
+
+    def get_execution(self, execution_id: int, *, conn: Connection | None = None) -> Execution:
+        with self._tx(conn, write=False) as c:
+            return _execution(self._one(c, t.lineage_executions, execution_id, "execution"))
+
+    def get_context(self, context_id: int, *, conn: Connection | None = None) -> Context:
+        with self._tx(conn, write=False) as c:
+            return _context(self._one(c, t.lineage_contexts, context_id, "context"))
+
+    def find_context(self, type: str, name: str, *, namespace: str = "default",
+                     conn: Connection | None = None) -> Context | None:
+        """The context of this type and name in ``namespace``, or None."""
+        cols = t.lineage_contexts.c
+        with self._tx(conn, write=False) as c:
+            row = c.execute(select(t.lineage_contexts).where(
+                cols.type == type, cols.namespace == namespace, cols.name == name)).first()
+        return None if row is None else _context(row)
+
+    # -- contexts -------------------------------------------------------------
+
+    def put_context(self, type: str, name: str, *, namespace: str = "default",
+                    properties: Mapping[str, Any] | None = None, parent_id: int | None = None,
+                    conn: Connection | None = None) -> Context:
+        """Get or create the context ``(type, namespace, name)``; given ``properties``
+        are merged into an existing one's."""
+        _check_text(type, "type", 255)
+        _check_text(name, "name", 255)
+        _check_namespace(namespace)
+        props = _check_json(properties, "properties")
+        cols = t.lineage_contexts.c
+        stamp = _now_ms()
+        with self._tx(conn, write=True) as c:
+            if parent_id is not None:
+                self._one(c, t.lineage_contexts, parent_id, "parent context")
+            where = (cols.type == type, cols.namespace == namespace, cols.name == name)
+            row = c.execute(select(t.lineage_contexts).where(*where)).first()
+            if row is None:
+                try:
+                    # A savepoint: a concurrent creator of the same name (PostgreSQL)
+                    # makes this insert fail without spoiling the caller's transaction.
+                    with c.begin_nested():
+                        c.execute(insert(t.lineage_contexts).values(
+                            namespace=namespace, type=type, name=name, parent_id=parent_id,
+                            properties=props, create_ms=stamp, update_ms=stamp))
+                except IntegrityError:
+                    pass
+                return _context(c.execute(select(t.lineage_contexts).where(*where)).one())
+            merged = {**row.properties, **props}
+            changes: dict[str, Any] = {}
+            if merged != row.properties:
+                changes["properties"] = merged
+            if parent_id is not None and parent_id != row.parent_id:
+                changes["parent_id"] = parent_id
+            if changes:
+                c.execute(update(t.lineage_contexts).where(cols.id == row.id)
+                          .values(update_ms=stamp, **changes))
+            return _context(c.execute(select(t.lineage_contexts)
+                                      .where(cols.id == row.id)).one())
+
+    def list_contexts(self, *, type: str | None = None, namespace: str | None = None,
+                      parent_id: int | None = None, limit: int = 100, after: int = 0,
+                      conn: Connection | None = None) -> list[Context]:
+        """Contexts ordered by id, those after id ``after`` (a page cursor)."""
+        cols = t.lineage_contexts.c
+        conds: list[Any] = [cols.id > after]
+        if type is not None:
+            conds.append(cols.type == type)
+        if namespace is not None:
+            conds.append(cols.namespace == namespace)
+        if parent_id is not None:
+            conds.append(cols.parent_id == parent_id)
+        with self._tx(conn, write=False) as c:
+            rows = c.execute(select(t.lineage_contexts).where(*conds).order_by(cols.id)
+                             .limit(_page(limit))).all()
+        return [_context(r) for r in rows]
+
+    # -- artifacts ------------------------------------------------------------
+
+    def _insert_artifact(self, c: Connection, new: NewArtifact, namespace: str,
+                         stamp: int) -> int:
+        _check_text(new.type, "artifact.type", 255)
+        _check_text(new.uri, "artifact.uri", 2048, empty=True)
+        _check_text(new.name, "artifact.name", 255, empty=True)
+        _check(new.state, ARTIFACT_STATES, "artifact.state")
+        props = _check_json(new.custom_properties, "artifact.customProperties")
+        result = c.execute(insert(t.lineage_artifacts).values(
+            namespace=namespace, type=new.type, uri=new.uri, name=new.name, state=new.state,
+            custom_properties=props, create_ms=stamp, update_ms=stamp)
+            .returning(t.lineage_artifacts.c.id))
+        return int(result.scalar_one())
+
+    def put_artifact(self, artifact: NewArtifact, *, namespace: str = "default",
+                     contexts: Sequence[int] = (), conn: Connection | None = None) -> Artifact:
+        """Create an artifact (attributed to ``contexts``)."""
+        _check_namespace(namespace)
+        stamp = _now_ms()
+        with self._tx(conn, write=True) as c:
+            new_id = self._insert_artifact(c, artifact, namespace, stamp)
+            for context_id in contexts:
+                self._attribute(c, context_id, new_id)
+            return _artifact(self._one(c, t.lineage_artifacts, new_id, "artifact"))
+
+    def update_artifact(self, artifact_id: int, *, state: str | None = None,
+                        uri: str | None = None,
+                        custom_properties: Mapping[str, Any] | None = None,
+                        conn: Connection | None = None) -> Artifact:
+        """Change state or URI; ``custom_properties`` are merged into the existing ones."""
+        with self._tx(conn, write=True) as c:
+            row = self._one(c, t.lineage_artifacts, artifact_id, "artifact")
+            changes: dict[str, Any] = {}
+            if state is not None:
+                changes["state"] = _check(state, ARTIFACT_STATES, "state")
+            if uri is not None:
+                changes["uri"] = _check_text(uri, "uri", 2048, empty=True)
+            if custom_properties is not None:
+                changes["custom_properties"] = {
+                    **row.custom_properties, **_check_json(custom_properties,
+                                                           "customProperties")}
+            if changes:
+                c.execute(update(t.lineage_artifacts).where(t.lineage_artifacts.c.id == row.id)
+                          .values(update_ms=_now_ms(), **changes))
+            return _artifact(self._one(c, t.lineage_artifacts, artifact_id, "artifact"))
+
+    def list_artifacts(self, *, context_id: int | None = None, type: str | None = None,
+                       namespace: str | None = None, uri: str | None = None,
+                       limit: int = 100, after: int = 0,
+                       conn: Connection | None = None) -> list[Artifact]:
+        """Artifacts ordered by id (those after id ``after``), filtered."""
+        cols = t.lineage_artifacts.c
+        stmt = select(t.lineage_artifacts).where(cols.id > after)
+        if context_id is not None:
+            stmt = stmt.join(t.lineage_attributions,
+                             t.lineage_attributions.c.artifact_id == cols.id).where(
+                t.lineage_attributions.c.context_id == context_id)
+        if type is not None:
+            stmt = stmt.where(cols.type == type)
+        if namespace is not None:
+            stmt = stmt.where(cols.namespace == namespace)
+        if uri is not None:
+            stmt = stmt.where(cols.uri == uri)
+        with self._tx(conn, write=False) as c:
+            rows = c.execute(stmt.order_by(cols.id).limit(_page(limit))).all()
+        return [_artifact(r) for r in rows]
+
+    # -- executions -----------------------------------------------------------
+
+    def record_execution(self, type: str, *, name: str = "", namespace: str = "default",
+                         state: str = "COMPLETE",
+                         custom_properties: Mapping[str, Any] | None = None,
+                         cache_key: str | None = None, contexts: Sequence[int] = (),
+                         inputs: Slots | None = None, outputs: Slots | None = None,
+                         input_parameters: Mapping[str, Any] | None = None,
+                         output_parameters: Mapping[str, Any] | None = None,
+                         conn: Connection | None = None) -> RecordedExecution:
+        """Create an execution with its input and output events in one transaction.
+
+        ``inputs``/``outputs`` map a slot name to artifact ids or ``NewArtifact``s
+        (created here). The execution and every artifact named are tied to
+        ``contexts``. Parameters go to ``custom_properties['inputs'|'outputs']``.
+        """
+        _check_text(type, "type", 255)
+        _check_text(name, "name", 255, empty=True)
+        _check_namespace(namespace)
+        _check(state, EXECUTION_STATES, "state")
+        if cache_key is not None:
+            _check_text(cache_key, "cacheKey", 255)
+        props = _check_json(custom_properties, "customProperties")
+        if input_parameters is not None:
+            props["inputs"] = _check_json(input_parameters, "inputParameters")
+        if output_parameters is not None:
+            props["outputs"] = _check_json(output_parameters, "outputParameters")
+        in_refs = _slot_refs(inputs or {}, "inputs")
+        out_refs = _slot_refs(outputs or {}, "outputs")
+        stamp = _now_ms()
+        with self._tx(conn, write=True) as c:
+            result = c.execute(insert(t.lineage_executions).values(
+                namespace=namespace, type=type, name=name, state=state,
+                custom_properties=props, cache_key=cache_key, create_ms=stamp,
+                update_ms=stamp).returning(t.lineage_executions.c.id))
+            execution_id = int(result.scalar_one())
+            for context_id in contexts:
+                self._associate(c, context_id, execution_id)
+            self._add_events(c, execution_id, "INPUT", in_refs, namespace, contexts, stamp)
+            self._add_events(c, execution_id, "OUTPUT", out_refs, namespace, contexts, stamp)
+            return self._recorded(c, execution_id)
+
+    def update_execution(self, execution_id: int, *, state: str | None = None,
+                         custom_properties: Mapping[str, Any] | None = None,
+                         cache_key: str | None = None, contexts: Sequence[int] = (),
+                         inputs: Slots | None = None, outputs: Slots | None = None,
+                         output_parameters: Mapping[str, Any] | None = None,
+                         conn: Connection | None = None) -> RecordedExecution:
+        """Move an execution on (say RUNNING -> COMPLETE with its outputs) in one
+        transaction; ``custom_properties`` and ``output_parameters`` are merged."""
+        if state is not None:
+            _check(state, EXECUTION_STATES, "state")
+        if cache_key is not None:
+            _check_text(cache_key, "cacheKey", 255)
+        extra = _check_json(custom_properties, "customProperties")
+        outs = _check_json(output_parameters, "outputParameters")
+        in_refs = _slot_refs(inputs or {}, "inputs")
+        out_refs = _slot_refs(outputs or {}, "outputs")
+        stamp = _now_ms()
+        with self._tx(conn, write=True) as c:
+            row = self._one(c, t.lineage_executions, execution_id, "execution")
+            props = {**row.custom_properties, **extra}
+            if outs:
+                props["outputs"] = {**(props.get("outputs") or {}), **outs}
+            changes: dict[str, Any] = {"update_ms": stamp, "custom_properties": props}
+            if state is not None:
+                changes["state"] = state
+            if cache_key is not None:
+                changes["cache_key"] = cache_key
+            c.execute(update(t.lineage_executions)
+                      .where(t.lineage_executions.c.id == execution_id).values(**changes))
+            every_context = [*contexts, *self._contexts_of(c, execution_id)]
+            for context_id in contexts:
+                self._associate(c, context_id, execution_id)
+            self._add_events(c, execution_id, "INPUT", in_refs, row.namespace, every_context,
+                             stamp)
+            self._add_events(c, execution_id, "OUTPUT", out_refs, row.namespace,
+                             every_context, stamp)
+            return self._recorded(c, execution_id)
+
+    def get_recorded_execution(self, execution_id: int, *,
+                               conn: Connection | None = None) -> RecordedExecution:
+        """An execution with its input and output artifacts by slot."""
+        with self._tx(conn, write=False) as c:
+            return self._recorded(c, execution_id)
+
+    def list_executions(self, *, context_id: int | None = None, type: str | None = None,
+                        namespace: str | None = None, state: str | None = None,
+                        cache_key: str | None = None, limit: int = 100, after: int = 0,
+                        conn: Connection | None = None) -> list[Execution]:
+        """Executions ordered by id (those after id ``after``), filtered."""
+        cols = t.lineage_executions.c
+        stmt = select(t.lineage_executions).where(cols.id > after)
+        if context_id is not None:
+            stmt = stmt.join(t.lineage_associations,
+                             t.lineage_associations.c.execution_id == cols.id).where(
+                t.lineage_associations.c.context_id == context_id)
+        if type is not None:
+            stmt = stmt.where(cols.type == type)
+        if namespace is not None:
+            stmt = stmt.where(cols.namespace == namespace)
+        if state is not None:
+            stmt = stmt.where(cols.state == _check(state, EXECUTION_STATES, "state"))
+        if cache_key is not None:
+            stmt = stmt.where(cols.cache_key == cache_key)
+        with self._tx(conn, write=False) as c:
+            rows = c.execute(stmt.order_by(cols.id).limit(_page(limit))).all()
+        return [_execution(r) for r in rows]
+
+    def find_cached_execution(self, cache_key: str, *, namespace: str | None = None,
+                              conn: Connection | None = None) -> CachedExecution | None:
+        """The latest ``COMPLETE`` execution recorded with ``cache_key`` (in
+        ``namespace`` when given), its output artifacts and parameters; or None."""
+        cols = t.lineage_executions.c
+        stmt = select(t.lineage_executions).where(cols.cache_key == cache_key,
+                                                  cols.state == "COMPLETE")
+        if namespace is not None:
+            stmt = stmt.where(cols.namespace == namespace)
+        with self._tx(conn, write=False) as c:
+            row = c.execute(stmt.order_by(cols.create_ms.desc(), cols.id.desc())
+                            .limit(1)).first()
+            if row is None:
+                return None
+            recorded = self._recorded(c, row.id)
+        return CachedExecution(execution=recorded.execution, output_artifacts=recorded.outputs,
+                               output_parameters=recorded.execution.output_parameters)
+
+    # -- events and graph queries ---------------------------------------------
+
+    def events(self, *, execution_id: int | None = None, artifact_id: int | None = None,
+               conn: Connection | None = None) -> list[Event]:
+        """Events of an execution and/or an artifact, in the order they were recorded."""
+        cols = t.lineage_events.c
+        stmt = select(t.lineage_events)
+        if execution_id is not None:
+            stmt = stmt.where(cols.execution_id == execution_id)
+        if artifact_id is not None:
+            stmt = stmt.where(cols.artifact_id == artifact_id)
+        with self._tx(conn, write=False) as c:
+            return [_event(r) for r in c.execute(stmt.order_by(cols.id)).all()]
+
+    def upstream(self, artifact_id: int, depth: int = DEFAULT_DEPTH, *,
+                 conn: Connection | None = None) -> LineageGraph:
+        """What ``artifact_id`` came from: the executions that output it, their
+        inputs, and so on, ``depth`` executions back. The start is included."""
+        return self._walk(artifact_id, None, "up", depth, conn)
+
+    def downstream(self, artifact_id: int, depth: int = DEFAULT_DEPTH, *,
+                   conn: Connection | None = None) -> LineageGraph:
+        """What was made from ``artifact_id``, ``depth`` executions onward."""
+        return self._walk(artifact_id, None, "down", depth, conn)
+
+    def execution_upstream(self, execution_id: int, depth: int = DEFAULT_DEPTH, *,
+                           conn: Connection | None = None) -> LineageGraph:
+        """An execution's inputs and where they came from (the execution is level 1)."""
+        return self._walk(None, execution_id, "up", depth, conn)
+
+    def execution_downstream(self, execution_id: int, depth: int = DEFAULT_DEPTH, *,
+                             conn: Connection | None = None) -> LineageGraph:
+        """An execution's outputs and what was made from them."""
+        return self._walk(None, execution_id, "down", depth, conn)
+
+    def _walk(self, artifact_id: int | None, execution_id: int | None,
+              direction: Literal["up", "down"], depth: int,
+              conn: Connection | None) -> LineageGraph:
+        _check_depth(depth)
+        ev = t.lineage_events.c
+        # Going up, an artifact leads to the executions that OUTPUT it, and an
+        # execution to its INPUTs; going down, the other way round.
+        to_exec, to_art = ("OUTPUT", "INPUT") if direction == "up" else ("INPUT", "OUTPUT")
+        artifacts: set[int] = set()
+        executions: set[int] = set()
+        events: dict[int, Event] = {}
+        with self._tx(conn, write=False) as c:
+            frontier_execs: set[int] = set()
+            if artifact_id is not None:
+                self._one(c, t.lineage_artifacts, artifact_id, "artifact")
+                artifacts.add(artifact_id)
+                frontier_arts = {artifact_id}
+            else:
+                assert execution_id is not None
+                self._one(c, t.lineage_executions, execution_id, "execution")
+                frontier_arts = set()
+                frontier_execs = {execution_id}
+            for _level in range(depth):
+                if frontier_arts:
+                    rows = c.execute(select(t.lineage_events).where(
+                        ev.artifact_id.in_(sorted(frontier_arts)), ev.type == to_exec)).all()
+                    for row in rows:
+                        events[row.id] = _event(row)
+                    frontier_execs |= {r.execution_id for r in rows} - executions
+                if not frontier_execs:
+                    break
+                executions |= frontier_execs
+                rows = c.execute(select(t.lineage_events).where(
+                    ev.execution_id.in_(sorted(frontier_execs)), ev.type == to_art)).all()
+                for row in rows:
+                    events[row.id] = _event(row)
+                frontier_arts = {r.artifact_id for r in rows} - artifacts
+                artifacts |= frontier_arts
+                frontier_execs = set()
+            art_rows = c.execute(select(t.lineage_artifacts).where(
+                t.lineage_artifacts.c.id.in_(sorted(artifacts)))
+                .order_by(t.lineage_artifacts.c.id)).all() if artifacts else []
+            exec_rows = c.execute(select(t.lineage_executions).where(
+                t.lineage_executions.c.id.in_(sorted(executions)))
+                .order_by(t.lineage_executions.c.id)).all() if executions else []
+        return LineageGraph(artifacts=[_artifact(r) for r in art_rows],
+                            executions=[_execution(r) for r in exec_rows],
+                            events=[events[k] for k in sorted(events)])
+
+    # -- helpers --------------------------------------------------------------
+
+    def _contexts_of(self, c: Connection, execution_id: int) -> list[int]:
+        cols = t.lineage_associations.c
+        return list(c.execute(select(cols.context_id)
+                              .where(cols.execution_id == execution_id)).scalars())
+
+    def _associate(self, c: Connection, context_id: int, execution_id: int) -> None:
+        self._one(c, t.lineage_contexts, context_id, "context")
+        cols = t.lineage_associations.c
+        if c.execute(select(cols.context_id).where(
+                cols.context_id == context_id, cols.execution_id == execution_id)).first():
+            return
+        c.execute(insert(t.lineage_associations).values(context_id=context_id,
+                                                        execution_id=execution_id))
+
+    def _attribute(self, c: Connection, context_id: int, artifact_id: int) -> None:
+        self._one(c, t.lineage_contexts, context_id, "context")
+        cols = t.lineage_attributions.c
+        if c.execute(select(cols.context_id).where(
+                cols.context_id == context_id, cols.artifact_id == artifact_id)).first():
+            return
+        c.execute(insert(t.lineage_attributions).values(context_id=context_id,
+                                                        artifact_id=artifact_id))
+
+    def _add_events(self, c: Connection, execution_id: int, kind: EventType,
+                    refs: list[tuple[str, ArtifactRef]], namespace: str,
+                    contexts: Sequence[int], stamp: int) -> None:
+        cols = t.lineage_events.c
+        for slot, ref in refs:
+            if isinstance(ref, NewArtifact):
+                artifact_id = self._insert_artifact(c, ref, namespace, stamp)
+            else:
+                artifact_id = self._one(c, t.lineage_artifacts, ref, "artifact").id
+            for context_id in dict.fromkeys(contexts):
+                self._attribute(c, context_id, artifact_id)
+            # Recording the same event twice (a retried write) is not an error.
+            if c.execute(select(cols.id).where(
+                    cols.execution_id == execution_id, cols.type == kind, cols.path == slot,
+                    cols.artifact_id == artifact_id)).first():
+                continue
+            c.execute(insert(t.lineage_events).values(
+                artifact_id=artifact_id, execution_id=execution_id, type=kind, path=slot,
+                time_ms=stamp))
+
+    def _recorded(self, c: Connection, execution_id: int) -> RecordedExecution:
+        execution = _execution(self._one(c, t.lineage_executions, execution_id, "execution"))
+        ev = t.lineage_events.c
+        rows = c.execute(
+            select(ev.type.label("event_type"), ev.path.label("event_path"),
+                   t.lineage_artifacts)
+            .join(t.lineage_artifacts, t.lineage_artifacts.c.id == ev.artifact_id)
+            .where(ev.execution_id == execution_id).order_by(ev.id)).all()
+        inputs: dict[str, list[Artifact]] = {}
+        outputs: dict[str, list[Artifact]] = {}
+        for row in rows:
+            target = inputs if row.event_type == "INPUT" else outputs
+            target.setdefault(row.event_path, []).append(_artifact(row))
+        return RecordedExecution(execution=execution, inputs=inputs, outputs=outputs)
+
+
+def _page(limit: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise InvalidError("invalid limit", [FieldError(
+            "limit", f"must be an integer from 1 to {MAX_PAGE}, got {limit!r}")])
+    return limit
