@@ -255,7 +255,10 @@ def logs(kind: str, name: str, namespace: NamespaceOpt = None,
          follow: Annotated[bool, typer.Option("--follow", "-f",
                                               help="Stream until it ends.")] = False,
          attempt: Annotated[int | None, typer.Option(help="Attempt number (default: "
-                                                          "latest).")] = None) -> None:
+                                                          "latest).")] = None,
+         task: Annotated[str | None, typer.Option(
+             help="One task of a pipeline run (e.g. train, for-loop-1/0/train).")] = None,
+         ) -> None:
     """Print a resource's log (stdout and stderr of its process)."""
     from ketch.core.errors import KetchError
 
@@ -263,7 +266,7 @@ def logs(kind: str, name: str, namespace: NamespaceOpt = None,
     try:
         with _client() as client:
             for chunk in client.logs(kind, name, namespace=namespace, follow=follow,
-                                     attempt=attempt):
+                                     attempt=attempt, task=task):
                 out.write(chunk)
                 out.flush()
     except KetchError as err:

@@ -297,12 +297,14 @@ class Client:
             raise UnavailableError(f"watch on {self.url} broke: {err}") from None
 
     def logs(self, kind: str, name: str, *, namespace: str | None = None, follow: bool = False,
-             attempt: int | None = None) -> Iterator[bytes]:
+             attempt: int | None = None, task: str | None = None) -> Iterator[bytes]:
         """The object's log as it arrives (``follow``) or as it is now."""
         ref = self.kind(kind)
         params: dict[str, Any] = {"follow": "true" if follow else "false"}
         if attempt:
             params["attempt"] = attempt
+        if task:
+            params["task"] = task
         try:
             with self._http.stream("GET", ref.path(self._ns(namespace), name, "log"),
                                    params=params,

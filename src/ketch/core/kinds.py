@@ -124,6 +124,9 @@ ControllerFactory = Callable[["Runtime"], "Controller"]
 class LogOptions:
     follow: bool = False
     attempt: int | None = None
+    # A part of the object with a log of its own: a pipeline run's task (``train``,
+    # ``for-loop-1/0/train``). Kinds without parts reject it.
+    task: str | None = None
     # How long a follow waits for an object that has not started yet.
     start_timeout: float = 120.0
 

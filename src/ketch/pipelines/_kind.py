@@ -13,11 +13,19 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from ketch.core.errors import FieldError, InvalidError
 from ketch.core.kinds import Column, KindInfo
 from ketch.core.resources import KetchModel
 
-__all__ = ["PIPELINE_RUN", "PipelineRef", "PipelineRunSpec", "PipelineRunStatus",
-           "RUN_PHASES", "TERMINAL_PHASES", "TASK_PHASES"]
+__all__ = [
+    "PIPELINE_RUN",
+    "RUN_PHASES",
+    "TASK_PHASES",
+    "TERMINAL_PHASES",
+    "PipelineRef",
+    "PipelineRunSpec",
+    "PipelineRunStatus",
+]
 
 RunPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled"]
 RUN_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Cancelled")
@@ -53,6 +61,19 @@ class PipelineRunSpec(KetchModel):
     def _one_source(self) -> PipelineRunSpec:
         if (self.pipeline_spec is None) == (self.pipeline_ref is None):
             raise ValueError("set exactly one of 'pipelineSpec' (KFP IR) or 'pipelineRef'")
+        if self.pipeline_spec is not None:
+            # Reject a malformed pipeline or wrong arguments at submit, naming the field,
+            # rather than failing the run later.
+            from ketch.pipelines._inputs import root_arguments
+            from ketch.pipelines._ir import parse_pipeline_spec
+
+            try:
+                spec = parse_pipeline_spec(self.pipeline_spec)
+            except InvalidError as err:
+                raise InvalidError(err.message, [
+                    FieldError(f"spec.pipelineSpec.{f.path}", f.message) for f in err.fields
+                ]) from None
+            root_arguments(spec, self.arguments)
         return self
 
 

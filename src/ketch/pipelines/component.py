@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from ketch.core.kinds import Component
+from ketch.pipelines._controller import PipelineRunController
 from ketch.pipelines._kind import PIPELINE_RUN
+from ketch.pipelines._logs import read_run_log
 
 __all__ = ["component"]
 
@@ -11,4 +13,6 @@ component = Component(
     name="pipelines",
     description="Pipelines: KFP v2 pipelines run as PipelineRuns, with caching and lineage",
     kinds=(PIPELINE_RUN,),
+    controllers=(PipelineRunController,),
+    log_readers={PIPELINE_RUN.key: read_run_log},
 )

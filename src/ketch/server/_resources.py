@@ -198,13 +198,14 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
                     response_class=StreamingResponse,
                     responses={200: {"content": {"text/plain": {}}}})
         async def logs(namespace: str, name: str, follow: bool = False,
-                       attempt: int | None = Query(None, ge=1)) -> StreamingResponse:
+                       attempt: int | None = Query(None, ge=1),
+                       task: str | None = None) -> StreamingResponse:
             if reader is None:
                 raise NotFoundError(f"{info.plural} have no log reader")
             obj = await run_in_threadpool(service.get, info, namespace, name)
             # The reader checks its options before returning, so errors become HTTP errors.
             chunks = await run_in_threadpool(
-                reader, runtime, obj, LogOptions(follow=follow, attempt=attempt))
+                reader, runtime, obj, LogOptions(follow=follow, attempt=attempt, task=task))
             return StreamingResponse(chunks, media_type="text/plain; charset=utf-8")
 
     return router

@@ -1,0 +1,197 @@
+"""The PipelineRun controller: drives runs with ``RunEngine`` and writes their status.
+
+A run belongs to one control plane at a time (``status.controlPlane``); a live owner's
+runs are left alone, a dead owner's are adopted — its running steps keep running and
+report through their status files. Every step of the engine ends in at most one status
+write, guarded by the resourceVersion it read.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+from ketch.core.controller import Controller, ObjectKey, Result
+from ketch.core.errors import KetchError, NotFoundError
+from ketch.core.resources import Resource, now, set_condition
+from ketch.core.runtime import LEASE_TTL, Runtime
+from ketch.pipelines._engine import RunContext, RunEngine, Slots, TaskCache
+from ketch.pipelines._inputs import root_arguments
+from ketch.pipelines._ir import PipelineSpec, parse_pipeline_spec
+from ketch.pipelines._kind import PIPELINE_RUN, TERMINAL_PHASES
+from ketch.pipelines._worker import TaskRunner, kill_task
+
+__all__ = ["FINALIZER", "PipelineRunController", "run_dir"]
+
+log = logging.getLogger("ketch.pipelines")
+
+FINALIZER = "pipelines.ketch.dev/run-cleanup"
+
+
+def run_dir(runtime: Runtime, obj: Resource) -> Path:
+    """The run's local scratch: task logs and the executor's files, per attempt."""
+    return (runtime.settings.home / "pipelines" / obj.namespace
+            / f"{obj.name}-{str(obj.metadata.uid)[:8]}")
+
+
+class PipelineRunController(Controller):
+    kind = PIPELINE_RUN
+    workers = 2
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__()
+        self.rt = runtime
+        self.store = runtime.store
+        self.runner = TaskRunner(self._on_exit)
+        cpus = runtime.settings.cpus
+        self.slots = Slots(float(cpus) if cpus else float(os.cpu_count() or 1))
+        self._keys: dict[str, ObjectKey] = {}
+        self._specs: dict[tuple[str, int], PipelineSpec] = {}
+        self._lock = threading.Lock()
+        self.cache: TaskCache | None = _make_cache(runtime)
+
+    def _on_exit(self, task_id: str) -> None:
+        with self._lock:
+            key = self._keys.get(task_id.split("/", 1)[0])
+            waiting = list(self._keys.values())
+        if key is not None:
+            self.enqueue(key)
+        # A slot came free: runs waiting for one may go on.
+        for other in set(waiting) - {key}:
+            self.enqueue(other)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        super().stop(timeout)
+        self.runner.close()
+
+    def _spec(self, obj: Resource) -> PipelineSpec:
+        cache_key = (str(obj.metadata.uid), int(obj.metadata.generation or 0))
+        with self._lock:
+            found = self._specs.get(cache_key)
+        if found is None:
+            found = parse_pipeline_spec(self._ir(obj))
+            with self._lock:
+                self._specs[cache_key] = found
+        return found
+
+    def _ir(self, obj: Resource) -> dict[str, Any]:
+        if obj.spec.get("pipelineSpec") is not None:
+            return dict(obj.spec["pipelineSpec"])
+        from ketch.pipelines._refs import resolve_pipeline_ref
+
+        return resolve_pipeline_ref(self.rt, obj.namespace, obj.spec["pipelineRef"])
+
+    def reconcile(self, key: ObjectKey) -> Result | None:
+        try:
+            obj = self.store.get(PIPELINE_RUN, key.namespace, key.name)
+        except NotFoundError:
+            return None
+        status = copy.deepcopy(obj.status or {})
+        if obj.metadata.deletion_timestamp:
+            return self._delete(obj, status)
+        if status.get("phase") in TERMINAL_PHASES:
+            self._forget(obj)
+            return None
+        owner = status.get("controlPlane")
+        if owner and owner != self.rt.id and self.rt.is_alive(owner):
+            return Result(requeue_after=LEASE_TTL / 2)
+        with self._lock:
+            self._keys[str(obj.metadata.uid)] = key
+        try:
+            spec = self._spec(obj)
+            params = root_arguments(spec, dict(obj.spec.get("arguments") or {}))
+        except KetchError as err:
+            return self._finish(obj, status, "Failed", f"cannot run: {err}")
+        before = copy.deepcopy(status)
+        status["controlPlane"] = self.rt.id
+        status["pipelineName"] = spec.name
+        if status.get("phase", "Pending") == "Pending":
+            status["phase"] = "Running"
+            status["startTime"] = now()
+            set_condition(status, "Running", True, "Started", "")
+        engine = RunEngine(spec, self._context(obj, spec), status.setdefault("tasks", {}),
+                           runner=self.runner, slots=self.slots, cache=self.cache,
+                           cancel=bool(obj.spec.get("cancel")))
+        result = engine.step(params)
+        if result.phase != "Running":
+            status["outputs"] = result.outputs
+            return self._finish(obj, status, result.phase, result.message)
+        if status != before:
+            self.store.update_status(PIPELINE_RUN, obj.model_copy(update={"status": status}))
+        return Result(requeue_after=result.poll_after if result.poll_after is not None
+                      else 5.0)
+
+    def _context(self, obj: Resource, spec: PipelineSpec) -> RunContext:
+        directory = run_dir(self.rt, obj)
+        root = obj.spec.get("pipelineRoot") or spec.default_root
+        if not root or ("://" in root and not root.startswith("file://")):
+            # Steps write artifacts to local paths (KFP's .path); a remote root needs
+            # staging that local runs do not do yet, so they stay under the run.
+            root = self.rt.artifacts.uri(
+                f"pipelines/{obj.namespace}/{obj.name}-{str(obj.metadata.uid)[:8]}") \
+                if "://" not in self.rt.artifacts.root_uri else str(directory / "artifacts")
+        elif root.startswith("file://"):
+            root = root[len("file://"):]
+        env = {"KETCH_PIPELINE_RUN": obj.name, "KETCH_PIPELINE_RUN_NAMESPACE": obj.namespace,
+               "KETCH_PIPELINE_RUN_UID": str(obj.metadata.uid)}
+        return RunContext(
+            namespace=obj.namespace, name=obj.name, uid=str(obj.metadata.uid),
+            create_time=str(obj.metadata.creation_timestamp or now()),
+            schedule_time=str(obj.spec.get("scheduledTime")
+                              or obj.metadata.creation_timestamp or now()),
+            arguments=obj.spec.get("arguments") or {}, caching=bool(obj.spec.get("caching",
+                                                                                True)),
+            run_dir=directory, artifact_root=str(root), env=env)
+
+    def _finish(self, obj: Resource, status: dict[str, Any], phase: str,
+                message: str | None) -> Result | None:
+        status.update(phase=phase, completionTime=now(), controlPlane=self.rt.id)
+        if message:
+            status["message"] = message
+        set_condition(status, "Running", False, phase, "")
+        set_condition(status, phase, True, phase, message or "")
+        self.store.update_status(PIPELINE_RUN, obj.model_copy(update={"status": status}))
+        self._forget(obj)
+        return None
+
+    def _forget(self, obj: Resource) -> None:
+        uid = str(obj.metadata.uid)
+        with self._lock:
+            self._keys.pop(uid, None)
+            for cache_key in [k for k in self._specs if k[0] == uid]:
+                del self._specs[cache_key]
+
+    def _delete(self, obj: Resource, status: dict[str, Any]) -> Result | None:
+        owner = status.get("controlPlane")
+        if (status.get("phase") not in TERMINAL_PHASES and owner and owner != self.rt.id
+                and self.rt.is_alive(owner)):
+            return Result(requeue_after=1.0)  # its owner stops the steps
+        _kill_all(status.get("tasks") or {})
+        shutil.rmtree(run_dir(self.rt, obj), ignore_errors=True)
+        self._forget(obj)
+        meta = obj.metadata.model_copy(update={
+            "finalizers": [f for f in obj.metadata.finalizers if f != FINALIZER]})
+        self.store.update(PIPELINE_RUN, obj.model_copy(update={"metadata": meta}))
+        return None
+
+
+def _kill_all(tasks: dict[str, Any]) -> None:
+    for st in tasks.values():
+        if st.get("phase") == "Running" and st.get("dir"):
+            kill_task(st["dir"])
+        _kill_all(st.get("tasks") or {})
+        for entry in st.get("iterations") or []:
+            _kill_all(entry.get("tasks") or {})
+
+
+def _make_cache(runtime: Runtime) -> TaskCache | None:
+    try:
+        from ketch.pipelines._cache import LineageCache
+    except ImportError:
+        return None
+    return LineageCache(runtime)

@@ -1,0 +1,630 @@
+"""The DAG engine: one step of a run, from its IR and its status to the next status.
+
+``RunEngine.step`` is level-triggered like every reconcile: it reads which tasks have
+ended (their exit-status files), records their outputs, starts every task whose inputs
+are ready (as far as the CPU slots allow), and returns. It keeps no state of its own
+between steps; ``status.tasks`` holds everything, so a restarted control plane carries on
+from the last status written and never re-runs a task recorded as finished.
+
+Task status entries (the wire contract, camelCase): ``phase``, ``displayName``,
+``attempts``, ``startTime``, ``completionTime``, ``cached``, ``cachedFrom``, ``inputs``,
+``outputs`` ({parameters, artifacts}), ``message``, and for sub-DAGs ``tasks`` (nested) or
+for loops ``iterations`` (each with ``index``, ``phase`` and ``tasks``). ``dir``,
+``retryAt`` and ``cpu`` are the engine's bookkeeping.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ketch.core.errors import InvalidError
+from ketch.core.resources import now
+from ketch.pipelines._inputs import (
+    executor_input,
+    output_file,
+    resolve_placeholders,
+    runtime_placeholders,
+)
+from ketch.pipelines._ir import ComponentSpec, PipelineSpec, TaskSpec, upstream_tasks
+from ketch.pipelines._worker import TaskRunner, kill_task, read_exit_code, task_alive
+
+__all__ = ["RunContext", "RunEngine", "Slots", "StepResult", "TaskCache"]
+
+DONE = ("Succeeded", "Failed", "Skipped", "Cancelled")
+_LOST_AFTER = 30.0  # seconds with neither a pid nor an exit file: the fork never happened
+
+
+class TaskCache(Protocol):
+    """Where finished executions are remembered by cache key (lineage, in the server)."""
+
+    def lookup(self, key: str) -> dict[str, Any] | None: ...
+
+    def record(self, key: str, entry: dict[str, Any]) -> None: ...
+
+
+class Slots:
+    """CPU accounting shared by every run of one control plane. Thread-safe; keyed by
+    task id so that adopting a running task after a restart is idempotent."""
+
+    def __init__(self, capacity: float) -> None:
+        self.capacity = capacity
+        self._held: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def take(self, task_id: str, cpu: float, *, force: bool = False) -> bool:
+        with self._lock:
+            if task_id in self._held:
+                return True
+            used = sum(self._held.values())
+            # One task always fits on an idle machine, whatever it asks for.
+            if not force and self._held and used + cpu > self.capacity + 1e-9:
+                return False
+            self._held[task_id] = cpu
+            return True
+
+    def release(self, task_id: str) -> None:
+        with self._lock:
+            self._held.pop(task_id, None)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    namespace: str
+    name: str
+    uid: str
+    create_time: str
+    schedule_time: str
+    arguments: Mapping[str, Any]
+    caching: bool
+    run_dir: Path
+    artifact_root: str
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StepResult:
+    phase: str
+    outputs: dict[str, Any]
+    poll_after: float | None
+    message: str | None = None
+
+
+@dataclass
+class _Scope:
+    params: dict[str, Any]
+    artifacts: dict[str, list[dict[str, Any]]]
+
+
+def _cpu(resources: Mapping[str, Any]) -> float:
+    for key in ("resourceCpuRequest", "resourceCpuLimit", "cpuRequest", "cpuLimit"):
+        value = resources.get(key)
+        if value not in (None, "", 0):
+            text = str(value)
+            return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+    return 1.0
+
+
+class RunEngine:
+    def __init__(self, spec: PipelineSpec, ctx: RunContext, tasks: dict[str, Any], *,
+                 runner: TaskRunner, slots: Slots, cache: TaskCache | None,
+                 cancel: bool = False) -> None:
+        self.spec = spec
+        self.ctx = ctx
+        self.tasks = tasks
+        self.runner = runner
+        self.slots = slots
+        self.cache = cache
+        self.cancel = cancel
+        self.failed = False
+        self.poll: float | None = None
+        self.changed = False
+
+    # -- the step ----------------------------------------------------------------
+
+    def step(self, root_params: dict[str, Any]) -> StepResult:
+        self.failed = _any_failed(self.tasks)
+        scope = _Scope(dict(root_params), {})
+        phase = self._dag(self.spec.root, scope, self.tasks, "")
+        if self.cancel:
+            return StepResult("Cancelled", {}, None, "cancelled")
+        if phase is None:
+            return StepResult("Running", {}, self.poll)
+        outputs = self._dag_outputs(self.spec.root, self.tasks) if phase == "Succeeded" else {}
+        message = None if phase == "Succeeded" else _first_failure(self.tasks)
+        return StepResult(phase, outputs, None, message)
+
+    def _mark(self, st: dict[str, Any], phase: str, message: str | None = None) -> None:
+        st["phase"] = phase
+        if message:
+            st["message"] = message
+        if phase in DONE:
+            st["completionTime"] = now()
+        self.changed = True
+
+    def _wake_in(self, seconds: float) -> None:
+        self.poll = seconds if self.poll is None else min(self.poll, seconds)
+
+    def _dag(self, comp: ComponentSpec, scope: _Scope, tasks: dict[str, Any],
+             path: str) -> str | None:
+        """Advance every task of one DAG; its phase once all are done, else None."""
+        progress = True
+        while progress:
+            progress = False
+            for task in comp.tasks.values():
+                st = tasks.setdefault(task.name, {"phase": "Pending",
+                                                  "displayName": task.display_name})
+                before = st["phase"]
+                if before in DONE:
+                    continue
+                self._task(task, scope, tasks, st, f"{path}/{task.name}".lstrip("/"))
+                progress = progress or st["phase"] != before
+        phases = [tasks[t]["phase"] for t in comp.tasks]
+        if any(p not in DONE for p in phases):
+            return None
+        if any(p == "Cancelled" for p in phases):
+            return "Cancelled"
+        return "Failed" if any(p == "Failed" for p in phases) else "Succeeded"
+
+    def _task(self, task: TaskSpec, scope: _Scope, siblings: dict[str, Any],
+              st: dict[str, Any], path: str) -> None:
+        component = self.spec.components[task.component]
+        if self.cancel:
+            self._cancel(st)
+            return
+        if st["phase"] == "Running":
+            if component.is_dag:
+                self._running_dag(task, component, st, path)
+            else:
+                self._running_step(task, st, path)
+            return
+        # Pending: wait for what it depends on.
+        upstream = upstream_tasks(task)
+        states = [siblings.get(name, {}).get("phase", "Pending") for name in upstream]
+        if any(p not in DONE for p in states):
+            return
+        if not task.run_after_failure and (self.failed or any(
+                p in ("Failed", "Cancelled") for p in states)):
+            self._mark(st, "Skipped", "not run: an upstream task failed")
+            st["reason"] = "UpstreamFailed"
+            return
+        retry_at = st.get("retryAt")
+        if retry_at and retry_at > time.time():
+            self._wake_in(retry_at - time.time())
+            return
+        try:
+            params, artifacts = self._resolve_inputs(task, component, scope, siblings)
+        except _NotProduced as missing:
+            self._mark(st, "Skipped", f"not run: {missing}")
+            return
+        if task.condition and not _condition_holds(task.condition, params):
+            self._mark(st, "Skipped", "condition was false")
+            st["reason"] = "ConditionFalse"
+            return
+        st.setdefault("startTime", now())
+        st["inputs"] = {"parameters": params,
+                        "artifacts": {k: v for k, v in artifacts.items()}}
+        if component.is_dag:
+            self._start_dag(task, component, st, _Scope(params, artifacts))
+            self._running_dag(task, component, st, path)
+        else:
+            self._start_step(task, component, st, params, artifacts, path)
+
+    # -- DAG tasks: conditions, nested pipelines, loops --------------------------------
+
+    def _start_dag(self, task: TaskSpec, component: ComponentSpec, st: dict[str, Any],
+                   scope: _Scope) -> None:
+        self._mark(st, "Running")
+        if task.iterator is None:
+            st["tasks"] = {}
+            return
+        it = task.iterator
+        if it.artifact:
+            items: list[Any] = list(scope.artifacts.get(it.items_input or "", []))
+        elif it.raw_items is not None:
+            items = json.loads(it.raw_items)
+        else:
+            value = scope.params.get(it.items_input or "")
+            items = json.loads(value) if isinstance(value, str) else list(value or [])
+        st["iterations"] = [{"index": i, "phase": "Pending", "tasks": {}} for i in
+                            range(len(items))]
+        st["items"] = items
+
+    def _running_dag(self, task: TaskSpec, component: ComponentSpec, st: dict[str, Any],
+                     path: str) -> None:
+        inputs = st.get("inputs") or {}
+        params = dict(inputs.get("parameters") or {})
+        artifacts = dict(inputs.get("artifacts") or {})
+        if task.iterator is None:
+            phase = self._dag(component, _Scope(params, artifacts), st["tasks"], path)
+        else:
+            phase = self._loop(task, component, st, params, artifacts, path)
+        if phase is None:
+            return
+        if phase == "Succeeded":
+            st["outputs"] = (self._loop_outputs(component, st) if task.iterator
+                             else self._dag_outputs(component, st["tasks"]))
+        self._mark(st, phase)
+        if phase == "Failed":
+            self.failed = True
+
+    def _loop(self, task: TaskSpec, component: ComponentSpec, st: dict[str, Any],
+              params: dict[str, Any], artifacts: dict[str, Any], path: str) -> str | None:
+        assert task.iterator is not None
+        it = task.iterator
+        limit = it.parallelism or len(st["iterations"]) or 1
+        active = sum(1 for x in st["iterations"] if x["phase"] == "Running")
+        for entry, item in zip(st["iterations"], st["items"], strict=True):
+            if entry["phase"] in DONE:
+                continue
+            if entry["phase"] == "Pending":
+                if active >= limit or (self.failed and not task.run_after_failure):
+                    if self.failed:
+                        self._mark(entry, "Skipped", "not run: an upstream task failed")
+                    continue
+                entry["phase"] = "Running"
+                active += 1
+            scope = _Scope(dict(params), dict(artifacts))
+            if it.artifact:
+                scope.artifacts[it.item_input] = [item]
+            else:
+                scope.params[it.item_input] = item
+            phase = self._dag(component, scope, entry["tasks"], f"{path}/{entry['index']}")
+            if phase is not None:
+                self._mark(entry, phase)
+                active -= 1
+                if phase == "Failed":
+                    self.failed = True
+        phases = [x["phase"] for x in st["iterations"]]
+        if any(p not in DONE for p in phases):
+            return None
+        if "Cancelled" in phases:
+            return "Cancelled"
+        return "Failed" if "Failed" in phases else "Succeeded"
+
+    def _dag_outputs(self, component: ComponentSpec, tasks: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {"parameters": {}, "artifacts": {}}
+        for kind, spec in (("parameters", component.param_outputs),
+                           ("artifacts", component.artifact_outputs)):
+            for name, dag_out in spec.items():
+                for producer, key in dag_out.selectors:
+                    pst = tasks.get(producer) or {}
+                    values = (pst.get("outputs") or {}).get(kind) or {}
+                    if pst.get("phase") == "Succeeded" and key in values:
+                        out[kind][name] = values[key]
+                        break
+        return out
+
+    def _loop_outputs(self, component: ComponentSpec, st: dict[str, Any]) -> dict[str, Any]:
+        """``dsl.Collected``: each loop output is the list of its iterations' values."""
+        out: dict[str, Any] = {"parameters": {}, "artifacts": {}}
+        per_iteration = [self._dag_outputs(component, x["tasks"]) for x in st["iterations"]]
+        for kind in ("parameters", "artifacts"):
+            names = (component.param_outputs if kind == "parameters"
+                     else component.artifact_outputs)
+            for name in names:
+                values = [o[kind][name] for o in per_iteration if name in o[kind]]
+                if kind == "artifacts":
+                    values = [a for v in values for a in (v if isinstance(v, list) else [v])]
+                out[kind][name] = values
+        return out
+
+    # -- container steps -----------------------------------------------------------
+
+    def _start_step(self, task: TaskSpec, component: ComponentSpec, st: dict[str, Any],
+                    params: dict[str, Any], artifacts: dict[str, list[dict[str, Any]]],
+                    path: str) -> None:
+        assert component.executor is not None
+        executor = self.spec.executors[component.executor]
+        key = _cache_key(self.spec, component, params, artifacts)
+        if self.ctx.caching and task.cache and self.cache is not None and executor.container:
+            hit = self.cache.lookup(key)
+            if hit is not None:
+                st.update(outputs=hit["outputs"], cached=True, cachedFrom=hit.get("origin"))
+                self._mark(st, "Succeeded")
+                return
+        if executor.importer is not None:
+            self._import(component, executor.importer, st, params)
+            return
+        container = executor.container
+        assert container is not None
+        cpu = _cpu(container.resources)
+        task_id = f"{self.ctx.uid}/{path}"
+        if not self.slots.take(task_id, cpu):
+            self._wake_in(1.0)
+            return
+        attempt = int(st.get("attempts") or 0) + 1
+        task_dir = self.ctx.run_dir / path / f"attempt-{attempt}"
+        output_uri = f"{self.ctx.artifact_root}/{path}"
+        inputs = executor_input(component, params, artifacts, task_dir, output_uri)
+        (task_dir / "outputs").mkdir(parents=True, exist_ok=True)
+        for arts in inputs["outputs"]["artifacts"].values():
+            Path(arts["artifacts"][0]["uri"]).parent.mkdir(parents=True, exist_ok=True)
+        env = {**self.ctx.env, **container.env, "KETCH_PIPELINE_TASK": path}
+        lightweight = _lightweight(list(container.command), list(container.args))
+        runtime = runtime_placeholders(
+            job_name=self.ctx.name, job_id=self.ctx.uid, task_name=task.name,
+            task_id=task_id, pipeline_root=self.ctx.artifact_root,
+            create_time=self.ctx.create_time, schedule_time=self.ctx.schedule_time)
+        if lightweight is not None:
+            source, function = lightweight
+            self.runner.start(task_id, task_dir, env=env, python={
+                "source": source, "function": function, "executorInput": inputs})
+        else:
+            try:
+                argv = resolve_placeholders([*container.command, *container.args], inputs,
+                                            runtime)
+            except InvalidError as err:
+                self.slots.release(task_id)
+                self._mark(st, "Failed", f"{err.message}: {err.fields[0].message}")
+                self.failed = True
+                return
+            self.runner.start(task_id, task_dir, env=env, argv=argv)
+        st.update(attempts=attempt, dir=str(task_dir), cpu=cpu, cacheKey=key,
+                  launchTime=time.time(), outputUri=output_uri)
+        st.pop("retryAt", None)
+        st.pop("message", None)
+        self._mark(st, "Running")
+        if container.image and lightweight is None:
+            st["note"] = (f"ran as a host process: no container runtime here, image "
+                          f"{container.image!r} not used")
+
+    def _running_step(self, task: TaskSpec, st: dict[str, Any], path: str) -> None:
+        task_dir = Path(st["dir"])
+        task_id = f"{self.ctx.uid}/{path}"
+        rc = read_exit_code(task_dir)
+        if rc is None:
+            alive = task_alive(task_dir)
+            if alive or (time.time() - float(st.get("launchTime") or 0) < _LOST_AFTER and not (
+                    task_dir / "pid").exists()):
+                self.slots.take(task_id, float(st.get("cpu") or 1.0), force=True)
+                self._wake_in(2.0)  # the exit message normally wakes us first
+                return
+            rc = -9  # the process is gone and left no status: killed
+        self.slots.release(task_id)
+        if rc == 0:
+            try:
+                st["outputs"] = _collect_outputs(task_dir, st, self.spec.components[
+                    task.component])
+            except (OSError, ValueError) as err:
+                rc, st["message"] = 1, f"could not read the step's outputs: {err}"
+            else:
+                if self.cache is not None and st.get("cacheKey"):
+                    self.cache.record(st["cacheKey"], {
+                        "outputs": st["outputs"],
+                        "origin": {"run": f"{self.ctx.namespace}/{self.ctx.name}",
+                                   "task": path}})
+                self._mark(st, "Succeeded")
+                return
+        attempts = int(st.get("attempts") or 1)
+        why = st.get("message") or _failure_message(task_dir, rc)
+        if attempts <= task.retry.max_retries and not self.cancel:
+            delay = min(task.retry.backoff_seconds * task.retry.backoff_factor ** (attempts - 1),
+                        task.retry.backoff_max_seconds)
+            st.update(phase="Pending", retryAt=time.time() + delay, message=why)
+            self.changed = True
+            self._wake_in(delay)
+            return
+        self._mark(st, "Failed", why)
+        self.failed = True
+
+    def _import(self, component: ComponentSpec, importer: Mapping[str, Any],
+                st: dict[str, Any], params: dict[str, Any]) -> None:
+        """``dsl.importer``: an existing URI becomes the task's output artifact."""
+        uri_spec = importer.get("artifactUri") or {}
+        uri = uri_spec.get("constant") if "constant" in uri_spec else params.get(
+            uri_spec.get("runtimeParameter", ""))
+        schema = (importer.get("typeSchema") or {}).get("schemaTitle", "system.Artifact")
+        name = next(iter(component.output_artifacts), "artifact")
+        st["outputs"] = {"parameters": {}, "artifacts": {name: {
+            "name": name, "uri": str(uri), "type": schema,
+            "metadata": dict(importer.get("metadata") or {})}}}
+        self._mark(st, "Succeeded")
+
+    def _cancel(self, st: dict[str, Any]) -> None:
+        if st.get("phase") in DONE:
+            return
+        if st.get("dir") and st.get("phase") == "Running":
+            kill_task(st["dir"])
+        for sub in (st.get("tasks") or {}).values():
+            self._cancel(sub)
+        for entry in st.get("iterations") or []:
+            for sub in entry["tasks"].values():
+                self._cancel(sub)
+            if entry["phase"] not in DONE:
+                self._mark(entry, "Cancelled")
+        self._mark(st, "Cancelled")
+
+    # -- inputs ------------------------------------------------------------------
+
+    def _resolve_inputs(self, task: TaskSpec, component: ComponentSpec, scope: _Scope,
+                        siblings: dict[str, Any]) -> tuple[dict[str, Any],
+                                                           dict[str, list[dict[str, Any]]]]:
+        params: dict[str, Any] = {}
+        for name, src in task.params.items():
+            if src.component_input is not None:
+                if src.component_input not in scope.params:
+                    continue  # an optional input left unset upstream
+                value = scope.params[src.component_input]
+            elif src.producer_task is not None:
+                value = _produced(siblings, src.producer_task, "parameters", src.output_key)
+            elif src.final_status_of is not None:
+                value = self._final_status(src.final_status_of, siblings)
+            else:
+                value = _runtime_constant(src.constant, self.ctx, task.name)
+            params[name] = _select(value, src.selector) if src.selector else value
+        for name, spec in component.input_params.items():
+            if name not in params and "defaultValue" in spec:
+                params[name] = spec["defaultValue"]
+        artifacts: dict[str, list[dict[str, Any]]] = {}
+        for name, art in task.artifacts.items():
+            if art.component_input is not None:
+                if art.component_input not in scope.artifacts:
+                    continue
+                value = scope.artifacts[art.component_input]
+            else:
+                value = _produced(siblings, art.producer_task or "", "artifacts", art.output_key)
+            artifacts[name] = value if isinstance(value, list) else [value]
+        return params, artifacts
+
+    def _final_status(self, producer: str, siblings: dict[str, Any]) -> dict[str, Any]:
+        pst = siblings.get(producer) or {}
+        state = {"Succeeded": "SUCCEEDED", "Failed": "FAILED", "Cancelled": "CANCELLED",
+                 "Skipped": "SKIPPED"}.get(pst.get("phase", ""), "FAILED")
+        failed = state != "SUCCEEDED"
+        return {"state": state,
+                "pipelineJobResourceName": f"{self.ctx.namespace}/{self.ctx.name}",
+                "pipelineTaskName": producer,
+                "error": {"code": 1 if failed else 0,
+                          "message": (_first_failure(self.tasks) or "") if failed else ""}}
+
+
+class _NotProduced(Exception):
+    pass
+
+
+def _produced(siblings: dict[str, Any], producer: str, kind: str, key: str | None) -> Any:
+    pst = siblings.get(producer) or {}
+    values = (pst.get("outputs") or {}).get(kind) or {}
+    if key not in values:
+        raise _NotProduced(f"task {producer!r} did not produce {kind[:-1]} {key!r}")
+    return values[key]
+
+
+_SELECTOR = re.compile(r"^parseJson\(string_value\)((?:\[(?:\"[^\"]*\"|\d+)\])*)$")
+_INDEX = re.compile(r"\[(?:\"([^\"]*)\"|(\d+))\]")
+
+
+def _select(value: Any, selector: str) -> Any:
+    """KFP's ``parseJson(string_value)["a"]`` selectors (loop items over dicts, struct
+    fields). The only form the compiler emits; anything else is an error naming it."""
+    match = _SELECTOR.match(selector.replace(" ", ""))
+    if match is None:
+        raise _NotProduced(f"unsupported parameterExpressionSelector {selector!r}")
+    if isinstance(value, str):
+        value = json.loads(value)
+    for key, index in _INDEX.findall(match.group(1)):
+        value = value[int(index)] if index else value[key]
+    return value
+
+
+def _condition_holds(condition: str, params: dict[str, Any]) -> bool:
+    from ketch.pipelines._cel import evaluate
+
+    return bool(evaluate(condition, params))
+
+
+def _runtime_constant(value: Any, ctx: RunContext, task_name: str) -> Any:
+    if not isinstance(value, str) or "{{$" not in value:
+        return value
+    runtime = runtime_placeholders(
+        job_name=ctx.name, job_id=ctx.uid, task_name=task_name, task_id=f"{ctx.uid}/{task_name}",
+        pipeline_root=ctx.artifact_root, create_time=ctx.create_time,
+        schedule_time=ctx.schedule_time)
+    for key, text in runtime.items():
+        value = value.replace("{{$." + key + "}}", text)
+    return value
+
+
+def _lightweight(command: list[str], args: list[str]) -> tuple[str, str] | None:
+    """The (source, function) of a KFP lightweight Python component, else None."""
+    if "--function_to_execute" not in args:
+        return None
+    for i, part in enumerate(command[:-1]):
+        if "executor_main" in part:
+            return command[i + 1], args[args.index("--function_to_execute") + 1]
+    return None
+
+
+def _cache_key(spec: PipelineSpec, component: ComponentSpec, params: Mapping[str, Any],
+               artifacts: Mapping[str, list[dict[str, Any]]]) -> str:
+    import hashlib
+
+    assert component.executor is not None
+    raw = spec.raw.get("deploymentSpec", {}).get("executors", {}).get(component.executor, {})
+    doc = {"executor": raw,
+           "outputs": {"parameters": sorted(component.output_params),
+                       "artifacts": sorted(component.output_artifacts)},
+           "params": params,
+           "artifacts": {k: [a.get("uri") for a in v] for k, v in artifacts.items()}}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _collect_outputs(task_dir: Path, st: dict[str, Any],
+                     component: ComponentSpec) -> dict[str, Any]:
+    """Output parameters and artifacts as the executor (or a container) wrote them."""
+    written: dict[str, Any] = {}
+    path = output_file(task_dir)
+    if path.exists():
+        written = json.loads(path.read_text(encoding="utf-8") or "{}")
+    params: dict[str, Any] = dict(written.get("parameterValues") or {})
+    for name, spec in component.output_params.items():
+        if name in params:
+            continue
+        file = task_dir / "outputs" / name
+        if not file.exists():
+            raise ValueError(f"output parameter {name!r} was not written")
+        text = file.read_text(encoding="utf-8")
+        from ketch.pipelines._inputs import coerce_parameter
+
+        params[name] = coerce_parameter(text, spec.get("parameterType"),
+                                        f"outputs.parameters.{name}")
+    artifacts: dict[str, Any] = {}
+    given = written.get("artifacts") or {}
+    for name, spec in component.output_artifacts.items():
+        schema = (spec.get("artifactType") or {}).get("schemaTitle", "system.Artifact")
+        listed = (given.get(name) or {}).get("artifacts") or []
+        default_uri = f"{_output_root(st)}/{name}"
+        arts = [{"name": a.get("name") or name, "uri": a.get("uri") or default_uri,
+                 "type": schema, "metadata": a.get("metadata") or {}} for a in listed] or [
+            {"name": name, "uri": default_uri, "type": schema, "metadata": {}}]
+        artifacts[name] = arts if spec.get("isArtifactList") else arts[0]
+    return {"parameters": params, "artifacts": artifacts}
+
+
+def _output_root(st: dict[str, Any]) -> str:
+    return str(st.get("outputUri") or "")
+
+
+def _failure_message(task_dir: Path, rc: int) -> str:
+    tail = ""
+    try:
+        with open(task_dir / "log", "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - 4000))
+            tail = f.read().decode("utf-8", "replace").strip()
+    except OSError:
+        pass
+    what = "killed" if rc < 0 else f"exit status {rc}"
+    return f"step failed ({what})" + (f":\n{tail}" if tail else "")
+
+
+def _any_failed(tasks: dict[str, Any]) -> bool:
+    for st in tasks.values():
+        if st.get("phase") == "Failed":
+            return True
+        if _any_failed(st.get("tasks") or {}):
+            return True
+        for entry in st.get("iterations") or []:
+            if _any_failed(entry["tasks"]):
+                return True
+    return False
+
+
+def _first_failure(tasks: dict[str, Any]) -> str | None:
+    for name, st in tasks.items():
+        nested = _first_failure(st.get("tasks") or {})
+        for entry in st.get("iterations") or []:
+            nested = nested or _first_failure(entry["tasks"])
+        if nested:
+            return nested
+        if st.get("phase") == "Failed" and st.get("message"):
+            return f"task {name}: {st['message']}"
+    return None

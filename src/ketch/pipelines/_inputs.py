@@ -1,0 +1,198 @@
+"""What a step sees: KFP's ``executor_input``, and placeholders in a container's argv.
+
+Both follow KFP's driver: parameter values are JSON values typed by the component's
+``parameterType``; artifacts carry ``name``, ``uri``, ``metadata`` and their type's
+``schemaTitle``; output parameters go to files under the task's directory and the
+executor writes ``executor_output.json`` there.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ketch.core.errors import FieldError, InvalidError
+from ketch.pipelines._ir import ComponentSpec, PipelineSpec
+
+__all__ = ["coerce_parameter", "executor_input", "output_file", "resolve_placeholders",
+           "root_arguments", "runtime_placeholders"]
+
+OUTPUT_FILE = "executor_output.json"
+_TYPES = {"STRING": str, "NUMBER_INTEGER": int, "NUMBER_DOUBLE": float, "BOOLEAN": bool,
+          "LIST": list, "STRUCT": dict}
+
+
+def coerce_parameter(value: Any, parameter_type: str | None, where: str) -> Any:
+    """``value`` as the IR type says (a CLI's ``"3"`` for an integer input is 3)."""
+    want = _TYPES.get(parameter_type or "")
+    if want is None or value is None:
+        return value
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, want) and not (want is int and isinstance(value, bool)):
+        return value
+    if isinstance(value, str) and want is not str:
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = value
+        if want is bool and isinstance(value, str) and value.lower() in ("true", "false"):
+            parsed = value.lower() == "true"
+        if want is float and isinstance(parsed, int) and not isinstance(parsed, bool):
+            parsed = float(parsed)
+        if isinstance(parsed, want) and not (want is int and isinstance(parsed, bool)):
+            return parsed
+    if want is str and isinstance(value, (int, float, bool)):
+        return json.dumps(value) if isinstance(value, bool) else str(value)
+    raise InvalidError("invalid pipeline argument", [FieldError(
+        where, f"expected {parameter_type}, got {type(value).__name__} {value!r}")])
+
+
+def output_file(task_dir: Path) -> Path:
+    return task_dir / OUTPUT_FILE
+
+
+def executor_input(component: ComponentSpec, params: Mapping[str, Any],
+                   artifacts: Mapping[str, list[dict[str, Any]]], task_dir: Path,
+                   output_uri: str) -> dict[str, Any]:
+    """KFP's ``ExecutorInput`` JSON for one attempt of one step."""
+    out_params = {name: {"outputFile": str(task_dir / "outputs" / name)}
+                  for name in component.output_params}
+    out_artifacts = {}
+    for name, spec in component.output_artifacts.items():
+        schema = (spec.get("artifactType") or {}).get("schemaTitle", "system.Artifact")
+        out_artifacts[name] = {"artifacts": [{
+            "name": name, "uri": f"{output_uri}/{name}",
+            "type": {"schemaTitle": schema}, "metadata": {}}]}
+    return {
+        "inputs": {
+            "parameterValues": dict(params),
+            "artifacts": {name: {"artifacts": [_wire_artifact(a) for a in arts]}
+                          for name, arts in artifacts.items()},
+        },
+        "outputs": {"parameters": out_params, "artifacts": out_artifacts,
+                    "outputFile": str(output_file(task_dir))},
+    }
+
+
+def _wire_artifact(art: Mapping[str, Any]) -> dict[str, Any]:
+    return {"name": art.get("name", ""), "uri": art["uri"], "metadata": art.get("metadata") or {},
+            "type": {"schemaTitle": art.get("type", "system.Artifact")}}
+
+
+_PLACEHOLDER = re.compile(r"\{\{\$(?:\.(inputs|outputs)\.(parameters|artifacts)\['([^']+)'\]"
+                          r"(?:\.([a-z_]+))?|\.([a-z_]+))?\}\}")
+
+
+def runtime_placeholders(*, job_name: str, job_id: str, task_name: str, task_id: str,
+                         pipeline_root: str, create_time: str,
+                         schedule_time: str) -> dict[str, str]:
+    return {"pipeline_job_name": job_name, "pipeline_job_uuid": job_id,
+            "pipeline_task_name": task_name, "pipeline_task_uuid": task_id,
+            "pipeline_root": pipeline_root, "pipeline_job_create_time_utc": create_time,
+            "pipeline_job_schedule_time_utc": schedule_time}
+
+
+def _param_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _one(text: str, inputs: Mapping[str, Any], runtime: Mapping[str, str]) -> str:
+    def sub(match: re.Match[str]) -> str:
+        section, kind, key, attr, runtime_name = match.groups()
+        if runtime_name is not None:
+            if runtime_name in runtime:
+                return runtime[runtime_name]
+        elif section is None:
+            return json.dumps(inputs)
+        ins, outs = inputs["inputs"], inputs["outputs"]
+        if section == "inputs" and kind == "parameters":
+            if attr is None and key in ins["parameterValues"]:
+                return _param_text(ins["parameterValues"][key])
+        elif section == "inputs":
+            if key in ins["artifacts"] and ins["artifacts"][key]["artifacts"]:
+                art = ins["artifacts"][key]["artifacts"][0]
+                if attr in ("uri", "path"):
+                    return str(art["uri"])
+                if attr == "metadata":
+                    return json.dumps(art.get("metadata") or {})
+        elif section == "outputs" and kind == "parameters":
+            if attr == "output_file" and key in outs["parameters"]:
+                return str(outs["parameters"][key]["outputFile"])
+        elif section == "outputs" and attr in ("uri", "path") and key in outs["artifacts"]:
+            return str(outs["artifacts"][key]["artifacts"][0]["uri"])
+        raise InvalidError("unknown placeholder", [FieldError(
+            "deploymentSpec.executors.container", f"cannot resolve {match.group(0)}")])
+
+    return _PLACEHOLDER.sub(sub, text)
+
+
+def _has_input(name: str, inputs: Mapping[str, Any]) -> bool:
+    ins = inputs["inputs"]
+    return name in ins["parameterValues"] or name in ins["artifacts"]
+
+
+def _structured(node: Any, inputs: Mapping[str, Any], runtime: Mapping[str, str]) -> list[str]:
+    """``{"Concat": [...]}`` and ``{"IfPresent": {...}}`` as KFP serializes them."""
+    if isinstance(node, str):
+        return [_one(node, inputs, runtime)]
+    if isinstance(node, dict) and "Concat" in node:
+        return ["".join(part for item in node["Concat"]
+                        for part in _structured(item, inputs, runtime))]
+    if isinstance(node, dict) and "IfPresent" in node:
+        spec = node["IfPresent"]
+        branch = spec.get("Then") if _has_input(spec["InputName"], inputs) else spec.get("Else")
+        if branch is None:
+            return []
+        items = branch if isinstance(branch, list) else [branch]
+        return [part for item in items for part in _structured(item, inputs, runtime)]
+    raise InvalidError("unknown placeholder", [FieldError(
+        "deploymentSpec.executors.container", f"cannot resolve {node!r}")])
+
+
+def resolve_placeholders(argv: list[str], inputs: Mapping[str, Any],
+                         runtime: Mapping[str, str]) -> list[str]:
+    """A container's command + args with every placeholder filled in."""
+    out: list[str] = []
+    for arg in argv:
+        if arg.startswith("{\"") and arg.endswith("}"):
+            try:
+                node = json.loads(arg)
+            except ValueError:
+                node = None
+            if isinstance(node, dict) and ("Concat" in node or "IfPresent" in node):
+                out.extend(_structured(node, inputs, runtime))
+                continue
+        out.append(_one(arg, inputs, runtime))
+    return out
+
+
+def root_arguments(spec: PipelineSpec, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The run's arguments checked against the pipeline's inputs, typed, with defaults.
+
+    Raises ``InvalidError`` naming ``spec.arguments.X`` for an unknown, missing or
+    mistyped argument.
+    """
+    inputs = spec.root.input_params
+    unknown = [k for k in arguments if k not in inputs and k not in spec.root.input_artifacts]
+    errors = [FieldError(f"spec.arguments.{k}", f"pipeline {spec.name!r} has no input {k!r}; "
+                         f"its inputs: {', '.join(sorted(inputs)) or 'none'}") for k in unknown]
+    values: dict[str, Any] = {}
+    for name, definition in inputs.items():
+        if name in arguments:
+            try:
+                values[name] = coerce_parameter(arguments[name], definition.get("parameterType"),
+                                                f"spec.arguments.{name}")
+            except InvalidError as err:
+                errors.extend(err.fields)
+        elif "defaultValue" in definition:
+            values[name] = definition["defaultValue"]
+        elif not definition.get("isOptional"):
+            errors.append(FieldError(f"spec.arguments.{name}",
+                                     f"required input of pipeline {spec.name!r} is missing"))
+    if errors:
+        raise InvalidError("invalid pipeline arguments", errors)
+    return values

@@ -1,0 +1,133 @@
+"""The engine on hand-written IR with container steps (host processes): data passing
+between steps, pipeline outputs, failure with the step's log in the status, retries,
+cancel, and bad IR rejected at submit with the field named."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conftest import wait_for
+from ketch.core.errors import InvalidError
+
+pytestmark = pytest.mark.timeout(120)
+
+ADD_ONE = ["sh", "-c", 'printf "%s" "$(( $0 + 1 ))" > "$1"',
+           "{{$.inputs.parameters['x']}}", "{{$.outputs.parameters['y'].output_file}}"]
+
+
+def _component(executor: str) -> dict[str, Any]:
+    return {"executorLabel": executor,
+            "inputDefinitions": {"parameters": {"x": {"parameterType": "NUMBER_INTEGER"}}},
+            "outputDefinitions": {"parameters": {"y": {"parameterType": "NUMBER_INTEGER"}}}}
+
+
+def _task(name: str, source: dict[str, Any], *, deps: list[str] | None = None,
+          component: str = "comp-add-one", **extra: Any) -> dict[str, Any]:
+    return {"taskInfo": {"name": name}, "componentRef": {"name": component},
+            "dependentTasks": deps or [], "inputs": {"parameters": {"x": source}}, **extra}
+
+
+def chain_ir(command: list[str] | None = None, **task_extra: Any) -> dict[str, Any]:
+    """root(n) -> add-one(n) -> add-one-2(y) ; pipeline output = add-one-2.y"""
+    return {
+        "pipelineInfo": {"name": "chain"},
+        "schemaVersion": "2.1.0",
+        "components": {"comp-add-one": _component("exec-add-one")},
+        "deploymentSpec": {"executors": {"exec-add-one": {"container": {
+            "image": "alpine:3", "command": command or ADD_ONE}}}},
+        "root": {
+            "inputDefinitions": {"parameters": {"n": {"parameterType": "NUMBER_INTEGER"}}},
+            "outputDefinitions": {"parameters": {"Output": {"parameterType": "NUMBER_INTEGER"}}},
+            "dag": {
+                "tasks": {
+                    "add-one": _task("add-one", {"componentInputParameter": "n"}, **task_extra),
+                    "add-one-2": _task("add-one-2", {"taskOutputParameter": {
+                        "producerTask": "add-one", "outputParameterKey": "y"}},
+                        deps=["add-one"]),
+                },
+                "outputs": {"parameters": {"Output": {"valueFromParameter": {
+                    "producerSubtask": "add-one-2", "outputParameterKey": "y"}}}},
+            },
+        },
+    }
+
+
+def run_doc(name: str, ir: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "pipelines.ketch.dev/v1", "kind": "PipelineRun",
+            "metadata": {"name": name}, "spec": {"pipelineSpec": ir, **spec}}
+
+
+def finished(client: Any, name: str, timeout: float = 60) -> Any:
+    def done() -> Any:
+        run = client.get("pipelinerun", name)
+        return run if run.status.get("phase") in ("Succeeded", "Failed", "Cancelled") else None
+
+    return wait_for(done, timeout=timeout, message=f"run {name} to finish")
+
+
+def test_chain_passes_parameters_and_sets_pipeline_outputs(client: Any) -> None:
+    client.create(run_doc("chain", chain_ir(), arguments={"n": 3}))
+    run = finished(client, "chain")
+    assert run.status["phase"] == "Succeeded", run.status.get("message")
+    assert run.status["outputs"]["parameters"] == {"Output": 5}
+    tasks = run.status["tasks"]
+    assert tasks["add-one"]["outputs"]["parameters"] == {"y": 4}
+    assert tasks["add-one-2"]["inputs"]["parameters"] == {"x": 4}
+    assert tasks["add-one"]["attempts"] == 1
+    assert "no container runtime" in tasks["add-one"]["note"]
+    logs = b"".join(client.logs("pipelinerun", "chain")).decode()
+    assert logs == "" or "[add-one]" in logs
+
+
+def test_failed_step_fails_the_run_with_its_log_and_skips_downstream(client: Any) -> None:
+    failing = ["sh", "-c", 'echo "boom: bad input $0" >&2; exit 3',
+               "{{$.inputs.parameters['x']}}"]
+    client.create(run_doc("fails", chain_ir(failing), arguments={"n": 1}))
+    run = finished(client, "fails")
+    assert run.status["phase"] == "Failed"
+    first = run.status["tasks"]["add-one"]
+    assert first["phase"] == "Failed"
+    assert "exit status 3" in first["message"] and "boom: bad input 1" in first["message"]
+    assert run.status["tasks"]["add-one-2"]["phase"] == "Skipped"
+    assert "boom" in run.status["message"]
+    log = b"".join(client.logs("pipelinerun", "fails", task="add-one")).decode()
+    assert "boom: bad input 1" in log
+
+
+def test_retry_policy_reruns_a_failing_step(client: Any, tmp_path: Any) -> None:
+    marker = tmp_path / "tries"
+    flaky = ["sh", "-c", f'echo x >> {marker}; [ "$(wc -l < {marker})" -ge 3 ] || exit 1; '
+             'printf 7 > "$1"', "{{$.inputs.parameters['x']}}",
+             "{{$.outputs.parameters['y'].output_file}}"]
+    ir = chain_ir(flaky, retryPolicy={"maxRetryCount": 3, "backoffDuration": "0s"})
+    client.create(run_doc("retries", ir, arguments={"n": 1}))
+    run = finished(client, "retries")
+    assert run.status["phase"] == "Succeeded", run.status.get("message")
+    assert run.status["tasks"]["add-one"]["attempts"] == 3
+
+
+def test_cancel_kills_the_running_step(client: Any, tmp_path: Any) -> None:
+    started = tmp_path / "started"
+    slow = ["sh", "-c", f"touch {started}; sleep 60", "{{$.inputs.parameters['x']}}"]
+    client.create(run_doc("cancelme", chain_ir(slow), arguments={"n": 1}))
+    wait_for(started.exists, timeout=30, message="the step to start")
+    client.patch("pipelinerun", "cancelme", {"spec": {"cancel": True}})
+    run = finished(client, "cancelme")
+    assert run.status["phase"] == "Cancelled"
+    assert run.status["tasks"]["add-one"]["phase"] == "Cancelled"
+
+
+def test_bad_ir_and_arguments_are_rejected_at_submit_naming_the_field(client: Any) -> None:
+    ir = chain_ir()
+    ir["root"]["dag"]["tasks"]["add-one-2"]["componentRef"]["name"] = "comp-nope"
+    with pytest.raises(InvalidError) as err:
+        client.create(run_doc("bad-ir", ir, arguments={"n": 1}))
+    assert "root.dag.tasks.add-one-2.componentRef.name" in str(err.value.fields)
+    with pytest.raises(InvalidError) as err:
+        client.create(run_doc("bad-args", chain_ir(), arguments={"n": "three"}))
+    assert "spec.arguments.n" in str(err.value.fields)
+    with pytest.raises(InvalidError) as err:
+        client.create(run_doc("missing-args", chain_ir()))
+    assert "spec.arguments.n" in str(err.value.fields)
