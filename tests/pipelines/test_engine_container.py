@@ -4,6 +4,7 @@ cancel, and bad IR rejected at submit with the field named."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -131,3 +132,87 @@ def test_bad_ir_and_arguments_are_rejected_at_submit_naming_the_field(client: An
     with pytest.raises(InvalidError) as err:
         client.create(run_doc("missing-args", chain_ir()))
     assert "spec.arguments.n" in str(err.value.fields)
+
+
+def artifact_ir() -> dict[str, Any]:
+    """make-data writes a Dataset; count reads it and outputs its line count."""
+    dataset = {"artifactType": {"schemaTitle": "system.Dataset", "schemaVersion": "0.0.1"}}
+    return {
+        "pipelineInfo": {"name": "artifacts"},
+        "schemaVersion": "2.1.0",
+        "components": {
+            "comp-make-data": {
+                "executorLabel": "exec-make-data",
+                "inputDefinitions": {"parameters": {"rows": {"parameterType": "NUMBER_INTEGER"}}},
+                "outputDefinitions": {"artifacts": {"data": dataset}}},
+            "comp-count": {
+                "executorLabel": "exec-count",
+                "inputDefinitions": {"artifacts": {"data": dataset}},
+                "outputDefinitions": {"parameters": {"lines": {
+                    "parameterType": "NUMBER_INTEGER"}}}},
+        },
+        "deploymentSpec": {"executors": {
+            "exec-make-data": {"container": {"image": "alpine:3", "command": [
+                "sh", "-c", 'seq "$0" > "$1"', "{{$.inputs.parameters['rows']}}",
+                "{{$.outputs.artifacts['data'].path}}"]}},
+            "exec-count": {"container": {"image": "alpine:3", "command": [
+                "sh", "-c", 'wc -l < "$0" | tr -d " " > "$1"',
+                "{{$.inputs.artifacts['data'].path}}",
+                "{{$.outputs.parameters['lines'].output_file}}"]}},
+        }},
+        "root": {
+            "inputDefinitions": {"parameters": {"rows": {"parameterType": "NUMBER_INTEGER"}}},
+            "dag": {"tasks": {
+                "make-data": {"taskInfo": {"name": "make-data"},
+                              "componentRef": {"name": "comp-make-data"},
+                              "inputs": {"parameters": {"rows": {
+                                  "componentInputParameter": "rows"}}}},
+                "count": {"taskInfo": {"name": "count"}, "componentRef": {"name": "comp-count"},
+                          "dependentTasks": ["make-data"],
+                          "inputs": {"artifacts": {"data": {"taskOutputArtifact": {
+                              "producerTask": "make-data", "outputArtifactKey": "data"}}}}},
+            }},
+        },
+    }
+
+
+def test_artifacts_flow_and_are_recorded_in_lineage(client: Any) -> None:
+    import httpx
+
+    client.create(run_doc("arts", artifact_ir(), arguments={"rows": 4}))
+    run = finished(client, "arts")
+    assert run.status["phase"] == "Succeeded", run.status.get("message")
+    made = run.status["tasks"]["make-data"]["outputs"]["artifacts"]["data"]
+    assert made["type"] == "system.Dataset"
+    assert Path(made["uri"]).read_text().split() == ["1", "2", "3", "4"]
+    count = run.status["tasks"]["count"]
+    assert count["outputs"]["parameters"] == {"lines": 4}
+    execution = httpx.get(f"{client.url}/api/ketch/lineage/executions/"
+                          f"{count['executionId']}").json()
+    assert execution["state"] == "COMPLETE"
+    assert [a["uri"] for a in execution["inputs"]["data"]] == [made["uri"]]
+    upstream = httpx.get(f"{client.url}/api/ketch/lineage/artifacts/{made['id']}/upstream"
+                         ).json()
+    assert {e["name"] for e in upstream["executions"]} == {"make-data"}
+
+
+def test_second_run_is_cached_unless_caching_is_off(client: Any) -> None:
+    client.create(run_doc("first", artifact_ir(), arguments={"rows": 3}))
+    first = finished(client, "first")
+    assert first.status["phase"] == "Succeeded"
+    client.create(run_doc("second", artifact_ir(), arguments={"rows": 3}))
+    second = finished(client, "second")
+    assert second.status["phase"] == "Succeeded"
+    for task in ("make-data", "count"):
+        st = second.status["tasks"][task]
+        assert st["cached"] is True, task
+        assert st["cachedFrom"]["run"] == "default/first"
+        assert st["outputs"] == first.status["tasks"][task]["outputs"]
+        assert "attempts" not in st  # nothing ran
+    client.create(run_doc("changed", artifact_ir(), arguments={"rows": 5}))
+    changed = finished(client, "changed")
+    assert not changed.status["tasks"]["make-data"].get("cached")
+    client.create(run_doc("nocache", artifact_ir(), arguments={"rows": 3}, caching=False))
+    nocache = finished(client, "nocache")
+    assert not nocache.status["tasks"]["make-data"].get("cached")
+    assert nocache.status["tasks"]["make-data"]["attempts"] == 1

@@ -20,10 +20,11 @@ from ketch.core.controller import Controller, ObjectKey, Result
 from ketch.core.errors import KetchError, NotFoundError
 from ketch.core.resources import Resource, now, set_condition
 from ketch.core.runtime import LEASE_TTL, Runtime
-from ketch.pipelines._engine import RunContext, RunEngine, Slots, TaskCache
+from ketch.pipelines._engine import RunContext, RunEngine, Slots
 from ketch.pipelines._inputs import root_arguments
 from ketch.pipelines._ir import PipelineSpec, parse_pipeline_spec
 from ketch.pipelines._kind import PIPELINE_RUN, TERMINAL_PHASES
+from ketch.pipelines._lineage import RunLineage
 from ketch.pipelines._worker import TaskRunner, kill_task
 
 __all__ = ["FINALIZER", "PipelineRunController", "run_dir"]
@@ -53,7 +54,6 @@ class PipelineRunController(Controller):
         self._keys: dict[str, ObjectKey] = {}
         self._specs: dict[tuple[str, int], PipelineSpec] = {}
         self._lock = threading.Lock()
-        self.cache: TaskCache | None = _make_cache(runtime)
 
     def _on_exit(self, task_id: str) -> None:
         with self._lock:
@@ -115,7 +115,10 @@ class PipelineRunController(Controller):
             status["startTime"] = now()
             set_condition(status, "Running", True, "Started", "")
         engine = RunEngine(spec, self._context(obj, spec), status.setdefault("tasks", {}),
-                           runner=self.runner, slots=self.slots, cache=self.cache,
+                           runner=self.runner, slots=self.slots, lineage=RunLineage(
+                               self.store, namespace=obj.namespace, pipeline=spec.name,
+                               run=obj.name, contexts=status.setdefault("engine", {})
+                               .setdefault("contexts", {})),
                            cancel=bool(obj.spec.get("cancel")))
         result = engine.step(params)
         if result.phase != "Running":
@@ -188,10 +191,3 @@ def _kill_all(tasks: dict[str, Any]) -> None:
         for entry in st.get("iterations") or []:
             _kill_all(entry.get("tasks") or {})
 
-
-def _make_cache(runtime: Runtime) -> TaskCache | None:
-    try:
-        from ketch.pipelines._cache import LineageCache
-    except ImportError:
-        return None
-    return LineageCache(runtime)

@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from ketch.core.errors import InvalidError
 from ketch.core.resources import now
@@ -35,18 +35,13 @@ from ketch.pipelines._inputs import (
 from ketch.pipelines._ir import ComponentSpec, PipelineSpec, TaskSpec, upstream_tasks
 from ketch.pipelines._worker import TaskRunner, kill_task, read_exit_code, task_alive
 
-__all__ = ["RunContext", "RunEngine", "Slots", "StepResult", "TaskCache"]
+if TYPE_CHECKING:
+    from ketch.pipelines._lineage import RunLineage
+
+__all__ = ["RunContext", "RunEngine", "Slots", "StepResult"]
 
 DONE = ("Succeeded", "Failed", "Skipped", "Cancelled")
 _LOST_AFTER = 30.0  # seconds with neither a pid nor an exit file: the fork never happened
-
-
-class TaskCache(Protocol):
-    """Where finished executions are remembered by cache key (lineage, in the server)."""
-
-    def lookup(self, key: str) -> dict[str, Any] | None: ...
-
-    def record(self, key: str, entry: dict[str, Any]) -> None: ...
 
 
 class Slots:
@@ -113,14 +108,14 @@ def _cpu(resources: Mapping[str, Any]) -> float:
 
 class RunEngine:
     def __init__(self, spec: PipelineSpec, ctx: RunContext, tasks: dict[str, Any], *,
-                 runner: TaskRunner, slots: Slots, cache: TaskCache | None,
+                 runner: TaskRunner, slots: Slots, lineage: RunLineage | None,
                  cancel: bool = False) -> None:
         self.spec = spec
         self.ctx = ctx
         self.tasks = tasks
         self.runner = runner
         self.slots = slots
-        self.cache = cache
+        self.lineage = lineage
         self.cancel = cancel
         self.failed = False
         self.poll: float | None = None
@@ -323,10 +318,11 @@ class RunEngine:
         assert component.executor is not None
         executor = self.spec.executors[component.executor]
         key = _cache_key(self.spec, component, params, artifacts)
-        if self.ctx.caching and task.cache and self.cache is not None and executor.container:
-            hit = self.cache.lookup(key)
+        if self.ctx.caching and task.cache and self.lineage is not None and executor.container:
+            hit = self.lineage.lookup(key, component)
             if hit is not None:
-                st.update(outputs=hit["outputs"], cached=True, cachedFrom=hit.get("origin"))
+                st.update(outputs=hit["outputs"], cached=True, cachedFrom=hit["origin"])
+                self.lineage.cached(path, st)
                 self._mark(st, "Succeeded")
                 return
         if executor.importer is not None:
@@ -395,11 +391,8 @@ class RunEngine:
             except (OSError, ValueError) as err:
                 rc, st["message"] = 1, f"could not read the step's outputs: {err}"
             else:
-                if self.cache is not None and st.get("cacheKey"):
-                    self.cache.record(st["cacheKey"], {
-                        "outputs": st["outputs"],
-                        "origin": {"run": f"{self.ctx.namespace}/{self.ctx.name}",
-                                   "task": path}})
+                if self.lineage is not None:
+                    self.lineage.completed(path, st, st.get("cacheKey"))
                 self._mark(st, "Succeeded")
                 return
         attempts = int(st.get("attempts") or 1)
@@ -413,6 +406,8 @@ class RunEngine:
             return
         self._mark(st, "Failed", why)
         self.failed = True
+        if self.lineage is not None:
+            self.lineage.failed(path, st)
 
     def _import(self, component: ComponentSpec, importer: Mapping[str, Any],
                 st: dict[str, Any], params: dict[str, Any]) -> None:
@@ -425,6 +420,8 @@ class RunEngine:
         st["outputs"] = {"parameters": {}, "artifacts": {name: {
             "name": name, "uri": str(uri), "type": schema,
             "metadata": dict(importer.get("metadata") or {})}}}
+        if self.lineage is not None:
+            self.lineage.completed(st.get("displayName") or name, st, None)
         self._mark(st, "Succeeded")
 
     def _cancel(self, st: dict[str, Any]) -> None:
