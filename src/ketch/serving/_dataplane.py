@@ -1,26 +1,37 @@
 """The model server's data plane: KServe's V1 and V2 (Open Inference) REST protocols.
 
-A pure ASGI app (no framework: each request is a dict lookup and a JSON round trip)
-serving one model. It speaks the binary tensor data extension that ``tritonclient.http``
-uses by default and reads a body without a ``Content-Type`` as JSON. Errors are
-``{"error": "..."}``: 400 for a bad request, 404 for an unknown model, version or path,
-503 while the model is not ready, 501 for what ketch does not support, and 500 only when
-the model itself raised (the server keeps serving).
+One model per server. :meth:`DataPlane.handle` takes a parsed request and returns the
+response itself when nothing needs to wait (the common case: a small model predicting
+inline), or an awaitable when something does (an async custom model, the transformer,
+the batcher, a predict run on a worker thread). It speaks the binary tensor data
+extension that ``tritonclient.http`` uses by default and reads a body without a
+``Content-Type`` as JSON. Errors are ``{"error": "..."}``: 400 for a bad request, 404 for
+an unknown model, version or path, 405 for a wrong method, 503 while the model is not
+ready, 501 for what ketch does not support, 504 when a batch outlives the batcher's
+timeout, and 500 only when the model (or transformer) itself raised; the server keeps
+serving.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gzip
-import json
+import itertools
 import time
 import uuid
 import zlib
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
 
 from ketch import __version__
+from ketch.serving._batcher import Batcher, BatchTimeout
+from ketch.serving._http import Request, Response
+from ketch.serving._json import dumps, loads
+from ketch.serving._logger import RequestLogger
+from ketch.serving._metrics import ReplicaMetrics
+from ketch.serving._predict import Predictor
 from ketch.serving._runtimes import OUTPUT_NAME, CustomRuntime, Runtime
 from ketch.serving._tensors import (
     TensorError,
@@ -30,18 +41,14 @@ from ketch.serving._tensors import (
     encode_binary,
     encode_json,
 )
+from ketch.serving._transformer import Transformer, TransformerError
 
 __all__ = ["DataPlane", "HTTPError"]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-Response = tuple[int, bytes, bytes, list[tuple[bytes, bytes]]]
 
 _JSON = b"application/json"
 _OCTET = b"application/octet-stream"
 _HEADER_LEN = b"inference-header-content-length"
+_PROMETHEUS = b"text/plain; version=0.0.4"
 
 
 class HTTPError(Exception):
@@ -52,99 +59,132 @@ class HTTPError(Exception):
         self.status = status
         self.message = message
 
-
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), allow_nan=True).encode()
+    def response(self) -> Response:
+        """The ``{"error": ...}`` response for this error."""
+        return self.status, dumps({"error": self.message}), _JSON, []
 
 
 def _ok(obj: Any) -> Response:
-    return 200, _dumps(obj), _JSON, []
+    return 200, dumps(obj), _JSON, []
+
+
+def _want(method: str, expected: str) -> None:
+    if method != expected and not (expected == "GET" and method == "HEAD"):
+        raise HTTPError(405, f"method {method} not allowed here (use {expected})")
 
 
 class DataPlane:
-    """The ASGI app for one model.
+    """Answers V1 and V2 requests for one loaded model.
 
     Args:
         runtime: The loaded model.
+        metrics: Where requests, predicts and batches are counted (a new one if None).
+        predictor: Runs predicts inline or on a thread (``auto`` policy if None).
+        batcher: Gathers concurrent predicts into batches, if given.
+        transformer: Pre/post-processing around the model, if given.
+        logger: Request/response CloudEvents, if given.
+
+    Not thread-safe: :meth:`handle` runs on the event loop.
     """
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, metrics: ReplicaMetrics | None = None,
+                 predictor: Predictor | None = None, batcher: Batcher | None = None,
+                 transformer: Transformer | None = None,
+                 logger: RequestLogger | None = None) -> None:
         self.runtime = runtime
         self.name = runtime.name
+        self.metrics = metrics or ReplicaMetrics(runtime.name)
+        self.predictor = predictor or Predictor(runtime, self.metrics)
+        self.batcher = batcher
+        self.transformer = transformer
+        self.logger = logger
+        self._custom = runtime if isinstance(runtime, CustomRuntime) else None
+        # Everything that does not change per request is encoded once, here.
         self._live = _ok({"live": True})
         self._ready = _ok({"ready": True})
         self._alive = _ok({"status": "alive"})
+        self._models = _ok({"models": [self.name]})
+        self._v1_ready = _ok({"name": self.name, "ready": True})
+        self._v2_ready = _ok({"name": self.name, "ready": True})
         self._server_meta = _ok({"name": "ketch", "version": __version__,
-                                     "extensions": ["binary_tensor_data"]})
-        self._counts: dict[tuple[str, int], int] = {}
-        self._seconds: dict[str, float] = {}
+                                 "extensions": ["binary_tensor_data"]})
+        self._metadata: Response | None = None
+        # Response ids: a random UUID-shaped prefix and a counter (uuid4() per request
+        # showed in profiles; these are as unique within and across servers).
+        prefix = uuid.uuid4().hex
+        self._id_prefix = f"{prefix[:8]}-{prefix[8:12]}-{prefix[12:16]}-{prefix[16:20]}-"
+        self._ids = itertools.count()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if kind != "http":
-            return
+    # -- entry -----------------------------------------------------------------------
+
+    def handle(self, req: Request) -> Response | Awaitable[Response]:
+        """Answer one request: the response, or an awaitable of it."""
         start = time.perf_counter()
         endpoint = "other"
+        event_id = None
+        if self.logger is not None and req.method == "POST" and (
+                req.path.endswith("/infer") or req.path.endswith(":predict")):
+            event_id = self.logger.new_id()
+            self.logger.request(event_id, req.body, req.headers.get(
+                "content-type") or "application/json", req.path)
         try:
-            endpoint, response = await self._route(scope, receive)
+            endpoint, result = self._route(req)
         except HTTPError as e:
-            response = (e.status, _dumps({"error": e.message}), _JSON, [])
+            result = e.response()
         except Exception as e:  # a bug in ketch, not the model: still answer
-            response = (500, _dumps({"error": f"{type(e).__name__}: {e}"}), _JSON, [])
-        status, body, ctype, extra = response
-        headers = [(b"content-type", ctype), (b"content-length", str(len(body)).encode()),
-                   *extra]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-        key = (endpoint, status)
-        self._counts[key] = self._counts.get(key, 0) + 1
-        self._seconds[endpoint] = self._seconds.get(endpoint, 0.0) + (
-            time.perf_counter() - start)
+            result = HTTPError(500, f"{type(e).__name__}: {e}").response()
+        if isinstance(result, tuple):
+            self._done(endpoint, result, start, event_id, req.path)
+            return result
+        return self._later(result, endpoint, start, event_id, req.path)
 
-    @staticmethod
-    async def _lifespan(receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    async def _later(self, pending: Awaitable[Response], endpoint: str, start: float,
+                     event_id: str | None, path: str) -> Response:
+        try:
+            result = await pending
+        except HTTPError as e:
+            result = e.response()
+        except Exception as e:
+            result = HTTPError(500, f"{type(e).__name__}: {e}").response()
+        self._done(endpoint, result, start, event_id, path)
+        return result
+
+    def _done(self, endpoint: str, result: Response, start: float, event_id: str | None,
+              path: str) -> None:
+        self.metrics.request(endpoint, result[0], time.perf_counter() - start)
+        if event_id is not None and self.logger is not None:
+            self.logger.response(event_id, result[1], result[2].decode(), path)
 
     # -- routing ---------------------------------------------------------------------
 
-    async def _route(self, scope: Scope, receive: Receive) -> tuple[str, Response]:
-        path: str = scope["path"]
-        method: str = scope["method"]
-        if method == "HEAD":
-            method = "GET"
+    def _route(self, req: Request) -> tuple[str, Response | Awaitable[Response]]:
+        path = req.path
+        method = req.method
         if path.startswith("/v2/models/"):
-            name, version, tail = self._split_v2(path[len("/v2/models/"):])
+            name, version, tail = self._split_v2(path[11:])
             if tail == "infer":
                 _want(method, "POST")
                 self._model(name, version)
-                return "v2_infer", await self._infer_v2(scope, receive, version)
+                return "v2_infer", self._infer_v2(req, version)
             _want(method, "GET")
             self._model(name, version)
             if tail == "":
-                return "v2_metadata", _ok(self.runtime.metadata)
+                if self._metadata is None:
+                    self._metadata = _ok(self.runtime.metadata)
+                return "v2_metadata", self._metadata
             if tail == "ready":
-                return "v2_ready", _ok({"name": name, "ready": True})
+                return "v2_ready", self._v2_ready
             raise HTTPError(404, f"path {path} not found")
         if path.startswith("/v1/models/"):
-            rest = path[len("/v1/models/"):]
-            name, colon, verb = rest.partition(":")
+            name, colon, verb = path[11:].partition(":")
             if not colon:
                 _want(method, "GET")
                 self._model(name.rstrip("/"), None)
-                return "v1_ready", _ok({"name": self.name, "ready": True})
+                return "v1_ready", self._v1_ready
             _want(method, "POST")
             self._model(name, None)
             if verb == "predict":
-                return "v1_predict", await self._predict_v1(scope, receive)
+                return "v1_predict", self._predict_v1(req)
             if verb == "explain":
                 raise HTTPError(501, f"model {name} has no explainer: ketch does not "
                                      "support :explain yet")
@@ -161,9 +201,9 @@ class DataPlane:
         if path == "/":
             return "health", self._alive
         if path in ("/v1/models", "/v1/models/"):
-            return "v1_models", _ok({"models": [self.name]})
+            return "v1_models", self._models
         if path == "/metrics":
-            return "metrics", (200, self._metrics(), b"text/plain; version=0.0.4", [])
+            return "metrics", (200, self.metrics.render(), _PROMETHEUS, [])
         raise HTTPError(404, f"path {path} not found")
 
     @staticmethod
@@ -190,32 +230,24 @@ class DataPlane:
     # -- bodies ----------------------------------------------------------------------
 
     @staticmethod
-    async def _body(scope: Scope, receive: Receive) -> tuple[bytes, int | None]:
-        chunks: list[bytes] = []
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise HTTPError(400, "client disconnected")
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        header_len: int | None = None
-        for key, value in scope["headers"]:
-            if key == _HEADER_LEN:
-                try:
-                    header_len = int(value)
-                except ValueError:
-                    raise HTTPError(400, "Inference-Header-Content-Length is not an "
-                                         f"integer: {value.decode(errors='replace')}"
-                                    ) from None
-            elif key == b"content-encoding" and value in (b"gzip", b"deflate"):
-                try:
-                    body = gzip.decompress(body) if value == b"gzip" else zlib.decompress(
-                        body)
-                except (OSError, zlib.error) as e:
-                    raise HTTPError(400, f"cannot decompress the body: {e}") from None
-        if header_len is not None and not 0 <= header_len <= len(body):
+    def _body(req: Request) -> tuple[bytes, int | None]:
+        body = req.body
+        headers = req.headers
+        encoding = headers.get("content-encoding")
+        if encoding in ("gzip", "deflate"):
+            try:
+                body = gzip.decompress(body) if encoding == "gzip" else zlib.decompress(body)
+            except (OSError, zlib.error) as e:
+                raise HTTPError(400, f"cannot decompress the body: {e}") from None
+        raw_len = headers.get("inference-header-content-length")
+        if raw_len is None:
+            return body, None
+        try:
+            header_len = int(raw_len)
+        except ValueError:
+            raise HTTPError(400, "Inference-Header-Content-Length is not an integer: "
+                                 f"{raw_len}") from None
+        if not 0 <= header_len <= len(body):
             raise HTTPError(400, f"Inference-Header-Content-Length {header_len} is outside "
                                  f"the body of {len(body)} bytes")
         return body, header_len
@@ -223,44 +255,64 @@ class DataPlane:
     @staticmethod
     def _json(raw: bytes) -> dict[str, Any]:
         try:
-            obj = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as e:
+            obj = loads(raw)
+        except ValueError as e:
             raise HTTPError(400, f"invalid JSON body: {e}") from None
         if not isinstance(obj, dict):
             raise HTTPError(400, "the body must be a JSON object")
         return obj
 
-    async def _run(self, call: Callable[[], Any]) -> Any:
-        try:
-            result = call()
-            if isinstance(result, Awaitable):
-                result = await result
-        except HTTPError:
-            raise
-        except Exception as e:
-            text = str(e).splitlines()[0] if str(e) else ""
-            raise HTTPError(500, f"model {self.name} failed: {type(e).__name__}: {text}"
-                            ) from None
-        return result
+    # -- running the model -----------------------------------------------------------
 
-    def _check_features(self, arr: np.ndarray[Any, Any], name: str) -> None:
+    def _model_error(self, e: Exception) -> HTTPError:
+        if isinstance(e, HTTPError):
+            return e
+        if isinstance(e, BatchTimeout):
+            return HTTPError(504, f"model {self.name}: {e}")
+        if isinstance(e, TransformerError):
+            return HTTPError(500, f"model {self.name}: {e}")
+        text = str(e).splitlines()[0] if str(e) else ""
+        return HTTPError(500, f"model {self.name} failed: {type(e).__name__}: {text}")
+
+    def _check_features(self, arr: Any, name: str) -> None:
         want = self.runtime.n_features
-        if want and arr.ndim == 2 and arr.shape[1] != want:
+        if want and getattr(arr, "ndim", 0) == 2 and arr.shape[1] != want:
             raise HTTPError(400, f"input '{name}': model {self.name} expects {want} "
                                  f"features per row, got {arr.shape[1]}")
 
+    def _predict(self, arr: Any) -> Any:
+        """The model's output for ``arr``: the value (inline) or an awaitable of it."""
+        if self.batcher is not None and isinstance(arr, np.ndarray) and arr.ndim >= 1:
+            return self.batcher.submit(arr)
+        try:
+            return self.predictor.run(arr)
+        except Exception as e:
+            raise self._model_error(e) from None
+
+    async def _await_model(self, pending: Any) -> Any:
+        try:
+            return await pending
+        except Exception as e:
+            raise self._model_error(e) from None
+
+    def _then(self, out: Any, finish: Callable[[Any], Response]
+              ) -> Response | Awaitable[Response]:
+        if asyncio.iscoroutine(out) or asyncio.isfuture(out):
+            return self._finish_later(out, finish)
+        return finish(out)
+
+    async def _finish_later(self, pending: Any, finish: Callable[[Any], Response]
+                            ) -> Response:
+        return finish(await self._await_model(pending))
+
+    async def _infer_custom(self, payload: Any) -> Any:
+        assert self._custom is not None
+        return await self._await_model(self._custom.infer(payload))
+
     # -- V1 --------------------------------------------------------------------------
 
-    async def _predict_v1(self, scope: Scope, receive: Receive) -> Response:
-        body, _ = await self._body(scope, receive)
-        req = self._json(body)
-        runtime = self.runtime
-        if isinstance(runtime, CustomRuntime):
-            result = await self._run(lambda: runtime.infer(req))
-            if isinstance(result, dict):
-                return _ok(_plain(result))
-            return _ok({"predictions": _plain(result)})
-        instances = req.get("instances", req.get("inputs"))
+    def _v1_array(self, payload: dict[str, Any]) -> Any:
+        instances = payload.get("instances", payload.get("inputs"))
         if not isinstance(instances, list):
             raise HTTPError(400, "expected {\"instances\": [...]} in the request body")
         try:
@@ -268,21 +320,61 @@ class DataPlane:
         except ValueError as e:
             raise HTTPError(400, f"instances are not a regular array: {e}") from None
         self._check_features(arr, "instances")
-        preds = await self._run(lambda: runtime.predict(arr))
-        return _ok({"predictions": _plain(preds)})
+        return arr
+
+    def _predict_v1(self, req: Request) -> Response | Awaitable[Response]:
+        body, _ = self._body(req)
+        payload = self._json(body)
+        if self.transformer is not None or self._custom is not None:
+            return self._predict_v1_async(req, payload)
+        return self._then(self._predict(self._v1_array(payload)),
+                          lambda preds: _ok({"predictions": _plain(preds)}))
+
+    async def _predict_v1_async(self, req: Request, payload: Any) -> Response:
+        if self.transformer is not None:
+            payload = await self.transformer.preprocess(payload, req.headers)
+            if not isinstance(payload, dict):
+                raise HTTPError(500, "transformer preprocess must return a dict for V1")
+        if self._custom is not None:
+            result = await self._infer_custom(payload)
+            response = _plain(result) if isinstance(result, dict) else {
+                "predictions": _plain(result)}
+        else:
+            out = self._predict(self._v1_array(payload))
+            if asyncio.iscoroutine(out) or asyncio.isfuture(out):
+                out = await self._await_model(out)
+            response = {"predictions": _plain(out)}
+        if self.transformer is not None:
+            response = _plain(await self.transformer.postprocess(response, req.headers))
+        return _ok(response)
 
     # -- V2 --------------------------------------------------------------------------
 
-    async def _infer_v2(self, scope: Scope, receive: Receive, version: str | None
-                        ) -> Response:
-        body, header_len = await self._body(scope, receive)
+    def _infer_v2(self, req: Request, version: str | None) -> Response | Awaitable[Response]:
+        body, header_len = self._body(req)
         if header_len is None:
-            req, binary = self._json(body), b""
+            request, binary = self._json(body), b""
         else:
-            req, binary = self._json(body[:header_len]), body[header_len:]
-        inputs = req.get("inputs")
+            request, binary = self._json(body[:header_len]), body[header_len:]
+        inputs = request.get("inputs")
         if not isinstance(inputs, list) or not inputs:
             raise HTTPError(400, "expected a non-empty 'inputs' list in the request body")
+        arrays = self._decode_inputs(inputs, binary)
+        if self.transformer is not None or self._custom is not None:
+            return self._infer_v2_async(req, request, inputs, arrays, version)
+        arr = self._single_input(inputs, arrays)
+        return self._then(self._predict(arr), lambda preds: self._v2_response(
+            request, [(OUTPUT_NAME, preds)], version))
+
+    def _single_input(self, inputs: list[dict[str, Any]], arrays: list[Any]) -> Any:
+        if len(arrays) != 1:
+            raise HTTPError(400, f"model {self.name} takes one input tensor, got "
+                                 f"{len(arrays)}")
+        self._check_features(arrays[0], inputs[0]["name"])
+        return arrays[0]
+
+    @staticmethod
+    def _decode_inputs(inputs: list[Any], binary: bytes) -> list[Any]:
         arrays, offset = [], 0
         try:
             for spec in inputs:
@@ -290,7 +382,8 @@ class DataPlane:
                     raise TensorError("each input needs a 'name'")
                 name = spec["name"]
                 shape, datatype = check_spec(name, spec.get("shape"), spec.get("datatype"))
-                size = (spec.get("parameters") or {}).get("binary_data_size")
+                params = spec.get("parameters")
+                size = params.get("binary_data_size") if isinstance(params, dict) else None
                 if size is None:
                     arrays.append(decode_json(name, shape, datatype, spec.get("data")))
                     continue
@@ -304,42 +397,39 @@ class DataPlane:
             raise HTTPError(400, str(e)) from None
         if offset != len(binary):
             raise HTTPError(400, f"{len(binary) - offset} binary bytes after the last input")
-        outputs = self._outputs(await self._predict_v2(req, inputs, arrays))
-        return self._v2_response(req, outputs, version)
+        return arrays
 
-    async def _predict_v2(self, req: dict[str, Any], inputs: list[dict[str, Any]],
-                          arrays: list[Any]) -> list[tuple[str, Any]]:
-        runtime = self.runtime
-        if isinstance(runtime, CustomRuntime):
-            payload = {**req, "inputs": [{**spec, "data": arr}
-                                         for spec, arr in zip(inputs, arrays, strict=True)]}
-            result = await self._run(lambda: runtime.infer(payload))
-            if isinstance(result, dict) and isinstance(result.get("outputs"), list):
-                return [(str(o.get("name", f"output-{i}")), o.get("data"))
-                        for i, o in enumerate(result["outputs"])]
-            if isinstance(result, dict):
-                return [(str(k), v) for k, v in result.items()]
-            return [(OUTPUT_NAME, result)]
-        if len(arrays) != 1:
-            raise HTTPError(400, f"model {self.name} takes one input tensor, got "
-                                 f"{len(arrays)}")
-        self._check_features(arrays[0], inputs[0]["name"])
-        preds = await self._run(lambda: runtime.predict(arrays[0]))
-        return [(OUTPUT_NAME, preds)]
+    async def _infer_v2_async(self, req: Request, request: dict[str, Any],
+                              inputs: list[dict[str, Any]], arrays: list[Any],
+                              version: str | None) -> Response:
+        payload: dict[str, Any] = {**request, "inputs": [
+            {**spec, "data": arr} for spec, arr in zip(inputs, arrays, strict=True)]}
+        if self.transformer is not None:
+            payload = await self.transformer.preprocess(payload, req.headers)
+            if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list):
+                raise HTTPError(500, "transformer preprocess must return a dict with "
+                                     "an 'inputs' list for V2")
+        if self._custom is not None:
+            outputs = _custom_outputs(await self._infer_custom(payload))
+        else:
+            new_inputs = payload["inputs"]
+            arr = self._single_input(new_inputs, [_input_array(s) for s in new_inputs])
+            out = self._predict(arr)
+            if asyncio.iscoroutine(out) or asyncio.isfuture(out):
+                out = await self._await_model(out)
+            outputs = [(OUTPUT_NAME, out)]
+        if self.transformer is not None:
+            response = {"model_name": self.name, "id": request.get("id"), "outputs": [
+                {"name": n, "data": _as_array(v)} for n, v in outputs]}
+            response = await self.transformer.postprocess(response, req.headers)
+            outputs = _custom_outputs(response)
+        return self._v2_response(request, outputs, version)
 
-    def _outputs(self, raw: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-        out = []
-        for name, value in raw:
-            arr = value if isinstance(value, np.ndarray) else np.asarray(value)
-            if arr.dtype.kind == "U":
-                arr = arr.astype(object)
-            out.append((name, arr))
-        return out
-
-    def _v2_response(self, req: dict[str, Any], outputs: list[tuple[str, Any]],
+    def _v2_response(self, req: dict[str, Any], raw: list[tuple[str, Any]],
                      version: str | None) -> Response:
-        params = req.get("parameters") or {}
+        params = req.get("parameters")
         default_binary = bool(isinstance(params, dict) and params.get("binary_data_output"))
+        outputs = [(name, _as_array(value)) for name, value in raw]
         wanted = req.get("outputs")
         plan: list[tuple[str, Any, bool]] = []
         if isinstance(wanted, list) and wanted:
@@ -357,7 +447,8 @@ class DataPlane:
         resp: dict[str, Any] = {"model_name": self.name}
         if version is not None:
             resp["model_version"] = version
-        resp["id"] = req["id"] if "id" in req else str(uuid.uuid4())
+        rid = req.get("id")
+        resp["id"] = rid if rid is not None else f"{self._id_prefix}{next(self._ids):012x}"
         tensors, blobs = [], []
         try:
             for name, arr, binary in plan:
@@ -372,32 +463,41 @@ class DataPlane:
         except TensorError as e:
             raise HTTPError(500, f"model {self.name} returned {e}") from None
         resp["outputs"] = tensors
-        header = _dumps(resp)
+        header = dumps(resp)
         if not blobs:
             return 200, header, _JSON, []
         return (200, b"".join([header, *blobs]), _OCTET,
                 [(_HEADER_LEN, str(len(header)).encode())])
 
-    # -- metrics ---------------------------------------------------------------------
 
-    def _metrics(self) -> bytes:
-        model = self.name.replace("\\", "\\\\").replace('"', '\\"')
-        lines = ["# HELP ketch_inference_requests_total Requests answered, by endpoint "
-                 "and HTTP status.", "# TYPE ketch_inference_requests_total counter"]
-        for (endpoint, status), n in sorted(self._counts.items()):
-            lines.append(f'ketch_inference_requests_total{{model="{model}",'
-                         f'endpoint="{endpoint}",code="{status}"}} {n}')
-        lines += ["# HELP ketch_inference_request_seconds_total Time spent answering, "
-                  "by endpoint.", "# TYPE ketch_inference_request_seconds_total counter"]
-        for endpoint, secs in sorted(self._seconds.items()):
-            lines.append(f'ketch_inference_request_seconds_total{{model="{model}",'
-                         f'endpoint="{endpoint}"}} {secs:.6f}')
-        return ("\n".join(lines) + "\n").encode()
+def _as_array(value: Any) -> Any:
+    arr = value if isinstance(value, np.ndarray) else np.asarray(value)
+    if arr.dtype.kind == "U":
+        arr = arr.astype(object)
+    return arr
 
 
-def _want(method: str, expected: str) -> None:
-    if method != expected:
-        raise HTTPError(405, f"method {method} not allowed here (use {expected})")
+def _input_array(spec: Any) -> Any:
+    """An input a transformer returned: its numpy ``data``, or JSON data decoded."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        raise HTTPError(500, "transformer preprocess returned an input without a 'name'")
+    data = spec.get("data")
+    if isinstance(data, np.ndarray):
+        return data
+    try:
+        shape, datatype = check_spec(spec["name"], spec.get("shape"), spec.get("datatype"))
+        return decode_json(spec["name"], shape, datatype, data)
+    except TensorError as e:
+        raise HTTPError(500, f"transformer preprocess returned {e}") from None
+
+
+def _custom_outputs(result: Any) -> list[tuple[str, Any]]:
+    if isinstance(result, dict) and isinstance(result.get("outputs"), list):
+        return [(str(o.get("name", f"output-{i}")), o.get("data"))
+                for i, o in enumerate(result["outputs"])]
+    if isinstance(result, dict):
+        return [(str(k), v) for k, v in result.items()]
+    return [(OUTPUT_NAME, result)]
 
 
 def _plain(value: Any) -> Any:

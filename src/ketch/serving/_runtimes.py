@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["FORMATS", "CustomRuntime", "ModelLoadError", "Runtime", "make_runtime"]
+__all__ = ["FORMATS", "CustomRuntime", "ModelLoadError", "Runtime", "build_user_object",
+           "make_runtime", "maybe_await"]
 
 NDArray = npt.NDArray[Any]
 INPUT_NAME = "input-0"
@@ -128,6 +129,9 @@ class SKLearnRuntime(Runtime):
             raise ModelLoadError(f"{path} holds a {type(self._model).__name__}, "
                                  "not an estimator with predict()")
         self.n_features = getattr(self._model, "n_features_in_", None)
+        from ketch.serving._sklearn_fast import fast_predict
+
+        self._fast = fast_predict(self._model)
         self.ready = True
 
     def _output_datatype(self) -> str:
@@ -137,6 +141,10 @@ class SKLearnRuntime(Runtime):
         return "FP64"
 
     def predict(self, data: NDArray | list[Any]) -> NDArray | list[Any]:
+        if self._fast is not None:
+            fast = self._fast(data)
+            if fast is not None:
+                return fast
         out: NDArray = self._model.predict(data)
         return out
 
@@ -243,10 +251,46 @@ class TorchScriptRuntime(Runtime):
         return "FP32"
 
 
-async def _maybe_await(value: Any) -> Any:
+async def maybe_await(value: Any) -> Any:
+    """``value``, awaited first when it is awaitable (user hooks may be sync or async)."""
     if inspect.isawaitable(value):
         return await value
     return value
+
+
+def build_user_object(target: str, name: str, model_dir: str, *, what: str,
+                      option: str) -> Any:
+    """Import ``module:Class`` and build it with whichever of ``name``/``model_dir`` it takes.
+
+    ``model_dir``, when a directory, is put first on ``sys.path`` so a module shipped
+    beside the model is found.
+
+    Raises:
+        ModelLoadError: If the target is malformed, or the module or class is missing.
+    """
+    module_name, _, class_name = target.partition(":")
+    if not module_name or not class_name:
+        raise ModelLoadError(f"{option} must be module:Class, got {target!r}")
+    if model_dir and Path(model_dir).is_dir():
+        sys.path.insert(0, str(Path(model_dir).resolve()))
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:
+        raise ModelLoadError(f"cannot import {what} module {module_name!r}: "
+                             f"{type(e).__name__}: {e}") from None
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise ModelLoadError(f"module {module_name!r} has no class {class_name!r}")
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        params = {}  # type: ignore[assignment]
+    kwargs = {k: v for k, v in (("name", name), ("model_dir", model_dir)) if k in params}
+    try:
+        return cls(**kwargs)
+    except Exception as e:
+        raise ModelLoadError(f"cannot build {what} {target}: {type(e).__name__}: {e}"
+                             ) from None
 
 
 class CustomRuntime(Runtime):
@@ -266,30 +310,6 @@ class CustomRuntime(Runtime):
         self.target = target
         self.user: Any = None
 
-    def _build(self) -> Any:
-        module_name, _, class_name = self.target.partition(":")
-        if not module_name or not class_name:
-            raise ModelLoadError(f"--custom must be module:Class, got {self.target!r}")
-        if self.model_dir and Path(self.model_dir).is_dir():
-            sys.path.insert(0, str(Path(self.model_dir).resolve()))
-        try:
-            module = importlib.import_module(module_name)
-        except Exception as e:
-            raise ModelLoadError(f"cannot import custom model module {module_name!r}: "
-                                 f"{type(e).__name__}: {e}") from None
-        cls = getattr(module, class_name, None)
-        if cls is None:
-            raise ModelLoadError(f"module {module_name!r} has no class {class_name!r}")
-        if not callable(getattr(cls, "predict", None)):
-            raise ModelLoadError(f"custom model {self.target} has no predict() method")
-        try:
-            params = inspect.signature(cls).parameters
-        except (TypeError, ValueError):
-            params = {}  # type: ignore[assignment]
-        kwargs = {k: v for k, v in (("name", self.name), ("model_dir", self.model_dir))
-                  if k in params}
-        return cls(**kwargs)
-
     def load(self) -> None:
         raise ModelLoadError("a custom model loads with aload()")
 
@@ -299,11 +319,14 @@ class CustomRuntime(Runtime):
         Raises:
             ModelLoadError: If the class cannot be found, built or loaded.
         """
-        self.user = self._build()
+        self.user = build_user_object(self.target, self.name, self.model_dir,
+                                      what="custom model", option="--custom")
+        if not callable(getattr(self.user, "predict", None)):
+            raise ModelLoadError(f"custom model {self.target} has no predict() method")
         loader = getattr(self.user, "load", None)
         if callable(loader):
             try:
-                result = await _maybe_await(loader())
+                result = await maybe_await(loader())
             except Exception as e:
                 raise ModelLoadError(f"custom model {self.target} failed to load: "
                                      f"{type(e).__name__}: {e}") from None
@@ -316,11 +339,11 @@ class CustomRuntime(Runtime):
         user = self.user
         pre = getattr(user, "preprocess", None)
         if callable(pre):
-            payload = await _maybe_await(pre(payload))
-        result = await _maybe_await(user.predict(payload))
+            payload = await maybe_await(pre(payload))
+        result = await maybe_await(user.predict(payload))
         post = getattr(user, "postprocess", None)
         if callable(post):
-            result = await _maybe_await(post(result))
+            result = await maybe_await(post(result))
         return result
 
     def predict(self, data: NDArray | list[Any]) -> NDArray | list[Any]:

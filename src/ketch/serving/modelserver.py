@@ -4,23 +4,33 @@ Usage::
 
     python -m ketch.serving.modelserver --name NAME --model-dir DIR_OR_FILE \\
         --format {sklearn,xgboost,lightgbm,onnx,pytorch,custom} [--port PORT] \\
-        [--host 127.0.0.1] [--uds PATH] [--custom module:Class]
+        [--host 127.0.0.1] [--uds PATH] [--custom module:Class] \\
+        [--transformer module:Class] \\
+        [--max-batch-size N] [--max-latency MS] [--batch-timeout S] \\
+        [--logger-url URL] [--logger-mode all|request|response] \\
+        [--service NAME] [--namespace NS] [--offload auto|thread|inline]
 
 The model is loaded before the port opens: when it cannot load, the process exits with
 status 2 and one ``modelserver: ...`` line on stderr. Once listening, ``GET
 /v2/health/ready`` answers 200; with ``--port 0`` the process prints one line
 ``KETCH_MODELSERVER_PORT=<port>`` to stdout. With ``--uds PATH`` it listens on a unix
 domain socket instead of TCP (for a router in front of replicas on the same machine) and
-prints ``KETCH_MODELSERVER_UDS=<path>`` once listening. SIGTERM or SIGINT stops it gracefully
-(requests in flight finish) and the process exits 0.
+prints ``KETCH_MODELSERVER_UDS=<path>`` once listening. SIGTERM or SIGINT stops it
+gracefully (requests in flight finish, up to ``--drain-seconds``) and the process exits 0.
+
+Batching is on when ``--max-batch-size`` or ``--max-latency`` is given (KServe's
+``batcher``); request logging when ``--logger-url`` is given (KServe's ``logger``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
+import contextlib
+import os
+import signal
 import socket
+import stat
 import sys
 from typing import Any
 
@@ -45,23 +55,47 @@ def _parser() -> argparse.ArgumentParser:
                    help="listen on this unix domain socket instead of TCP")
     p.add_argument("--custom", default=None, metavar="MODULE:CLASS",
                    help="a user model class (with --format custom)")
+    p.add_argument("--transformer", default=None, metavar="MODULE:CLASS",
+                   help="a class with preprocess()/postprocess() run around the model")
+    batch = p.add_argument_group("batching (KServe's batcher)")
+    batch.add_argument("--max-batch-size", type=int, default=None, metavar="N",
+                       help="rows that close a batch (default 32 when batching)")
+    batch.add_argument("--max-latency", type=float, default=None, metavar="MS",
+                       help="milliseconds a batch waits at most (default 5000 when "
+                            "batching)")
+    batch.add_argument("--batch-timeout", type=float, default=None, metavar="S",
+                       help="seconds a request waits at most for its batch (default 60)")
+    log = p.add_argument_group("request logging (KServe's logger)")
+    log.add_argument("--logger-url", default=None, metavar="URL",
+                     help="http(s):// receiver of CloudEvents, or a file path / file:// "
+                          "for JSON lines")
+    log.add_argument("--logger-mode", default="all", choices=["all", "request", "response"])
+    log.add_argument("--service", default=None,
+                     help="InferenceService name in logged events (default: --name)")
+    log.add_argument("--namespace", default="default",
+                     help="namespace in logged events")
+    run = p.add_argument_group("execution")
+    run.add_argument("--offload", default="auto", choices=["auto", "thread", "inline"],
+                     help="where predict runs: auto (inline while it is measured under "
+                          "1 ms, else a worker thread), thread, or inline")
+    run.add_argument("--predict-threads", type=int, default=2, metavar="N",
+                     help="worker threads for predicts run off the event loop")
+    run.add_argument("--drain-seconds", type=float, default=30.0, metavar="S",
+                     help="on SIGTERM, how long requests in flight may take to finish")
+    run.add_argument("--max-body-mb", type=float, default=256.0, metavar="MB",
+                     help="largest request body accepted (413 beyond)")
     return p
 
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    sock.set_inheritable(True)
     return sock
 
 
 def _bind_unix(path: str) -> socket.socket:
-    import os
-    import stat
-
     try:  # a socket left behind by a killed server: replace it, but nothing else
         if stat.S_ISSOCK(os.lstat(path).st_mode):
             os.unlink(path)
@@ -70,17 +104,7 @@ def _bind_unix(path: str) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(path)
     os.chmod(path, 0o600)  # only this user's router may talk to the replica
-    sock.set_inheritable(True)
     return sock
-
-
-async def _load(runtime: Any) -> None:
-    from ketch.serving._runtimes import CustomRuntime
-
-    if isinstance(runtime, CustomRuntime):
-        await runtime.aload()
-    else:
-        runtime.load()
 
 
 def _fail(message: str) -> int:
@@ -88,66 +112,133 @@ def _fail(message: str) -> int:
     return EXIT_LOAD_FAILED
 
 
+def _check_args(args: argparse.Namespace) -> str | None:
+    if args.max_batch_size is not None and args.max_batch_size < 1:
+        return f"--max-batch-size must be at least 1, got {args.max_batch_size}"
+    if args.max_latency is not None and args.max_latency < 0:
+        return f"--max-latency must be >= 0 ms, got {args.max_latency:g}"
+    if args.batch_timeout is not None and args.batch_timeout <= 0:
+        return f"--batch-timeout must be > 0 s, got {args.batch_timeout:g}"
+    if args.predict_threads < 1:
+        return f"--predict-threads must be at least 1, got {args.predict_threads}"
+    return None
+
+
+async def _serve(args: argparse.Namespace, runtime: Any) -> int:
+    from ketch.serving._batcher import (
+        DEFAULT_MAX_BATCH_SIZE,
+        DEFAULT_MAX_LATENCY_MS,
+        DEFAULT_TIMEOUT_S,
+        Batcher,
+    )
+    from ketch.serving._dataplane import DataPlane
+    from ketch.serving._http import HTTPServer
+    from ketch.serving._logger import RequestLogger
+    from ketch.serving._metrics import ReplicaMetrics
+    from ketch.serving._predict import Predictor
+    from ketch.serving._runtimes import CustomRuntime, ModelLoadError
+    from ketch.serving._transformer import Transformer
+
+    try:
+        if isinstance(runtime, CustomRuntime):
+            await runtime.aload()
+        else:
+            runtime.load()
+        transformer = None
+        if args.transformer:
+            transformer = Transformer(args.transformer, args.name, args.model_dir)
+            await transformer.load()
+    except ModelLoadError as e:
+        return _fail(str(e))
+    except Exception as e:
+        return _fail(f"cannot load model {args.name}: {type(e).__name__}: {e}")
+
+    metrics = ReplicaMetrics(args.name)
+    predictor = Predictor(runtime, metrics, mode=args.offload, threads=args.predict_threads)
+    if runtime.n_features and not isinstance(runtime, CustomRuntime):
+        import numpy as np
+
+        with contextlib.suppress(Exception):  # timing only; a real request reports errors
+            predictor.warm_up(np.zeros((1, runtime.n_features)))
+    batcher = None
+    if args.max_batch_size is not None or args.max_latency is not None:
+        batcher = Batcher(
+            predictor,
+            max_batch_size=args.max_batch_size or DEFAULT_MAX_BATCH_SIZE,
+            max_latency_ms=(args.max_latency if args.max_latency is not None
+                            else DEFAULT_MAX_LATENCY_MS),
+            timeout_s=args.batch_timeout or DEFAULT_TIMEOUT_S)
+    logger = None
+    if args.logger_url:
+        try:
+            logger = RequestLogger(args.logger_url, args.logger_mode, metrics,
+                                   service=args.service or args.name,
+                                   namespace=args.namespace)
+            logger.start()
+        except (ValueError, OSError) as e:
+            return _fail(f"--logger-url: {e}")
+
+    plane = DataPlane(runtime, metrics=metrics, predictor=predictor, batcher=batcher,
+                      transformer=transformer, logger=logger)
+    server = HTTPServer(plane.handle, max_body=int(args.max_body_mb * 1024 * 1024))
+    where = args.uds or f"{args.host}:{args.port}"
+    try:
+        sock = _bind_unix(args.uds) if args.uds else _bind(args.host, args.port)
+        await server.listen(sock)
+    except OSError as e:
+        return _fail(f"cannot listen on {where}: {e.strerror or e}")
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if args.uds:
+        print(f"KETCH_MODELSERVER_UDS={args.uds}", flush=True)
+    elif args.port == 0:
+        print(f"KETCH_MODELSERVER_PORT={sock.getsockname()[1]}", flush=True)
+    try:
+        await stop.wait()
+        await server.stop(grace=args.drain_seconds)
+    finally:
+        if args.uds:
+            with contextlib.suppress(OSError):
+                os.unlink(args.uds)
+        predictor.close()
+        if logger is not None:
+            logger.close()
+    return 0
+
+
+def _event_loop_runner() -> Any:
+    import importlib
+
+    try:  # libuv's loop answers small requests measurably faster where it is installed
+        return importlib.import_module("uvloop").run
+    except ImportError:
+        return asyncio.run
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, load the model, and serve until stopped.
 
     Returns:
-        The process exit status: 0 after a clean stop, 2 when the model cannot load.
+        The process exit status: 0 after a clean stop, 2 when the model cannot load
+        or the options are invalid.
     """
     args = _parser().parse_args(argv)
+    problem = _check_args(args)
+    if problem:
+        return _fail(problem)
     try:
         from ketch.serving._runtimes import ModelLoadError, make_runtime
     except ImportError as e:  # numpy itself is missing
         return _fail(f"the model server needs {e.name}: pip install 'ketch[serving]'")
     try:
         runtime = make_runtime(args.name, args.model_dir, args.format, args.custom)
-        asyncio.run(_load(runtime))
     except ModelLoadError as e:
         return _fail(str(e))
-    except Exception as e:
-        return _fail(f"cannot load model {args.name}: {type(e).__name__}: {e}")
-
-    import uvicorn
-
-    from ketch.serving._dataplane import DataPlane
-
-    where = args.uds or f"{args.host}:{args.port}"
-    try:
-        sock = _bind_unix(args.uds) if args.uds else _bind(args.host, args.port)
-    except OSError as e:
-        return _fail(f"cannot listen on {where}: {e.strerror or e}")
-    port = 0 if args.uds else sock.getsockname()[1]
-    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    config = uvicorn.Config(DataPlane(runtime), host=args.host, port=port,
-                            log_level="warning", access_log=False, http=http,
-                            lifespan="off")
-
-    class _Server(uvicorn.Server):
-        def handle_exit(self, sig: int, frame: Any) -> None:
-            super().handle_exit(sig, frame)
-            # A requested stop drained cleanly: exit 0 rather than re-raising the signal.
-            self._captured_signals.clear()
-
-        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-            await super().startup(sockets=sockets)
-            if self.should_exit:
-                return
-            if args.uds:
-                print(f"KETCH_MODELSERVER_UDS={args.uds}", flush=True)
-            elif args.port == 0:
-                print(f"KETCH_MODELSERVER_PORT={port}", flush=True)
-
-    server = _Server(config)
-    try:
-        server.run(sockets=[sock])
-    finally:
-        if args.uds:
-            import contextlib
-            import os
-
-            with contextlib.suppress(OSError):
-                os.unlink(args.uds)
-    return 0
+    status: int = _event_loop_runner()(_serve(args, runtime))
+    return status
 
 
 if __name__ == "__main__":

@@ -1,0 +1,133 @@
+"""Where a model's ``predict`` runs: inline on the event loop, or on a worker thread.
+
+A thread hop costs tens of microseconds on a small machine, more than a 1-row sklearn
+predict, so running tiny predicts inline is measurably faster (benchmarks/serving.py).
+But a slow predict inline would stall every other request, health checks included. The
+``auto`` policy therefore times every call and keeps running inline only while the
+expected time for this request's rows stays under ``inline_budget`` (1 ms by default);
+a model it has not timed yet runs on a thread. ``thread`` and ``inline`` force one way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ketch.serving._metrics import ReplicaMetrics
+from ketch.serving._runtimes import Runtime
+
+__all__ = ["OFFLOAD_MODES", "Predictor"]
+
+OFFLOAD_MODES = ("auto", "thread", "inline")
+_SMOOTHING = 0.2  # weight of the newest observation in the moving averages
+
+
+def rows_of(data: Any) -> int:
+    """Rows (instances) in a batch: the first dimension, 1 for a scalar."""
+    shape = getattr(data, "shape", None)
+    if shape is not None:
+        return int(shape[0]) if len(shape) else 1
+    return len(data) if isinstance(data, list) else 1
+
+
+class Predictor:
+    """Runs ``runtime.predict`` and records its duration and batch size.
+
+    Args:
+        runtime: The loaded model.
+        metrics: Where predict latency and batch sizes are recorded.
+        mode: ``auto``, ``thread`` or ``inline`` (see the module docstring).
+        threads: Worker threads for off-loop predicts.
+        inline_budget: Seconds a predict may be expected to take and still run inline.
+
+    Not thread-safe: call :meth:`run` on the event loop only.
+    """
+
+    def __init__(self, runtime: Runtime, metrics: ReplicaMetrics, *, mode: str = "auto",
+                 threads: int = 2, inline_budget: float = 0.001) -> None:
+        if mode not in OFFLOAD_MODES:
+            raise ValueError(f"offload mode must be one of {', '.join(OFFLOAD_MODES)}, "
+                             f"got {mode!r}")
+        self.runtime = runtime
+        self.metrics = metrics
+        self.mode = mode
+        self.inline_budget = inline_budget
+        self._pool: ThreadPoolExecutor | None = None
+        self._threads = threads
+        self._per_row: float | None = None  # moving average of seconds per row
+        self._fixed: float | None = None  # moving average of seconds per call
+
+    def warm_up(self, sample: Any) -> None:
+        """Time predicts on ``sample`` (at load time), so ``auto`` starts informed.
+
+        The first call pays one-off costs (lazy imports, cold caches), so the fastest
+        of three counts.
+        """
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            self.runtime.predict(sample)
+            best = min(best, time.perf_counter() - start)
+        self._learn(best, rows_of(sample), record=False)
+
+    def inline_for(self, rows: int) -> bool:
+        """Whether a predict of ``rows`` rows would run on the event loop now."""
+        if self.mode != "auto":
+            return self.mode == "inline"
+        if self._fixed is None or self._per_row is None:
+            return False
+        return self._fixed + self._per_row * rows < self.inline_budget
+
+    def run(self, data: Any) -> Any | Awaitable[Any]:
+        """Predict on ``data``: the result itself when run inline, else an awaitable.
+
+        Raises:
+            Exception: Whatever the model raises (inline); the awaitable raises it too.
+        """
+        rows = rows_of(data)
+        if not self.inline_for(rows):
+            return self._threaded(data, rows)
+        start = time.perf_counter()
+        out = self.runtime.predict(data)
+        self._learn(time.perf_counter() - start, rows)
+        return out
+
+    async def _threaded(self, data: Any, rows: int) -> Any:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="predict")
+        start = time.perf_counter()
+        out, cpu = await asyncio.get_running_loop().run_in_executor(
+            self._pool, self._timed, data)
+        # The wall time on a thread includes waiting for the GIL the event loop holds;
+        # what the predict would cost inline is closer to the thread's own CPU time.
+        wall = time.perf_counter() - start
+        self._learn(wall, rows, estimate=min(wall, cpu))
+        return out
+
+    def _timed(self, data: Any) -> tuple[Any, float]:
+        start = time.thread_time()
+        out = self.runtime.predict(data)
+        return out, time.thread_time() - start
+
+    def _learn(self, seconds: float, rows: int, record: bool = True,
+               estimate: float | None = None) -> None:
+        if record:
+            self.metrics.predict.observe(seconds)
+            self.metrics.batch.observe(rows)
+        cost = seconds if estimate is None else estimate
+        per_row = cost / max(rows, 1)
+        if self._fixed is None or self._per_row is None:
+            self._fixed, self._per_row = cost, per_row
+            return
+        # A call costs about fixed + per_row * rows, both smoothed; one outlier (a GC
+        # pause, a preempted process) moves the estimate by a clipped step only.
+        self._fixed += _SMOOTHING * (min(cost, self._fixed * 4) - self._fixed)
+        self._per_row += _SMOOTHING * (min(per_row, self._per_row * 4) - self._per_row)
+
+    def close(self) -> None:
+        """Stop the worker threads (waits for a predict in progress)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
