@@ -1,0 +1,156 @@
+"""``load_pipeline_file``: a ``.py`` with ``@dsl.pipeline`` functions, or compiled IR
+YAML/JSON, to the IR dict the engine runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ketch.core.errors import FieldError, InvalidError
+
+__all__ = ["load_pipeline_file", "validate_ir"]
+
+_counter = itertools.count()
+
+
+def load_pipeline_file(path: str | Path, name: str | None = None) -> dict[str, Any]:
+    """The IR ``PipelineSpec`` dict of a pipeline file.
+
+    Args:
+        path: A ``.py`` file (written with ``from kfp import dsl`` or ``from ketch import
+            dsl``) or an IR file (``.yaml``, ``.yml``, ``.json``) from any kfp v2 compiler.
+        name: Which pipeline of a ``.py`` holding several (function or pipeline name).
+
+    Raises:
+        InvalidError: The file is missing, does not compile or parse, or ``name`` is
+            ambiguous/unknown; the message names the file and the field.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise InvalidError("no such file", source=str(file))
+    if file.suffix == ".py":
+        return _from_python(file, name)
+    try:
+        text = file.read_text()
+        if file.suffix == ".json":
+            doc = json.loads(text)
+        else:
+            import yaml
+
+            docs = [d for d in yaml.safe_load_all(text) if d is not None]
+            doc = docs[0] if docs else None
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InvalidError(f"not valid YAML/JSON: {err}", source=str(file)) from None
+    validate_ir(doc, source=str(file))
+    return doc  # type: ignore[no-any-return]
+
+
+def _pipelines_in(module: Any) -> dict[str, Any]:
+    from ketch.pipelines.dsl._pipeline import GraphComponent
+
+    found: dict[str, Any] = {}
+    for attr, value in vars(module).items():
+        if isinstance(value, GraphComponent) or (
+                type(value).__name__ == "GraphComponent" and hasattr(value, "pipeline_spec")):
+            found[attr] = value
+    return found
+
+
+def _spec_of(component: Any) -> dict[str, Any]:
+    spec = component.pipeline_spec
+    if isinstance(spec, dict):
+        return spec
+    # The real kfp was importable: its GraphComponent holds a protobuf message.
+    json_format = importlib.import_module("google.protobuf.json_format")
+    return json_format.MessageToDict(spec)  # type: ignore[no-any-return]
+
+
+def _from_python(file: Path, name: str | None) -> dict[str, Any]:
+    from ketch.pipelines.dsl._pipeline import CompileError
+    from ketch.pipelines.executor import install_kfp_alias
+
+    install_kfp_alias()
+    module_name = f"_ketch_pipeline_{next(_counter)}_{file.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None or spec.loader is None:
+        raise InvalidError("cannot be imported as Python", source=str(file))
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(file.parent))
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except CompileError as err:
+        raise InvalidError(err.message, fields=[], source=str(file)) from None
+    except SyntaxError as err:
+        raise InvalidError(f"line {err.lineno}: {err.msg}", source=str(file)) from None
+    except Exception as err:  # the user's module failed while defining its pipelines
+        raise InvalidError(f"{type(err).__name__}: {err}", source=str(file)) from None
+    finally:
+        sys.modules.pop(module_name, None)
+        if sys.path and sys.path[0] == str(file.parent):
+            sys.path.pop(0)
+    pipelines = _pipelines_in(module)
+    if not pipelines:
+        raise InvalidError("holds no @dsl.pipeline function", source=str(file))
+    if name is not None:
+        chosen = [v for k, v in pipelines.items() if name in (k, getattr(v, "name", None))]
+        if not chosen:
+            raise InvalidError(f"--pipeline {name!r}: no such pipeline (pipelines: "
+                               f"{', '.join(sorted(pipelines))})", source=str(file))
+        return _spec_of(chosen[0])
+    if len(pipelines) > 1:
+        # A pipeline used as a component of another is not a candidate on its own.
+        used = {id(t.component) for p in pipelines.values()
+                for t in getattr(getattr(p, "pipeline", None), "tasks", {}).values()}
+        top = {k: v for k, v in pipelines.items() if id(v) not in used}
+        if len(top) == 1:
+            return _spec_of(next(iter(top.values())))
+        raise InvalidError(f"holds several pipelines ({', '.join(sorted(pipelines))}); "
+                           "choose one with --pipeline NAME", source=str(file))
+    return _spec_of(next(iter(pipelines.values())))
+
+
+def validate_ir(doc: Any, *, source: str = "<ir>") -> None:
+    """Check the IR's structure: required fields, references between its parts.
+
+    Raises:
+        InvalidError: Naming each wrong field path.
+    """
+    if not isinstance(doc, dict):
+        raise InvalidError("not a pipeline: expected a mapping (PipelineSpec)", source=source)
+    errors: list[FieldError] = []
+    for key in ("pipelineInfo", "root"):
+        if not isinstance(doc.get(key), dict):
+            errors.append(FieldError(key, "required mapping is missing"))
+    if not errors and not isinstance(doc["pipelineInfo"].get("name"), str):
+        errors.append(FieldError("pipelineInfo.name", "required string is missing"))
+    components = doc.get("components") or {}
+    executors = (doc.get("deploymentSpec") or {}).get("executors") or {}
+    if not isinstance(components, dict):
+        errors.append(FieldError("components", "must be a mapping"))
+        components = {}
+    dags = [("root", doc.get("root") or {})] + [
+        (f"components.{k}", v) for k, v in components.items() if isinstance(v, dict)]
+    for path, comp in dags:
+        if "executorLabel" in comp and comp["executorLabel"] not in executors:
+            errors.append(FieldError(f"{path}.executorLabel",
+                                     f"no executor {comp['executorLabel']!r} in "
+                                     "deploymentSpec.executors"))
+        tasks = (comp.get("dag") or {}).get("tasks") or {}
+        if path == "root" and not isinstance(comp.get("dag"), dict):
+            errors.append(FieldError("root.dag", "required mapping is missing"))
+        for task_name, task in tasks.items():
+            ref = ((task or {}).get("componentRef") or {}).get("name")
+            if ref not in components:
+                errors.append(FieldError(f"{path}.dag.tasks.{task_name}.componentRef.name",
+                                         f"no component {ref!r} in components"))
+            for dep in (task or {}).get("dependentTasks") or []:
+                if dep not in tasks:
+                    errors.append(FieldError(f"{path}.dag.tasks.{task_name}.dependentTasks",
+                                             f"no task {dep!r} in this DAG"))
+    if errors:
+        raise InvalidError("invalid pipeline IR", fields=errors, source=source)

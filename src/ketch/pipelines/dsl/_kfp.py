@@ -1,0 +1,17 @@
+"""What ``import kfp`` gives when the real kfp is absent and ketch stands in for it."""
+
+from __future__ import annotations
+
+from ketch.pipelines import dsl
+
+__all__ = ["__version__", "dsl"]
+__version__ = "2.16.1"
+__ketch_alias__ = True
+
+
+def __getattr__(name: str) -> object:
+    if name == "compiler":
+        from ketch.pipelines import compiler
+
+        return compiler
+    raise AttributeError(f"module 'kfp' (ketch's stand-in) has no attribute {name!r}")
