@@ -55,6 +55,9 @@ class KindInfo:
     conditions: tuple[str, ...] = ()
     # Finalizers added on create, so the kind's controller cleans up on delete.
     finalizers: tuple[str, ...] = ()
+    # Called as ``check_update(stored, proposed)`` before an update that changes the
+    # spec; raises ``InvalidError`` to refuse it (say, a kind whose spec is immutable).
+    check_update: Callable[[Resource, Resource], None] | None = None
 
     @property
     def singular(self) -> str:

@@ -85,6 +85,8 @@ class ResourceService:
             return obj
         if not status:
             current = self.store.get(info, namespace, name)
+            if info.check_update is not None and obj.spec != current.spec:
+                info.check_update(current, obj)
             # Finalizers added by admission stay unless the writer lists them itself.
             for finalizer in info.finalizers:
                 if (finalizer in current.metadata.finalizers
@@ -135,6 +137,8 @@ class ResourceService:
             new = current.model_copy(update={"metadata": meta, "spec": obj.spec})
             if new.to_wire() == current.to_wire():
                 return current, "unchanged"
+            if info.check_update is not None and new.spec != current.spec:
+                info.check_update(current, new)
             if dry_run:
                 return new, "configured"
             try:
