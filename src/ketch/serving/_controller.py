@@ -1,56 +1,127 @@
-"""The InferenceService controller: one model-server process per service.
+"""The InferenceService controller: a front per service, replicas per revision.
 
-Each reconcile compares the service's generation with the running revision:
-a new generation starts a new model server (``python -m ketch.serving.modelserver``)
-as an executor work unit, waits for ``/v2/health/ready``, then points
-``status.url`` at it and stops the previous revision — so the previous one keeps
-serving until the new one is ready, and keeps serving if the new one fails to
-load. The claim on a revision is written before its process starts, as for
-Jobs, so two control planes never both run it.
+Each service gets a **front** (``ketch.serving._front``): its own 127.0.0.1 port,
+``status.url``, routing to **replicas**, model servers on unix sockets, each an
+executor work unit. A **revision** is one version of the predictor (its spec without
+the traffic and scaling knobs, so changing ``canaryTrafficPercent`` or
+``maxReplicas`` re-routes or re-scales, it does not restart models).
+
+Every reconcile, level-triggered:
+
+1. the front runs (restarted on the same port if it died) and answers on its admin
+   socket;
+2. the revision for the current spec exists; replicas are polled (a dead one is
+   removed and replaced; a replica that dies before it was ever ready fails a
+   loading revision with its last log line) and probed for readiness;
+3. traffic follows KServe: all to the latest ready revision, or with
+   ``canaryTrafficPercent: N`` N% to it and the rest to the last revision rolled
+   out at 100%; a revision that is neither is retired; a failed revision never
+   gets traffic;
+4. each revision is scaled by the KPA-like autoscaler (``_autoscale``) on the
+   front's measurements, between ``minReplicas`` and ``maxReplicas``;
+5. the routing table (ready replicas only) is pushed to the front when it differs,
+   and only then are retired replicas stopped, so no request is sent to a stopping one;
+6. status: url, conditions, modelStatus, ``components.predictor`` with traffic.
+
+Every process is claimed in status before it is submitted, so a control plane
+killed at any line is repaired by the next one: it adopts running units
+(``executor.lookup``) and starts what is missing.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 import logging
-import socket
-import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from ketch.core.controller import Controller, ObjectKey, Result
-from ketch.core.errors import ConflictError, ExecutorError, KetchError, NotFoundError
-from ketch.core.executors import Handle, ResourceRequest, UnitState, WorkUnit
+from ketch.core.errors import ExecutorError, InvalidError, KetchError, NotFoundError
+from ketch.core.executors import ResourceRequest, UnitState
 from ketch.core.quantity import parse_cpu, parse_memory
 from ketch.core.resources import Resource, now, set_condition
 from ketch.core.runtime import LEASE_TTL, Runtime
+from ketch.serving._autoscale import ScalePolicy, ScaleState, desired_replicas
 from ketch.serving._kind import INFERENCE_SERVICE, InferenceServiceSpec
+from ketch.serving._router_units import (
+    FrontClient,
+    free_port,
+    front_unit,
+    log_tail,
+    replica_ready,
+    replica_unit,
+    socket_dir,
+    stop_unit,
+    unit_state,
+)
 from ketch.serving._storage import local_model_path
 
-__all__ = ["FINALIZER", "InferenceServiceController"]
+__all__ = ["FINALIZER", "InferenceServiceController", "Knobs", "knobs_of"]
 
 log = logging.getLogger("ketch.serving")
 
 FINALIZER = "serving.ketch.dev/cleanup"
 _LOAD_TIMEOUT = 300.0
-_HEALTH_EVERY = 5.0
 _RETRY = 10.0
-_NOT_YET = ("minReplicas", "maxReplicas", "scaleTarget", "scaleMetric", "canaryTrafficPercent",
-            "containerConcurrency", "batcher", "logger", "containers")
+_MAX_RETRY = 300.0
+# Predictor keys that route or scale a revision rather than define it.
+_NOT_REVISION = ("canaryTrafficPercent", "minReplicas", "maxReplicas", "scaleTarget",
+                 "scaleMetric", "containerConcurrency", "timeout")
+_NOT_YET = ("batcher", "logger", "containers")
+_WINDOW = "autoscaling.knative.dev/window"
+_RETENTION = "autoscaling.knative.dev/scale-to-zero-pod-retention-period"
+_QUEUE_LIMIT = "serving.ketch.dev/queue-limit"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@dataclass(frozen=True)
+class Knobs:
+    """Routing and scaling settings resolved from the spec and its annotations."""
+
+    policy: ScalePolicy
+    container_concurrency: int
+    queue_limit: int
+    timeout: float
 
 
-def _ready(port: int) -> bool:
+def _duration(value: str, field: str) -> float:
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    text = value.strip()
     try:
-        return httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1.0).is_success
-    except httpx.HTTPError:
-        return False
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        raise InvalidError(f"{field}: {value!r} is not a duration like 60s or 2m") from None
+
+
+def knobs_of(obj: Resource, spec: InferenceServiceSpec) -> Knobs:
+    """The service's knobs; ``InvalidError`` names a malformed annotation."""
+    p = spec.predictor
+    notes = obj.metadata.annotations
+    minimum = p.min_replicas if p.min_replicas is not None else 1
+    # maxReplicas unset (or 0, "no limit" in KServe) runs minReplicas: on one machine
+    # ketch scales out only as far as the user says.
+    maximum = max(p.max_replicas or 0, minimum, 1)
+    cc = p.container_concurrency or 0
+    metric = p.scale_metric or "concurrency"
+    default_target = (0.7 * cc if cc else 100.0) if metric == "concurrency" else 200.0
+    window = _duration(notes.get(_WINDOW, "60s"), f"metadata.annotations[{_WINDOW}]")
+    if not 1 <= window <= 3600:
+        raise InvalidError(f"metadata.annotations[{_WINDOW}]: between 1s and 1h")
+    try:
+        queue_limit = int(notes.get(_QUEUE_LIMIT, "100"))
+    except ValueError:
+        raise InvalidError(f"metadata.annotations[{_QUEUE_LIMIT}]: not an integer") from None
+    return Knobs(
+        policy=ScalePolicy(min_replicas=minimum, max_replicas=maximum, metric=metric,
+                           target=float(p.scale_target or default_target), window=window,
+                           scale_to_zero_retention=_duration(
+                               notes.get(_RETENTION, "0s"), f"metadata.annotations[{_RETENTION}]")),
+        container_concurrency=cc, queue_limit=max(queue_limit, 0),
+        timeout=float(p.timeout or 60))
 
 
 def _request(resources: dict[str, Any] | None) -> ResourceRequest:
@@ -62,232 +133,436 @@ def _request(resources: dict[str, Any] | None) -> ResourceRequest:
                            else 0, gpu=int(gpu))
 
 
+def _revision_key(spec: dict[str, Any]) -> str:
+    predictor = {k: v for k, v in (spec.get("predictor") or {}).items()
+                 if k not in _NOT_REVISION}
+    body = json.dumps(predictor, sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+class _Work:
+    """One reconcile's view: the object (kept current across writes) and its status."""
+
+    def __init__(self, controller: InferenceServiceController, obj: Resource) -> None:
+        self.controller = controller
+        self.obj = obj
+        self.status: dict[str, Any] = copy.deepcopy(dict(obj.status))
+        self.to_stop: list[dict[str, Any]] = []
+        self.busy = False  # something is starting: look again soon
+
+    def save(self) -> None:
+        # The status dict stays the one this reconcile works on, so references into
+        # it (revisions, replicas) stay valid across writes.
+        self.obj = self.controller.store.update_status(
+            INFERENCE_SERVICE, self.obj.model_copy(update={"status": copy.deepcopy(
+                self.status)}))
+
+    @property
+    def revisions(self) -> list[dict[str, Any]]:
+        return self.status.setdefault("revisions", [])  # type: ignore[no-any-return]
+
+
 class InferenceServiceController(Controller):
+    """Reconciles InferenceServices; see the module docstring."""
+
     kind = INFERENCE_SERVICE
 
     def __init__(self, runtime: Runtime) -> None:
         super().__init__()
         self.rt = runtime
         self.store = runtime.store
-
-    def _write(self, obj: Resource, status: dict[str, Any]) -> Resource:
-        return self.store.update_status(INFERENCE_SERVICE, obj.model_copy(update={
-            "status": status}))
+        self._scalers: dict[tuple[str, str], ScaleState] = {}
 
     def reconcile(self, key: ObjectKey) -> Result | None:
         try:
             obj = self.store.get(INFERENCE_SERVICE, key.namespace, key.name)
         except NotFoundError:
             return None
-        status = dict(obj.status)
-        owner = status.get("controlPlane")
+        owner = obj.status.get("controlPlane")
         if owner and owner != self.rt.id and self.rt.is_alive(owner):
             return Result(requeue_after=LEASE_TTL / 2)
+        work = _Work(self, obj)
         if obj.metadata.deletion_timestamp:
-            return self._delete(obj, status)
+            return self._delete(work)
         spec = InferenceServiceSpec.model_validate(obj.spec)
-        generation = obj.metadata.generation or 1
+        status = work.status
         status["controlPlane"] = self.rt.id
-        status["observedGeneration"] = generation
+        status["observedGeneration"] = obj.metadata.generation or 1
         _unsupported(status, obj.spec)
-        pending = status.get("pending")
-        if pending and pending.get("generation") != generation:
-            self._stop(pending)  # a newer spec replaced a revision still loading
-            status["pending"] = pending = None
-        if pending:
-            return self._watch_pending(obj, status, pending)
-        active = status.get("active")
-        if active and active.get("generation") == generation:
-            return self._watch_active(obj, status, active)
-        return self._start_revision(obj, status, spec, generation)
+        self._legacy(work)
+        try:
+            knobs = knobs_of(obj, spec)
+        except InvalidError as err:
+            _conditions(status, ingress=False, serving=False, predictor=False,
+                        reason="InvalidSpec", message=err.message)
+            work.save()
+            return None
+        front = self._front(work)
+        stats = FrontClient(front["admin"]).stats(int(knobs.policy.window)) if front else None
+        latest = self._latest(work, spec)
+        for rev in list(work.revisions):
+            self._observe(work, rev, latest)
+        plan = self._traffic(work, spec, latest)
+        self._scale(work, knobs, plan, stats)
+        if front is not None and stats is not None:
+            self._route(work, front, knobs, plan, stats)
+        for unit in work.to_stop:
+            stop_unit(self.rt, unit)
+        self._report(work, latest, plan, front_up=stats is not None)
+        work.save()
+        if work.busy or stats is None:
+            return Result(requeue_after=0.2)
+        idle = any(not rev["replicas"] for rev, _ in plan)
+        return Result(requeue_after=0.5 if idle else 1.0)
 
-    # -- revisions -------------------------------------------------------------
+    # -- the front -------------------------------------------------------------------
 
-    def _start_revision(self, obj: Resource, status: dict[str, Any],
-                        spec: InferenceServiceSpec, generation: int) -> Result | None:
-        retry_after = float(status.get("retryAfter") or 0)
-        if retry_after > time.time() and status.get("failedGeneration") == generation:
-            self._write(obj, status)
-            return Result(requeue_after=retry_after - time.time())
+    def _front(self, work: _Work) -> dict[str, Any] | None:
+        """The running front's record, starting one if there is none; None while its
+        process is being started."""
+        status = work.status
+        front = status.get("front")
+        port: int | None = None
+        if front:
+            state = unit_state(self.rt, front)
+            if state is UnitState.RUNNING:
+                return front  # type: ignore[no-any-return]
+            port = int(front["port"])
+            if state is not None:
+                tail = log_tail(self.rt, front)
+                stop_unit(self.rt, front, grace=0)
+                log.warning("front of %s exited (%s); restarting", work.obj.name, tail)
+                status["frontRestarts"] = int(status.get("frontRestarts") or 0) + 1
+                if "cannot listen" in tail:
+                    port = None  # someone took the port meanwhile: the URL has to move
+        uid = work.obj.metadata.uid or work.obj.name
+        starts = int(status.get("frontStarts") or 0) + 1
+        status["frontStarts"] = starts
+        admin = str(socket_dir(self.rt.settings.home, uid) / "front.sock")
+        front = {"unitId": f"{uid}-front-{starts}", "port": port or free_port(),
+                 "admin": admin}
+        status["front"] = front
+        work.save()  # the claim, before the process exists
+        unit = front_unit(unit_id=front["unitId"], service=f"{work.obj.namespace}/"
+                          f"{work.obj.name}", port=int(front["port"]), admin=admin,
+                          log_key=self._log_key(work, front["unitId"]))
+        try:
+            front["handle"] = self.rt.executor.submit(unit)
+        except ExecutorError as err:
+            status["front"] = None
+            log.warning("cannot start the front of %s: %s", work.obj.name, err.message)
+        work.busy = True
+        return None
+
+    # -- revisions -------------------------------------------------------------------
+
+    def _latest(self, work: _Work, spec: InferenceServiceSpec) -> dict[str, Any]:
+        """The revision of the current spec, created (Loading) if it is new."""
+        key = _revision_key(work.obj.spec)
+        for rev in work.revisions:
+            if rev["key"] == key:
+                return rev
+        count = int(work.status.get("revisionCount") or 0) + 1
+        work.status["revisionCount"] = count
+        rev = {"name": f"{work.obj.name}-predictor-{count:05d}", "number": count,
+               "key": key, "generation": work.obj.metadata.generation or 1,
+               "state": "Loading", "replicas": [], "serial": 0, "failures": 0,
+               "restarts": 0, "created": time.time()}
+        work.revisions.append(rev)
+        self._resolve(work, rev, spec)
+        return rev
+
+    def _resolve(self, work: _Work, rev: dict[str, Any], spec: InferenceServiceSpec) -> None:
         fmt, uri, resources = spec.predictor.format_and_uri()
         if not fmt or not uri:
-            return self._fail(obj, status, generation, "InvalidSpec",
-                              "predictor needs a model format and a storageUri")
+            self._fail(rev, "InvalidSpec", "predictor needs a model format and a storageUri")
+            return
         try:
-            path = local_model_path(uri, store=self.store, namespace=obj.namespace,
+            path = local_model_path(uri, store=self.store, namespace=work.obj.namespace,
                                     cache=self.rt.settings.home / "models")
         except KetchError as err:
-            return self._fail(obj, status, generation, "StorageUriError", err.message)
-        port = _free_port()
-        unit_id = f"{obj.metadata.uid}-g{generation}-{int(time.time())}"
-        status["pending"] = {"unitId": unit_id, "generation": generation, "port": port,
-                             "started": time.time()}
-        _model_state(status, "Loading", None)
-        _conditions(status, ready=bool(status.get("active")), reason="Loading",
-                    message=f"revision {generation} is loading {uri}")
-        obj = self._write(obj, status)  # the claim, before the process exists
-        unit = WorkUnit(unit_id=unit_id, command=[
-            sys.executable, "-m", "ketch.serving.modelserver", "--name", obj.name,
-            "--model-dir", str(path), "--format", fmt, "--port", str(port)],
-            resources=_request(resources),
-            log_key=f"logs/{obj.namespace}/inferenceservices/{obj.name}/{unit_id}.log")
-        try:
-            handle = self.rt.executor.submit(unit)
-        except ExecutorError as err:
-            status["pending"] = None
-            return self._fail(obj, status, generation, "StartError", err.message)
-        status["pending"] = {**status["pending"], "handle": handle}
-        self._write(obj, status)
-        return Result(requeue_after=0.2)
+            self._fail(rev, "StorageUriError", err.message)
+            return
+        rev.update(state="Loading", format=fmt, uri=uri, path=str(path),
+                   resources=resources, loadingSince=time.time())
 
-    def _watch_pending(self, obj: Resource, status: dict[str, Any],
-                       pending: dict[str, Any]) -> Result | None:
-        handle = pending.get("handle") or self.rt.executor.lookup(pending["unitId"])
-        if handle is None:  # claimed, never started: try again
-            status["pending"] = None
-            self._write(obj, status)
-            return Result(requeue_after=0)
-        state = self.rt.executor.poll(handle)
-        if state.state is not UnitState.RUNNING:
-            tail = self._log_tail(handle)
-            self._stop({"handle": handle})
-            status["pending"] = None
-            return self._fail(obj, status, pending["generation"], "ModelLoadFailed",
-                              tail or state.message)
-        if _ready(int(pending["port"])):
-            previous = status.get("active")
-            status["active"] = {**pending, "handle": handle}
-            status["pending"] = None
-            status.pop("retryAfter", None)
-            status.pop("failedGeneration", None)
-            self._serving(status, int(pending["port"]), pending["generation"])
-            self._write(obj, status)
-            if previous:
-                self._stop(previous)  # the new revision serves: retire the old one
-            return Result(requeue_after=_HEALTH_EVERY)
-        if time.time() - float(pending.get("started", time.time())) > _LOAD_TIMEOUT:
-            self._stop({"handle": handle})
-            status["pending"] = None
-            return self._fail(obj, status, pending["generation"], "ModelLoadTimeout",
-                              f"not ready after {_LOAD_TIMEOUT:.0f}s")
-        self._write(obj, status)
-        return Result(requeue_after=0.2)
+    def _fail(self, rev: dict[str, Any], reason: str, message: str) -> None:
+        rev["failures"] = int(rev.get("failures") or 0) + 1
+        rev["state"] = "Failed"
+        rev["failure"] = {"reason": reason, "message": message, "time": now()}
+        rev["retryAt"] = time.time() + min(_RETRY * 2 ** (rev["failures"] - 1), _MAX_RETRY)
 
-    def _watch_active(self, obj: Resource, status: dict[str, Any],
-                      active: dict[str, Any]) -> Result | None:
-        handle = active.get("handle")
-        state = self.rt.executor.poll(handle) if handle else None
-        if state is None or state.state is not UnitState.RUNNING:
-            # The serving process died: start the same revision again.
-            if handle:
-                self._stop({"handle": handle})
-            status["active"] = None
-            _conditions(status, ready=False, reason="PredictorDied",
-                        message=state.message if state else "no process")
-            self._write(obj, status)
-            return Result(requeue_after=0)
-        if not _ready(int(active["port"])):
-            _conditions(status, ready=False, reason="NotReady",
-                        message="the model server does not answer /v2/health/ready")
+    def _observe(self, work: _Work, rev: dict[str, Any], latest: dict[str, Any]) -> None:
+        """Poll the revision's replicas: drop dead ones, mark ready ones."""
+        if rev["state"] == "Failed":
+            if rev is latest and time.time() >= float(rev.get("retryAt") or 0):
+                self._resolve(work, rev, InferenceServiceSpec.model_validate(work.obj.spec))
+            return
+        for rep in list(rev["replicas"]):
+            state = unit_state(self.rt, rep)
+            if state is None:  # claimed, never started (a crash before submit)
+                rev["replicas"].remove(rep)
+                continue
+            if state is not UnitState.RUNNING:
+                tail = log_tail(self.rt, rep)
+                stop_unit(self.rt, rep, grace=0)
+                rev["replicas"].remove(rep)
+                if rep.get("ready") or rev["state"] == "Ready":
+                    rev["restarts"] = int(rev.get("restarts") or 0) + 1
+                    log.warning("replica %s of %s exited (%s); replacing it", rep["unitId"],
+                                rev["name"], tail)
+                    if not rep.get("ready"):  # crashing on start: back off
+                        rev["replicaRetryAt"] = time.time() + min(
+                            2.0 ** min(rev["restarts"], 8), 60.0)
+                    continue
+                self._fail(rev, "ModelLoadFailed", tail or "the model server exited")
+                work.to_stop.extend(rev["replicas"])
+                rev["replicas"] = []
+                return
+            if rep.get("ready"):
+                continue
+            if replica_ready(rep["socket"]):
+                rep["ready"] = True
+                if rev["state"] == "Loading":
+                    rev["state"] = "Ready"
+                    rev.pop("failure", None)
+                    rev["failures"] = 0
+            elif time.time() - float(rep["started"]) > _LOAD_TIMEOUT:
+                rev["replicas"].remove(rep)
+                work.to_stop.append(rep)
+                if rev["state"] == "Loading":
+                    self._fail(rev, "ModelLoadTimeout", f"not ready after {_LOAD_TIMEOUT:.0f}s")
+                    work.to_stop.extend(rev["replicas"])
+                    rev["replicas"] = []
+                    return
+            else:
+                work.busy = True
+
+    # -- traffic ---------------------------------------------------------------------
+
+    def _traffic(self, work: _Work, spec: InferenceServiceSpec,
+                 latest: dict[str, Any]) -> list[tuple[dict[str, Any], int]]:
+        """KServe's split: [(revision, percent)], latest first; retires the rest."""
+        rollout = work.status.setdefault("rollout", {})
+        by_name = {rev["name"]: rev for rev in work.revisions}
+        stable = by_name.get(rollout.get("latest") or "")
+        canary = spec.predictor.canary_traffic_percent
+        plan: list[tuple[dict[str, Any], int]]
+        if latest["state"] == "Ready":
+            if stable is None or stable is latest or canary is None or canary >= 100:
+                if stable is not latest:  # promoted, or a plain rollout: latest takes all
+                    rollout["previous"] = stable["name"] if stable else rollout.get("previous")
+                    rollout["latest"] = latest["name"]
+                plan = [(latest, 100)]
+            else:
+                plan = [(latest, canary), (stable, 100 - canary)]
         else:
-            self._serving(status, int(active["port"]), active["generation"])
-        self._write(obj, status)
-        return Result(requeue_after=_HEALTH_EVERY)
+            plan = [(stable, 100)] if stable is not None else []
+        keep = {id(latest), *(id(rev) for rev, _ in plan)}
+        for rev in list(work.revisions):
+            if id(rev) not in keep:
+                work.to_stop.extend(rev["replicas"])
+                work.revisions.remove(rev)
+                self._scalers.pop((work.obj.metadata.uid or "", rev["name"]), None)
+        return plan
 
-    # -- status ----------------------------------------------------------------
+    # -- scaling ---------------------------------------------------------------------
 
-    def _serving(self, status: dict[str, Any], port: int, generation: int) -> None:
-        url = f"http://127.0.0.1:{port}"
-        status["url"] = url
-        status["address"] = {"url": url}
-        revision = f"{generation}"
-        status["components"] = {"predictor": {
-            "url": url, "latestReadyRevision": revision, "latestCreatedRevision": revision,
-            "traffic": [{"revisionName": revision, "percent": 100, "latestRevision": True}]}}
-        _model_state(status, "Loaded", None)
-        _conditions(status, ready=True, reason="", message="")
+    def _scale(self, work: _Work, knobs: Knobs, plan: list[tuple[dict[str, Any], int]],
+               stats: dict[str, Any] | None) -> None:
+        policy = knobs.policy
+        measured = (stats or {}).get("revisions") or {}
+        starting: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        for rev in work.revisions:
+            replicas = rev["replicas"]
+            if rev["state"] == "Failed":
+                desired = 0
+            elif rev["state"] == "Loading":
+                desired = max(policy.min_replicas, 1)  # Knative's initial scale
+            elif (seen := measured.get(rev["name"])) is not None:
+                scaler = self._scalers.setdefault((work.obj.metadata.uid or "", rev["name"]),
+                                                  ScaleState())
+                samples = seen["concurrency"] if policy.metric == "concurrency" \
+                    else [float(n) for n in seen["requestsPerSecond"]]
+                desired = desired_replicas(
+                    policy, scaler, now=time.monotonic(), current=len(replicas),
+                    ready=sum(1 for r in replicas if r.get("ready")), samples=samples,
+                    queued=int(seen["queued"]))
+            else:  # no measurements (the front is starting): hold the count in bounds
+                desired = max(policy.min_replicas, min(policy.max_replicas, len(replicas)))
+            rev["desiredReplicas"] = desired
+            if len(replicas) < desired:
+                if time.time() < float(rev.get("replicaRetryAt") or 0):
+                    work.busy = True
+                    continue
+                for _ in range(desired - len(replicas)):
+                    starting.append((rev, self._claim_replica(work, rev)))
+            elif len(replicas) > desired:
+                # Not-ready replicas go first, then the newest.
+                order = sorted(replicas, key=lambda r: (bool(r.get("ready")), -r["started"]))
+                for victim in order[:len(replicas) - desired]:
+                    replicas.remove(victim)
+                    work.to_stop.append(victim)
+        if starting:
+            work.save()  # the claims, before the processes exist
+            for rev, rep in starting:
+                self._submit_replica(work, rev, rep)
+            work.busy = True
 
-    def _fail(self, obj: Resource, status: dict[str, Any], generation: int, reason: str,
-              message: str) -> Result:
-        status["retryAfter"] = time.time() + _RETRY
-        status["failedGeneration"] = generation
-        _model_state(status, "FailedToLoad", {"reason": reason, "message": message,
-                                              "time": now()})
-        serving = bool(status.get("active"))
-        # The previous revision, if any, keeps serving: Ready stays as it was.
-        _conditions(status, ready=serving, reason=reason if not serving else "",
-                    message=message if not serving else "", predictor_reason=reason,
-                    predictor_message=message)
+    def _claim_replica(self, work: _Work, rev: dict[str, Any]) -> dict[str, Any]:
+        rev["serial"] = int(rev.get("serial") or 0) + 1
+        uid = work.obj.metadata.uid or work.obj.name
+        unit_id = f"{uid}-{rev['number']}-{rev['serial']}"
+        sock = socket_dir(self.rt.settings.home, uid) / f"r{rev['number']}-{rev['serial']}.sock"
+        rep = {"unitId": unit_id, "socket": str(sock), "started": time.time(), "ready": False}
+        rev["replicas"].append(rep)
+        return rep
+
+    def _submit_replica(self, work: _Work, rev: dict[str, Any], rep: dict[str, Any]) -> None:
+        unit_id = rep["unitId"]
+        unit = replica_unit(unit_id=unit_id, name=work.obj.name, model_dir=rev["path"],
+                            fmt=rev["format"], uds=rep["socket"],
+                            resources=_request(rev.get("resources")),
+                            log_key=self._log_key(work, unit_id))
         try:
-            self._write(obj, status)
-        except ConflictError:
-            return Result(requeue_after=0)
-        return Result(requeue_after=_RETRY)
+            rep["handle"] = self.rt.executor.submit(unit)
+        except ExecutorError as err:
+            rev["replicas"].remove(rep)
+            rev["replicaRetryAt"] = time.time() + _RETRY
+            if rev["state"] == "Loading":
+                self._fail(rev, "StartError", err.message)
 
-    def _log_tail(self, handle: Handle) -> str:
-        try:
-            text = b"".join(self.rt.executor.logs(handle)).decode(errors="replace")
-        except KetchError:
-            return ""
-        lines = [line for line in text.strip().splitlines() if line.strip()]
-        return lines[-1][:500] if lines else ""
+    # -- routing and status ----------------------------------------------------------
 
-    def _stop(self, revision: dict[str, Any]) -> None:
-        handle = revision.get("handle") or (self.rt.executor.lookup(revision["unitId"])
-                                            if revision.get("unitId") else None)
-        if handle:
-            self.rt.executor.cancel(handle, grace_seconds=3.0)
-            self.rt.executor.finalize(handle)
-            self.rt.executor.forget(handle)
+    def _route(self, work: _Work, front: dict[str, Any], knobs: Knobs,
+               plan: list[tuple[dict[str, Any], int]], stats: dict[str, Any]) -> None:
+        config: dict[str, Any] = {
+            "containerConcurrency": knobs.container_concurrency,
+            "queueLimit": knobs.queue_limit, "timeout": knobs.timeout,
+            "revisions": [{"name": rev["name"], "percent": percent, "backends": [
+                {"id": rep["unitId"], "address": f"unix:{rep['socket']}"}
+                for rep in rev["replicas"] if rep.get("ready")]} for rev, percent in plan]}
+        version = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+        if stats.get("version") != version:
+            config["version"] = version
+            if not FrontClient(front["admin"]).configure(config):
+                work.busy = True
 
-    def _delete(self, obj: Resource, status: dict[str, Any]) -> Result | None:
+    def _report(self, work: _Work, latest: dict[str, Any],
+                plan: list[tuple[dict[str, Any], int]], *, front_up: bool) -> None:
+        status = work.status
+        front = status.get("front") or {}
+        if front.get("port"):
+            url = f"http://127.0.0.1:{front['port']}"
+            status["url"] = url
+            status["address"] = {"url": url}
+        rollout = status.get("rollout") or {}
+        split = len(plan) > 1
+        traffic = [{"revisionName": rev["name"], "percent": percent,
+                    "latestRevision": rev is latest,
+                    **({"tag": "latest" if rev is latest else "prev"} if split else {})}
+                   for rev, percent in plan]
+        ready_rev = latest if latest["state"] == "Ready" else \
+            next((rev for rev, _ in plan), None)
+        predictor: dict[str, Any] = {
+            "url": status.get("url"), "latestCreatedRevision": latest["name"],
+            "traffic": traffic}
+        for field, value in (("latestReadyRevision", ready_rev and ready_rev["name"]),
+                             ("latestRolledoutRevision", rollout.get("latest")),
+                             ("previousRolledoutRevision", rollout.get("previous"))):
+            if value:
+                predictor[field] = value
+        status["components"] = {"predictor": predictor}
+        status["readyReplicas"] = sum(1 for rev, _ in plan for r in rev["replicas"]
+                                      if r.get("ready"))
+        serving = any(rev["state"] == "Ready" and percent > 0 for rev, percent in plan)
+        failure = latest.get("failure") if latest["state"] == "Failed" else None
+        _model_state(status, latest["state"], failure, serving=serving)
+        if not front_up:
+            reason, message = "FrontStarting", "the service's front is starting"
+        elif failure:
+            reason, message = failure["reason"], failure["message"]
+        elif latest["state"] == "Loading":
+            reason, message = "Loading", f"revision {latest['name']} is loading " \
+                                         f"{latest.get('uri', '')}"
+        else:
+            reason, message = "", ""
+        _conditions(status, ingress=front_up, serving=serving and front_up,
+                    predictor=latest["state"] == "Ready", reason=reason, message=message)
+
+    # -- clean-up --------------------------------------------------------------------
+
+    def _legacy(self, work: _Work) -> None:
+        """Processes recorded by the first slice's controller (one server per
+        service, no front): stop them; the front and replicas replace them."""
         for key in ("pending", "active"):
+            old = work.status.pop(key, None)
+            if old and old.get("unitId"):
+                work.to_stop.append(old)
+
+    def _delete(self, work: _Work) -> Result | None:
+        status = work.status
+        for key in ("pending", "active", "front"):
             if status.get(key):
-                self._stop(status[key])
+                stop_unit(self.rt, status[key])
+        for rev in status.get("revisions") or []:
+            for rep in rev.get("replicas") or []:
+                stop_unit(self.rt, rep)
+            self._scalers.pop((work.obj.metadata.uid or "", rev["name"]), None)
+        obj = work.obj
         meta = obj.metadata.model_copy(update={
             "finalizers": [f for f in obj.metadata.finalizers if f != FINALIZER]})
         self.store.update(INFERENCE_SERVICE, obj.model_copy(update={"metadata": meta}))
         return None
 
+    @staticmethod
+    def _log_key(work: _Work, unit_id: str) -> str:
+        return f"logs/{work.obj.namespace}/inferenceservices/{work.obj.name}/{unit_id}.log"
 
-def _model_state(status: dict[str, Any], state: str, failure: dict[str, Any] | None) -> None:
+
+def _model_state(status: dict[str, Any], state: str, failure: dict[str, Any] | None, *,
+                 serving: bool) -> None:
+    target = {"Ready": "Loaded", "Loading": "Loading", "Failed": "FailedToLoad"}[state]
     model_status: dict[str, Any] = {
-        "states": {"activeModelState": state if state != "Loading" or not status.get("active")
-                   else "Loaded", "targetModelState": state},
+        "states": {"activeModelState": "Loaded" if serving else target,
+                   "targetModelState": target},
         "transitionStatus": {"Loaded": "UpToDate", "Loading": "InProgress",
-                             "FailedToLoad": "BlockedByFailedLoad"}.get(state, "InProgress"),
+                             "FailedToLoad": "BlockedByFailedLoad"}[target],
     }
     if failure:
         model_status["lastFailureInfo"] = failure
     status["modelStatus"] = model_status
 
 
-def _conditions(status: dict[str, Any], *, ready: bool, reason: str, message: str,
-                predictor_reason: str | None = None,
-                predictor_message: str | None = None) -> None:
+def _conditions(status: dict[str, Any], *, ingress: bool, serving: bool, predictor: bool,
+                reason: str, message: str) -> None:
     """Ready, PredictorReady and IngressReady first (``ketch get`` shows the first),
-    then any other conditions as they were."""
+    then any other conditions as they were. Ready means requests are answered: a
+    failed rollout leaves it True while the previous revision serves."""
     mine = ("Ready", "PredictorReady", "IngressReady")
     current = list(status.get("conditions") or [])
     holder: dict[str, Any] = {"conditions": [c for c in current if c.get("type") in mine]}
-    set_condition(holder, "Ready", ready, reason, message)
-    set_condition(holder, "PredictorReady", ready if predictor_reason is None else False,
-                  predictor_reason or reason, predictor_message or message)
-    set_condition(holder, "IngressReady", ready, reason, message)
+    set_condition(holder, "Ready", serving, "" if serving else reason or "NotServing",
+                  "" if serving else message)
+    set_condition(holder, "PredictorReady", predictor, "" if predictor else reason,
+                  "" if predictor else message)
+    set_condition(holder, "IngressReady", ingress, "" if ingress else "FrontStarting",
+                  "" if ingress else "the service's front is starting")
     ordered = sorted(holder["conditions"], key=lambda c: mine.index(c["type"]))
     status["conditions"] = ordered + [c for c in current if c.get("type") not in mine]
 
 
 def _unsupported(status: dict[str, Any], spec: dict[str, Any]) -> None:
     predictor = spec.get("predictor") or {}
-    named = [f"predictor.{k}" for k in _NOT_YET if k in predictor
-             and not (k in ("minReplicas", "maxReplicas") and predictor[k] in (0, 1))]
+    named = [f"predictor.{k}" for k in _NOT_YET if k in predictor]
+    if predictor.get("scaleMetric") in ("cpu", "memory"):
+        named.append(f"predictor.scaleMetric: {predictor['scaleMetric']} (ketch scales on "
+                     "concurrency or rps)")
     named += [k for k in ("transformer", "explainer") if k in spec]
     holder = {"conditions": list(status.get("conditions") or [])}
     if named:
         set_condition(holder, "Unsupported", True, "NotYetHonoured",
-                      "ketch runs one replica per service and does not yet honour: "
-                      + ", ".join(named))
+                      "ketch does not yet honour: " + ", ".join(named))
     else:
         holder["conditions"] = [c for c in holder["conditions"] if c.get("type") != "Unsupported"]
     status["conditions"] = holder["conditions"]

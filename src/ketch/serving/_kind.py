@@ -7,7 +7,7 @@ honour yet is named in the ``Unsupported`` condition, never silently dropped.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -59,6 +59,8 @@ class PredictorSpec(_Open):
     max_replicas: int | None = Field(default=None, ge=0)
     canary_traffic_percent: int | None = Field(default=None, ge=0, le=100)
     container_concurrency: int | None = Field(default=None, ge=0)
+    scale_target: int | None = Field(default=None, ge=1)
+    scale_metric: Literal["concurrency", "rps", "cpu", "memory"] | None = None
     timeout: int | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
@@ -68,6 +70,10 @@ class PredictorSpec(_Open):
             raise ValueError(f"set one of model or a framework key, not {', '.join(given)}")
         if not given and not self.model_extra:
             raise ValueError("set predictor.model (modelFormat and storageUri)")
+        if self.max_replicas and self.min_replicas is not None \
+                and self.max_replicas < self.min_replicas:
+            raise ValueError(f"maxReplicas ({self.max_replicas}) is below minReplicas "
+                             f"({self.min_replicas})")
         return self
 
     def format_and_uri(self) -> tuple[str | None, str | None, dict[str, Any] | None]:
@@ -109,6 +115,13 @@ INFERENCE_SERVICE = KindInfo(
     columns=(
         Column("URL", "status.url"),
         Column("READY", "status.conditions[0].status"),
+        # As KServe prints them: the latest revision's share, then the previous one's
+        # while a canary split is on.
+        Column("LATEST", "status.components.predictor.traffic[0].percent"),
+        Column("PREV", "status.components.predictor.traffic[1].percent"),
+        Column("REPLICAS", "status.readyReplicas"),
+        Column("LATESTREADYREVISION", "status.components.predictor.latestReadyRevision",
+               wide_only=True),
         Column("MODEL", "status.modelStatus.states.activeModelState", wide_only=True),
         Column("REASON", "status.conditions[0].reason", wide_only=True),
     ),

@@ -20,7 +20,7 @@ __all__ = ["proxy_router"]
 
 _FORWARD_REQUEST = ("content-type", "content-encoding", "inference-header-content-length",
                     "accept")
-_FORWARD_RESPONSE = ("content-type", "inference-header-content-length")
+_FORWARD_RESPONSE = ("content-type", "inference-header-content-length", "ketch-revision")
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 

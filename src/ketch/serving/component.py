@@ -15,13 +15,18 @@ __all__ = ["component"]
 
 
 def _logs(runtime: Runtime, obj: Resource, options: LogOptions) -> Iterator[bytes]:
-    """The model server's log: the revision loading, else the one serving."""
-    revision = obj.status.get("pending") or obj.status.get("active") or {}
-    handle = revision.get("handle") or (runtime.executor.lookup(revision["unitId"])
-                                        if revision.get("unitId") else None)
-    if handle is None:
-        return iter(())
-    return runtime.executor.logs(handle, follow=options.follow)
+    """A model server's log: the latest revision's first replica (the one loading,
+    or serving), else the previous revision's while the latest has none."""
+    latest = (obj.status.get("components") or {}).get("predictor", {}).get(
+        "latestCreatedRevision")
+    revisions = sorted(obj.status.get("revisions") or [],
+                       key=lambda rev: rev.get("name") != latest)
+    for revision in revisions:
+        for replica in revision.get("replicas") or []:
+            handle = replica.get("handle") or runtime.executor.lookup(replica["unitId"])
+            if handle is not None:
+                return runtime.executor.logs(handle, follow=options.follow)
+    return iter(())
 
 
 def _proxy(runtime: Runtime) -> Any:
@@ -33,7 +38,8 @@ def _proxy(runtime: Runtime) -> Any:
 component = Component(
     name="serving",
     description="Model serving: KServe InferenceServices with the V1 and Open Inference "
-                "Protocol data planes",
+                "Protocol data planes, replicas behind a router, canary rollouts and "
+                "autoscaling",
     kinds=(INFERENCE_SERVICE,),
     controllers=(InferenceServiceController,),
     log_readers={INFERENCE_SERVICE.key: _logs},

@@ -1,0 +1,606 @@
+"""The front of one InferenceService: ``python -m ketch.serving._front``.
+
+One process per service, listening on the service's own 127.0.0.1 port (its
+``status.url``), forwarding each HTTP/1.1 request to a replica (a model server on a
+unix socket) over kept-alive pooled connections. It is the hot path, so it is a bare
+``asyncio.Protocol`` on ``httptools``: the request's bytes are forwarded as received
+and the response's bytes are relayed as they arrive, with one header added
+(``ketch-revision``); no JSON is parsed and nothing is buffered beyond one request.
+
+Policies (canary split, least outstanding requests, bounded queue) live in
+``_front_pool``. The controller drives the front through an admin channel on a unix
+socket that the service port does not reach (``PUT /config`` pushes the routing
+table, ``GET /stats`` reads the measurements for the autoscaler); ``GET /metrics`` on
+the service port answers the front's Prometheus metrics.
+
+A replica that refuses connections (killed) is taken out of rotation at once and the
+request is retried on another replica of the same revision, or held until one is up;
+a request that was sent on a kept-alive connection and got no byte back is retried
+too (the replica may have closed the idle connection as it was sent), at most
+``_ATTEMPTS`` times. Requests in flight on a replica that dies answer 502.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from collections import deque
+from http import HTTPStatus
+from typing import Any
+
+import httptools
+
+from ketch.serving._front_admin import serve_admin
+from ketch.serving._front_pool import Backend, Revision, Router
+
+__all__ = ["Front", "main"]
+
+_ATTEMPTS = 3
+_TICK = 1.0
+_PROBE_PATH = b"/v2/health/ready"
+
+
+def error_response(code: int, message: str, *, keep_alive: bool = True) -> bytes:
+    """A complete HTTP/1.1 response with KServe's ``{"error": ...}`` JSON body."""
+    body = json.dumps({"error": message}).encode()
+    return (f"HTTP/1.1 {code} {HTTPStatus(code).phrase}\r\ncontent-type: application/json"
+            f"\r\ncontent-length: {len(body)}\r\n"
+            f"{'' if keep_alive else 'connection: close' + chr(13) + chr(10)}\r\n"
+            ).encode() + body
+
+
+# (forward as received?, raw chunks, method, url, headers, body chunks, keep-alive)
+_Parsed = tuple[bool, list[bytes], bytes, bytes, list[tuple[bytes, bytes]], list[bytes], bool]
+
+
+class Exchange:
+    """One request on its way through the front."""
+
+    __slots__ = ("attempts", "backend", "client", "gone", "keep_alive", "request",
+                 "revision", "sent", "started")
+
+    def __init__(self, client: ClientConnection, request: bytes, keep_alive: bool) -> None:
+        self.client = client
+        self.request = request
+        self.keep_alive = keep_alive
+        self.started = time.monotonic()
+        self.revision: Revision | None = None
+        self.backend: Backend | None = None
+        self.attempts = 0
+        self.gone = False  # the client went away; finish quietly
+        self.sent = False  # some response bytes reached the client
+
+
+class ClientConnection(asyncio.Protocol):
+    """A client's connection on the service port: parses requests, one at a time."""
+
+    def __init__(self, front: Front) -> None:
+        self.front = front
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.active: Exchange | None = None
+        self.pending: deque[Exchange] = deque()
+        self.closed = False
+        self._chunk = b""
+        self._raw: list[bytes] = []
+        self._in_message = False
+        self._clean = True
+        self._done_in_chunk = 0
+        self._completed: list[_Parsed] = []
+        self._url: list[bytes] = []
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._body: list[bytes] = []
+        self._expect = False
+
+    # -- asyncio.Protocol ----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.active is not None:
+            self.active.gone = True
+        for ex in self.pending:
+            ex.gone = True
+        self.pending.clear()
+
+    def data_received(self, data: bytes) -> None:
+        self._chunk = data
+        self._done_in_chunk = 0
+        if self._in_message:
+            self._raw.append(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as err:
+            self._reply_and_close(400, f"malformed HTTP request: {err}")
+            return
+        done = self._completed
+        if not done:
+            return
+        self._completed = []
+        exact = len(done) == 1 and done[0][0] and not self._in_message
+        for clean, raw, method, url, headers, body, keep in done:
+            # The common case: the chunks hold exactly this request; forward them as is.
+            request = (raw[0] if len(raw) == 1 else b"".join(raw)) if exact and clean \
+                else _rebuild(method, url, headers, body)
+            self._accept(Exchange(self, request, keep))
+
+    # -- httptools callbacks -------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._in_message = True
+        self._clean = self._done_in_chunk == 0
+        self._raw = [self._chunk]
+        self._url = []
+        self._headers = []
+        self._body = []
+        self._expect = False
+
+    def on_url(self, url: bytes) -> None:
+        self._url.append(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) == 6 and name.lower() == b"expect":
+            self._expect = True
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        if self._expect and self.transport is not None:
+            # We read the body ourselves; the replica never sees the Expect header.
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._clean = False
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        self._in_message = False
+        self._done_in_chunk += 1
+        self._completed.append((self._clean, self._raw, self.parser.get_method(),
+                                b"".join(self._url), self._headers, self._body,
+                                self.parser.should_keep_alive()))
+
+    # -- exchanges -----------------------------------------------------------------
+
+    def _accept(self, ex: Exchange) -> None:
+        if self.active is None:
+            self.active = ex
+            self.front.admit(ex)
+        else:
+            self.pending.append(ex)
+
+    def finished(self, ex: Exchange, keep_alive: bool) -> None:
+        """The response to ``ex`` was written in full."""
+        self.active = None
+        if self.closed:
+            return
+        if not keep_alive:
+            if self.transport is not None:
+                self.transport.close()
+            return
+        if self.pending:
+            nxt = self.pending.popleft()
+            self.active = nxt
+            self.front.admit(nxt)
+
+    def reply(self, ex: Exchange, code: int, message: str) -> None:
+        """Answer ``ex`` from the front itself (an error) and move on."""
+        if not self.closed and self.transport is not None:
+            self.transport.write(error_response(code, message, keep_alive=ex.keep_alive))
+        self.finished(ex, ex.keep_alive)
+
+    def _reply_and_close(self, code: int, message: str) -> None:
+        if self.transport is not None:
+            self.transport.write(error_response(code, message, keep_alive=False))
+            self.transport.close()
+        self.closed = True
+
+
+def _rebuild(method: bytes, url: bytes, headers: list[tuple[bytes, bytes]],
+             body: list[bytes]) -> bytes:
+    """A request in HTTP/1.1 form from its parsed parts (pipelined requests, Expect)."""
+    payload = b"".join(body)
+    lines = [method, b" ", url, b" HTTP/1.1\r\n"]
+    for name, value in headers:
+        if name.lower() in (b"content-length", b"transfer-encoding", b"expect"):
+            continue
+        lines += (name, b": ", value, b"\r\n")
+    lines += (b"content-length: ", str(len(payload)).encode(), b"\r\n\r\n", payload)
+    return b"".join(lines)
+
+
+class Upstream(asyncio.Protocol):
+    """A connection to one replica, reused for request after request."""
+
+    def __init__(self, front: Front, backend: Backend) -> None:
+        self.front = front
+        self.backend = backend
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.exchange: Exchange | None = None
+        self.reused = False  # sent a request before: it may have gone stale while idle
+        self.got = False  # some response bytes arrived for the current exchange
+        self.sent_at = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.backend.conns.add(self)
+
+    def send(self, ex: Exchange) -> None:
+        self.exchange = ex
+        self.got = False
+        self.sent_at = time.monotonic()
+        assert self.transport is not None
+        self.transport.write(ex.request)
+
+    def data_received(self, data: bytes) -> None:
+        ex = self.exchange
+        if ex is None:  # nothing asked: a confused peer; drop the connection
+            if self.transport is not None:
+                self.transport.abort()
+            return
+        if not self.got:
+            self.got = True
+            end = data.find(b"\r\n")
+            if end > 0:
+                data = data[:end + 2] + ex.revision.header + data[end + 2:]  # type: ignore[union-attr]
+        if not ex.gone:
+            ex.sent = True
+            ex.client.transport.write(data)  # type: ignore[union-attr]
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.exchange = None
+            self.front.upstream_broken(ex, self, "sent a malformed response")
+
+    def on_message_complete(self) -> None:
+        ex = self.exchange
+        if ex is None:
+            return
+        self.exchange = None
+        self.reused = True
+        self.front.finish(ex, self, self.parser.get_status_code(),
+                          self.parser.should_keep_alive())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        backend = self.backend
+        backend.conns.discard(self)
+        with contextlib.suppress(ValueError):
+            backend.idle.remove(self)
+        ex = self.exchange
+        if ex is not None:
+            self.exchange = None
+            if not self.got and self.reused and ex.attempts < _ATTEMPTS:
+                # Sent on a kept-alive connection the replica closed (or died with):
+                # nothing came back, so it is safe to send again.
+                self.front.requeue(ex)
+            else:
+                self.front.upstream_broken(ex, self, "closed the connection")
+
+
+class Front:
+    """The service's router: admission, replica choice, relaying, measurements."""
+
+    def __init__(self, *, namespace: str, service: str) -> None:
+        self.router = Router()
+        self.namespace = namespace
+        self.service = service
+        self.loop = asyncio.get_running_loop()
+        self.rejected = 0
+        self._probing: set[str] = set()
+
+    # -- admission -----------------------------------------------------------------
+
+    def admit(self, ex: Exchange) -> None:
+        """A new request: local routes, else choose a revision and send or queue it."""
+        request = ex.request
+        if request.startswith(b"GET /metrics ") or request.startswith(b"GET /metrics?"):
+            from ketch.serving._front_admin import render_metrics
+
+            body = render_metrics(self)
+            head = (f"HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\n"
+                    f"content-length: {len(body)}\r\n\r\n").encode()
+            ex.client.transport.write(head + body)  # type: ignore[union-attr]
+            ex.client.finished(ex, ex.keep_alive)
+            return
+        router = self.router
+        rev = router.choose()
+        if rev is None:
+            if router.configured:
+                ex.client.reply(ex, 503, f"inference service {self.service} has no "
+                                         "revision taking traffic")
+                return
+            router.unrouted.append(ex)  # the controller has not pushed routes yet
+            return
+        ex.revision = rev
+        rev.requests += 1
+        now = time.monotonic()
+        rev.last_request = now
+        rev.add_concurrency(1, now)
+        self._route(ex, rev, fresh=True)
+
+    def _route(self, ex: Exchange, rev: Revision, *, fresh: bool) -> None:
+        backend = rev.pick(self.router.container_concurrency)
+        if backend is not None:
+            self._send(ex, backend)
+        elif fresh and len(rev.waiters) >= self.router.queue_limit:
+            self.rejected += 1
+            rev.add_concurrency(-1, time.monotonic())
+            rev.observe(503, time.monotonic() - ex.started)
+            ex.client.reply(ex, 503, f"inference service {self.service} is overloaded: "
+                                     f"{rev.in_flight} requests in flight and "
+                                     f"{len(rev.waiters)} queued (queue limit "
+                                     f"{self.router.queue_limit})")
+        else:
+            rev.waiters.append(ex)
+
+    def _send(self, ex: Exchange, backend: Backend) -> None:
+        ex.backend = backend
+        ex.attempts += 1
+        backend.outstanding += 1
+        rev = backend.revision
+        rev.in_flight += 1
+        if backend.idle:
+            backend.idle.pop().send(ex)
+        else:
+            self.loop.create_task(self._connect(ex, backend))
+
+    async def _connect(self, ex: Exchange, backend: Backend) -> None:
+        try:
+            conn = await _open(self.loop, lambda: Upstream(self, backend), backend.address)
+        except OSError as err:
+            # Refused or gone: the replica is dead or not listening. Out of rotation at
+            # once; the request was never sent, so it goes to another replica.
+            backend.down = True
+            self._release(ex, backend)
+            ex.attempts -= 1
+            if ex.gone:
+                self._done(ex)
+                return
+            self._log(f"replica {backend.id} refused a connection ({err}); out of rotation")
+            self._route(ex, ex.revision, fresh=False)  # type: ignore[arg-type]
+            return
+        if ex.gone:  # the client left while we connected: keep the connection for later
+            self._release(ex, backend)
+            backend.idle.append(conn)
+            self._done(ex)
+            return
+        conn.send(ex)
+
+    # -- completion ----------------------------------------------------------------
+
+    def finish(self, ex: Exchange, conn: Upstream, code: int, keep_alive: bool) -> None:
+        backend = conn.backend
+        backend.served += 1
+        self._release(ex, backend)
+        rev = backend.revision
+        now = time.monotonic()
+        rev.add_concurrency(-1, now)
+        rev.observe(code, now - ex.started)
+        if keep_alive and not backend.down and conn.transport is not None \
+                and backend in backend.revision.backends:
+            backend.idle.append(conn)
+        elif conn.transport is not None:
+            conn.transport.close()
+        ex.client.finished(ex, keep_alive and ex.keep_alive)
+        self._drain(backend)
+
+    def requeue(self, ex: Exchange) -> None:
+        backend = ex.backend
+        assert backend is not None
+        self._release(ex, backend)
+        if ex.gone:
+            self._done(ex)
+        else:
+            self._route(ex, ex.revision, fresh=False)  # type: ignore[arg-type]
+
+    def upstream_broken(self, ex: Exchange, conn: Upstream, why: str) -> None:
+        backend = conn.backend
+        self._release(ex, backend)
+        if conn.transport is not None:
+            conn.transport.abort()
+        self._log(f"replica {backend.id} {why} during a request")
+        rev = backend.revision
+        now = time.monotonic()
+        rev.add_concurrency(-1, now)
+        rev.observe(502, now - ex.started)
+        if ex.sent:  # half a response is out: the client's connection cannot be reused
+            if ex.client.transport is not None:
+                ex.client.transport.abort()
+            ex.client.finished(ex, False)
+        else:
+            ex.client.reply(ex, 502, f"replica {backend.id} of {rev.name} {why} before "
+                                     "answering")
+        self._drain(backend)
+
+    def _release(self, ex: Exchange, backend: Backend) -> None:
+        backend.outstanding -= 1
+        backend.revision.in_flight -= 1
+        ex.backend = None
+
+    def _done(self, ex: Exchange) -> None:
+        rev = ex.revision
+        if rev is not None:
+            rev.add_concurrency(-1, time.monotonic())
+        ex.client.finished(ex, False)
+
+    def _drain(self, backend: Backend | None = None) -> None:
+        """Hand queued requests to replicas that have room."""
+        revs = [backend.revision] if backend is not None else list(self.router.revisions.values())
+        limit = self.router.container_concurrency
+        for rev in revs:
+            waiters = rev.waiters
+            while waiters:
+                if waiters[0].gone:
+                    self._done(waiters.popleft())
+                    continue
+                target = rev.pick(limit)
+                if target is None:
+                    break
+                self._send(waiters.popleft(), target)
+
+    # -- the controller's side -------------------------------------------------------
+
+    def configure(self, config: dict[str, Any]) -> None:
+        removed, requeue = self.router.configure(config)
+        for backend in removed:
+            backend.down = True  # no new requests; those in flight finish
+            for conn in list(backend.idle):
+                if conn.transport is not None:
+                    conn.transport.close()
+            backend.idle.clear()
+        for ex in requeue:
+            if ex.revision is not None:
+                ex.revision.add_concurrency(-1, time.monotonic())
+            ex.revision = None
+            self.admit(ex)
+        waiting = list(self.router.unrouted)
+        self.router.unrouted.clear()
+        for ex in waiting:
+            self.admit(ex)
+        self._drain()
+
+    async def tick(self) -> None:
+        """Once a second: close measurement buckets, expire waits, probe down replicas."""
+        while True:
+            await asyncio.sleep(_TICK)
+            now = time.monotonic()
+            timeout = self.router.timeout
+            for rev in self.router.revisions.values():
+                rev.close_bucket(now)
+                while rev.waiters and now - rev.waiters[0].started > timeout:
+                    ex = rev.waiters.popleft()
+                    rev.add_concurrency(-1, now)
+                    rev.observe(503, now - ex.started)
+                    ex.client.reply(ex, 503, f"no replica of {rev.name} became ready in "
+                                             f"{timeout:.0f}s")
+                for backend in rev.backends:
+                    for conn in list(backend.conns):
+                        if conn.exchange is not None and now - conn.sent_at > timeout:
+                            self._expire(conn, timeout)
+                    if backend.down and backend.id not in self._probing:
+                        self._probing.add(backend.id)
+                        self.loop.create_task(self._probe(backend))
+            while self.router.unrouted and now - self.router.unrouted[0].started > timeout:
+                ex = self.router.unrouted.popleft()
+                ex.client.reply(ex, 503, "no route pushed by the controller in "
+                                         f"{timeout:.0f}s")
+
+    def _expire(self, conn: Upstream, timeout: float) -> None:
+        ex = conn.exchange
+        conn.exchange = None
+        assert ex is not None
+        backend = conn.backend
+        self._release(ex, backend)
+        if conn.transport is not None:
+            conn.transport.abort()
+        rev = backend.revision
+        now = time.monotonic()
+        rev.add_concurrency(-1, now)
+        rev.observe(504, now - ex.started)
+        if ex.sent:
+            if ex.client.transport is not None:
+                ex.client.transport.abort()
+            ex.client.finished(ex, False)
+        else:
+            ex.client.reply(ex, 504, f"replica {backend.id} did not answer in {timeout:.0f}s")
+
+    async def _probe(self, backend: Backend) -> None:
+        """Readiness of a replica taken out of rotation: back in when ready again."""
+        try:
+            reader, writer = await asyncio.wait_for(_open_stream(backend.address), 1.0)
+            writer.write(b"GET " + _PROBE_PATH + b" HTTP/1.1\r\nhost: replica\r\n"
+                         b"connection: close\r\n\r\n")
+            line = await asyncio.wait_for(reader.readline(), 2.0)
+            writer.close()
+            if line.split(b" ")[1:2] == [b"200"] and backend in backend.revision.backends:
+                backend.down = False
+                self._log(f"replica {backend.id} is ready again; back in rotation")
+                self._drain(backend)
+        except (OSError, TimeoutError, IndexError):
+            pass
+        finally:
+            self._probing.discard(backend.id)
+
+    def _log(self, message: str) -> None:
+        print(f"front {self.service}: {message}", file=sys.stderr, flush=True)
+
+
+async def _open(loop: asyncio.AbstractEventLoop, factory: Any, address: str) -> Upstream:
+    if address.startswith("unix:"):
+        _, conn = await loop.create_unix_connection(factory, address[5:])
+    else:
+        host, _, port = address.removeprefix("tcp:").rpartition(":")
+        _, conn = await loop.create_connection(factory, host, int(port))
+    return conn  # type: ignore[no-any-return]
+
+
+async def _open_stream(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    if address.startswith("unix:"):
+        return await asyncio.open_unix_connection(address[5:])
+    host, _, port = address.removeprefix("tcp:").rpartition(":")
+    return await asyncio.open_connection(host, int(port))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ketch.serving._front",
+                                description="The router in front of an InferenceService's "
+                                            "replicas.")
+    p.add_argument("--service", required=True, help="NAMESPACE/NAME, for logs and metrics")
+    p.add_argument("--port", type=int, required=True, help="the service port")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind")
+    p.add_argument("--admin", required=True, help="unix socket for the controller")
+    return p
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    namespace = args.service.partition("/")[0]
+    front = Front(namespace=namespace, service=args.service)
+    loop = front.loop
+    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET,
+                         socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as err:
+        print(f"front: cannot listen on {args.host}:{args.port}: {err.strerror or err}",
+              file=sys.stderr, flush=True)
+        return 2
+    server = await loop.create_server(lambda: ClientConnection(front), sock=sock,
+                                      backlog=1024)
+    admin = await serve_admin(front, args.admin)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    ticker = loop.create_task(front.tick())
+    print(f"KETCH_FRONT_PORT={sock.getsockname()[1]}", flush=True)
+    await stop.wait()
+    ticker.cancel()
+    server.close()
+    admin.close()
+    with contextlib.suppress(OSError):
+        os.unlink(args.admin)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the front until SIGTERM; returns the exit status (2: cannot listen)."""
+    args = _parser().parse_args(argv)
+    try:  # optional: a faster event loop where installed
+        uvloop: Any = importlib.import_module("uvloop")
+    except ImportError:
+        return asyncio.run(_serve(args))
+    return int(uvloop.run(_serve(args)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""The front's admin channel and its Prometheus metrics.
+
+The admin channel is HTTP/1.1 on a unix socket (mode 0600) that only the controller
+uses; the service port never reaches it:
+
+* ``PUT /config``: the routing table (see ``Router.configure``); answers ``{"version"}``.
+* ``GET /stats?seconds=N``: per revision, the last N one-second buckets of average
+  concurrency and request counts, what is in flight and queued, and each replica's
+  outstanding requests and whether the front took it out of rotation.
+* ``GET /metrics``: the same text as ``/metrics`` on the service port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from ketch.serving._front_pool import LATENCY_BUCKETS
+
+if TYPE_CHECKING:
+    from ketch.serving._front import Front
+
+__all__ = ["render_metrics", "serve_admin"]
+
+
+async def serve_admin(front: Front, path: str) -> asyncio.AbstractServer:
+    """Listen on ``path`` for the controller's requests."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)  # a socket left by a front that was killed
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, target = lines[0].split(" ")[:2]
+            length = 0
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value.strip())
+            body = await reader.readexactly(length) if length else b""
+            code, payload, ctype = _answer(front, method, target, body)
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as err:
+            code, payload, ctype = 400, json.dumps({"error": str(err)}).encode(), \
+                "application/json"
+        writer.write(f"HTTP/1.1 {code} X\r\ncontent-type: {ctype}\r\ncontent-length: "
+                     f"{len(payload)}\r\nconnection: close\r\n\r\n".encode() + payload)
+        with contextlib.suppress(OSError):
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_unix_server(handle, path)
+    os.chmod(path, 0o600)
+    return server
+
+
+def _answer(front: Front, method: str, target: str, body: bytes) -> tuple[int, bytes, str]:
+    url = urlsplit(target)
+    if method == "PUT" and url.path == "/config":
+        config = json.loads(body)
+        if not isinstance(config, dict):
+            raise ValueError("the config must be a JSON object")
+        front.configure(config)
+        return 200, json.dumps({"version": front.router.version}).encode(), "application/json"
+    if method == "GET" and url.path == "/stats":
+        seconds = int(parse_qs(url.query).get("seconds", ["60"])[0])
+        return 200, json.dumps(stats(front, seconds)).encode(), "application/json"
+    if method == "GET" and url.path == "/metrics":
+        return 200, render_metrics(front), "text/plain; version=0.0.4"
+    return 404, json.dumps({"error": f"no admin route {method} {url.path}"}).encode(), \
+        "application/json"
+
+
+def stats(front: Front, seconds: int) -> dict[str, Any]:
+    """What the autoscaler and the controller read."""
+    router = front.router
+    return {"version": router.version, "configured": router.configured,
+            "rejected": front.rejected, "unrouted": len(router.unrouted),
+            "revisions": {name: rev.stats(seconds) for name, rev in router.revisions.items()}}
+
+
+def render_metrics(front: Front) -> bytes:
+    """Prometheus text exposition of the front's per-service metrics."""
+    base = f'namespace="{front.namespace}",inferenceservice="{front.service.split("/")[-1]}"'
+    out: list[str] = []
+
+    def family(name: str, kind: str, help_text: str) -> None:
+        out.append(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
+
+    revs = list(front.router.revisions.values())
+    family("ketch_serving_requests_total", "counter", "Requests answered, by status code")
+    for rev in revs:
+        for code, count in sorted(rev.codes.items()):
+            out.append(f'ketch_serving_requests_total{{{base},revision="{rev.name}",'
+                       f'code="{code}"}} {count}\n')
+    family("ketch_serving_request_duration_seconds", "histogram",
+           "Time from a request's arrival at the front to the end of its response")
+    for rev in revs:
+        labels = f'{base},revision="{rev.name}"'
+        running = 0
+        for bound, count in zip(LATENCY_BUCKETS, rev.latency_counts, strict=False):
+            running += count
+            out.append(f'ketch_serving_request_duration_seconds_bucket{{{labels},'
+                       f'le="{bound}"}} {running}\n')
+        out.append(f'ketch_serving_request_duration_seconds_bucket{{{labels},le="+Inf"}} '
+                   f'{rev.latency_count}\n')
+        out.append(f"ketch_serving_request_duration_seconds_sum{{{labels}}} "
+                   f"{rev.latency_sum}\n")
+        out.append(f"ketch_serving_request_duration_seconds_count{{{labels}}} "
+                   f"{rev.latency_count}\n")
+    for name, help_text, value in (
+            ("ketch_serving_queue_depth", "Requests waiting for a replica",
+             lambda r: len(r.waiters)),
+            ("ketch_serving_in_flight", "Requests sent to replicas and not yet answered",
+             lambda r: r.in_flight),
+            ("ketch_serving_replicas_ready", "Replicas in rotation", lambda r: r.up())):
+        family(name, "gauge", help_text)
+        for rev in revs:
+            out.append(f'{name}{{{base},revision="{rev.name}"}} {value(rev)}\n')
+    family("ketch_serving_rejected_total", "counter",
+           "Requests refused with 503 because the queue was full")
+    out.append(f"ketch_serving_rejected_total{{{base}}} {front.rejected}\n")
+    return "".join(out).encode()
