@@ -22,11 +22,13 @@ app = typer.Typer(name="ketch", no_args_is_help=True, add_completion=False,
 
 def _add_component_verbs() -> None:
     # Component CLIs are typer apps that import nothing heavy at module level.
+    from ketch.pipelines.run_cli import run
     from ketch.registry.cli import app as models
     from ketch.serving.cli import serve
 
     app.add_typer(models, name="models")
     app.command(name="serve")(serve)
+    app.command(name="run")(run)
 
 
 _add_component_verbs()

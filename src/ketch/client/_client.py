@@ -25,6 +25,7 @@ from ketch.core.errors import (
     error_from_body,
 )
 from ketch.core.resources import DEFAULT_NAMESPACE, Resource
+from ketch.pipelines.client import PipelinesClient
 
 __all__ = ["Client", "KindRef", "ResourceList", "WatchEvent"]
 
@@ -76,7 +77,7 @@ class WatchEvent:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-class Client:
+class Client(PipelinesClient):
     """A ketch control plane's API.
 
     Args:

@@ -15,6 +15,7 @@ for loops ``iterations`` (each with ``index``, ``phase`` and ``tasks``). ``dir``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ketch.core.errors import InvalidError
 from ketch.core.resources import now
 from ketch.pipelines._inputs import (
+    coerce_parameter,
     executor_input,
     output_file,
     resolve_placeholders,
@@ -459,6 +461,12 @@ class RunEngine:
         for name, spec in component.input_params.items():
             if name not in params and "defaultValue" in spec:
                 params[name] = spec["defaultValue"]
+            if name in params:
+                # IR constants are protobuf numbers (10.0 for an int input): type them as
+                # the component declares, as KFP's driver does.
+                with contextlib.suppress(InvalidError):
+                    params[name] = coerce_parameter(params[name], spec.get("parameterType"),
+                                                    name)
         artifacts: dict[str, list[dict[str, Any]]] = {}
         for name, art in task.artifacts.items():
             if art.component_input is not None:

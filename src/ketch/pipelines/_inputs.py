@@ -32,6 +32,8 @@ def coerce_parameter(value: Any, parameter_type: str | None, where: str) -> Any:
         return value
     if want is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if want is int and isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, want) and not (want is int and isinstance(value, bool)):
         return value
     if isinstance(value, str) and want is not str:
@@ -189,7 +191,9 @@ def root_arguments(spec: PipelineSpec, arguments: dict[str, Any]) -> dict[str, A
             except InvalidError as err:
                 errors.extend(err.fields)
         elif "defaultValue" in definition:
-            values[name] = definition["defaultValue"]
+            values[name] = coerce_parameter(definition["defaultValue"],
+                                            definition.get("parameterType"),
+                                            f"root.inputDefinitions.parameters.{name}")
         elif not definition.get("isOptional"):
             errors.append(FieldError(f"spec.arguments.{name}",
                                      f"required input of pipeline {spec.name!r} is missing"))

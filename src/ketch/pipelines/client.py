@@ -1,0 +1,257 @@
+"""The pipeline calls of ``ketch.Client``, shaped as ``kfp.Client``'s.
+
+``ketch.Client`` inherits them, so code written for ``kfp.Client`` keeps working:
+``create_run_from_pipeline_func``, ``create_run_from_pipeline_package``, ``get_run``,
+``list_runs``, ``wait_for_run_completion``, ``upload_pipeline``,
+``upload_pipeline_version``, ``create_experiment``, ``create_recurring_run`` and the rest.
+A run's id is its name (unique in its namespace); ``get_run`` returns the
+``PipelineRun`` resource, whose ``status`` is the run's whole record.
+
+Nothing heavy is imported at module level: ``import ketch`` stays fast.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from ketch.core.errors import KetchError, NotFoundError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from ketch.core.resources import Resource
+
+    class _ResourceAPI(Protocol):
+        """The calls of ``ketch.Client`` this mixin builds on."""
+
+        def create(self, obj: dict[str, Any], *, namespace: str | None = None) -> Resource: ...
+
+        def get(self, kind: str, name: str, *, namespace: str | None = None) -> Resource: ...
+
+        def list(self, kind: str, *, namespace: str | None = None,
+                 label_selector: str | None = None) -> Any: ...
+
+        def patch(self, kind: str, name: str, patch: dict[str, Any], *,
+                  namespace: str | None = None) -> Resource: ...
+
+        def delete(self, kind: str, name: str, *, namespace: str | None = None) -> Resource: ...
+
+        def watch(self, kind: str, *, namespace: str | None = None, name: str | None = None,
+                  resource_version: str | None = None,
+                  timeout: float | None = None) -> Iterator[Any]: ...
+
+__all__ = ["PipelinesClient", "RunPipelineResult", "run_name_for"]
+
+GROUP = "pipelines.ketch.dev/v1"
+RUN_KIND = "pipelinerun"
+EXPERIMENT_LABEL = "pipelines.ketch.dev/experiment"
+TERMINAL = ("Succeeded", "Failed", "Cancelled")
+
+
+def run_name_for(pipeline_name: str) -> str:
+    """``<pipeline>-<UTC time>-<4 hex>``: sortable, unique, a valid resource name."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", pipeline_name.lower()).strip("-")[:36] or "run"
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{slug}-{stamp}-{secrets.token_hex(2)}"
+
+
+@dataclass
+class RunPipelineResult:
+    """What ``create_run_from_*`` return, as ``kfp``'s: the run id and a waiter."""
+
+    client: PipelinesClient
+    run_id: str
+    namespace: str | None = None
+
+    def wait_for_run_completion(self, timeout: float | None = None) -> Resource:
+        return self.client.wait_for_run_completion(self.run_id, timeout=timeout or 3600.0,
+                                                   namespace=self.namespace)
+
+    def __repr__(self) -> str:
+        return f"RunPipelineResult(run_id={self.run_id!r})"
+
+
+class PipelinesClient:
+    """Mixed into ``ketch.Client``; uses its resource calls."""
+
+    @property
+    def _api(self) -> _ResourceAPI:
+        """``self`` as the ``ketch.Client`` this mixin is part of."""
+        return cast("_ResourceAPI", self)
+
+    # -- runs --------------------------------------------------------------------
+
+    def run_pipeline_spec(self, pipeline_spec: dict[str, Any], *,
+                          arguments: dict[str, Any] | None = None,
+                          run_name: str | None = None, experiment_name: str | None = None,
+                          namespace: str | None = None, pipeline_root: str | None = None,
+                          enable_caching: bool | None = None) -> Resource:
+        """Submit IR as a new ``PipelineRun``; returns the created resource."""
+        name = run_name or run_name_for(str(pipeline_spec.get("pipelineInfo", {}).get(
+            "name", "run")))
+        spec: dict[str, Any] = {"pipelineSpec": pipeline_spec, "arguments": arguments or {}}
+        labels = {}
+        if experiment_name:
+            self._ensure_experiment(experiment_name, namespace)
+            spec["experiment"] = experiment_name
+            labels[EXPERIMENT_LABEL] = experiment_name
+        if pipeline_root:
+            spec["pipelineRoot"] = pipeline_root
+        if enable_caching is not None:
+            spec["caching"] = enable_caching
+        return self._api.create({"apiVersion": GROUP, "kind": "PipelineRun",
+                            "metadata": {"name": name, "labels": labels}, "spec": spec},
+                           namespace=namespace)
+
+    def create_run_from_pipeline_func(
+            self, pipeline_func: Any, arguments: dict[str, Any] | None = None,
+            run_name: str | None = None, experiment_name: str | None = None,
+            namespace: str | None = None, pipeline_root: str | None = None,
+            enable_caching: bool | None = None, **_: Any) -> RunPipelineResult:
+        """Compile a ``@dsl.pipeline`` function and run it (``kfp.Client``'s call)."""
+        from ketch.pipelines.compiler import compile_pipeline
+
+        created = self.run_pipeline_spec(
+            compile_pipeline(pipeline_func), arguments=arguments, run_name=run_name,
+            experiment_name=experiment_name, namespace=namespace,
+            pipeline_root=pipeline_root, enable_caching=enable_caching)
+        return RunPipelineResult(self, created.name, created.namespace)
+
+    def create_run_from_pipeline_package(
+            self, pipeline_file: str | Path, arguments: dict[str, Any] | None = None,
+            run_name: str | None = None, experiment_name: str | None = None,
+            namespace: str | None = None, pipeline_root: str | None = None,
+            enable_caching: bool | None = None, **_: Any) -> RunPipelineResult:
+        """Run a compiled IR file (or a ``.py`` holding one pipeline)."""
+        from ketch.pipelines.compiler import load_pipeline_file
+
+        created = self.run_pipeline_spec(
+            load_pipeline_file(pipeline_file), arguments=arguments, run_name=run_name,
+            experiment_name=experiment_name, namespace=namespace,
+            pipeline_root=pipeline_root, enable_caching=enable_caching)
+        return RunPipelineResult(self, created.name, created.namespace)
+
+    def get_run(self, run_id: str, namespace: str | None = None) -> Resource:
+        return self._api.get(RUN_KIND, run_id, namespace=namespace)
+
+    def list_runs(self, experiment_name: str | None = None, namespace: str | None = None,
+                  page_size: int | None = None, **_: Any) -> list[Resource]:
+        """Runs, newest first; those of one experiment when given."""
+        selector = f"{EXPERIMENT_LABEL}={experiment_name}" if experiment_name else None
+        result = self._api.list(RUN_KIND, namespace=namespace, label_selector=selector)
+        items = list(getattr(result, "items", result))
+        items.sort(key=lambda r: str(r.metadata.creation_timestamp or ""), reverse=True)
+        return items[:page_size] if page_size else items
+
+    def terminate_run(self, run_id: str, namespace: str | None = None) -> Resource:
+        return self._api.patch(RUN_KIND, run_id, {"spec": {"cancel": True}}, namespace=namespace)
+
+    def delete_run(self, run_id: str, namespace: str | None = None) -> Resource:
+        return self._api.delete(RUN_KIND, run_id, namespace=namespace)
+
+    def wait_for_run_completion(self, run_id: str, timeout: float = 3600.0, *,
+                                namespace: str | None = None,
+                                on_change: Callable[[Resource], None] | None = None
+                                ) -> Resource:
+        """Block until the run ends (any terminal phase) and return it.
+
+        ``on_change`` sees every new state of the run (for progress displays). Raises
+        ``TimeoutError`` after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        run = self._api.get(RUN_KIND, run_id, namespace=namespace)
+        while True:
+            if on_change is not None:
+                on_change(run)
+            if run.status.get("phase") in TERMINAL:
+                return run
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"run {run_id} did not finish in {timeout:g}s")
+            try:
+                for event in self._api.watch(RUN_KIND, namespace=namespace, name=run_id,
+                                        resource_version=run.metadata.resource_version,
+                                        timeout=min(left, 30.0)):
+                    if event.type == "DELETED":
+                        raise KetchError(f"run {run_id} was deleted while waiting")
+                    run = cast("Resource", event.object)
+                    if on_change is not None:
+                        on_change(run)
+                    if run.status.get("phase") in TERMINAL:
+                        return run
+            except KetchError as err:
+                if "deleted" in err.message:
+                    raise
+                time.sleep(0.2)  # a restarting server: keep waiting
+            run = self._api.get(RUN_KIND, run_id, namespace=namespace)
+
+    # -- experiments -------------------------------------------------------------
+
+    def _ensure_experiment(self, name: str, namespace: str | None) -> None:
+        try:
+            self._api.get("experiment", name, namespace=namespace)
+        except NotFoundError:
+            self.create_experiment(name, namespace=namespace)
+        except KetchError:
+            pass  # no Experiment kind on this server: the label still groups runs
+
+    def create_experiment(self, name: str, description: str | None = None,
+                          namespace: str | None = None) -> Resource:
+        return self._api.create({"apiVersion": GROUP, "kind": "Experiment",
+                            "metadata": {"name": name},
+                            "spec": {"description": description or ""}}, namespace=namespace)
+
+    def get_experiment(self, experiment_name: str, namespace: str | None = None) -> Resource:
+        return self._api.get("experiment", experiment_name, namespace=namespace)
+
+    def list_experiments(self, namespace: str | None = None) -> list[Resource]:
+        return list(getattr(r := self._api.list("experiment", namespace=namespace), "items", r))
+
+    # -- pipelines and versions --------------------------------------------------
+
+    def upload_pipeline(self, pipeline_package_path: str | Path, pipeline_name: str | None = None,
+                        description: str | None = None, namespace: str | None = None
+                        ) -> Resource:
+        """Upload a pipeline (IR file or ``.py``) as a ``Pipeline`` with a first version."""
+        from ketch.pipelines.compiler import load_pipeline_file
+
+        ir = load_pipeline_file(pipeline_package_path)
+        name = _resource_name(pipeline_name or ir["pipelineInfo"]["name"])
+        pipeline = self._api.create({"apiVersion": GROUP, "kind": "Pipeline",
+                                "metadata": {"name": name},
+                                "spec": {"description": description or ir["pipelineInfo"].get(
+                                    "description", "")}}, namespace=namespace)
+        self._create_version(name, f"{name}-v1", ir, description, pipeline_package_path,
+                             namespace)
+        return pipeline
+
+    def upload_pipeline_version(self, pipeline_package_path: str | Path,
+                                pipeline_version_name: str, pipeline_name: str,
+                                description: str | None = None,
+                                namespace: str | None = None) -> Resource:
+        from ketch.pipelines.compiler import load_pipeline_file
+
+        ir = load_pipeline_file(pipeline_package_path)
+        return self._create_version(_resource_name(pipeline_name),
+                                    _resource_name(pipeline_version_name), ir, description,
+                                    pipeline_package_path, namespace)
+
+    def _create_version(self, pipeline: str, version: str, ir: dict[str, Any],
+                        description: str | None, source: str | Path,
+                        namespace: str | None) -> Resource:
+        return self._api.create({"apiVersion": GROUP, "kind": "PipelineVersion",
+                            "metadata": {"name": version},
+                            "spec": {"pipeline": pipeline, "pipelineSpec": ir,
+                                     "description": description or "",
+                                     "sourceFile": Path(source).name}}, namespace=namespace)
+
+
+def _resource_name(text: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:63] or "pipeline"
