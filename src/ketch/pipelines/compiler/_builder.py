@@ -409,7 +409,7 @@ class _Builder:
                 (artifacts if value.is_artifact else params)[key] = source
                 continue
             constant = value
-            for channel in channels_in(value):
+            for channel in channels_in(value, self.pipeline.channels):
                 # A channel formatted into a string becomes an extra input of the task.
                 extra = ir_input_name(self._full_name(channel))
                 params[extra] = self._source(channel, dag, children)
@@ -619,12 +619,8 @@ class _Builder:
             ref = self._ref(channel)
             if ref is None:
                 raise CompileError(f"pipeline output {key!r} must be a task output")
-            if isinstance(channel, OneOf):
-                returned[key] = dict(self.group_outputs[ref.producer][ref.key])
-                returned[key]["selectors"] = [(ref.producer, ref.key)]
-            else:
-                returned[key] = {"artifact": channel.is_artifact,
-                                 "selectors": [(ref.producer, ref.key)]}
+            returned[key] = {"artifact": channel.is_artifact,
+                             "selectors": [(ref.producer, ref.key)]}
             declared = graph.outputs.get(key)
             if declared is not None and declared.is_artifact != channel.is_artifact:
                 raise CompileError(f"pipeline output {key!r} is declared "

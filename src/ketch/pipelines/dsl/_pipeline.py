@@ -105,6 +105,7 @@ class Pipeline:
             unique, index = f"{name}-{index}", index + 1
         _check_arguments(component, arguments, unique)
         task = PipelineTask(component, arguments, unique)
+        task.channel_registry = self.channels
         self.tasks[unique] = task
         self.current_group().tasks.append(task)
         for channel in task.outputs.values():
@@ -178,23 +179,29 @@ def _check_argument_type(spec: IOSpec, value: Any, task: str, key: str) -> None:
                            f"input {key!r} wants {want}", task=task, parameter=key)
 
 
-def channels_in(value: Any) -> list[PipelineChannel]:
-    """Channels inside an argument: itself, inside lists/dicts, or formatted into text."""
+def channels_in(value: Any,
+                registry: dict[str, PipelineChannel] | None = None) -> list[PipelineChannel]:
+    """Channels inside an argument: itself, inside lists/dicts, or formatted into text.
+
+    ``registry`` maps channel patterns to channels (default: the pipeline being built).
+    """
     if isinstance(value, PipelineChannel):
         return [value]
+    if registry is None:
+        current = Pipeline.current()
+        registry = current.channels if current else {}
     found: list[PipelineChannel] = []
     if isinstance(value, str):
-        current = Pipeline.current()
         for match in _CHANNEL_PATTERN.finditer(value):
-            channel = current.channels.get(match.group(0)) if current else None
+            channel = registry.get(match.group(0))
             if channel is not None and not has_channel(found, channel):
                 found.append(channel)
     elif isinstance(value, list | tuple):
         for item in value:
-            found.extend(c for c in channels_in(item) if not has_channel(found, c))
+            found.extend(c for c in channels_in(item, registry) if not has_channel(found, c))
     elif isinstance(value, dict):
         for item in list(value.keys()) + list(value.values()):
-            found.extend(c for c in channels_in(item) if not has_channel(found, c))
+            found.extend(c for c in channels_in(item, registry) if not has_channel(found, c))
     return found
 
 

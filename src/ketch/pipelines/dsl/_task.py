@@ -55,6 +55,7 @@ class PipelineTask:
         self.is_exit_handler = False
         self.ignore_upstream_failure_flag = False
         self.outputs: dict[str, PipelineChannel] = {}
+        self.channel_registry: dict[str, PipelineChannel] = {}
         for out_name, spec in component.outputs.items():
             self.outputs[out_name] = PipelineChannel(
                 out_name, spec.type, task_name=name, task=self,
@@ -76,7 +77,7 @@ class PipelineTask:
 
         found: list[PipelineChannel] = []
         for value in self.inputs.values():
-            for channel in channels_in(value):
+            for channel in channels_in(value, self.channel_registry):
                 if not has_channel(found, channel):
                     found.append(channel)
         return found
