@@ -22,6 +22,7 @@ app = typer.Typer(name="ketch", no_args_is_help=True, add_completion=False,
 
 def _add_component_verbs() -> None:
     # Component CLIs are typer apps that import nothing heavy at module level.
+    from ketch.pipelines.cli import compile_command
     from ketch.pipelines.run_cli import run
     from ketch.registry.cli import app as models
     from ketch.serving.cli import serve
@@ -29,6 +30,7 @@ def _add_component_verbs() -> None:
     app.add_typer(models, name="models")
     app.command(name="serve")(serve)
     app.command(name="run")(run)
+    app.command(name="compile")(compile_command)
 
 
 _add_component_verbs()
