@@ -1,0 +1,87 @@
+"""Shared pieces of the router, canary and autoscaling tests: a trained iris model,
+InferenceService documents, the front's admin socket, and replica processes."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from conftest import ServerProcess, wait_for
+from ketch import Client
+
+ROOT = Path(__file__).resolve().parents[2]
+ROW = {"instances": [[5.1, 3.5, 1.4, 0.2]]}
+
+
+def train_iris(out: Path) -> Path:
+    """An sklearn iris model trained by the example script, saved in ``out``."""
+    sys.path.insert(0, str(ROOT / "examples" / "serving"))
+    try:
+        from train_iris import main
+    finally:
+        sys.path.pop(0)
+    main(str(out))
+    return out
+
+
+def copy_model(src: Path, dest: Path) -> str:
+    """The same model at another URI: a new revision for the controller."""
+    shutil.copytree(src, dest)
+    return dest.as_uri()
+
+
+@pytest.fixture
+def stop_services(ketch_server: ServerProcess) -> Iterator[None]:
+    """Fronts and replicas outlive their control plane by design (a restart adopts
+    them), so each test deletes its InferenceServices, which stops their processes."""
+    yield
+    with Client(ketch_server.url) as client:
+        for obj in client.list("isvc").items:
+            client.delete("isvc", obj.name)
+        wait_for(lambda: not client.list("isvc").items, timeout=60,
+                 message="inference services deleted")
+
+
+def isvc(name: str, uri: str, annotations: dict[str, str] | None = None,
+         **predictor: Any) -> dict[str, Any]:
+    return {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+            "metadata": {"name": name, "annotations": annotations or {}},
+            "spec": {"predictor": {**predictor, "model": {
+                "modelFormat": {"name": "sklearn"}, "storageUri": uri}}}}
+
+
+def admin(client: Client, name: str) -> httpx.Client:
+    """An HTTP client on the service front's admin socket (the controller's channel)."""
+    path = client.get("isvc", name).status["front"]["admin"]
+    return httpx.Client(transport=httpx.HTTPTransport(uds=path), base_url="http://front",
+                        timeout=5.0)
+
+
+def front_stats(client: Client, name: str) -> dict[str, Any]:
+    with admin(client, name) as front:
+        return front.get("/stats", params={"seconds": 5}).json()  # type: ignore[no-any-return]
+
+
+def replicas(obj: Any, *, ready: bool = True) -> list[dict[str, Any]]:
+    """The replicas recorded in status (ready ones by default), all revisions."""
+    return [rep for rev in obj.status.get("revisions") or [] for rep in rev["replicas"]
+            if rep.get("ready") or not ready]
+
+
+def model_server_process(replica: dict[str, Any]) -> psutil.Process:
+    """The model server of a replica (the executor's handle names its shell wrapper)."""
+    wrapper = psutil.Process(replica["handle"]["pid"])
+    return next(p for p in wrapper.children(recursive=True)
+                if "ketch.serving.modelserver" in " ".join(p.cmdline()))
+
+
+def traffic(obj: Any) -> list[tuple[str, int]]:
+    entries = obj.status.get("components", {}).get("predictor", {}).get("traffic") or []
+    return [(t["revisionName"], t["percent"]) for t in entries]
