@@ -2,6 +2,9 @@
 IfPresentPlaceholder, an OutputPath(str) parameter and an artifact path; run as a host
 process where no container runtime exists."""
 
+# ruff: noqa: UP045 - written as a KFP user writes it (typing
+# names, Optional, list/dict defaults that kfp records as the parameters' defaults).
+
 from typing import Optional
 
 from kfp import dsl

@@ -1,6 +1,9 @@
 """Channels formatted into strings (f-strings) become extra inputs filled at run time;
 Optional pipeline parameters left unset."""
 
+# ruff: noqa: UP045 - written as a KFP user writes it (typing
+# names, Optional, list/dict defaults that kfp records as the parameters' defaults).
+
 from typing import Optional
 
 from kfp import dsl

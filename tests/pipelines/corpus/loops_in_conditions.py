@@ -1,6 +1,9 @@
 """Control flow nested: a loop inside a condition, a condition inside a loop reading the
 loop item and an outer task output."""
 
+# ruff: noqa: UP006, UP035, SIM117 - written as a KFP user writes it (typing
+# names, Optional, list/dict defaults that kfp records as the parameters' defaults).
+
 from typing import List
 
 from kfp import dsl

@@ -1,6 +1,9 @@
 """dsl.ParallelFor over a list produced by a task and over a list pipeline parameter;
 artifacts made per iteration fanned in as Input[List[Dataset]]."""
 
+# ruff: noqa: UP006, UP035, B006 - written as a KFP user writes it (typing
+# names, Optional, list/dict defaults that kfp records as the parameters' defaults).
+
 from typing import List
 
 from kfp import dsl

@@ -1,6 +1,9 @@
 """dsl.ParallelFor over constant lists (numbers, and dicts read field by field), with a
 parallelism limit, fanned in with dsl.Collected."""
 
+# ruff: noqa: UP006, UP035 - written as a KFP user writes it (typing
+# names, Optional, list/dict defaults that kfp records as the parameters' defaults).
+
 from typing import List
 
 from kfp import dsl
@@ -37,8 +40,8 @@ EXPECTED = {
     "phase": "Succeeded",
     "outputs": {"parameters": {"Output": 30}},
     "tasks": {
-        "for-loop-1": {"phase": "Succeeded"},
-        "for-loop-3": {"phase": "Succeeded"},
+        "for-loop-2": {"phase": "Succeeded"},
+        "for-loop-4": {"phase": "Succeeded"},
         "total": {"phase": "Succeeded", "outputs": {"parameters": {"Output": 50}}},
         "total-2": {"phase": "Succeeded", "outputs": {"parameters": {"Output": 30}}},
     },

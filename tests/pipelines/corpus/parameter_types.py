@@ -1,6 +1,9 @@
 """Every parameter type in and out: str, int, float, bool, list, dict, Optional, defaults,
 and NamedTuple outputs consumed by name."""
 
+# ruff: noqa: UP006, UP035, UP045, B006 - written as a KFP user writes it (typing
+# names, Optional, list/dict defaults that kfp records as the parameters' defaults).
+
 from typing import Dict, List, NamedTuple, Optional
 
 from kfp import dsl
