@@ -306,8 +306,19 @@ class DataPlane:
         return finish(await self._await_model(pending))
 
     async def _infer_custom(self, payload: Any) -> Any:
-        assert self._custom is not None
-        return await self._await_model(self._custom.infer(payload))
+        custom = self._custom
+        assert custom is not None
+        try:
+            payload = await custom.preprocess(payload)
+            if custom.async_predict:
+                result = await custom.user.predict(payload)
+            else:  # a sync predict may be slow: the predictor decides where it runs
+                result = self.predictor.run(payload, custom.user.predict)
+                if asyncio.iscoroutine(result):
+                    result = await result
+            return await custom.postprocess(result)
+        except Exception as e:
+            raise self._model_error(e) from None
 
     # -- V1 --------------------------------------------------------------------------
 

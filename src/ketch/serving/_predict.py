@@ -5,14 +5,15 @@ predict, so running tiny predicts inline is measurably faster (benchmarks/servin
 But a slow predict inline would stall every other request, health checks included. The
 ``auto`` policy therefore times every call and keeps running inline only while the
 expected time for this request's rows stays under ``inline_budget`` (1 ms by default);
-a model it has not timed yet runs on a thread. ``thread`` and ``inline`` force one way.
+a model it has not timed yet runs on a thread, and one timed above 20 ms is never run
+inline again. ``thread`` and ``inline`` force one way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,6 +24,8 @@ __all__ = ["OFFLOAD_MODES", "Predictor"]
 
 OFFLOAD_MODES = ("auto", "thread", "inline")
 _SMOOTHING = 0.2  # weight of the newest observation in the moving averages
+_PROBE_EVERY = 200  # off-loop calls between two inline timings of a not-so-slow model
+_PROBE_LIMIT = 0.02  # seconds: a model expected to take longer is never timed inline
 
 
 def rows_of(data: Any) -> int:
@@ -59,6 +62,7 @@ class Predictor:
         self._threads = threads
         self._per_row: float | None = None  # moving average of seconds per row
         self._fixed: float | None = None  # moving average of seconds per call
+        self._skipped = 0
 
     def warm_up(self, sample: Any) -> None:
         """Time predicts on ``sample`` (at load time), so ``auto`` starts informed.
@@ -74,60 +78,75 @@ class Predictor:
         self._learn(best, rows_of(sample), record=False)
 
     def inline_for(self, rows: int) -> bool:
-        """Whether a predict of ``rows`` rows would run on the event loop now."""
+        """Whether a predict of ``rows`` rows runs on the event loop now."""
         if self.mode != "auto":
             return self.mode == "inline"
         if self._fixed is None or self._per_row is None:
             return False
-        return self._fixed + self._per_row * rows < self.inline_budget
+        expected = self._fixed + self._per_row * rows
+        if expected < self.inline_budget:
+            return True
+        # Timings on a thread include waiting for the GIL the busy event loop holds (up
+        # to the 5 ms switch interval), so a fast model once sent to a thread would look
+        # slow forever. Now and then, a model that is not grossly slow is timed inline.
+        self._skipped += 1
+        return self._skipped % _PROBE_EVERY == 0 and expected < _PROBE_LIMIT
 
-    def run(self, data: Any) -> Any | Awaitable[Any]:
+    def run(self, data: Any, call: Callable[[Any], Any] | None = None) -> Any:
         """Predict on ``data``: the result itself when run inline, else an awaitable.
+
+        Args:
+            data: The model's input (rows first).
+            call: What to run instead of ``runtime.predict`` (a custom model's predict).
 
         Raises:
             Exception: Whatever the model raises (inline); the awaitable raises it too.
         """
+        fn = call or self.runtime.predict
         rows = rows_of(data)
         if not self.inline_for(rows):
-            return self._threaded(data, rows)
+            return self._threaded(fn, data, rows)
+        probe = self.mode == "auto" and not self._cheap(rows)
         start = time.perf_counter()
-        out = self.runtime.predict(data)
-        self._learn(time.perf_counter() - start, rows)
+        out = fn(data)
+        self._learn(time.perf_counter() - start, rows, reset=probe)
         return out
 
-    async def _threaded(self, data: Any, rows: int) -> Any:
+    def _cheap(self, rows: int) -> bool:
+        return (self._fixed is not None and self._per_row is not None
+                and self._fixed + self._per_row * rows < self.inline_budget)
+
+    async def _threaded(self, fn: Callable[[Any], Any], data: Any, rows: int) -> Any:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="predict")
-        start = time.perf_counter()
-        out, cpu = await asyncio.get_running_loop().run_in_executor(
-            self._pool, self._timed, data)
-        # The wall time on a thread includes waiting for the GIL the event loop holds;
-        # what the predict would cost inline is closer to the thread's own CPU time.
-        wall = time.perf_counter() - start
-        self._learn(wall, rows, estimate=min(wall, cpu))
+        out, seconds = await asyncio.get_running_loop().run_in_executor(
+            self._pool, _timed, fn, data)
+        self._learn(seconds, rows)
         return out
 
-    def _timed(self, data: Any) -> tuple[Any, float]:
-        start = time.thread_time()
-        out = self.runtime.predict(data)
-        return out, time.thread_time() - start
-
     def _learn(self, seconds: float, rows: int, record: bool = True,
-               estimate: float | None = None) -> None:
+               reset: bool = False) -> None:
         if record:
             self.metrics.predict.observe(seconds)
             self.metrics.batch.observe(rows)
-        cost = seconds if estimate is None else estimate
-        per_row = cost / max(rows, 1)
-        if self._fixed is None or self._per_row is None:
-            self._fixed, self._per_row = cost, per_row
+        per_row = seconds / max(rows, 1)
+        if reset or self._fixed is None or self._per_row is None:
+            # The first timing, or an inline probe (no GIL wait in it): taken as is.
+            self._fixed, self._per_row = seconds, per_row
             return
         # A call costs about fixed + per_row * rows, both smoothed; one outlier (a GC
         # pause, a preempted process) moves the estimate by a clipped step only.
-        self._fixed += _SMOOTHING * (min(cost, self._fixed * 4) - self._fixed)
+        self._fixed += _SMOOTHING * (min(seconds, self._fixed * 4) - self._fixed)
         self._per_row += _SMOOTHING * (min(per_row, self._per_row * 4) - self._per_row)
 
     def close(self) -> None:
         """Stop the worker threads (waits for a predict in progress)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _timed(fn: Callable[[Any], Any], data: Any) -> tuple[Any, float]:
+    """Run ``fn(data)`` on a worker thread, timing it there (not the queue before it)."""
+    start = time.perf_counter()
+    out = fn(data)
+    return out, time.perf_counter() - start

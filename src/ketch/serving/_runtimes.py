@@ -334,17 +334,27 @@ class CustomRuntime(Runtime):
                 raise ModelLoadError(f"custom model {self.target}: load() returned False")
         self.ready = bool(getattr(self.user, "ready", True))
 
+    @property
+    def async_predict(self) -> bool:
+        """Whether the user's ``predict`` is a coroutine function (awaited on the loop)."""
+        return inspect.iscoroutinefunction(self.user.predict)
+
+    async def preprocess(self, payload: Any) -> Any:
+        """The user's ``preprocess`` (if any) applied to one request's payload."""
+        pre = getattr(self.user, "preprocess", None)
+        return await maybe_await(pre(payload)) if callable(pre) else payload
+
+    async def postprocess(self, result: Any) -> Any:
+        """The user's ``postprocess`` (if any) applied to the model's result."""
+        post = getattr(self.user, "postprocess", None)
+        return await maybe_await(post(result)) if callable(post) else result
+
     async def infer(self, payload: Any) -> Any:
-        """Run preprocess -> predict -> postprocess on one request's payload."""
-        user = self.user
-        pre = getattr(user, "preprocess", None)
-        if callable(pre):
-            payload = await maybe_await(pre(payload))
-        result = await maybe_await(user.predict(payload))
-        post = getattr(user, "postprocess", None)
-        if callable(post):
-            result = await maybe_await(post(result))
-        return result
+        """Run preprocess -> predict -> postprocess on one request's payload, all on the
+        caller's event loop (the data plane runs a sync ``predict`` off it instead)."""
+        payload = await self.preprocess(payload)
+        result = await maybe_await(self.user.predict(payload))
+        return await self.postprocess(result)
 
     def predict(self, data: NDArray | list[Any]) -> NDArray | list[Any]:
         out: NDArray | list[Any] = self.user.predict(data)
