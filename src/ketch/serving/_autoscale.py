@@ -88,7 +88,7 @@ def desired_replicas(policy: ScalePolicy, state: ScaleState, *, now: float, curr
         desired = state.panic_high
     else:
         desired = want_stable
-        if ready and 0 < desired < ready:
+        if ready > 1 and desired < ready:  # (from one replica, zero is a step of its own)
             desired = max(desired, math.ceil(ready / policy.scale_down_rate))
 
     if desired <= 0 < current:
