@@ -34,17 +34,19 @@ def load_pipeline_file(path: str | Path, name: str | None = None) -> dict[str, A
         raise InvalidError("no such file", source=str(file))
     if file.suffix == ".py":
         return _from_python(file, name)
+    import yaml
+
     try:
         text = file.read_text()
         if file.suffix == ".json":
             doc = json.loads(text)
         else:
-            import yaml
-
+            # kfp may append a second document (the platform spec); the first is the IR.
             docs = [d for d in yaml.safe_load_all(text) if d is not None]
             doc = docs[0] if docs else None
-    except (ValueError, UnicodeDecodeError) as err:
-        raise InvalidError(f"not valid YAML/JSON: {err}", source=str(file)) from None
+    except (ValueError, UnicodeDecodeError, yaml.YAMLError) as err:
+        detail = " ".join(str(err).split())
+        raise InvalidError(f"not valid YAML/JSON: {detail}", source=str(file)) from None
     validate_ir(doc, source=str(file))
     return doc  # type: ignore[no-any-return]
 
