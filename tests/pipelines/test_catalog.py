@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _root import wait_for
 
-from conftest import wait_for
 from ketch.core.config import Settings
 from ketch.core.errors import InvalidError, NotFoundError
 from ketch.core.kinds import Component
