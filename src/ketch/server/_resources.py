@@ -26,6 +26,8 @@ from ketch.server._watch import watch_stream
 __all__ = ["kind_router", "kind_schema"]
 
 _APPLY_TYPES = ("application/apply-patch+yaml", "application/apply-patch+json")
+# A list limit beyond this would overflow the 64-bit SQL LIMIT the store sends.
+_MAX_LIMIT = 2**62
 
 
 def kind_schema(info: KindInfo, defs: dict[str, Any]) -> dict[str, Any]:
@@ -110,7 +112,8 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
 
     @router.get(f"{base}/{info.plural}", summary=f"List or watch {info.plural} in all namespaces")
     async def list_all(request: Request, labelSelector: str | None = None,
-                       fieldSelector: str | None = None, limit: int | None = Query(None, ge=0),
+                       fieldSelector: str | None = None,
+                       limit: int | None = Query(None, ge=0, le=_MAX_LIMIT),
                        continue_: str | None = Query(None, alias="continue"),
                        watch: bool = False, resourceVersion: str | None = None,
                        timeoutSeconds: int | None = Query(None, ge=0)) -> Response:
@@ -119,7 +122,8 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
 
     @router.get(coll, summary=f"List or watch {info.plural}")
     async def list_ns(request: Request, namespace: str, labelSelector: str | None = None,
-                      fieldSelector: str | None = None, limit: int | None = Query(None, ge=0),
+                      fieldSelector: str | None = None,
+                      limit: int | None = Query(None, ge=0, le=_MAX_LIMIT),
                       continue_: str | None = Query(None, alias="continue"),
                       watch: bool = False, resourceVersion: str | None = None,
                       timeoutSeconds: int | None = Query(None, ge=0)) -> Response:
