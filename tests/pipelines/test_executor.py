@@ -85,9 +85,10 @@ def run(tmp_path: Path, func: str, executor_input: dict[str, Any]) -> dict[str, 
 
 
 def test_parameters_of_every_type_and_named_tuple(tmp_path: Path) -> None:
+    # Numbers arrive as the IR's doubles (2.0); ints come back where KFP gives ints.
     ei = {"inputs": {"parameterValues": {"text": "hi", "count": 2.0, "ratio": 1,
-                                         "flag": True, "items": [1, 2],
-                                         "mapping": {"a": 1}}},
+                                         "flag": True, "items": [1.0, 2.0],
+                                         "mapping": {"a": 1.0}}},
           "outputs": {"parameters": {"total": {"outputFile": str(tmp_path / "p" / "total")},
                                      "doubled": {"outputFile": str(tmp_path / "p" / "d")}}}}
     out = run(tmp_path, "params", ei)

@@ -99,13 +99,25 @@ def _artifact(runtime: dict[str, Any], fallback: type[artifacts.Artifact]) -> ar
                metadata=dict(runtime.get("metadata") or {}))
 
 
-def _coerce(value: Any, annotation: Any) -> Any:
-    """Undo protobuf's numbers-are-doubles for ``int`` parameters."""
-    if annotation is int and isinstance(value, float) and value.is_integer():
+def _integral(value: Any) -> Any:
+    """Integral doubles back to ints inside lists and dicts: the IR stores every number
+    as a protobuf double, and KFP's launcher hands ``1.0`` to the step as ``1``."""
+    if isinstance(value, float) and value.is_integer():
         return int(value)
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    return value
+
+
+def _coerce(value: Any, annotation: Any) -> Any:
+    """A parameter value as the function's annotation wants it (see :func:`_integral`)."""
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    return value
+    if annotation is float:
+        return value
+    return _integral(value)
 
 
 class _Call:
