@@ -83,6 +83,11 @@ def _linear_regressor(model: Any, n_features: int) -> FastPredict | None:
     return predict
 
 
+# sklearn regressors whose predict() only restates LinearModel.predict for its docstring.
+_PASS_THROUGH_PREDICT = frozenset({"LinearModel.predict", "MultiOutputLinearModel.predict",
+                                   "Ridge.predict"})
+
+
 def _candidate(model: Any) -> FastPredict | None:
     try:
         base = importlib.import_module("sklearn.linear_model._base")
@@ -97,9 +102,11 @@ def _candidate(model: Any) -> FastPredict | None:
             and cls.predict is LinearClassifierMixin.predict
             and cls.decision_function is LinearClassifierMixin.decision_function):
         return _linear_classifier(model, n_features)
+    predict = cls.predict
     if (isinstance(model, LinearModel) and not isinstance(model, LinearClassifierMixin)
             and getattr(cls, "_decision_function", None) is LinearModel._decision_function
-            and cls.predict is LinearModel.predict):
+            and predict.__module__.startswith("sklearn.")
+            and predict.__qualname__ in _PASS_THROUGH_PREDICT):
         return _linear_regressor(model, n_features)
     return None
 

@@ -1,0 +1,439 @@
+"""Online inference throughput and latency: ketch beside MLServer, KServe and a floor.
+
+One sklearn iris ``LogisticRegression`` (trained here, saved with joblib) is served by:
+
+* **ketch (isvc)**: an InferenceService on a fresh ``ketch up``, measured at its
+  ``status.url`` (the service's own port: its front process, then a replica);
+* **ketch (replica)**: ``python -m ketch.serving.modelserver`` alone, no front;
+* **MLServer 1.7.1** with ``mlserver-sklearn``, ``parallel_workers: 0`` (its inference
+  pool crashes here), from a venv under ``~/.cache/ketch-bench/``;
+* **KServe 0.21** Python ``ModelServer`` with a ``kserve.Model`` that loads the same
+  file (its default settings, gRPC off), from a venv under ``~/.cache/ketch-bench/``;
+* **starlette (floor)**: a minimal Starlette + uvicorn endpoint that parses the V2
+  JSON and calls ``model.predict``: about the most a Python server does per request
+  with no routing, validation or metrics.
+
+Each is checked for a correct answer, then driven by one closed-loop load generator,
+``wrk`` (one thread, a Lua script POSTing a 1-row V2 JSON request), at several
+connection counts. Servers run one at a time on the same machine, so the load generator
+shares the CPUs with the server under test alike for all. Prints requests/s, p50, p99 and
+the ratios against MLServer measured in the same run.
+
+    .venv/bin/python benchmarks/serving.py [--quick] [--duration 10] [--connections 1,8,32]
+        [--only ketch-isvc,ketch-replica,mlserver,kserve,starlette]
+
+Needs ``wrk`` (``apt-get install -y wrk``). The MLServer and KServe venvs are built on
+first use (a few minutes, from PyPI) with the same scikit-learn version as ketch's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+MODEL = "iris"
+ROW = [5.1, 3.5, 1.4, 0.2]
+BODY = json.dumps({"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64",
+                               "data": ROW}]})
+CACHE = Path(os.environ.get("KETCH_BENCH_CACHE", Path.home() / ".cache" / "ketch-bench"))
+MLSERVER = "1.7.1"
+KSERVE = "0.21.0"
+TARGETS = ("ketch-isvc", "ketch-replica", "mlserver", "kserve", "starlette")
+
+KSERVE_MODEL = '''
+import sys
+
+import joblib
+import kserve
+from kserve import InferOutput, InferRequest, InferResponse
+
+
+class Iris(kserve.Model):
+    def __init__(self, name, path):
+        super().__init__(name)
+        self.path = path
+        self.load()
+
+    def load(self):
+        self.model = joblib.load(self.path)
+        self.ready = True
+
+    def predict(self, payload, headers=None):
+        if isinstance(payload, InferRequest):
+            out = self.model.predict(payload.inputs[0].as_numpy())
+            return InferResponse(model_name=self.name, response_id=payload.id,
+                                 infer_outputs=[InferOutput(name="output-0",
+                                                            shape=list(out.shape),
+                                                            datatype="INT64", data=out)])
+        return {"predictions": self.model.predict(payload["instances"]).tolist()}
+
+
+if __name__ == "__main__":
+    port = int(sys.argv[2])
+    kserve.ModelServer(http_port=port, grpc_port=port + 1, enable_grpc=False).start(
+        [Iris("iris", sys.argv[1])])
+'''
+
+
+# -- the floor: a minimal Starlette endpoint (run as a subprocess of this file) ---------
+
+
+def _serve_starlette(model_path: str, port: int) -> None:
+    import joblib  # type: ignore[import-untyped,unused-ignore]
+    import numpy as np
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    model = joblib.load(model_path)
+
+    async def infer(request: Request) -> JSONResponse:
+        body = await request.json()
+        inp = body["inputs"][0]
+        arr = np.asarray(inp["data"], dtype=np.float64).reshape(inp["shape"])
+        out = model.predict(arr)
+        return JSONResponse({"model_name": MODEL, "outputs": [
+            {"name": "output-0", "shape": list(out.shape), "datatype": "INT64",
+             "data": out.tolist()}]})
+
+    app = Starlette(routes=[Route(f"/v2/models/{MODEL}/infer", infer, methods=["POST"])])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                http="httptools")
+
+
+# -- helpers ------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server for {url} exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} not ready after {timeout:.0f}s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None,
+           cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    out = log.open("wb")
+    # Own process group: stopping it stops the workers a server may have forked.
+    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                            start_new_session=True)
+
+
+def _venv(name: str, packages: list[str], check: str) -> Path:
+    """The python of a cached venv holding ``packages``, built on first use."""
+    venv = CACHE / name
+    python = venv / "bin" / "python"
+    if python.exists() and subprocess.run([str(python), "-c", check], check=False,
+                                          capture_output=True).returncode == 0:
+        return python
+    print(f"building {venv} ({' '.join(packages)}) ...", flush=True)
+    shutil.rmtree(venv, ignore_errors=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    base = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", *packages], check=True)
+    return python
+
+
+def _sklearn_version() -> str:
+    import sklearn  # type: ignore[import-untyped]
+
+    return str(sklearn.__version__)
+
+
+# -- the servers under test ---------------------------------------------------------
+
+
+@contextmanager
+def ketch_replica(model_path: Path, work: Path) -> Iterator[str]:
+    port = _free_port()
+    proc = _spawn([sys.executable, "-m", "ketch.serving.modelserver", "--name", MODEL,
+                   "--model-dir", str(model_path), "--format", "sklearn",
+                   "--port", str(port)], work / "replica.log")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_ready(url, proc)
+        yield url
+    finally:
+        _stop(proc)
+
+
+@contextmanager
+def ketch_isvc(model_path: Path, work: Path) -> Iterator[str]:
+    from ketch import Client
+
+    home = work / "ketch-home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KETCH_")}
+    env["KETCH_HOME"] = str(home)
+    proc = _spawn([sys.executable, "-m", "ketch.cli", "up", "--port", "0"],
+                  work / "ketch-up.log", env=env)
+    try:
+        info = home / "server.json"
+        deadline = time.monotonic() + 60
+        while not (info.exists() and json.loads(info.read_text() or "{}").get("pid")
+                   == proc.pid):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit(f"ketch up did not start (see {work / 'ketch-up.log'})")
+            time.sleep(0.1)
+        server = json.loads(info.read_text())["url"]
+        doc = {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+               "metadata": {"name": MODEL, "namespace": "default"},
+               "spec": {"predictor": {"model": {"modelFormat": {"name": "sklearn"},
+                                                "storageUri": model_path.as_uri()}}}}
+        with Client(server) as client:
+            client.apply(doc)
+            ready = client.wait("isvc", MODEL, condition="Ready", timeout=120)
+            url = str(ready.status["url"])
+            yield url
+            client.delete("isvc", MODEL)
+            _gone(client)
+    finally:
+        _stop(proc)
+
+
+def _gone(client: Any, timeout: float = 60.0) -> None:
+    """Wait until the service is deleted, so its front and replicas are stopped."""
+    from ketch.core.errors import NotFoundError
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            client.get("isvc", MODEL)
+        except NotFoundError:
+            return
+        time.sleep(0.2)
+
+
+@contextmanager
+def mlserver(model_path: Path, work: Path) -> Iterator[str]:
+    python = _venv(f"mlserver-{MLSERVER}",
+                   [f"mlserver=={MLSERVER}", f"mlserver-sklearn=={MLSERVER}",
+                    f"scikit-learn=={_sklearn_version()}"],
+                   f"import mlserver, mlserver_sklearn, sklearn; "
+                   f"assert sklearn.__version__ == {_sklearn_version()!r}")
+    root = work / "mlserver"
+    (root / MODEL).mkdir(parents=True, exist_ok=True)
+    shutil.copy(model_path, root / MODEL / "model.joblib")
+    port = _free_port()
+    (root / "settings.json").write_text(json.dumps({
+        "http_port": port, "grpc_port": _free_port(), "metrics_port": _free_port(),
+        "parallel_workers": 0, "debug": False}))
+    (root / MODEL / "model-settings.json").write_text(json.dumps({
+        "name": MODEL, "implementation": "mlserver_sklearn.SKLearnModel",
+        "parameters": {"uri": "./model.joblib", "version": "v1"}}))
+    proc = _spawn([str(python), "-m", "mlserver.cli.main", "start", str(root)],
+                  work / "mlserver.log", cwd=root)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_ready(url, proc)
+        yield url
+    finally:
+        _stop(proc)
+
+
+@contextmanager
+def kserve(model_path: Path, work: Path) -> Iterator[str]:
+    python = _venv(f"kserve-{KSERVE}",
+                   [f"kserve=={KSERVE}", f"scikit-learn=={_sklearn_version()}", "joblib"],
+                   f"import kserve, joblib, sklearn; "
+                   f"assert sklearn.__version__ == {_sklearn_version()!r}")
+    script = work / "kserve_iris.py"
+    script.write_text(KSERVE_MODEL)
+    port = _free_port()
+    proc = _spawn([str(python), str(script), str(model_path), str(port)],
+                  work / "kserve.log", cwd=work)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_ready(url, proc)
+        yield url
+    finally:
+        _stop(proc)
+
+
+@contextmanager
+def starlette(model_path: Path, work: Path) -> Iterator[str]:
+    port = _free_port()
+    proc = _spawn([sys.executable, __file__, "--serve-starlette", str(model_path),
+                   str(port)], work / "starlette.log")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:  # no health route on the floor: wait for the port
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise SystemExit("the starlette floor did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        _stop(proc)
+
+
+SERVERS: dict[str, tuple[str, Callable[[Path, Path], Any]]] = {
+    "ketch-isvc": ("ketch (isvc url)", ketch_isvc),
+    "ketch-replica": ("ketch (replica)", ketch_replica),
+    "mlserver": (f"MLServer {MLSERVER}", mlserver),
+    "kserve": (f"KServe {KSERVE}", kserve),
+    "starlette": ("starlette (floor)", starlette),
+}
+
+
+# -- load -----------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def _wrk(url: str, connections: int, seconds: float, script: Path) -> Result:
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency",
+                          "-s", str(script), f"{url}/v2/models/{MODEL}/infer"],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    errors = 0
+    for pattern in (r"Non-2xx or 3xx responses:\s+(\d+)",
+                    r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"):
+        m = re.search(pattern, out)
+        if m:
+            errors += sum(int(g) for g in m.groups())
+    return Result(rps, p50, p99, errors)
+
+
+def _check(url: str, want: int) -> None:
+    r = httpx.post(f"{url}/v2/models/{MODEL}/infer", content=BODY,
+                   headers={"content-type": "application/json"}, timeout=30)
+    r.raise_for_status()
+    got = r.json()["outputs"][0]["data"][0]
+    if got != want:
+        raise SystemExit(f"{url} answered {got}, expected {want}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 s per point")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per point")
+    parser.add_argument("--connections", default="1,8,32")
+    parser.add_argument("--only", default=",".join(TARGETS))
+    parser.add_argument("--serve-starlette", nargs=2, metavar=("MODEL", "PORT"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_starlette:
+        _serve_starlette(args.serve_starlette[0], int(args.serve_starlette[1]))
+        return
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: apt-get install -y wrk")
+    only = [t.strip() for t in args.only.split(",") if t.strip()]
+    unknown = [t for t in only if t not in SERVERS]
+    if unknown:
+        raise SystemExit(f"--only: unknown {', '.join(unknown)} (one of {', '.join(TARGETS)})")
+    conns = [int(c) for c in args.connections.split(",")]
+    seconds = 3.0 if args.quick else args.duration
+
+    import joblib  # type: ignore[import-untyped,unused-ignore]
+    import numpy as np
+    from sklearn.datasets import load_iris  # type: ignore[import-untyped]
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+
+    work = Path(tempfile.mkdtemp(prefix="ketch-bench-serving-"))
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    model_path = work / "model.joblib"
+    joblib.dump(model, model_path)
+    want = int(model.predict(np.asarray([ROW]))[0])
+    script = work / "post.lua"
+    script.write_text('wrk.method = "POST"\n'
+                      f"wrk.body = '{BODY}'\n"
+                      'wrk.headers["Content-Type"] = "application/json"\n')
+
+    results: dict[str, dict[int, Result]] = {}
+    for key in only:
+        label, start = SERVERS[key]
+        print(f"{label}: starting", flush=True)
+        with start(model_path, work) as url:
+            _check(url, want)
+            _wrk(url, max(conns), 1.0, script)  # warm up: caches, lazy imports, JIT-less
+            results[key] = {}
+            for c in conns:
+                res = _wrk(url, c, seconds, script)
+                results[key][c] = res
+                print(f"  {c:>3} connections: {res.rps:>9,.0f} req/s  p50 {res.p50_ms:6.2f} ms"
+                      f"  p99 {res.p99_ms:6.2f} ms" + (f"  errors {res.errors}"
+                                                       if res.errors else ""), flush=True)
+    _table(results, conns, seconds)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _table(results: dict[str, dict[int, Result]], conns: list[int], seconds: float) -> None:
+    base = results.get("mlserver")
+    print(f"\n1-row V2 JSON infer, sklearn iris LogisticRegression, wrk -t1, {seconds:g} s per "
+          f"point, {os.cpu_count()} CPUs")
+    print(f"{'server':<20} {'conns':>5} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
+          f"{'x MLServer req/s':>16} {'p99 / MLServer':>14}")
+    for key, rows in results.items():
+        for c in conns:
+            r = rows[c]
+            ratio = p99 = ""
+            if base is not None:
+                ratio = f"{r.rps / base[c].rps:.2f}x"
+                p99 = f"{r.p99_ms / base[c].p99_ms:.2f}"
+            err = f"  ({r.errors} errors)" if r.errors else ""
+            print(f"{SERVERS[key][0]:<20} {c:>5} {r.rps:>9,.0f} {r.p50_ms:>7.2f} "
+                  f"{r.p99_ms:>7.2f} {ratio:>16} {p99:>14}{err}")
+
+
+if __name__ == "__main__":
+    main()
