@@ -162,12 +162,7 @@ class RunEngine:
                     continue
                 self._task(task, scope, tasks, st, f"{path}/{task.name}".lstrip("/"))
                 progress = progress or st["phase"] != before
-        phases = [tasks[t]["phase"] for t in comp.tasks]
-        if any(p not in DONE for p in phases):
-            return None
-        if any(p == "Cancelled" for p in phases):
-            return "Cancelled"
-        return "Failed" if any(p == "Failed" for p in phases) else "Succeeded"
+        return _dag_phase([tasks[t] for t in comp.tasks])
 
     def _task(self, task: TaskSpec, scope: _Scope, siblings: dict[str, Any],
               st: dict[str, Any], path: str) -> None:
@@ -248,6 +243,8 @@ class RunEngine:
             st["outputs"] = (self._loop_outputs(component, st) if task.iterator
                              else self._dag_outputs(component, st["tasks"]))
         self._mark(st, phase)
+        if phase == "Skipped":
+            st["reason"] = "UpstreamFailed"
         if phase == "Failed":
             self.failed = True
 
@@ -264,6 +261,7 @@ class RunEngine:
                 if active >= limit or (self.failed and not task.run_after_failure):
                     if self.failed:
                         self._mark(entry, "Skipped", "not run: an upstream task failed")
+                        entry["reason"] = "UpstreamFailed"
                     continue
                 entry["phase"] = "Running"
                 active += 1
@@ -275,15 +273,12 @@ class RunEngine:
             phase = self._dag(component, scope, entry["tasks"], f"{path}/{entry['index']}")
             if phase is not None:
                 self._mark(entry, phase)
+                if phase == "Skipped":
+                    entry["reason"] = "UpstreamFailed"
                 active -= 1
                 if phase == "Failed":
                     self.failed = True
-        phases = [x["phase"] for x in st["iterations"]]
-        if any(p not in DONE for p in phases):
-            return None
-        if "Cancelled" in phases:
-            return "Cancelled"
-        return "Failed" if "Failed" in phases else "Succeeded"
+        return _dag_phase(st["iterations"])
 
     def _dag_outputs(self, component: ComponentSpec, tasks: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"parameters": {}, "artifacts": {}}
@@ -378,13 +373,16 @@ class RunEngine:
         task_id = f"{self.ctx.uid}/{path}"
         rc = read_exit_code(task_dir)
         if rc is None:
-            alive = task_alive(task_dir)
-            if alive or (time.time() - float(st.get("launchTime") or 0) < _LOST_AFTER and not (
-                    task_dir / "pid").exists()):
+            forking = (not (task_dir / "pid").exists()
+                       and time.time() - float(st.get("launchTime") or 0) < _LOST_AFTER)
+            if task_alive(task_dir) or forking:
                 self.slots.take(task_id, float(st.get("cpu") or 1.0), force=True)
                 self._wake_in(2.0)  # the exit message normally wakes us first
                 return
-            rc = -9  # the process is gone and left no status: killed
+            # It may have written its status and ended between the two looks.
+            rc = read_exit_code(task_dir)
+            if rc is None:
+                rc = -9  # the process is gone and left no status: killed
         self.slots.release(task_id)
         if rc == 0:
             try:
@@ -609,6 +607,21 @@ def _failure_message(task_dir: Path, rc: int) -> str:
         pass
     what = "killed" if rc < 0 else f"exit status {rc}"
     return f"step failed ({what})" + (f":\n{tail}" if tail else "")
+
+
+def _dag_phase(children: list[dict[str, Any]]) -> str | None:
+    """A DAG's phase from its children's: None while any runs. A DAG none of whose
+    children ran because something upstream failed is itself Skipped, not Succeeded."""
+    phases = [c["phase"] for c in children]
+    if any(p not in DONE for p in phases):
+        return None
+    for phase in ("Cancelled", "Failed"):
+        if phase in phases:
+            return phase
+    if children and all(p == "Skipped" for p in phases) and any(
+            c.get("reason") == "UpstreamFailed" for c in children):
+        return "Skipped"
+    return "Succeeded"
 
 
 def _any_failed(tasks: dict[str, Any]) -> bool:

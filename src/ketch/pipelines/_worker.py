@@ -165,8 +165,10 @@ def _child(request: dict[str, Any], keep: tuple[int, ...]) -> None:
         os.close(null_fd)
         sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
-        with open(os.path.join(task_dir, PID_FILE), "w", encoding="utf-8") as f:
+        # Written whole or not at all: a reader never sees an empty pid file.
+        with open(os.path.join(task_dir, PID_FILE + ".tmp"), "w", encoding="utf-8") as f:
             f.write(str(os.getpid()))
+        os.replace(os.path.join(task_dir, PID_FILE + ".tmp"), os.path.join(task_dir, PID_FILE))
         os.environ.update(request.get("env") or {})
         os.environ["KETCH_TASK_DIR"] = task_dir
         os.chdir(request.get("cwd") or task_dir)

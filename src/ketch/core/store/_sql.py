@@ -251,30 +251,50 @@ class SqlResourceStore(ResourceStore):
             if resource.metadata.uid and resource.metadata.uid != row.uid:
                 raise ConflictError(f'{info.plural} "{resource.name}" was deleted and recreated '
                                     f"(uid {row.uid}, not {resource.metadata.uid})")
-            old = Resource.model_validate(row.body)
-            if status_only:
-                new = old.model_copy(update={"status": resource.status})
-            else:
-                changes = {f: getattr(resource.metadata, f) for f in _MUTABLE_META}
-                meta = old.metadata.model_copy(update=changes)
-                if resource.spec != old.spec:
-                    meta = meta.model_copy(update={"generation": (old.metadata.generation or 1)
-                                                   + 1})
-                new = old.model_copy(update={"metadata": meta, "spec": resource.spec})
-            if new.to_wire() == old.to_wire():
-                return old  # a no-op write does not move resourceVersion (as Kubernetes)
-            rev = self._next_revision(conn)
-            new.metadata.resource_version = str(rev)
-            body = new.to_wire()
-            if new.metadata.deletion_timestamp and not new.metadata.finalizers:
-                conn.execute(delete(t.resources).where(t.resources.c.id == row.id))
-                self._log(conn, rev, "DELETED", info, body)
-            else:
-                conn.execute(update(t.resources).where(t.resources.c.id == row.id)
-                             .values(resource_version=rev, body=body))
-                self._log(conn, rev, "MODIFIED", info, body)
+            body = (self._write_status(conn, info, row, resource) if status_only
+                    else self._write_object(conn, info, row, resource))
+            if body is None:
+                # A no-op write does not move resourceVersion (as Kubernetes).
+                return Resource.model_validate(row.body)
         self._committed(info.key, namespace, resource.name)
         return Resource.model_validate(body)
+
+    def _write_status(self, conn: Connection, info: KindInfo, row: Any,
+                      resource: Resource) -> dict[str, Any] | None:
+        """Every controller's hot path: the stored body with the status swapped in, and
+        no model round trip of the whole object (a pipeline run's can be large)."""
+        status = resource.status or {}
+        if status == (row.body.get("status") or {}):
+            return None
+        rev = self._next_revision(conn)
+        body = {**row.body, "status": status,
+                "metadata": {**row.body["metadata"], "resourceVersion": str(rev)}}
+        conn.execute(update(t.resources).where(t.resources.c.id == row.id)
+                     .values(resource_version=rev, body=body))
+        self._log(conn, rev, "MODIFIED", info, body)
+        return body
+
+    def _write_object(self, conn: Connection, info: KindInfo, row: Any,
+                      resource: Resource) -> dict[str, Any] | None:
+        old = Resource.model_validate(row.body)
+        changes = {f: getattr(resource.metadata, f) for f in _MUTABLE_META}
+        meta = old.metadata.model_copy(update=changes)
+        if resource.spec != old.spec:
+            meta = meta.model_copy(update={"generation": (old.metadata.generation or 1) + 1})
+        new = old.model_copy(update={"metadata": meta, "spec": resource.spec})
+        if new.to_wire() == old.to_wire():
+            return None
+        rev = self._next_revision(conn)
+        new.metadata.resource_version = str(rev)
+        body = new.to_wire()
+        if new.metadata.deletion_timestamp and not new.metadata.finalizers:
+            conn.execute(delete(t.resources).where(t.resources.c.id == row.id))
+            self._log(conn, rev, "DELETED", info, body)
+        else:
+            conn.execute(update(t.resources).where(t.resources.c.id == row.id)
+                         .values(resource_version=rev, body=body))
+            self._log(conn, rev, "MODIFIED", info, body)
+        return body
 
     def delete(self, info: KindInfo, namespace: str | None, name: str, *,
                resource_version: str | None = None) -> Resource:
