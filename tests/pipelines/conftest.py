@@ -131,6 +131,12 @@ def proto_errors(python: Path, docs: list[dict[str, Any]]) -> list[str | None]:
 
 
 @pytest.fixture(scope="session")
+def kfp_compile(kfp_venv: Path) -> Any:
+    """``kfp_compile([(file, pipeline name)]) -> {file: IR}`` with the real kfp."""
+    return lambda files: kfp_compile_files(kfp_venv, files)
+
+
+@pytest.fixture(scope="session")
 def proto_check(kfp_venv: Path) -> Any:
     """``proto_check(docs) -> [error or None]``: strict PipelineSpec parsing (kfp venv)."""
     return lambda docs: proto_errors(kfp_venv, docs)

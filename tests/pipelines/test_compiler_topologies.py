@@ -1,0 +1,224 @@
+"""Harder topologies than the corpus (nested loops, sub-pipelines inside loops, typed
+conditions, an exit handler over everything, loops over artifact lists, a OneOf returned by
+a sub-pipeline): ketch's IR equals kfp 2.16.1's, key by key, except ``sdkVersion``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ketch.pipelines.compiler import load_pipeline_file
+
+pytestmark = pytest.mark.slow
+
+SOURCES = {
+    "nested_loops_and_subpipelines": '''
+from typing import List, Dict
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Output, Model, Artifact
+
+@dsl.component
+def nums(n: int) -> List[int]:
+    return list(range(n))
+
+@dsl.component
+def add(a: int, b: int) -> int:
+    return a + b
+
+@dsl.component
+def total(xs: List[int]) -> int:
+    return sum(xs)
+
+@dsl.component
+def mk(x: int, out: Output[Dataset]):
+    pass
+
+@dsl.component
+def mks() -> List[Dict[str, int]]:
+    return [{"a": 1}]
+
+@dsl.component
+def rd(ds: Input[List[Dataset]]) -> int:
+    return 1
+
+@dsl.component
+def one(ds: Input[Dataset]) -> int:
+    return 1
+
+@dsl.pipeline
+def inner(x: int, d: Input[Dataset]) -> int:
+    return add(a=x, b=one(ds=d).output).output
+
+@dsl.pipeline
+def topology(n: int = 3, base: Input[Dataset] = None,
+             cfg: List[Dict[str, int]] = [{"a": 1, "b": 2}]) -> List[int]:
+    outer = nums(n=n)
+    with dsl.ParallelFor(outer.output) as i:
+        with dsl.ParallelFor([10, 20]) as j:
+            s = add(a=i, b=j)
+            with dsl.If(s.output > 11):
+                add(a=s.output, b=1)
+        m = mk(x=i)
+        nested = inner(x=i, d=m.outputs["out"])
+    rd(ds=dsl.Collected(m.outputs["out"]))
+    tot = total(xs=dsl.Collected(nested.output))
+    with dsl.ParallelFor(cfg) as c:
+        add(a=c.a, b=c.b)
+    with dsl.ParallelFor(mks().output) as d:
+        add(a=d.a, b=tot.output)
+    return dsl.Collected(nested.output)
+''',
+    "conditions_and_exit_handler": '''
+from typing import List
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Output, Artifact, PipelineTaskFinalStatus
+
+@dsl.component
+def num() -> float:
+    return 1.5
+
+@dsl.component
+def flag() -> bool:
+    return True
+
+@dsl.component
+def word() -> str:
+    return "a"
+
+@dsl.component
+def mk(out: Output[Dataset]):
+    pass
+
+@dsl.component
+def use(ds: Input[Dataset]) -> str:
+    return "x"
+
+@dsl.component
+def echo(s: str) -> str:
+    return s
+
+@dsl.component
+def fin(status: PipelineTaskFinalStatus, tag: str = "t"):
+    pass
+
+
+@dsl.pipeline
+def topology(limit: int = 2, ratio: float = 0.5, name: str = "n", on: bool = True,
+             dss: Input[List[Dataset]] = None):
+    f = fin(tag=name)
+    with dsl.ExitHandler(f):
+        n = num()
+        b = flag()
+        w = word()
+        with dsl.If(n.output >= limit, name="ge"):
+            echo(s="a")
+        with dsl.If(n.output != ratio):
+            echo(s="b")
+        with dsl.If(b.output == on):
+            with dsl.If(w.output < name):
+                echo(s=w.output)
+        with dsl.If(limit <= 3):
+            echo(s=name)
+        with dsl.If(w.output == 3):
+            echo(s="c")
+        with dsl.ParallelFor([1.5, 2.5], name="floats", parallelism=1) as fl:
+            with dsl.If(fl > 2):
+                echo(s="d")
+        with dsl.If(n.output == 1):
+            m1 = mk()
+        with dsl.Elif(n.output == 2):
+            m2 = mk()
+        with dsl.Else():
+            m3 = mk()
+        use(ds=dsl.OneOf(m1.outputs["out"], m2.outputs["out"], m3.outputs["out"]))
+''',
+    "artifact_loops_and_oneof_subpipeline": '''
+from typing import List
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Output, PipelineTaskFinalStatus
+
+@dsl.component
+def use(ds: Input[Dataset]) -> str:
+    return "x"
+
+@dsl.component
+def mk(out: Output[Dataset]):
+    pass
+
+@dsl.component
+def coin() -> str:
+    return "h"
+
+@dsl.component
+def echo(s: str) -> str:
+    return s
+
+@dsl.component
+def fin(status: PipelineTaskFinalStatus):
+    pass
+
+@dsl.pipeline
+def pick(flip: str) -> str:
+    with dsl.If(flip == "h"):
+        a = echo(s="heads")
+    with dsl.Else():
+        b = echo(s="tails")
+    return dsl.OneOf(a.output, b.output)
+
+@dsl.pipeline
+def topology(dss: Input[List[Dataset]]):
+    f = fin()
+    with dsl.ExitHandler(f):
+        with dsl.ParallelFor(dss) as d:
+            use(ds=d)
+        c = coin()
+        p = pick(flip=c.output)
+        echo(s=p.output)
+        with dsl.ParallelFor([1, 2]) as i:
+            e = echo(s="loop")
+        echo(s="after").after(e)
+        m = mk()
+        m.set_caching_options(False)
+        with dsl.ParallelFor([1, 2]) as i:
+            use(ds=m.outputs["out"])
+''',
+}
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory, kfp_venv: Path,
+             kfp_compile: Any) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    root = tmp_path_factory.mktemp("topologies")
+    files = []
+    for name, source in SOURCES.items():
+        (root / f"{name}.py").write_text(source)
+        files.append((root / f"{name}.py", "topology"))
+    theirs = kfp_compile(files)
+    return {name: (theirs[str(root / f"{name}.py")],
+                   load_pipeline_file(root / f"{name}.py", "topology"))
+            for name in SOURCES}
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_same_ir_as_kfp(name: str,
+                        compiled: dict[str, tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    theirs, ours = compiled[name]
+    assert "error" not in theirs, theirs
+    theirs = {k: v for k, v in theirs.items() if k != "sdkVersion"}
+    ours = {k: v for k, v in ours.items() if k != "sdkVersion"}
+    if theirs != ours:
+        pytest.fail(_first_difference(theirs, ours))
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if key not in a or key not in b:
+                return f"{path}.{key}: present in only one IR"
+            found = _first_difference(a[key], b[key], f"{path}.{key}")
+            if found:
+                return found
+        return ""
+    return "" if a == b else f"{path}: kfp {a!r} != ketch {b!r}"
