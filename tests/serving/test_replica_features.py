@@ -266,9 +266,9 @@ def test_bad_logger_url_is_a_clear_startup_error(iris: Any) -> None:
 def transformed(iris: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelServer]:
     code = tmp_path_factory.mktemp("transformer")
     (code / "scale.py").write_text(TRANSFORMER)
-    env = {**__import__("os").environ, "PYTHONPATH": str(code)}
     srv = start_modelserver("--name", "iris", "--model-dir", str(iris[0]), "--format",
-                            "sklearn", "--transformer", "scale:Scale", env=env)
+                            "sklearn", "--transformer", "scale:Scale",
+                            "--transformer-dir", str(code))
     yield srv
     srv.stop()
 

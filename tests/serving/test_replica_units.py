@@ -25,6 +25,7 @@ from ketch.serving._http import HTTPServer
 from ketch.serving._json import dumps, loads
 from ketch.serving._metrics import ReplicaMetrics
 from ketch.serving._predict import Predictor
+from ketch.serving._replica_options import SpecError, replica_args
 from ketch.serving._runtimes import Runtime, make_runtime
 from ketch.serving._sklearn_fast import fast_predict
 
@@ -311,3 +312,37 @@ def test_json_keeps_nan_and_numpy_values() -> None:
     assert loads(dumps({"a": np.int64(3), "b": np.arange(3)})) == {"a": 3, "b": [0, 1, 2]}
     with pytest.raises(ValueError):
         loads(b"{nope")
+
+
+# -- spec -> replica options ---------------------------------------------------------------
+
+
+def test_replica_args_from_the_spec() -> None:
+    spec = {"predictor": {"batcher": {"maxBatchSize": "16", "maxLatency": 20},
+                          "logger": {"url": "http://127.0.0.1:9/e", "mode": "request"}},
+            "transformer": {"python": {"class": "pkg.scale:Scale", "codeDir": "/code"}}}
+    assert replica_args(spec, service="iris", namespace="ns") == [
+        "--max-batch-size", "16", "--max-latency", "20",
+        "--logger-url", "http://127.0.0.1:9/e", "--logger-mode", "request",
+        "--service", "iris", "--namespace", "ns",
+        "--transformer", "pkg.scale:Scale", "--transformer-dir", "/code"]
+    assert replica_args({"predictor": {"batcher": {}}}, service="s", namespace="n") == [
+        "--max-batch-size", "32", "--max-latency", "5000"]
+    assert replica_args({"predictor": {}}, service="s", namespace="n") == []
+
+
+@pytest.mark.parametrize(("spec", "path"), [
+    ({"predictor": {"batcher": {"maxBatchSize": 0}}}, "predictor.batcher.maxBatchSize"),
+    ({"predictor": {"batcher": {"maxBatchSize": 2.5}}}, "predictor.batcher.maxBatchSize"),
+    ({"predictor": {"batcher": {"maxLatency": "soon"}}}, "predictor.batcher.maxLatency"),
+    ({"predictor": {"batcher": {"timeout": 0}}}, "predictor.batcher.timeout"),
+    ({"predictor": {"logger": {"mode": "all"}}}, "predictor.logger.url"),
+    ({"predictor": {"logger": {"url": "x", "mode": "some"}}}, "predictor.logger.mode"),
+    ({"transformer": {"containers": []}}, "transformer"),
+    ({"transformer": {"python": {"class": "no-colon"}}}, "transformer.python.class"),
+])
+def test_replica_args_name_the_bad_field(spec: dict[str, Any], path: str) -> None:
+    with pytest.raises(SpecError) as err:
+        replica_args(spec, service="s", namespace="n")
+    assert err.value.path == path
+    assert str(err.value).startswith(path + ":")

@@ -5,7 +5,7 @@ Usage::
     python -m ketch.serving.modelserver --name NAME --model-dir DIR_OR_FILE \\
         --format {sklearn,xgboost,lightgbm,onnx,pytorch,custom} [--port PORT] \\
         [--host 127.0.0.1] [--uds PATH] [--custom module:Class] \\
-        [--transformer module:Class] \\
+        [--transformer module:Class [--transformer-dir DIR]] \\
         [--max-batch-size N] [--max-latency MS] [--batch-timeout S] \\
         [--logger-url URL] [--logger-mode all|request|response] \\
         [--service NAME] [--namespace NS] [--offload auto|thread|inline]
@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="a user model class (with --format custom)")
     p.add_argument("--transformer", default=None, metavar="MODULE:CLASS",
                    help="a class with preprocess()/postprocess() run around the model")
+    p.add_argument("--transformer-dir", default=None, metavar="DIR",
+                   help="directory holding the transformer's module (default: the model "
+                        "directory)")
     batch = p.add_argument_group("batching (KServe's batcher)")
     batch.add_argument("--max-batch-size", type=int, default=None, metavar="N",
                        help="rows that close a batch (default 32 when batching)")
@@ -146,7 +149,8 @@ async def _serve(args: argparse.Namespace, runtime: Any) -> int:
             runtime.load()
         transformer = None
         if args.transformer:
-            transformer = Transformer(args.transformer, args.name, args.model_dir)
+            transformer = Transformer(args.transformer, args.name,
+                                      args.transformer_dir or args.model_dir)
             await transformer.load()
     except ModelLoadError as e:
         return _fail(str(e))
