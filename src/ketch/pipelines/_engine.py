@@ -120,6 +120,9 @@ class RunEngine:
         self.lineage = lineage
         self.cancel = cancel
         self.failed = False
+        # Set when a step found no free CPU: later steps of this pass wait without
+        # resolving inputs or looking up the cache (a wide loop would do it N times).
+        self.slots_full = False
         self.poll: float | None = None
         self.changed = False
 
@@ -185,6 +188,8 @@ class RunEngine:
                 p in ("Failed", "Cancelled") for p in states)):
             self._mark(st, "Skipped", "not run: an upstream task failed")
             st["reason"] = "UpstreamFailed"
+            return
+        if self.slots_full and not component.is_dag:
             return
         retry_at = st.get("retryAt")
         if retry_at and retry_at > time.time():
@@ -314,7 +319,7 @@ class RunEngine:
                     path: str) -> None:
         assert component.executor is not None
         executor = self.spec.executors[component.executor]
-        key = _cache_key(self.spec, component, params, artifacts)
+        key = _cache_key(executor.digest, component, params, artifacts)
         if self.ctx.caching and task.cache and self.lineage is not None and executor.container:
             hit = self.lineage.lookup(key, component)
             if hit is not None:
@@ -330,6 +335,7 @@ class RunEngine:
         cpu = _cpu(container.resources)
         task_id = f"{self.ctx.uid}/{path}"
         if not self.slots.take(task_id, cpu):
+            self.slots_full = True
             self._wake_in(1.0)
             return
         attempt = int(st.get("attempts") or 0) + 1
@@ -545,13 +551,12 @@ def _lightweight(command: list[str], args: list[str]) -> tuple[str, str] | None:
     return None
 
 
-def _cache_key(spec: PipelineSpec, component: ComponentSpec, params: Mapping[str, Any],
+def _cache_key(executor_digest: str, component: ComponentSpec, params: Mapping[str, Any],
                artifacts: Mapping[str, list[dict[str, Any]]]) -> str:
+    """KFP's fingerprint: the executor, the output names, the input values and artifacts."""
     import hashlib
 
-    assert component.executor is not None
-    raw = spec.raw.get("deploymentSpec", {}).get("executors", {}).get(component.executor, {})
-    doc = {"executor": raw,
+    doc = {"executor": executor_digest,
            "outputs": {"parameters": sorted(component.output_params),
                        "artifacts": sorted(component.output_artifacts)},
            "params": params,

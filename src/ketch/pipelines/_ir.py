@@ -94,6 +94,8 @@ class ContainerSpec:
 class ExecutorSpec:
     container: ContainerSpec | None = None
     importer: Mapping[str, Any] | None = None
+    # sha256 of the executor as written: the component's identity in cache keys.
+    digest: str = ""
 
 
 @dataclass(frozen=True)
@@ -310,6 +312,10 @@ def _component(name: str, raw: Any, path: str) -> ComponentSpec:
 
 def _executor(raw: Any, path: str) -> ExecutorSpec:
     raw = _dict(raw, path)
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
     if "container" in raw:
         c = _dict(raw["container"], f"{path}.container")
         env = {}
@@ -325,9 +331,9 @@ def _executor(raw: Any, path: str) -> ExecutorSpec:
             command=tuple(str(x) for x in c.get("command") or []),
             args=tuple(str(x) for x in c.get("args") or []),
             env=env,
-            resources=_dict(c.get("resources"), f"{path}.container.resources")))
+            resources=_dict(c.get("resources"), f"{path}.container.resources")), digest=digest)
     if "importer" in raw:
-        return ExecutorSpec(importer=_dict(raw["importer"], f"{path}.importer"))
+        return ExecutorSpec(importer=_dict(raw["importer"], f"{path}.importer"), digest=digest)
     raise _bad(path, "expected 'container' or 'importer' (a 'resolver' needs a cluster)")
 
 
