@@ -221,6 +221,19 @@ def test_control_flow_misuse() -> None:
         dsl.pipeline(oneof_without_else)
 
 
+def test_final_status_only_in_exit_tasks() -> None:
+    @dsl.component
+    def report(status: dsl.PipelineTaskFinalStatus) -> None:
+        pass
+
+    def p() -> None:
+        report()
+
+    err = compile_error(p)
+    assert (err.task, err.parameter) == ("report", "status")
+    assert "exit task" in err.message
+
+
 def test_several_outputs_need_a_name() -> None:
     def p() -> None:
         add(a=two().output, b=1)

@@ -1,11 +1,9 @@
 """Pipeline graph -> IR ``PipelineSpec`` (a dict shaped as kfp 2.16.1 writes it).
 
-The recorded pipeline is a tree of groups holding tasks. Each group becomes a
-sub-DAG component. A value crossing a group boundary is passed explicitly: the
-consuming side's groups get an input ``pipelinechannel--<task>-<output>`` ("punching a
-hole"), and fan-in values (``dsl.Collected``, ``dsl.OneOf``) are surfaced as outputs of
-the producing side's groups. Names, numbering and the order in which component names
-are made unique follow kfp, so the two compilers' IR can be compared key by key.
+The recorded pipeline is a tree of groups holding tasks; each group becomes a sub-DAG
+component (:mod:`._analysis` works out what flows between them). Names, numbering and
+the order in which component names are made unique follow kfp, so the two compilers' IR
+can be compared key by key.
 """
 
 from __future__ import annotations
@@ -14,358 +12,42 @@ import copy
 import json
 from typing import Any
 
+from ketch.pipelines.compiler._analysis import GraphAnalysis
+from ketch.pipelines.compiler._conditions import cel_condition
 from ketch.pipelines.compiler._executors import container_executor, lightweight_executor
+from ketch.pipelines.compiler._ir_parts import (
+    channel_definition,
+    dag_outputs,
+    io_definitions,
+    replace_text,
+    sort_keys,
+    to_value,
+)
 from ketch.pipelines.compiler._naming import unique_name
 from ketch.pipelines.dsl._channels import (
-    Collected,
-    ConditionOperation,
     LoopArgument,
     LoopArgumentVariable,
-    OneOf,
     PipelineChannel,
-    has_channel,
     ir_input_name,
 )
-from ketch.pipelines.dsl._component import (
-    BaseComponent,
-    ContainerComponent,
-    IOSpec,
-    PythonComponent,
-)
-from ketch.pipelines.dsl._groups import (
-    ExitHandler,
-    ParallelFor,
-    TasksGroup,
-    _ConditionGroup,
-)
+from ketch.pipelines.dsl._component import ContainerComponent, PythonComponent
+from ketch.pipelines.dsl._groups import ParallelFor, TasksGroup, _ConditionGroup
 from ketch.pipelines.dsl._pipeline import CompileError, GraphComponent, channels_in
 from ketch.pipelines.dsl._task import PipelineTask
 from ketch.pipelines.dsl._types import ir_parameter_type
 
-__all__ = ["SCHEMA_VERSION", "build_pipeline_spec", "to_value"]
+__all__ = ["SCHEMA_VERSION", "build_pipeline_spec"]
 
 SCHEMA_VERSION = "2.1.0"
 Node = PipelineTask | TasksGroup
 
 
-def to_value(value: Any) -> Any:
-    """A constant as protobuf ``Value`` JSON holds it (numbers become floats)."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, dict):
-        return {str(k): to_value(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_value(v) for v in value]
-    return str(value)
-
-
-def _artifact_type(cls: Any) -> dict[str, str]:
-    return {"schemaTitle": str(getattr(cls, "schema_title", "system.Artifact")),
-            "schemaVersion": str(getattr(cls, "schema_version", "0.0.1"))}
-
-
-def io_definitions(specs: dict[str, IOSpec], *, inputs: bool) -> dict[str, Any]:
-    """``inputDefinitions``/``outputDefinitions`` for a component signature."""
-    params: dict[str, Any] = {}
-    artifacts: dict[str, Any] = {}
-    for name, spec in specs.items():
-        if spec.is_artifact:
-            entry: dict[str, Any] = {"artifactType": _artifact_type(spec.type)}
-            if spec.is_artifact_list:
-                entry["isArtifactList"] = True
-            if inputs and spec.optional:
-                entry["isOptional"] = True
-            artifacts[name] = entry
-        else:
-            entry = {"parameterType": ir_parameter_type(str(spec.type)) or "STRING"}
-            if inputs and spec.has_default:
-                entry["defaultValue"] = to_value(spec.default)
-            if inputs and spec.optional:
-                entry["isOptional"] = True
-            params[name] = entry
-    result: dict[str, Any] = {}
-    if artifacts:
-        result["artifacts"] = artifacts
-    if params:
-        result["parameters"] = params
-    return result
-
-
-def _channel_definition(channel: PipelineChannel) -> tuple[str, dict[str, Any]]:
-    if channel.is_artifact:
-        entry: dict[str, Any] = {"artifactType": _artifact_type(channel.channel_type)}
-        if channel.is_artifact_list:
-            entry["isArtifactList"] = True
-        return "artifacts", entry
-    if isinstance(channel, Collected):
-        return "parameters", {"parameterType": "LIST"}
-    return "parameters", {"parameterType": channel.ir_type or "STRING"}
-
-
-class _Ref:
-    """Where a channel's value comes from, seen from outside: node name + output key."""
-
-    def __init__(self, producer: str, key: str) -> None:
-        self.producer = producer
-        self.key = key
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.producer}-{self.key}"
-
-
-class _Builder:
+class _Builder(GraphAnalysis):
     def __init__(self, graph: GraphComponent) -> None:
-        self.graph = graph
-        self.pipeline = graph.pipeline
-        self.root = self.pipeline.root
-        self.chains: dict[str, list[str]] = {}
-        self.groups: dict[str, TasksGroup] = {}
-        self._index(self.root, [])
-        self.exit_tasks: list[tuple[ExitHandler, PipelineTask]] = [
-            (g, g.exit_task) for g in self.root.groups if isinstance(g, ExitHandler)]
-        for _, task in self.exit_tasks:
-            self.chains[task.name] = [self.root.name, task.name]
-        self.refs: dict[int, _Ref] = {}
-        self.group_inputs: dict[str, dict[str, PipelineChannel]] = {}
-        self.group_outputs: dict[str, dict[str, dict[str, Any]]] = {}
-        self.output_defs: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {}
-        self.deps: dict[str, set[str]] = {}
+        super().__init__(graph)
         self.components: dict[str, Any] = {}
         self.executors: dict[str, Any] = {}
         self.group_specs: dict[str, dict[str, Any]] = {}
-
-    # --- the tree -----------------------------------------------------------------------
-
-    def _index(self, group: TasksGroup, above: list[str]) -> None:
-        chain = [*above, group.name]
-        self.chains[group.name] = chain
-        self.groups[group.name] = group
-        for task in group.tasks:
-            self.chains[task.name] = [*chain, task.name]
-        for sub in group.groups:
-            self._index(sub, chain)
-
-    def _uncommon(self, upstream: str, downstream: str) -> tuple[list[str], list[str]]:
-        a, b = self.chains[upstream], self.chains[downstream]
-        common = 0
-        while common < min(len(a), len(b)) and a[common] == b[common]:
-            common += 1
-        return a[common:], b[common:]
-
-    def _tasks_under(self, group: TasksGroup) -> list[PipelineTask]:
-        return [t for g in group.walk() for t in g.tasks]
-
-    # --- fan-in outputs: Collected and OneOf ------------------------------------------
-
-    def _surface(self, groups_inner_first: list[str], producer: str, key: str,
-                 channel: PipelineChannel, *, as_list: bool) -> _Ref:
-        for group in groups_inner_first:
-            surfaced = ir_input_name(f"{producer}-{key}")
-            kind, entry = _channel_definition(channel)
-            if as_list:
-                if channel.is_artifact:
-                    entry = dict(entry, isArtifactList=True)
-                else:
-                    entry = {"parameterType": "LIST"}
-            self.output_defs.setdefault(group, {})[surfaced] = (kind, entry)
-            self.group_outputs.setdefault(group, {})[surfaced] = {
-                "artifact": channel.is_artifact, "selectors": [(producer, key)]}
-            producer, key = group, surfaced
-        return _Ref(producer, key)
-
-    def _resolve_collected(self, channel: Collected, consumer: str) -> None:
-        producer = channel.task_name or ""
-        up, _ = self._uncommon(producer, consumer)
-        loops = [g for g in up[:-1] if isinstance(self.groups.get(g), ParallelFor)]
-        if not loops:
-            raise CompileError(
-                f"dsl.Collected can only fan in outputs of a task inside a dsl.ParallelFor "
-                f"to a task outside it; {producer} is not in a loop that {consumer} is "
-                "outside of", task=consumer)
-        outer = self.groups.get(up[0])
-        if isinstance(outer, _ConditionGroup | ExitHandler):
-            raise CompileError(
-                f"the dsl.ParallelFor producing {producer} is inside {up[0]}; move "
-                f"{consumer} into that group too", task=consumer)
-        self.refs[id(channel)] = self._surface(list(reversed(up[:-1])), producer,
-                                               channel.name, channel, as_list=True)
-
-    def _resolve_oneof(self, channel: OneOf) -> None:
-        if id(channel) in self.refs:
-            return
-        branches = channel.branches
-        selectors = []
-        for inner in channel.channels:
-            chain = self.chains[inner.task_name or ""]
-            between = chain[chain.index(branches.name) + 1:-1]
-            ref = self._surface(list(reversed(between)), inner.task_name or "", inner.name,
-                                inner, as_list=False)
-            selectors.append((ref.producer, ref.key))
-        kind, entry = _channel_definition(channel)
-        self.output_defs.setdefault(branches.name, {})[channel.name] = (kind, entry)
-        self.group_outputs.setdefault(branches.name, {})[channel.name] = {
-            "artifact": channel.is_artifact, "selectors": selectors, "oneof": True}
-        self.refs[id(channel)] = _Ref(branches.name, channel.name)
-
-    def _ref(self, channel: PipelineChannel) -> _Ref | None:
-        """Producer node and key of a task-produced channel; None for pipeline inputs."""
-        if id(channel) in self.refs:
-            return self.refs[id(channel)]
-        if channel.task_name and not isinstance(channel, LoopArgument | LoopArgumentVariable):
-            return _Ref(channel.task_name, channel.name)
-        return None
-
-    # --- inputs punched into groups -----------------------------------------------------
-
-    def _loop_of(self, argument: LoopArgument) -> ParallelFor:
-        for group in self.groups.values():
-            if isinstance(group, ParallelFor) and group.loop_argument is argument:
-                return group
-        raise CompileError(f"loop item {argument.full_name} is used outside its "
-                           "dsl.ParallelFor")
-
-    def _add_input(self, group: str, channel: PipelineChannel, name: str) -> None:
-        if group == self.root.name:
-            return
-        self.group_inputs.setdefault(group, {}).setdefault(name, channel)
-
-    def _need(self, channel: PipelineChannel, consumer: str) -> None:
-        """Make ``channel`` reachable from ``consumer`` (a task or a group)."""
-        if isinstance(channel, LoopArgumentVariable):
-            channel = channel.loop_argument
-        consumer_groups = self.chains[consumer][:-1]
-        if isinstance(channel, LoopArgument):
-            loop = self._loop_of(channel)
-            if loop.name not in self.chains[consumer]:
-                raise CompileError(f"loop item of {loop.name} is used outside that "
-                                   "dsl.ParallelFor", task=consumer)
-            start = consumer_groups.index(loop.name) if loop.name in consumer_groups else None
-            if start is not None:
-                for group in consumer_groups[start:]:
-                    self._add_input(group, channel, ir_input_name(channel.full_name))
-            return
-        ref = self._ref(channel)
-        if ref is None:
-            for group in consumer_groups[1:]:
-                self._add_input(group, channel, ir_input_name(channel.full_name))
-            return
-        _, down = self._uncommon(ref.producer, consumer)
-        for group in down[:-1]:
-            self._add_input(group, channel, ir_input_name(ref.full_name))
-
-    def _condition_channels(self, task: PipelineTask) -> list[PipelineChannel]:
-        found: list[PipelineChannel] = []
-        for name in self.chains[task.name][:-1]:
-            group = self.groups.get(name)
-            if isinstance(group, _ConditionGroup):
-                found.extend(c for c in group.condition_channels() if not has_channel(found, c))
-        return found
-
-    # --- dependencies -------------------------------------------------------------------
-
-    def _depend(self, task: PipelineTask, upstream: str, *, data: bool,
-                collected: bool = False) -> None:
-        up, down = self._uncommon(upstream, task.name)
-        if not up or not down:
-            return
-        outer = self.groups.get(up[0]) if len(up) > 1 else None
-        if isinstance(outer, _ConditionGroup | ExitHandler):
-            kind = "dsl.If/Elif/Else" if isinstance(outer, _ConditionGroup) else \
-                "dsl.ExitHandler"
-            raise CompileError(
-                f"depends on task {upstream!r} inside {kind} group {up[0]!r}; a task "
-                "outside a condition cannot use what a task inside it produces (use "
-                "dsl.OneOf over If/Else branches)", task=task.name)
-        if isinstance(outer, ParallelFor) and data and not collected:
-            raise CompileError(
-                f"uses an output of task {upstream!r} inside dsl.ParallelFor {up[0]!r}; "
-                "wrap it in dsl.Collected(...) to fan the iterations in", task=task.name)
-        self.deps.setdefault(down[0], set()).add(up[0])
-
-    def _analyse(self) -> None:
-        tasks = list(self.pipeline.tasks.values())
-        for task in tasks:
-            for channel in task.channel_inputs():
-                if isinstance(channel, Collected):
-                    self._resolve_collected(channel, task.name)
-                elif isinstance(channel, OneOf):
-                    self._resolve_oneof(channel)
-        for key, channel in self.graph.returned.items():
-            self._resolve_pipeline_output(key, channel)
-        for task in tasks:
-            if task.is_exit_handler:
-                continue
-            conditions = self._condition_channels(task)
-            for channel in task.channel_inputs() + conditions:
-                self._need(channel, task.name)
-                if isinstance(channel, OneOf):
-                    for inner in channel.channels:
-                        self._depend(task, inner.task_name or "", data=True)
-                elif channel.task is not None and not isinstance(
-                        channel, LoopArgument | LoopArgumentVariable):
-                    self._depend(task, channel.task.name, data=True,
-                                 collected=isinstance(channel, Collected))
-            for name in task.dependent_tasks:
-                self._depend(task, name, data=False)
-        for group in self.groups.values():
-            if isinstance(group, ParallelFor):
-                # The iteration item is always an input of the loop's DAG, used or not.
-                self._add_input(group.name, group.loop_argument,
-                                ir_input_name(group.loop_argument.full_name))
-            if isinstance(group, ParallelFor) and isinstance(group.items, PipelineChannel):
-                self._need(group.items, group.name)
-                self._add_input(group.name, group.items,
-                                ir_input_name(self._full_name(group.items)))
-                if isinstance(group.items, LoopArgumentVariable):
-                    pass
-                elif group.items.task is not None:
-                    ref = self._ref(group.items)
-                    if ref is not None:
-                        up, down = self._uncommon(ref.producer, group.name)
-                        if up and down:
-                            self.deps.setdefault(down[0], set()).add(up[0])
-        self._check_cycles()
-
-    def _full_name(self, channel: PipelineChannel) -> str:
-        if isinstance(channel, LoopArgumentVariable):
-            return channel.loop_argument.full_name
-        ref = self._ref(channel)
-        return ref.full_name if ref else channel.full_name
-
-    def _resolve_pipeline_output(self, key: str, channel: PipelineChannel) -> None:
-        if isinstance(channel, Collected):
-            chain = self.chains[channel.task_name or ""]
-            self.refs[id(channel)] = self._surface(list(reversed(chain[1:-1])),
-                                                   channel.task_name or "", channel.name,
-                                                   channel, as_list=True)
-        elif isinstance(channel, OneOf):
-            self._resolve_oneof(channel)
-        elif channel.task_name and len(self.chains.get(channel.task_name, [])) > 2:
-            group = self.chains[channel.task_name][1]
-            raise CompileError(f"pipeline output {key!r} comes from task "
-                               f"{channel.task_name!r} inside {group!r}; pipeline outputs "
-                               "may only be returned from the top level of the pipeline "
-                               "function (use dsl.Collected or dsl.OneOf)")
-
-    def _check_cycles(self) -> None:
-        state: dict[str, int] = {}
-
-        def visit(node: str, path: list[str]) -> None:
-            if state.get(node) == 2:
-                return
-            if state.get(node) == 1:
-                cycle = [*path[path.index(node):], node]
-                raise CompileError(f"dependency cycle: {' -> '.join(cycle)}", task=node)
-            state[node] = 1
-            for upstream in sorted(self.deps.get(node, ())):
-                visit(upstream, [*path, node])
-            state[node] = 2
-
-        for node in sorted(self.deps):
-            visit(node, [])
 
     # --- task specs ------------------------------------------------------------------------
 
@@ -400,8 +82,6 @@ class _Builder:
             if value is None:
                 continue
             spec = task.component.inputs[key]
-            if spec.is_artifact and spec.type is not None and str(spec.type) != "":
-                pass
             if isinstance(value, PipelineChannel):
                 if str(spec.type) == "PipelineTaskFinalStatus":
                     continue
@@ -413,7 +93,7 @@ class _Builder:
                 # A channel formatted into a string becomes an extra input of the task.
                 extra = ir_input_name(self._full_name(channel))
                 params[extra] = self._source(channel, dag, children)
-                constant = _replace(constant, channel.pattern,
+                constant = replace_text(constant, channel.pattern,
                                     f"{{{{$.inputs.parameters['{extra}']}}}}")
             params[key] = {"runtimeValue": {"constant": to_value(constant)}}
         for key, spec in task.component.inputs.items():
@@ -535,7 +215,7 @@ class _Builder:
         params: dict[str, Any] = {}
         artifacts: dict[str, Any] = {}
         for name, channel in self.group_inputs.get(group.name, {}).items():
-            kind, entry = _channel_definition(channel)
+            kind, entry = channel_definition(channel)
             if isinstance(channel, LoopArgument) and not channel.is_artifact:
                 entry = {"parameterType": ir_parameter_type(str(channel.channel_type))
                          or "STRING"}
@@ -553,7 +233,7 @@ class _Builder:
             for name, (kind, entry) in outputs.items():
                 out_defs.setdefault(kind, {})[name] = entry
             spec["outputDefinitions"] = out_defs
-            spec["dag"]["outputs"] = _dag_outputs(self.group_outputs[group.name])
+            spec["dag"]["outputs"] = dag_outputs(self.group_outputs[group.name])
         return spec
 
     def _build_group(self, group: TasksGroup, target: dict[str, Any]) -> None:
@@ -601,7 +281,7 @@ class _Builder:
             root["dag"]["tasks"][task.name] = spec
 
     def build(self) -> dict[str, Any]:
-        self._analyse()
+        self.analyse()
         graph = self.graph
         root: dict[str, Any] = {"dag": {"tasks": {}}}
         inputs = io_definitions(graph.inputs, inputs=True)
@@ -627,7 +307,7 @@ class _Builder:
                                    f"{'an artifact' if declared.is_artifact else 'a parameter'} "
                                    f"but {channel.full_name} is not")
         if returned:
-            root["dag"]["outputs"] = _dag_outputs(returned)
+            root["dag"]["outputs"] = dag_outputs(returned)
         info: dict[str, Any] = {"name": graph.name}
         if graph.description:
             info["description"] = graph.description
@@ -646,97 +326,6 @@ class _Builder:
         return sort_keys(ir)  # type: ignore[no-any-return]
 
 
-def _dag_outputs(outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for name, out in outputs.items():
-        if out["artifact"]:
-            result.setdefault("artifacts", {})[name] = {"artifactSelectors": [
-                {"producerSubtask": p, "outputArtifactKey": k} for p, k in out["selectors"]]}
-        elif out.get("oneof"):
-            result.setdefault("parameters", {})[name] = {"valueFromOneof": {
-                "parameterSelectors": [{"producerSubtask": p, "outputParameterKey": k}
-                                       for p, k in out["selectors"]]}}
-        else:
-            producer, key = out["selectors"][0]
-            result.setdefault("parameters", {})[name] = {"valueFromParameter": {
-                "producerSubtask": producer, "outputParameterKey": key}}
-    return result
-
-
-def _replace(value: Any, old: str, new: str) -> Any:
-    if isinstance(value, str):
-        return value.replace(old, new)
-    if isinstance(value, list | tuple):
-        return [_replace(v, old, new) for v in value]
-    if isinstance(value, dict):
-        return {_replace(k, old, new): _replace(v, old, new) for k, v in value.items()}
-    return value
-
-
-def _operand_type(operand: Any) -> str:
-    if isinstance(operand, PipelineChannel):
-        kind = operand.ir_type
-        if kind in ("LIST", "STRUCT", None) or operand.is_artifact:
-            raise CompileError(f"a condition compares primitive values; "
-                               f"{ir_input_name(operand.full_name)} is "
-                               f"{operand.channel_type}")
-        return kind
-    if isinstance(operand, bool):
-        return "BOOLEAN"
-    if isinstance(operand, int):
-        return "NUMBER_INTEGER"
-    if isinstance(operand, float):
-        return "NUMBER_DOUBLE"
-    if isinstance(operand, str):
-        return "STRING"
-    raise CompileError(f"a condition cannot compare {operand!r}")
-
-
-def cel_condition(op: ConditionOperation) -> str:
-    """One condition as the CEL text kfp writes (``int(inputs.parameter_values[...]) > 3``)."""
-    kinds = {_operand_type(op.left), _operand_type(op.right)}
-    if len(kinds) == 1:
-        canonical = kinds.pop()
-    elif "STRING" in kinds:
-        canonical = "STRING"
-    elif "BOOLEAN" in kinds:
-        canonical = "BOOLEAN"
-    else:
-        canonical = "NUMBER_DOUBLE"
-    texts = []
-    for operand in (op.left, op.right):
-        kind = _operand_type(operand)
-        if isinstance(operand, PipelineChannel):
-            text = f"inputs.parameter_values['{ir_input_name(operand.full_name)}']"
-            if kind == "NUMBER_INTEGER":
-                text = f"int({text})"
-        elif isinstance(operand, str):
-            text = f"'{operand}'"
-        elif isinstance(operand, bool):
-            text = str(operand).lower()
-        else:
-            text = str(operand)
-        if kind != canonical:
-            if canonical == "STRING":
-                text = f"'{text}'"
-            elif canonical == "BOOLEAN":
-                text = "true" if float(text) == 0 else "false"
-            else:
-                text = f"double({text})"
-        texts.append(text)
-    condition = f"{texts[0]} {op.operator} {texts[1]}"
-    return f"!({condition})" if op.negate else condition
-
-
-def sort_keys(value: Any) -> Any:
-    """The IR with mapping keys sorted, as kfp's YAML writer orders them."""
-    if isinstance(value, dict):
-        return {k: sort_keys(value[k]) for k in sorted(value)}
-    if isinstance(value, list):
-        return [sort_keys(v) for v in value]
-    return value
-
-
 def _sdk_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -753,8 +342,3 @@ def build_pipeline_spec(graph: GraphComponent) -> dict[str, Any]:
         CompileError: The graph is invalid (names the task and parameter).
     """
     return _Builder(graph).build()
-
-
-def component_of(value: Any) -> BaseComponent | None:
-    """The component behind ``value`` if it is one."""
-    return value if isinstance(value, BaseComponent) else None

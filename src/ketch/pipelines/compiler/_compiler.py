@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ketch.pipelines.compiler._builder import to_value
+from ketch.pipelines.compiler._ir_parts import to_value
 from ketch.pipelines.dsl._pipeline import CompileError, GraphComponent
 
 __all__ = ["Compiler", "compile_pipeline", "write_ir"]
