@@ -35,6 +35,13 @@ def iris_dir(tmp_path: Path) -> Path:
     return train_iris(tmp_path / "iris")
 
 
+def _post_ok(url: str) -> bool:
+    try:
+        return httpx.post(f"{url}/v1/models/phoenix:predict", json=ROW).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 @pytest.mark.usefixtures("stop_services")
 def test_replicas_share_traffic_and_the_main_server_route_still_works(
         ketch_server: ServerProcess, iris_dir: Path) -> None:
@@ -171,10 +178,11 @@ def test_sigkilled_replica_is_replaced_and_loses_at_most_its_in_flight_requests(
             psutil.Process(victim["handle"]["pid"]).status() == psutil.STATUS_ZOMBIE
 
 
-def test_killed_control_plane_is_repaired_by_a_restart(server_factory: object,
+def test_killed_control_plane_and_front_are_repaired(server_factory: object,
                                                        tmp_path: Path, iris_dir: Path) -> None:
     """kill -9 of the main server: the front and replicas keep serving, and the next
-    server adopts them (no second front, no replica started twice)."""
+    server adopts them (no second front, no replica started twice); kill -9 of the
+    front: the controller starts another on the same port."""
     home = tmp_path / "crash-home"
     first = server_factory(home, command="up")  # type: ignore[operator]
     with Client(first.url) as client:
@@ -203,6 +211,16 @@ def test_killed_control_plane_is_repaired_by_a_restart(server_factory: object,
             assert {r["unitId"] for r in replicas(now)} == replica_ids
             assert now.status["url"] == url
             assert httpx.post(f"{url}/v1/models/phoenix:predict", json=ROW).status_code == 200
+            # kill -9 of the front: a new one on the same port, routes pushed again.
+            front = psutil.Process(front_pid).children()[0]
+            front.kill()
+            wait_for(lambda: client.get("isvc", "phoenix").status.get("frontRestarts") == 1
+                     and client.get("isvc", "phoenix").status["conditions"][0]["status"]
+                     == "True", timeout=60, message="the front restarted")
+            assert client.get("isvc", "phoenix").status["url"] == url
+            again = wait_for(lambda: _post_ok(url), timeout=30, message="served again")
+            assert again
+            front_pid = client.get("isvc", "phoenix").status["front"]["handle"]["pid"]
     finally:
         with Client(second.url) as client:
             client.delete("isvc", "phoenix")
