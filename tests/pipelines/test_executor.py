@@ -241,30 +241,64 @@ def test_kfp_alias_resolves_generated_imports() -> None:
     assert kfp.__version__ == "2.16.1"
 
 
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def _same_output_cases(tmp: Path) -> list[tuple[str, dict[str, Any]]]:
+    data = tmp / "data.txt"
+    data.write_text("x\ny")
+    out = tmp / "outs"
+    return [
+        ("params", {"inputs": {"parameterValues": {
+            "text": "hi", "count": 2, "ratio": 1.5, "flag": False, "items": [1],
+            "mapping": {"k": 0}, "note": "n"}}}),
+        ("final", {"inputs": {"parameterValues": {"status": {
+            "state": "SUCCEEDED", "pipelineTaskName": "t"}}}}),
+        ("artifacts", {
+            "inputs": {"artifacts": {"data": artifact(str(data), "system.Dataset",
+                                                      source="s")}},
+            "outputs": {"artifacts": {
+                "model": artifact(str(out / "model"), "system.Model", "model"),
+                "metrics": artifact(str(out / "metrics"), "system.Metrics", "metrics"),
+                "classification": artifact(str(out / "cls"), "system.ClassificationMetrics",
+                                           "classification"),
+                "page": artifact(str(out / "page"), "system.HTML", "page")}}}),
+        ("returns_artifact", {
+            "inputs": {"parameterValues": {"base": str(tmp)}},
+            "outputs": {"artifacts": {"Output": artifact(str(out / "o"), "system.Model",
+                                                         "Output")}}}),
+    ]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(("func", "inputs"), [
-    ("params", {"parameterValues": {"text": "hi", "count": 2, "ratio": 1.5, "flag": False,
-                                    "items": [1], "mapping": {"k": 0}, "note": "n"}}),
-    ("final", {"parameterValues": {"status": {"state": "SUCCEEDED",
-                                              "pipelineTaskName": "t"}}}),
-])
-def test_same_output_as_kfp_executor(tmp_path: Path, kfp_venv: Path, func: str,
-                                     inputs: dict[str, Any]) -> None:
+@pytest.mark.parametrize("case", range(4))
+def test_same_output_as_kfp_executor(tmp_path: Path, kfp_venv: Path, case: int) -> None:
+    """kfp's executor_main, ketch's executor, and ketch's executor with the real kfp
+    importable (its annotations and artifact classes) write the same ExecutorOutput."""
     source_file = tmp_path / "component.py"
     source_file.write_text(SOURCE)
+    func, template = _same_output_cases(tmp_path)[case]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     outputs = {}
-    for who in ("kfp", "ketch"):
-        ei = {"inputs": inputs, "outputs": {"outputFile": str(tmp_path / who / "o.json")}}
+    for who in ("kfp", "ketch", "ketch-beside-kfp"):
+        ei = json.loads(json.dumps(template))
+        ei.setdefault("outputs", {})["outputFile"] = str(tmp_path / who / "o.json")
         if who == "kfp":
-            env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-            proc = subprocess.run([str(kfp_venv), "-m", "kfp.dsl.executor_main",
-                                   "--component_module_path", str(source_file),
-                                   "--function_to_execute", func,
-                                   "--executor_input", json.dumps(ei)],
-                                  capture_output=True, text=True, check=False, timeout=120,
-                                  env=env)
+            command = [str(kfp_venv), "-m", "kfp.dsl.executor_main",
+                       "--component_module_path", str(source_file),
+                       "--function_to_execute", func, "--executor_input", json.dumps(ei)]
+            proc = subprocess.run(command, capture_output=True, text=True, check=False,
+                                  timeout=120, env=env)
             assert proc.returncode == 0, proc.stderr[-2000:]
-        else:
+        elif who == "ketch":
             run_lightweight(SOURCE, func, ei)
+        else:
+            command = [str(kfp_venv), "-W", "ignore", "-m", "ketch.pipelines.executor",
+                       "--component_module_path", str(source_file),
+                       "--function_to_execute", func, "--executor_input", json.dumps(ei)]
+            proc = subprocess.run(command, capture_output=True, text=True, check=False,
+                                  timeout=120, env=dict(env, PYTHONPATH=SRC))
+            assert proc.returncode == 0, proc.stderr[-2000:]
         outputs[who] = json.loads((tmp_path / who / "o.json").read_text())
     assert outputs["ketch"] == outputs["kfp"]
+    assert outputs["ketch-beside-kfp"] == outputs["kfp"]

@@ -127,7 +127,7 @@ class _Call:
         self.inputs = executor_input.get("inputs") or {}
         self.outputs = executor_input.get("outputs") or {}
         self.hints = typing.get_type_hints(func, include_extras=True)
-        self.output_artifacts: dict[str, artifacts.Artifact] = {}
+        self.output_artifacts: dict[str, Any] = {}
         self.output_param_paths: dict[str, tuple[str, Any]] = {}
         for name, entry in (self.outputs.get("artifacts") or {}).items():
             listed = entry.get("artifacts") or []
@@ -156,7 +156,7 @@ class _Call:
             marker = t.marker_of(annotation)
             if marker == "output":
                 result[name] = self.output_artifacts.get(name)
-            elif isinstance(annotation, t.OutputPath):
+            elif t.is_output_path(annotation):
                 if name in self.output_artifacts:
                     result[name] = self.output_artifacts[name].path
                 else:
@@ -166,7 +166,7 @@ class _Call:
                     _makedirs_for(path)
                     self.output_param_paths[name] = (path, annotation.type)
                     result[name] = path
-            elif isinstance(annotation, t.InputPath):
+            elif t.is_input_path(annotation):
                 artifact = self._input_artifacts(name, annotation)
                 if artifact is None:
                     raise ValueError(f"no input artifact {name!r} in the executor input")
@@ -235,7 +235,7 @@ class _Call:
                     params: dict[str, Any]) -> None:
         inner = t.unwrap_marker(annotation)
         if t.is_artifact_class(inner):
-            if isinstance(value, artifacts.Artifact):
+            if t.is_artifact_class(type(value)):  # ours or the real kfp's
                 self.output_artifacts[name] = value
             else:
                 artifact = self.output_artifacts.get(name)
@@ -254,7 +254,7 @@ class _Call:
 
 def _artifact_class(annotation: Any) -> type[artifacts.Artifact]:
     annotation, _ = t.strip_optional(annotation)
-    if isinstance(annotation, t.InputPath | t.OutputPath):
+    if t.is_input_path(annotation) or t.is_output_path(annotation):
         return t.artifact_class_for(annotation.type)
     inner = t.unwrap_marker(annotation)
     inner = t.artifact_list_inner(inner) or inner

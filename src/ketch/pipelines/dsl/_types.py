@@ -99,15 +99,34 @@ def strip_optional(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
+# kfp's own markers, recognised by name so that components written against the real
+# kfp (installed beside ketch) run in ketch's executor too.
+_KFP_MARKERS = {"InputAnnotation": "input", "OutputAnnotation": "output"}
+
+
 def marker_of(annotation: Any) -> str | None:
     """'input' / 'output' for ``Input[...]``/``Output[...]`` annotations, else None."""
     if typing.get_origin(annotation) is Annotated:
-        meta = typing.get_args(annotation)[1:]
-        if _InputMarker in meta:
-            return "input"
-        if _OutputMarker in meta:
-            return "output"
+        for meta in typing.get_args(annotation)[1:]:
+            if meta is _InputMarker:
+                return "input"
+            if meta is _OutputMarker:
+                return "output"
+            if isinstance(meta, type) and meta.__name__ in _KFP_MARKERS:
+                return _KFP_MARKERS[meta.__name__]
     return None
+
+
+def is_input_path(annotation: Any) -> bool:
+    """``InputPath(...)``, ketch's or kfp's."""
+    return isinstance(annotation, InputPath) or (
+        type(annotation).__name__ == "InputPath" and hasattr(annotation, "type"))
+
+
+def is_output_path(annotation: Any) -> bool:
+    """``OutputPath(...)``, ketch's or kfp's."""
+    return isinstance(annotation, OutputPath) or (
+        type(annotation).__name__ == "OutputPath" and hasattr(annotation, "type"))
 
 
 def unwrap_marker(annotation: Any) -> Any:
