@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ketch.core.errors import InvalidError
-from ketch.core.resources import now
+from ketch.core.resources import now, set_condition
 from ketch.pipelines._inputs import (
     coerce_parameter,
     executor_input,
@@ -366,7 +366,13 @@ class RunEngine:
                 return
             self.runner.start(task_id, task_dir, env=env, argv=argv)
         st.update(attempts=attempt, dir=str(task_dir), cpu=cpu, cacheKey=key,
-                  launchTime=time.time(), outputUri=output_uri)
+                  launchTime=time.time(), outputUri=output_uri, cached=False)
+        gpus = _accelerators(container.resources)
+        if gpus:
+            # No GPU scheduling for pipeline steps yet: say so rather than drop it.
+            set_condition(st, "AcceleratorUnavailable", True, "NotScheduled",
+                          f"requested {gpus[1]} {gpus[0]}; pipeline steps run without "
+                          "accelerator scheduling here")
         st.pop("retryAt", None)
         st.pop("message", None)
         self._mark(st, "Running")
@@ -450,6 +456,7 @@ class RunEngine:
                         siblings: dict[str, Any]) -> tuple[dict[str, Any],
                                                            dict[str, list[dict[str, Any]]]]:
         params: dict[str, Any] = {}
+        constants: dict[str, Any] = {}
         for name, src in task.params.items():
             if src.component_input is not None:
                 if src.component_input not in scope.params:
@@ -460,11 +467,16 @@ class RunEngine:
             elif src.final_status_of is not None:
                 value = self._final_status(src.final_status_of, siblings)
             else:
-                value = _runtime_constant(src.constant, self.ctx, task.name)
+                constants[name] = src.constant
+                continue
             params[name] = _select(value, src.selector) if src.selector else value
+        # Constants last: an f-string constant refers to the task's other inputs.
+        for name, constant in constants.items():
+            params[name] = _runtime_constant(constant, self.ctx, task.name, params)
         for name, spec in component.input_params.items():
             if name not in params and "defaultValue" in spec:
-                params[name] = spec["defaultValue"]
+                params[name] = _runtime_constant(spec["defaultValue"], self.ctx, task.name,
+                                                 params)
             if name in params:
                 # IR constants are protobuf numbers (10.0 for an int input): type them as
                 # the component declares, as KFP's driver does.
@@ -529,7 +541,14 @@ def _condition_holds(condition: str, params: dict[str, Any]) -> bool:
     return bool(evaluate(condition, params))
 
 
-def _runtime_constant(value: Any, ctx: RunContext, task_name: str) -> Any:
+_INPUT_REF = re.compile(r"\{\{\$\.inputs\.parameters\['([^']+)'\]\}\}")
+
+
+def _runtime_constant(value: Any, ctx: RunContext, task_name: str,
+                      params: Mapping[str, Any]) -> Any:
+    """A constant with KFP placeholders filled in, as KFP's driver does: the run's
+    (``{{$.pipeline_job_name}}``...) and, for f-strings over pipeline channels, the
+    task's other inputs (``{{$.inputs.parameters['pipelinechannel--x']}}``)."""
     if not isinstance(value, str) or "{{$" not in value:
         return value
     runtime = runtime_placeholders(
@@ -538,7 +557,22 @@ def _runtime_constant(value: Any, ctx: RunContext, task_name: str) -> Any:
         schedule_time=ctx.schedule_time)
     for key, text in runtime.items():
         value = value.replace("{{$." + key + "}}", text)
-    return value
+
+    def channel(match: re.Match[str]) -> str:
+        if match.group(1) not in params:
+            return match.group(0)
+        found = params[match.group(1)]
+        return found if isinstance(found, str) else json.dumps(found)
+
+    return _INPUT_REF.sub(channel, value)
+
+
+def _accelerators(resources: Mapping[str, Any]) -> tuple[str, str] | None:
+    acc = resources.get("accelerator") or {}
+    count = acc.get("resourceCount") or acc.get("count")
+    if not count or str(count) in ("0", ""):
+        return None
+    return str(acc.get("resourceType") or acc.get("type") or "accelerator"), str(count)
 
 
 def _lightweight(command: list[str], args: list[str]) -> tuple[str, str] | None:
