@@ -5,12 +5,16 @@ versions, version summaries, cascading delete, ``pipelineRef`` resolution."""
 from __future__ import annotations
 
 import copy
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from _root import wait_for
+from _root import start_server, wait_for
 
 from ketch.core.config import Settings
 from ketch.core.errors import InvalidError, NotFoundError
@@ -211,3 +215,52 @@ def test_resolve_uses_the_stored_objects(runtime: Runtime, ir: dict[str, Any]) -
         version("direct-2024", "direct", ir)))
     assert resolve_pipeline_ref(runtime, "default", {"name": "direct",
                                                      "version": "2024"}) == ir
+
+
+@pytest.mark.slow
+def test_a_run_of_an_uploaded_version_on_a_real_server(tmp_path: Path,
+                                                       ir: dict[str, Any]) -> None:
+    """Upload a pipeline and a version over REST, run it by ``pipelineRef``, list the
+    catalog with ``ketch get``."""
+    server = start_server(tmp_path / "home", database_url=f"sqlite:///{tmp_path / 'k.db'}")
+    base = f"{server.url}/apis/{API}/namespaces/default"
+    try:
+        with httpx.Client(base_url=base, timeout=30) as http:
+            assert http.post("/pipelines", json=pipeline(
+                "adder", description="adds")).status_code == 201
+            made = http.post("/pipelineversions", json=version(
+                "adder-v1", "adder", ir, sourceFile="add_chain.py"))
+            assert made.status_code == 201, made.text
+            bad = copy.deepcopy(ir)
+            del bad["root"]
+            refused = http.post("/pipelineversions", json=version("adder-v2", "adder", bad))
+            assert refused.status_code == 422
+            assert refused.json()["details"]["causes"][0]["field"] == "spec.pipelineSpec.root"
+            run = http.post("/pipelineruns", json={
+                "apiVersion": API, "kind": "PipelineRun", "metadata": {"name": "by-ref"},
+                "spec": {"pipelineRef": {"name": "adder", "version": "v1"},
+                         "arguments": {"a": 10}}})
+            assert run.status_code == 201, run.text
+            done = wait_for(lambda: (r := http.get("/pipelineruns/by-ref").json())["status"]
+                            .get("phase") in ("Succeeded", "Failed") and r, 90, 0.2,
+                            message="the run by reference ends")
+            assert done["status"]["phase"] == "Succeeded", done["status"]  # type: ignore[index]
+            assert done["status"]["outputs"]["parameters"]["Output"] == 16  # type: ignore[index]
+            wait_for(lambda: http.get("/pipelines/adder").json()["status"].get(
+                "latestVersion") == "adder-v1", 20, message="latest version")
+        env = {**server.env, "KETCH_HOST": server.url}
+        listed = subprocess.run([sys.executable, "-m", "ketch.cli", "get", "pipelines"],
+                                check=False, env=env, capture_output=True, text=True,
+                                timeout=60)
+        assert listed.returncode == 0, listed.stderr
+        header, row = listed.stdout.splitlines()[:2]
+        assert header.split()[:3] == ["NAME", "LATEST", "VERSIONS"]
+        assert row.split()[:3] == ["adder", "adder-v1", "1"]
+        versions = subprocess.run([sys.executable, "-m", "ketch.cli", "get", "plv"],
+                                  check=False, env=env, capture_output=True, text=True,
+                                timeout=60)
+        assert versions.returncode == 0, versions.stderr
+        assert versions.stdout.splitlines()[1].split()[:3] == ["adder-v1", "adder",
+                                                               "add_chain.py"]
+    finally:
+        server.kill(signal.SIGTERM)
