@@ -26,7 +26,6 @@ CORPUS = Path(__file__).parent / "corpus"
 
 # kfp 2.16.1's dsl.__all__ names that ketch does not offer (yet), with the reason.
 NOT_OFFERED = {
-    "importer": "importer nodes (dsl.importer) are not implemented",
     "get_uri": "Vertex-specific helper",
     "notebook_component": "notebook components are not implemented",
     "run_notebook": "notebook components are not implemented",

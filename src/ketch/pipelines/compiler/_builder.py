@@ -14,7 +14,11 @@ from typing import Any
 
 from ketch.pipelines.compiler._analysis import GraphAnalysis
 from ketch.pipelines.compiler._conditions import cel_condition
-from ketch.pipelines.compiler._executors import container_executor, lightweight_executor
+from ketch.pipelines.compiler._executors import (
+    container_executor,
+    importer_executor,
+    lightweight_executor,
+)
 from ketch.pipelines.compiler._ir_parts import (
     channel_definition,
     dag_outputs,
@@ -32,6 +36,7 @@ from ketch.pipelines.dsl._channels import (
 )
 from ketch.pipelines.dsl._component import ContainerComponent, PythonComponent
 from ketch.pipelines.dsl._groups import ParallelFor, TasksGroup, _ConditionGroup
+from ketch.pipelines.dsl._importer import ImporterComponent
 from ketch.pipelines.dsl._pipeline import CompileError, GraphComponent, channels_in
 from ketch.pipelines.dsl._task import PipelineTask
 from ketch.pipelines.dsl._types import ir_parameter_type
@@ -125,7 +130,9 @@ class _Builder(GraphAnalysis):
         if outputs:
             spec["outputDefinitions"] = outputs
         label = unique_name(f"exec-{task.name}", self.executors)
-        if isinstance(component, PythonComponent):
+        if isinstance(component, ImporterComponent):
+            self.executors[label] = importer_executor(component)
+        elif isinstance(component, PythonComponent):
             self.executors[label] = lightweight_executor(component, task)
         elif isinstance(component, ContainerComponent):
             try:

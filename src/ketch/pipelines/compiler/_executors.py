@@ -8,9 +8,11 @@ from ketch.pipelines.dsl._placeholders import placeholder_to_ir, unknown_placeho
 
 if TYPE_CHECKING:
     from ketch.pipelines.dsl._component import ContainerComponent, PythonComponent
+    from ketch.pipelines.dsl._importer import ImporterComponent
     from ketch.pipelines.dsl._task import PipelineTask
 
-__all__ = ["KFP_PIN", "container_executor", "lightweight_executor", "source_with_header"]
+__all__ = ["KFP_PIN", "container_executor", "importer_executor", "lightweight_executor",
+           "source_with_header"]
 
 # The IR names the kfp release whose executor runs the step, so that the same YAML
 # also runs on a real KFP cluster; ketch runs it with its own executor (kfp alias).
@@ -123,3 +125,25 @@ def container_executor(component: ContainerComponent, task: PipelineTask) -> dic
                 raise ValueError(f"{field}[{index}]: unknown placeholder {bad[0]}")
         container[field] = converted
     return _finish(container, task)
+
+
+def importer_executor(component: ImporterComponent) -> dict[str, Any]:
+    """The executor of a ``dsl.importer`` task (``deploymentSpec`` importer spec)."""
+    from ketch.pipelines.compiler._ir_parts import to_value
+    from ketch.pipelines.dsl._channels import PipelineChannel
+
+    cls = component.artifact_class
+    spec: dict[str, Any] = {"typeSchema": {
+        "schemaTitle": str(getattr(cls, "schema_title", "system.Artifact")),
+        "schemaVersion": str(getattr(cls, "schema_version", "0.0.1"))}}
+    if isinstance(component.artifact_uri, PipelineChannel):
+        spec["artifactUri"] = {"runtimeParameter": "uri"}
+    else:
+        spec["artifactUri"] = {"constant": str(component.artifact_uri)}
+    if component.metadata:
+        spec["metadata"] = to_value(component.metadata)
+    if component.reimport:
+        spec["reimport"] = True
+    if component.download_to_workspace:
+        spec["downloadToWorkspace"] = True
+    return {"importer": spec}

@@ -25,6 +25,7 @@ from ketch.pipelines.dsl._component import (
     container_component,
 )
 from ketch.pipelines.dsl._groups import Condition, Elif, Else, ExitHandler, If, ParallelFor
+from ketch.pipelines.dsl._importer import importer
 from ketch.pipelines.dsl._pipeline import CompileError, GraphComponent, pipeline
 from ketch.pipelines.dsl._placeholders import (
     PIPELINE_JOB_CREATE_TIME_UTC_PLACEHOLDER,
@@ -93,5 +94,6 @@ __all__ = [
     "SlicedClassificationMetrics",
     "component",
     "container_component",
+    "importer",
     "pipeline",
 ]
