@@ -61,10 +61,12 @@ import sys
 
 import joblib
 import kserve
-from kserve import InferOutput, InferRequest, InferResponse
+from kserve.utils.utils import get_predict_input, get_predict_response
 
 
 class Iris(kserve.Model):
+    """What KServe's own sklearnserver does per request, on the same file."""
+
     def __init__(self, name, path):
         super().__init__(name)
         self.path = path
@@ -75,13 +77,8 @@ class Iris(kserve.Model):
         self.ready = True
 
     def predict(self, payload, headers=None):
-        if isinstance(payload, InferRequest):
-            out = self.model.predict(payload.inputs[0].as_numpy())
-            return InferResponse(model_name=self.name, response_id=payload.id,
-                                 infer_outputs=[InferOutput(name="output-0",
-                                                            shape=list(out.shape),
-                                                            datatype="INT64", data=out)])
-        return {"predictions": self.model.predict(payload["instances"]).tolist()}
+        result = self.model.predict(get_predict_input(payload))
+        return get_predict_response(payload, result, self.name)
 
 
 if __name__ == "__main__":
