@@ -1,6 +1,7 @@
 """Harder topologies than the corpus (nested loops, sub-pipelines inside loops, typed
 conditions, an exit handler over everything, loops over artifact lists, a OneOf returned by
-a sub-pipeline): ketch's IR equals kfp 2.16.1's, key by key, except ``sdkVersion``."""
+a sub-pipeline, importers, pipeline_root and docstrings): ketch's IR equals kfp 2.16.1's,
+key by key, except ``sdkVersion``."""
 
 from __future__ import annotations
 
@@ -183,6 +184,44 @@ def topology(dss: Input[List[Dataset]]):
         m.set_caching_options(False)
         with dsl.ParallelFor([1, 2]) as i:
             use(ds=m.outputs["out"])
+''',
+    "importers": '''
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Model
+
+@dsl.component
+def use(ds: Input[Dataset]) -> str:
+    return ds.uri
+
+@dsl.component
+def name() -> str:
+    return "n"
+
+@dsl.pipeline
+def topology(uri: str = "gs://b/data.csv"):
+    a = dsl.importer(artifact_uri="gs://b/fixed.csv", artifact_class=Dataset,
+                     reimport=True, metadata={"k": "v"})
+    use(ds=a.output)
+    n = name()
+    b = dsl.importer(artifact_uri=uri, artifact_class=Dataset,
+                     metadata={"who": n.output, "x": f"pre-{uri}"})
+    use(ds=b.output)
+    c = dsl.importer(artifact_uri=uri, artifact_class=Model)
+''',
+    "pipeline_root_and_docstrings": '''
+from kfp import dsl
+
+@dsl.component
+def hi(x: int = 1) -> int:
+    """Says hi."""
+    return x
+
+@dsl.pipeline(name="pr", display_name="Pipeline Root",
+              pipeline_root="gs://bucket/root")
+def topology(x: int = 2):
+    """Doc string."""
+    hi(x=x)
+    hi()
 ''',
 }
 

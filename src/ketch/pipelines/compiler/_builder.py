@@ -328,6 +328,8 @@ class _Builder(GraphAnalysis):
             "schemaVersion": SCHEMA_VERSION,
             "sdkVersion": _sdk_version(),
         }
+        if graph.pipeline_root:
+            ir["defaultPipelineRoot"] = graph.pipeline_root
         if not self.components:
             del ir["components"]
         return sort_keys(ir)  # type: ignore[no-any-return]
