@@ -22,23 +22,53 @@ the JSON shape the REST API serves.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Row, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ketch.core._lineage_model import (
+    ARTIFACT_STATES,
+    DEFAULT_DEPTH,
+    EXECUTION_STATES,
+    MAX_DEPTH,
+    MAX_PAGE,
+    Artifact,
+    ArtifactRef,
+    CachedExecution,
+    Context,
+    Event,
+    EventType,
+    Execution,
+    LineageGraph,
+    NewArtifact,
+    RecordedExecution,
+    Slots,
+    artifact_from_row,
+    check_choice,
+    check_depth,
+    check_json,
+    check_namespace,
+    check_page,
+    check_text,
+    context_from_row,
+    event_from_row,
+    execution_from_row,
+    now_ms,
+    slot_refs,
+)
 from ketch.core.errors import FieldError, InvalidError, NotFoundError
-from ketch.core.resources import validate_name
 from ketch.core.store import ResourceStore
 from ketch.core.store import _schema as t
 
 __all__ = [
     "ARTIFACT_STATES",
+    "DEFAULT_DEPTH",
     "EXECUTION_STATES",
+    "MAX_DEPTH",
+    "MAX_PAGE",
     "Artifact",
     "ArtifactRef",
     "CachedExecution",
@@ -50,240 +80,6 @@ __all__ = [
     "NewArtifact",
     "RecordedExecution",
 ]
-
-ExecutionState = Literal["UNKNOWN", "NEW", "RUNNING", "COMPLETE", "FAILED", "CACHED",
-                         "CANCELED"]
-ArtifactState = Literal["UNKNOWN", "PENDING", "LIVE", "MARKED_FOR_DELETION", "DELETED",
-                        "ABANDONED", "REFERENCE"]
-EventType = Literal["INPUT", "OUTPUT"]
-EXECUTION_STATES: tuple[str, ...] = get_args(ExecutionState)
-ARTIFACT_STATES: tuple[str, ...] = get_args(ArtifactState)
-EVENT_TYPES: tuple[str, ...] = get_args(EventType)
-
-DEFAULT_DEPTH = 10
-MAX_DEPTH = 100
-MAX_PAGE = 1000
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """A piece of data at ``uri``, of an MLMD ``type`` such as ``system.Model``."""
-
-    id: int
-    type: str
-    uri: str
-    name: str
-    state: str
-    namespace: str
-    custom_properties: dict[str, Any]
-    create_time_ms: int
-    update_time_ms: int
-
-    def to_api(self) -> dict[str, Any]:
-        return {"id": self.id, "type": self.type, "uri": self.uri, "name": self.name,
-                "state": self.state, "namespace": self.namespace,
-                "customProperties": self.custom_properties,
-                "createTimeSinceEpoch": self.create_time_ms,
-                "lastUpdateTimeSinceEpoch": self.update_time_ms}
-
-
-@dataclass(frozen=True)
-class Execution:
-    """One run of one step. Parameters are in ``custom_properties['inputs'|'outputs']``."""
-
-    id: int
-    type: str
-    name: str
-    state: str
-    namespace: str
-    custom_properties: dict[str, Any]
-    cache_key: str | None
-    create_time_ms: int
-    update_time_ms: int
-
-    @property
-    def input_parameters(self) -> dict[str, Any]:
-        return dict(self.custom_properties.get("inputs") or {})
-
-    @property
-    def output_parameters(self) -> dict[str, Any]:
-        return dict(self.custom_properties.get("outputs") or {})
-
-    def to_api(self) -> dict[str, Any]:
-        return {"id": self.id, "type": self.type, "name": self.name, "state": self.state,
-                "namespace": self.namespace, "customProperties": self.custom_properties,
-                "cacheKey": self.cache_key, "createTimeSinceEpoch": self.create_time_ms,
-                "lastUpdateTimeSinceEpoch": self.update_time_ms}
-
-
-@dataclass(frozen=True)
-class Context:
-    """A group of artifacts and executions: a pipeline, a run, an experiment."""
-
-    id: int
-    type: str
-    name: str
-    namespace: str
-    parent_id: int | None
-    properties: dict[str, Any]
-    create_time_ms: int
-    update_time_ms: int
-
-    def to_api(self) -> dict[str, Any]:
-        return {"id": self.id, "type": self.type, "name": self.name,
-                "namespace": self.namespace, "parentId": self.parent_id,
-                "properties": self.properties, "createTimeSinceEpoch": self.create_time_ms,
-                "lastUpdateTimeSinceEpoch": self.update_time_ms}
-
-
-@dataclass(frozen=True)
-class Event:
-    """``artifact_id`` was an ``INPUT`` or ``OUTPUT`` of ``execution_id`` in slot ``path``."""
-
-    id: int
-    artifact_id: int
-    execution_id: int
-    type: str
-    path: str
-    time_ms: int
-
-    def to_api(self) -> dict[str, Any]:
-        return {"id": self.id, "artifactId": self.artifact_id,
-                "executionId": self.execution_id, "type": self.type, "path": self.path,
-                "millisecondsSinceEpoch": self.time_ms}
-
-
-@dataclass(frozen=True)
-class NewArtifact:
-    """An artifact to create while recording an execution."""
-
-    type: str
-    uri: str
-    name: str = ""
-    state: str = "LIVE"
-    custom_properties: Mapping[str, Any] = field(default_factory=dict)
-
-
-# An existing artifact by id, or one to create.
-ArtifactRef = int | NewArtifact
-Slots = Mapping[str, ArtifactRef | Sequence[ArtifactRef]]
-
-
-@dataclass(frozen=True)
-class RecordedExecution:
-    """An execution with its artifacts by slot (each slot: artifacts in event order)."""
-
-    execution: Execution
-    inputs: dict[str, list[Artifact]]
-    outputs: dict[str, list[Artifact]]
-
-
-@dataclass(frozen=True)
-class CachedExecution:
-    """What the cache hands back: the earlier execution, its outputs by slot, and its
-    output parameters."""
-
-    execution: Execution
-    output_artifacts: dict[str, list[Artifact]]
-    output_parameters: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class LineageGraph:
-    """A connected piece of the lineage graph, each list ordered by id."""
-
-    artifacts: list[Artifact]
-    executions: list[Execution]
-    events: list[Event]
-
-    def to_api(self) -> dict[str, Any]:
-        return {"artifacts": [a.to_api() for a in self.artifacts],
-                "executions": [e.to_api() for e in self.executions],
-                "events": [e.to_api() for e in self.events]}
-
-
-# -- row conversion -------------------------------------------------------------
-
-def _artifact(row: Row[Any]) -> Artifact:
-    return Artifact(id=row.id, type=row.type, uri=row.uri, name=row.name, state=row.state,
-                    namespace=row.namespace, custom_properties=dict(row.custom_properties),
-                    create_time_ms=row.create_ms, update_time_ms=row.update_ms)
-
-
-def _execution(row: Row[Any]) -> Execution:
-    return Execution(id=row.id, type=row.type, name=row.name, state=row.state,
-                     namespace=row.namespace, custom_properties=dict(row.custom_properties),
-                     cache_key=row.cache_key, create_time_ms=row.create_ms,
-                     update_time_ms=row.update_ms)
-
-
-def _context(row: Row[Any]) -> Context:
-    return Context(id=row.id, type=row.type, name=row.name, namespace=row.namespace,
-                   parent_id=row.parent_id, properties=dict(row.properties),
-                   create_time_ms=row.create_ms, update_time_ms=row.update_ms)
-
-
-def _event(row: Row[Any]) -> Event:
-    return Event(id=row.id, artifact_id=row.artifact_id, execution_id=row.execution_id,
-                 type=row.type, path=row.path, time_ms=row.time_ms)
-
-
-# -- validation -----------------------------------------------------------------
-
-def _check(value: str, allowed: Sequence[str], where: str) -> str:
-    if value not in allowed:
-        raise InvalidError(f"invalid {where}", [FieldError(
-            where, f"{value!r} is not one of {', '.join(allowed)}")])
-    return value
-
-
-def _check_text(value: str, where: str, limit: int, *, empty: bool = False) -> str:
-    if not isinstance(value, str) or (not value and not empty):
-        raise InvalidError(f"invalid {where}", [FieldError(where, "must be a non-empty string")])
-    if len(value) > limit:
-        raise InvalidError(f"invalid {where}", [FieldError(
-            where, f"must be at most {limit} characters, got {len(value)}")])
-    return value
-
-
-def _check_namespace(namespace: str) -> str:
-    try:
-        return validate_name(namespace, "namespace")
-    except (ValueError, TypeError) as err:
-        raise InvalidError("invalid namespace", [FieldError("namespace", str(err))]) from None
-
-
-def _check_json(value: Mapping[str, Any] | None, where: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise InvalidError(f"invalid {where}", [FieldError(
-            where, "must be a mapping with string keys")])
-    return dict(value)
-
-
-def _slot_refs(slots: Slots, where: str) -> list[tuple[str, ArtifactRef]]:
-    pairs: list[tuple[str, ArtifactRef]] = []
-    for slot, refs in slots.items():
-        _check_text(slot, f"{where}.{slot}", 255)
-        items = [refs] if isinstance(refs, int | NewArtifact) else list(refs)
-        for ref in items:
-            if isinstance(ref, bool) or not isinstance(ref, int | NewArtifact):
-                raise InvalidError(f"invalid {where}", [FieldError(
-                    f"{where}.{slot}", f"{ref!r} is neither an artifact id nor a NewArtifact")])
-            pairs.append((slot, ref))
-    return pairs
-
-
-def _check_depth(depth: int) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= MAX_DEPTH:
-        raise InvalidError("invalid depth", [FieldError(
-            "depth", f"must be an integer from 1 to {MAX_DEPTH}, got {depth!r}")])
-    return depth
 
 
 class LineageStore:
@@ -314,15 +110,15 @@ class LineageStore:
 
     def get_artifact(self, artifact_id: int, *, conn: Connection | None = None) -> Artifact:
         with self._tx(conn, write=False) as c:
-            return _artifact(self._one(c, t.lineage_artifacts, artifact_id, "artifact"))
+            return artifact_from_row(self._one(c, t.lineage_artifacts, artifact_id, "artifact"))
 
     def get_execution(self, execution_id: int, *, conn: Connection | None = None) -> Execution:
         with self._tx(conn, write=False) as c:
-            return _execution(self._one(c, t.lineage_executions, execution_id, "execution"))
+            return execution_from_row(self._one(c, t.lineage_executions, execution_id, "execution"))
 
     def get_context(self, context_id: int, *, conn: Connection | None = None) -> Context:
         with self._tx(conn, write=False) as c:
-            return _context(self._one(c, t.lineage_contexts, context_id, "context"))
+            return context_from_row(self._one(c, t.lineage_contexts, context_id, "context"))
 
     def find_context(self, type: str, name: str, *, namespace: str = "default",
                      conn: Connection | None = None) -> Context | None:
@@ -331,7 +127,7 @@ class LineageStore:
         with self._tx(conn, write=False) as c:
             row = c.execute(select(t.lineage_contexts).where(
                 cols.type == type, cols.namespace == namespace, cols.name == name)).first()
-        return None if row is None else _context(row)
+        return None if row is None else context_from_row(row)
 
     # -- contexts -------------------------------------------------------------
 
@@ -340,12 +136,12 @@ class LineageStore:
                     conn: Connection | None = None) -> Context:
         """Get or create the context ``(type, namespace, name)``; given ``properties``
         are merged into an existing one's."""
-        _check_text(type, "type", 255)
-        _check_text(name, "name", 255)
-        _check_namespace(namespace)
-        props = _check_json(properties, "properties")
+        check_text(type, "type", 255)
+        check_text(name, "name", 255)
+        check_namespace(namespace)
+        props = check_json(properties, "properties")
         cols = t.lineage_contexts.c
-        stamp = _now_ms()
+        stamp = now_ms()
         with self._tx(conn, write=True) as c:
             if parent_id is not None:
                 self._one(c, t.lineage_contexts, parent_id, "parent context")
@@ -361,7 +157,7 @@ class LineageStore:
                             properties=props, create_ms=stamp, update_ms=stamp))
                 except IntegrityError:
                     pass
-                return _context(c.execute(select(t.lineage_contexts).where(*where)).one())
+                return context_from_row(c.execute(select(t.lineage_contexts).where(*where)).one())
             merged = {**row.properties, **props}
             changes: dict[str, Any] = {}
             if merged != row.properties:
@@ -371,7 +167,7 @@ class LineageStore:
             if changes:
                 c.execute(update(t.lineage_contexts).where(cols.id == row.id)
                           .values(update_ms=stamp, **changes))
-            return _context(c.execute(select(t.lineage_contexts)
+            return context_from_row(c.execute(select(t.lineage_contexts)
                                       .where(cols.id == row.id)).one())
 
     def list_contexts(self, *, type: str | None = None, namespace: str | None = None,
@@ -388,18 +184,18 @@ class LineageStore:
             conds.append(cols.parent_id == parent_id)
         with self._tx(conn, write=False) as c:
             rows = c.execute(select(t.lineage_contexts).where(*conds).order_by(cols.id)
-                             .limit(_page(limit))).all()
-        return [_context(r) for r in rows]
+                             .limit(check_page(limit))).all()
+        return [context_from_row(r) for r in rows]
 
     # -- artifacts ------------------------------------------------------------
 
     def _insert_artifact(self, c: Connection, new: NewArtifact, namespace: str,
                          stamp: int) -> int:
-        _check_text(new.type, "artifact.type", 255)
-        _check_text(new.uri, "artifact.uri", 2048, empty=True)
-        _check_text(new.name, "artifact.name", 255, empty=True)
-        _check(new.state, ARTIFACT_STATES, "artifact.state")
-        props = _check_json(new.custom_properties, "artifact.customProperties")
+        check_text(new.type, "artifact.type", 255)
+        check_text(new.uri, "artifact.uri", 2048, empty=True)
+        check_text(new.name, "artifact.name", 255, empty=True)
+        check_choice(new.state, ARTIFACT_STATES, "artifact.state")
+        props = check_json(new.custom_properties, "artifact.customProperties")
         result = c.execute(insert(t.lineage_artifacts).values(
             namespace=namespace, type=new.type, uri=new.uri, name=new.name, state=new.state,
             custom_properties=props, create_ms=stamp, update_ms=stamp)
@@ -409,13 +205,13 @@ class LineageStore:
     def put_artifact(self, artifact: NewArtifact, *, namespace: str = "default",
                      contexts: Sequence[int] = (), conn: Connection | None = None) -> Artifact:
         """Create an artifact (attributed to ``contexts``)."""
-        _check_namespace(namespace)
-        stamp = _now_ms()
+        check_namespace(namespace)
+        stamp = now_ms()
         with self._tx(conn, write=True) as c:
             new_id = self._insert_artifact(c, artifact, namespace, stamp)
             for context_id in contexts:
                 self._attribute(c, context_id, new_id)
-            return _artifact(self._one(c, t.lineage_artifacts, new_id, "artifact"))
+            return artifact_from_row(self._one(c, t.lineage_artifacts, new_id, "artifact"))
 
     def update_artifact(self, artifact_id: int, *, state: str | None = None,
                         uri: str | None = None,
@@ -426,17 +222,17 @@ class LineageStore:
             row = self._one(c, t.lineage_artifacts, artifact_id, "artifact")
             changes: dict[str, Any] = {}
             if state is not None:
-                changes["state"] = _check(state, ARTIFACT_STATES, "state")
+                changes["state"] = check_choice(state, ARTIFACT_STATES, "state")
             if uri is not None:
-                changes["uri"] = _check_text(uri, "uri", 2048, empty=True)
+                changes["uri"] = check_text(uri, "uri", 2048, empty=True)
             if custom_properties is not None:
                 changes["custom_properties"] = {
-                    **row.custom_properties, **_check_json(custom_properties,
+                    **row.custom_properties, **check_json(custom_properties,
                                                            "customProperties")}
             if changes:
                 c.execute(update(t.lineage_artifacts).where(t.lineage_artifacts.c.id == row.id)
-                          .values(update_ms=_now_ms(), **changes))
-            return _artifact(self._one(c, t.lineage_artifacts, artifact_id, "artifact"))
+                          .values(update_ms=now_ms(), **changes))
+            return artifact_from_row(self._one(c, t.lineage_artifacts, artifact_id, "artifact"))
 
     def list_artifacts(self, *, context_id: int | None = None, type: str | None = None,
                        namespace: str | None = None, uri: str | None = None,
@@ -456,8 +252,8 @@ class LineageStore:
         if uri is not None:
             stmt = stmt.where(cols.uri == uri)
         with self._tx(conn, write=False) as c:
-            rows = c.execute(stmt.order_by(cols.id).limit(_page(limit))).all()
-        return [_artifact(r) for r in rows]
+            rows = c.execute(stmt.order_by(cols.id).limit(check_page(limit))).all()
+        return [artifact_from_row(r) for r in rows]
 
     # -- executions -----------------------------------------------------------
 
@@ -475,20 +271,20 @@ class LineageStore:
         (created here). The execution and every artifact named are tied to
         ``contexts``. Parameters go to ``custom_properties['inputs'|'outputs']``.
         """
-        _check_text(type, "type", 255)
-        _check_text(name, "name", 255, empty=True)
-        _check_namespace(namespace)
-        _check(state, EXECUTION_STATES, "state")
+        check_text(type, "type", 255)
+        check_text(name, "name", 255, empty=True)
+        check_namespace(namespace)
+        check_choice(state, EXECUTION_STATES, "state")
         if cache_key is not None:
-            _check_text(cache_key, "cacheKey", 255)
-        props = _check_json(custom_properties, "customProperties")
+            check_text(cache_key, "cacheKey", 255)
+        props = check_json(custom_properties, "customProperties")
         if input_parameters is not None:
-            props["inputs"] = _check_json(input_parameters, "inputParameters")
+            props["inputs"] = check_json(input_parameters, "inputParameters")
         if output_parameters is not None:
-            props["outputs"] = _check_json(output_parameters, "outputParameters")
-        in_refs = _slot_refs(inputs or {}, "inputs")
-        out_refs = _slot_refs(outputs or {}, "outputs")
-        stamp = _now_ms()
+            props["outputs"] = check_json(output_parameters, "outputParameters")
+        in_refs = slot_refs(inputs or {}, "inputs")
+        out_refs = slot_refs(outputs or {}, "outputs")
+        stamp = now_ms()
         with self._tx(conn, write=True) as c:
             result = c.execute(insert(t.lineage_executions).values(
                 namespace=namespace, type=type, name=name, state=state,
@@ -510,14 +306,14 @@ class LineageStore:
         """Move an execution on (say RUNNING -> COMPLETE with its outputs) in one
         transaction; ``custom_properties`` and ``output_parameters`` are merged."""
         if state is not None:
-            _check(state, EXECUTION_STATES, "state")
+            check_choice(state, EXECUTION_STATES, "state")
         if cache_key is not None:
-            _check_text(cache_key, "cacheKey", 255)
-        extra = _check_json(custom_properties, "customProperties")
-        outs = _check_json(output_parameters, "outputParameters")
-        in_refs = _slot_refs(inputs or {}, "inputs")
-        out_refs = _slot_refs(outputs or {}, "outputs")
-        stamp = _now_ms()
+            check_text(cache_key, "cacheKey", 255)
+        extra = check_json(custom_properties, "customProperties")
+        outs = check_json(output_parameters, "outputParameters")
+        in_refs = slot_refs(inputs or {}, "inputs")
+        out_refs = slot_refs(outputs or {}, "outputs")
+        stamp = now_ms()
         with self._tx(conn, write=True) as c:
             row = self._one(c, t.lineage_executions, execution_id, "execution")
             props = {**row.custom_properties, **extra}
@@ -561,12 +357,12 @@ class LineageStore:
         if namespace is not None:
             stmt = stmt.where(cols.namespace == namespace)
         if state is not None:
-            stmt = stmt.where(cols.state == _check(state, EXECUTION_STATES, "state"))
+            stmt = stmt.where(cols.state == check_choice(state, EXECUTION_STATES, "state"))
         if cache_key is not None:
             stmt = stmt.where(cols.cache_key == cache_key)
         with self._tx(conn, write=False) as c:
-            rows = c.execute(stmt.order_by(cols.id).limit(_page(limit))).all()
-        return [_execution(r) for r in rows]
+            rows = c.execute(stmt.order_by(cols.id).limit(check_page(limit))).all()
+        return [execution_from_row(r) for r in rows]
 
     def find_cached_execution(self, cache_key: str, *, namespace: str | None = None,
                               conn: Connection | None = None) -> CachedExecution | None:
@@ -598,7 +394,7 @@ class LineageStore:
         if artifact_id is not None:
             stmt = stmt.where(cols.artifact_id == artifact_id)
         with self._tx(conn, write=False) as c:
-            return [_event(r) for r in c.execute(stmt.order_by(cols.id)).all()]
+            return [event_from_row(r) for r in c.execute(stmt.order_by(cols.id)).all()]
 
     def upstream(self, artifact_id: int, depth: int = DEFAULT_DEPTH, *,
                  conn: Connection | None = None) -> LineageGraph:
@@ -624,7 +420,7 @@ class LineageStore:
     def _walk(self, artifact_id: int | None, execution_id: int | None,
               direction: Literal["up", "down"], depth: int,
               conn: Connection | None) -> LineageGraph:
-        _check_depth(depth)
+        check_depth(depth)
         ev = t.lineage_events.c
         # Going up, an artifact leads to the executions that OUTPUT it, and an
         # execution to its INPUTs; going down, the other way round.
@@ -648,7 +444,7 @@ class LineageStore:
                     rows = c.execute(select(t.lineage_events).where(
                         ev.artifact_id.in_(sorted(frontier_arts)), ev.type == to_exec)).all()
                     for row in rows:
-                        events[row.id] = _event(row)
+                        events[row.id] = event_from_row(row)
                     frontier_execs |= {r.execution_id for r in rows} - executions
                 if not frontier_execs:
                     break
@@ -656,7 +452,7 @@ class LineageStore:
                 rows = c.execute(select(t.lineage_events).where(
                     ev.execution_id.in_(sorted(frontier_execs)), ev.type == to_art)).all()
                 for row in rows:
-                    events[row.id] = _event(row)
+                    events[row.id] = event_from_row(row)
                 frontier_arts = {r.artifact_id for r in rows} - artifacts
                 artifacts |= frontier_arts
                 frontier_execs = set()
@@ -666,8 +462,8 @@ class LineageStore:
             exec_rows = c.execute(select(t.lineage_executions).where(
                 t.lineage_executions.c.id.in_(sorted(executions)))
                 .order_by(t.lineage_executions.c.id)).all() if executions else []
-        return LineageGraph(artifacts=[_artifact(r) for r in art_rows],
-                            executions=[_execution(r) for r in exec_rows],
+        return LineageGraph(artifacts=[artifact_from_row(r) for r in art_rows],
+                            executions=[execution_from_row(r) for r in exec_rows],
                             events=[events[k] for k in sorted(events)])
 
     # -- helpers --------------------------------------------------------------
@@ -716,7 +512,8 @@ class LineageStore:
                 time_ms=stamp))
 
     def _recorded(self, c: Connection, execution_id: int) -> RecordedExecution:
-        execution = _execution(self._one(c, t.lineage_executions, execution_id, "execution"))
+        execution = execution_from_row(
+            self._one(c, t.lineage_executions, execution_id, "execution"))
         ev = t.lineage_events.c
         rows = c.execute(
             select(ev.type.label("event_type"), ev.path.label("event_path"),
@@ -727,12 +524,5 @@ class LineageStore:
         outputs: dict[str, list[Artifact]] = {}
         for row in rows:
             target = inputs if row.event_type == "INPUT" else outputs
-            target.setdefault(row.event_path, []).append(_artifact(row))
+            target.setdefault(row.event_path, []).append(artifact_from_row(row))
         return RecordedExecution(execution=execution, inputs=inputs, outputs=outputs)
-
-
-def _page(limit: int) -> int:
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-        raise InvalidError("invalid limit", [FieldError(
-            "limit", f"must be an integer from 1 to {MAX_PAGE}, got {limit!r}")])
-    return limit
