@@ -106,7 +106,7 @@ def _whole_run(runtime: Runtime, run: Resource, follow: bool) -> Iterator[bytes]
     while current is not None:
         terminal = current.status.get("phase") in TERMINAL_PHASES
         steps = sorted(((p, s) for p, s in flatten_tasks(current.status.get("tasks") or {})
-                        if s.get("dir")), key=lambda item: str(item[1].get("startTime")))
+                        if s.get("dir")), key=lambda item: float(item[1].get("launchTime") or 0))
         for path, st in steps:
             try:
                 with open(Path(st["dir"]) / LOG_FILE, "rb") as f:

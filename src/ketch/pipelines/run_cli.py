@@ -45,6 +45,7 @@ class _Progress:
     def __call__(self, run: Any) -> None:
         from ketch.pipelines._logs import flatten_tasks
 
+        changes = []
         for path, st in flatten_tasks(run.status.get("tasks") or {}):
             phase = str(st.get("phase", "Pending"))
             label = f"{phase} (cached)" if st.get("cached") else phase
@@ -53,7 +54,10 @@ class _Progress:
                 if phase != "Pending":
                     extra = f": {st['message'].splitlines()[0]}" if phase == "Failed" \
                         and st.get("message") else ""
-                    typer.echo(f"  {path:<40} {label}{extra}", err=True)
+                    changes.append((phase == "Running", f"  {path:<40} {label}{extra}"))
+        # What ended before what started, when one update carries both.
+        for _, line in sorted(changes, key=lambda change: change[0]):
+            typer.echo(line, err=True)
 
 
 def run(file: Annotated[Path, typer.Argument(help="A .py with @dsl.pipeline functions, or "

@@ -175,10 +175,20 @@ class ModelRegistry:
         """Create the model if needed, then the version and its model artifact.
 
         Called inside a ketch Job (``KETCH_JOB_NAME`` is set), the artifact records
-        that Job as its source (``modelSourceKind: job``) unless ``model_source_*``
-        say otherwise. Returns the new version; ``AlreadyExistsError`` if it exists.
+        that Job as its source (``modelSourceKind: job``); inside a pipeline step
+        (``KETCH_PIPELINE_RUN``), the run (``modelSourceKind: kfp``, class
+        ``pipelinerun``, as KFP records it); unless ``model_source_*`` say otherwise.
+        Returns the new version; ``AlreadyExistsError`` if it exists.
         """
-        if model_source_kind is None and os.environ.get("KETCH_JOB_NAME"):
+        if model_source_kind is None and os.environ.get("KETCH_PIPELINE_RUN"):
+            # Registered from a pipeline step: the run is the source, as KFP records it.
+            model_source_kind = "kfp"
+            model_source_class = model_source_class or "pipelinerun"
+            model_source_group = model_source_group or os.environ.get(
+                "KETCH_PIPELINE_RUN_NAMESPACE")
+            model_source_name = model_source_name or os.environ["KETCH_PIPELINE_RUN"]
+            model_source_id = model_source_id or os.environ.get("KETCH_PIPELINE_RUN_UID")
+        elif model_source_kind is None and os.environ.get("KETCH_JOB_NAME"):
             # Registered from inside a ketch Job: record that Job as the source.
             model_source_kind = "job"
             model_source_class = model_source_class or "ketch.dev/v1/Job"
