@@ -229,3 +229,37 @@ def test_killed_control_plane_and_front_are_repaired(server_factory: object,
         assert wait_for(lambda: not psutil.pid_exists(front_pid) or
                         psutil.Process(front_pid).status() == psutil.STATUS_ZOMBIE,
                         timeout=30, message="front stopped")
+
+
+@pytest.mark.usefixtures("stop_services")
+def test_batcher_and_logger_reach_every_replica(ketch_server: ServerProcess, iris_dir: Path,
+                                                tmp_path: Path) -> None:
+    """The predictor's batcher and logger become the replicas' own options; a malformed
+    one fails the revision with the field path, and the previous revision keeps serving."""
+    events = tmp_path / "events.jsonl"
+    with Client(ketch_server.url) as client:
+        doc = isvc("logged", iris_dir.as_uri(), minReplicas=2, maxReplicas=2)
+        doc["spec"]["predictor"]["batcher"] = {"maxBatchSize": 4, "maxLatency": 20}
+        doc["spec"]["predictor"]["logger"] = {"url": events.as_uri(), "mode": "all"}
+        client.apply(doc)
+        url = client.wait("isvc", "logged", condition="Ready", timeout=120).status["url"]
+        ready = wait_for(lambda: len(r := replicas(client.get("isvc", "logged"))) == 2 and r,
+                         timeout=60, message="two ready replicas")
+        for rep in ready:  # type: ignore[attr-defined]
+            cmdline = model_server_process(rep).cmdline()
+            assert cmdline[cmdline.index("--max-batch-size") + 1] == "4"
+            assert cmdline[cmdline.index("--logger-url") + 1] == events.as_uri()
+        assert httpx.post(f"{url}/v1/models/logged:predict", json=ROW).status_code == 200
+        wait_for(lambda: events.exists() and events.read_text().count("\n") >= 2, timeout=30,
+                 message="request and response logged")
+        assert "org.kubeflow.serving.inference.request" in events.read_text()
+
+        client.patch("isvc", "logged", {"spec": {"predictor": {"batcher": {
+            "maxBatchSize": "lots"}}}})
+        failed = wait_for(lambda: (o := client.get("isvc", "logged")).status[
+            "modelStatus"].get("lastFailureInfo") and o, timeout=60,
+            message="the bad batcher reported")
+        info = failed.status["modelStatus"]["lastFailureInfo"]  # type: ignore[attr-defined]
+        assert info["reason"] == "InvalidSpec"
+        assert info["message"].startswith("predictor.batcher.maxBatchSize")
+        assert httpx.post(f"{url}/v1/models/logged:predict", json=ROW).status_code == 200

@@ -46,6 +46,7 @@ from ketch.core.resources import Resource, now, set_condition
 from ketch.core.runtime import LEASE_TTL, Runtime
 from ketch.serving._autoscale import ScalePolicy, ScaleState, desired_replicas
 from ketch.serving._kind import INFERENCE_SERVICE, InferenceServiceSpec
+from ketch.serving._replica_options import SpecError, replica_args
 from ketch.serving._router_units import (
     FrontClient,
     free_port,
@@ -70,7 +71,7 @@ _MAX_RETRY = 300.0
 # Predictor keys that route or scale a revision rather than define it.
 _NOT_REVISION = ("canaryTrafficPercent", "minReplicas", "maxReplicas", "scaleTarget",
                  "scaleMetric", "containerConcurrency", "timeout")
-_NOT_YET = ("batcher", "logger", "containers")
+_NOT_YET = ("containers",)
 _WINDOW = "autoscaling.knative.dev/window"
 _RETENTION = "autoscaling.knative.dev/scale-to-zero-pod-retention-period"
 _QUEUE_LIMIT = "serving.ketch.dev/queue-limit"
@@ -136,7 +137,7 @@ def _request(resources: dict[str, Any] | None) -> ResourceRequest:
 def _revision_key(spec: dict[str, Any]) -> str:
     predictor = {k: v for k, v in (spec.get("predictor") or {}).items()
                  if k not in _NOT_REVISION}
-    body = json.dumps(predictor, sort_keys=True, default=str)
+    body = json.dumps([predictor, spec.get("transformer")], sort_keys=True, default=str)
     return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
@@ -278,12 +279,19 @@ class InferenceServiceController(Controller):
             self._fail(rev, "InvalidSpec", "predictor needs a model format and a storageUri")
             return
         try:
+            # Batcher, logger and transformer are the replica's own options.
+            args = replica_args(work.obj.spec, service=work.obj.name,
+                                namespace=work.obj.namespace)
+        except SpecError as err:
+            self._fail(rev, "InvalidSpec", str(err))
+            return
+        try:
             path = local_model_path(uri, store=self.store, namespace=work.obj.namespace,
                                     cache=self.rt.settings.home / "models")
         except KetchError as err:
             self._fail(rev, "StorageUriError", err.message)
             return
-        rev.update(state="Loading", format=fmt, uri=uri, path=str(path),
+        rev.update(state="Loading", format=fmt, uri=uri, path=str(path), args=args,
                    resources=resources, loadingSince=time.time())
 
     def _fail(self, rev: dict[str, Any], reason: str, message: str) -> None:
@@ -421,7 +429,7 @@ class InferenceServiceController(Controller):
     def _submit_replica(self, work: _Work, rev: dict[str, Any], rep: dict[str, Any]) -> None:
         unit_id = rep["unitId"]
         unit = replica_unit(unit_id=unit_id, name=work.obj.name, model_dir=rev["path"],
-                            fmt=rev["format"], uds=rep["socket"],
+                            fmt=rev["format"], uds=rep["socket"], args=rev.get("args") or [],
                             resources=_request(rev.get("resources")),
                             log_key=self._log_key(work, unit_id))
         try:
@@ -558,7 +566,7 @@ def _unsupported(status: dict[str, Any], spec: dict[str, Any]) -> None:
     if predictor.get("scaleMetric") in ("cpu", "memory"):
         named.append(f"predictor.scaleMetric: {predictor['scaleMetric']} (ketch scales on "
                      "concurrency or rps)")
-    named += [k for k in ("transformer", "explainer") if k in spec]
+    named += [k for k in ("explainer",) if k in spec]
     holder = {"conditions": list(status.get("conditions") or [])}
     if named:
         set_condition(holder, "Unsupported", True, "NotYetHonoured",

@@ -60,11 +60,12 @@ def front_unit(*, unit_id: str, service: str, port: int, admin: str, log_key: st
 
 
 def replica_unit(*, unit_id: str, name: str, model_dir: str, fmt: str, uds: str,
-                 resources: ResourceRequest, log_key: str) -> WorkUnit:
-    """One model server replica listening on a unix socket."""
+                 args: list[str], resources: ResourceRequest, log_key: str) -> WorkUnit:
+    """One model server replica listening on a unix socket; ``args`` are its options
+    from the spec (batcher, logger, transformer)."""
     return WorkUnit(unit_id=unit_id, command=[
         sys.executable, "-m", "ketch.serving.modelserver", "--name", name,
-        "--model-dir", model_dir, "--format", fmt, "--uds", uds],
+        "--model-dir", model_dir, "--format", fmt, "--uds", uds, *args],
         resources=resources, log_key=log_key)
 
 
