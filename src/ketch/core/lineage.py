@@ -82,6 +82,12 @@ __all__ = [
 ]
 
 
+def _event_refs(inputs: list[tuple[str, ArtifactRef]], outputs: list[tuple[str, ArtifactRef]],
+                ) -> list[tuple[EventType, str, ArtifactRef]]:
+    refs: list[tuple[EventType, str, ArtifactRef]] = [("INPUT", s, r) for s, r in inputs]
+    return refs + [("OUTPUT", s, r) for s, r in outputs]
+
+
 class LineageStore:
     """Lineage records in the ketch database. Thread-safe (no state of its own)."""
 
@@ -189,18 +195,25 @@ class LineageStore:
 
     # -- artifacts ------------------------------------------------------------
 
-    def _insert_artifact(self, c: Connection, new: NewArtifact, namespace: str,
-                         stamp: int) -> int:
-        check_text(new.type, "artifact.type", 255)
-        check_text(new.uri, "artifact.uri", 2048, empty=True)
-        check_text(new.name, "artifact.name", 255, empty=True)
-        check_choice(new.state, ARTIFACT_STATES, "artifact.state")
-        props = check_json(new.custom_properties, "artifact.customProperties")
-        result = c.execute(insert(t.lineage_artifacts).values(
-            namespace=namespace, type=new.type, uri=new.uri, name=new.name, state=new.state,
-            custom_properties=props, create_ms=stamp, update_ms=stamp)
-            .returning(t.lineage_artifacts.c.id))
-        return int(result.scalar_one())
+    def _insert_artifacts(self, c: Connection, new: Sequence[NewArtifact], namespace: str,
+                          stamp: int) -> list[int]:
+        """Insert artifacts in one statement; their ids in the order given."""
+        rows = []
+        for artifact in new:
+            check_text(artifact.type, "artifact.type", 255)
+            check_text(artifact.uri, "artifact.uri", 2048, empty=True)
+            check_text(artifact.name, "artifact.name", 255, empty=True)
+            check_choice(artifact.state, ARTIFACT_STATES, "artifact.state")
+            rows.append({"namespace": namespace, "type": artifact.type, "uri": artifact.uri,
+                         "name": artifact.name, "state": artifact.state,
+                         "custom_properties": check_json(artifact.custom_properties,
+                                                         "artifact.customProperties"),
+                         "create_ms": stamp, "update_ms": stamp})
+        if not rows:
+            return []
+        result = c.execute(insert(t.lineage_artifacts).returning(
+            t.lineage_artifacts.c.id, sort_by_parameter_order=True), rows)
+        return [int(i) for i in result.scalars()]
 
     def put_artifact(self, artifact: NewArtifact, *, namespace: str = "default",
                      contexts: Sequence[int] = (), conn: Connection | None = None) -> Artifact:
@@ -208,9 +221,8 @@ class LineageStore:
         check_namespace(namespace)
         stamp = now_ms()
         with self._tx(conn, write=True) as c:
-            new_id = self._insert_artifact(c, artifact, namespace, stamp)
-            for context_id in contexts:
-                self._attribute(c, context_id, new_id)
+            new_id = self._insert_artifacts(c, [artifact], namespace, stamp)[0]
+            self._link(c, None, [], namespace, contexts, stamp, extra_artifacts=[new_id])
             return artifact_from_row(self._one(c, t.lineage_artifacts, new_id, "artifact"))
 
     def update_artifact(self, artifact_id: int, *, state: str | None = None,
@@ -291,10 +303,8 @@ class LineageStore:
                 custom_properties=props, cache_key=cache_key, create_ms=stamp,
                 update_ms=stamp).returning(t.lineage_executions.c.id))
             execution_id = int(result.scalar_one())
-            for context_id in contexts:
-                self._associate(c, context_id, execution_id)
-            self._add_events(c, execution_id, "INPUT", in_refs, namespace, contexts, stamp)
-            self._add_events(c, execution_id, "OUTPUT", out_refs, namespace, contexts, stamp)
+            refs = _event_refs(in_refs, out_refs)
+            self._link(c, execution_id, refs, namespace, contexts, stamp, fresh=True)
             return self._recorded(c, execution_id)
 
     def update_execution(self, execution_id: int, *, state: str | None = None,
@@ -327,12 +337,8 @@ class LineageStore:
             c.execute(update(t.lineage_executions)
                       .where(t.lineage_executions.c.id == execution_id).values(**changes))
             every_context = [*contexts, *self._contexts_of(c, execution_id)]
-            for context_id in contexts:
-                self._associate(c, context_id, execution_id)
-            self._add_events(c, execution_id, "INPUT", in_refs, row.namespace, every_context,
-                             stamp)
-            self._add_events(c, execution_id, "OUTPUT", out_refs, row.namespace,
-                             every_context, stamp)
+            refs = _event_refs(in_refs, out_refs)
+            self._link(c, execution_id, refs, row.namespace, every_context, stamp, fresh=False)
             return self._recorded(c, execution_id)
 
     def get_recorded_execution(self, execution_id: int, *,
@@ -473,43 +479,69 @@ class LineageStore:
         return list(c.execute(select(cols.context_id)
                               .where(cols.execution_id == execution_id)).scalars())
 
-    def _associate(self, c: Connection, context_id: int, execution_id: int) -> None:
-        self._one(c, t.lineage_contexts, context_id, "context")
-        cols = t.lineage_associations.c
-        if c.execute(select(cols.context_id).where(
-                cols.context_id == context_id, cols.execution_id == execution_id)).first():
+    @staticmethod
+    def _require(c: Connection, table: Table, ids: Sequence[int], what: str) -> None:
+        """``NotFoundError`` naming the first of ``ids`` that does not exist."""
+        for id_ in ids:
+            if isinstance(id_, bool) or not isinstance(id_, int):
+                raise InvalidError(f"invalid {what} id", [FieldError(
+                    what, f"{id_!r} is not an integer id")])
+        if not ids:
             return
-        c.execute(insert(t.lineage_associations).values(context_id=context_id,
-                                                        execution_id=execution_id))
+        found = set(c.execute(select(table.c.id).where(table.c.id.in_(ids))).scalars())
+        for id_ in ids:
+            if id_ not in found:
+                raise NotFoundError(f"{what} {id_} not found")
 
-    def _attribute(self, c: Connection, context_id: int, artifact_id: int) -> None:
-        self._one(c, t.lineage_contexts, context_id, "context")
-        cols = t.lineage_attributions.c
-        if c.execute(select(cols.context_id).where(
-                cols.context_id == context_id, cols.artifact_id == artifact_id)).first():
+    def _link(self, c: Connection, execution_id: int | None,
+              refs: list[tuple[EventType, str, ArtifactRef]], namespace: str,
+              contexts: Sequence[int], stamp: int, *, fresh: bool = False,
+              extra_artifacts: Sequence[int] = ()) -> None:
+        """Create the new artifacts among ``refs``, record their events with the
+        execution, and tie the execution and every artifact to ``contexts``. A few
+        statements whatever the numbers (this is on every pipeline step's path).
+        ``fresh``: the execution was created in this transaction, so nothing of it
+        can exist yet and no look-up is needed."""
+        contexts = list(dict.fromkeys(contexts))
+        self._require(c, t.lineage_contexts, contexts, "context")
+        given = [ref for _, _, ref in refs if not isinstance(ref, NewArtifact)]
+        self._require(c, t.lineage_artifacts, list(dict.fromkeys(given)), "artifact")
+        created = iter(self._insert_artifacts(
+            c, [ref for _, _, ref in refs if isinstance(ref, NewArtifact)], namespace, stamp))
+        ids = [next(created) if isinstance(ref, NewArtifact) else ref for _, _, ref in refs]
+        if execution_id is not None and contexts:
+            assoc = t.lineage_associations.c
+            have = set() if fresh else set(c.execute(select(assoc.context_id).where(
+                assoc.execution_id == execution_id, assoc.context_id.in_(contexts))).scalars())
+            rows = [{"context_id": x, "execution_id": execution_id} for x in contexts
+                    if x not in have]
+            if rows:
+                c.execute(insert(t.lineage_associations), rows)
+        artifacts = list(dict.fromkeys([*ids, *extra_artifacts]))
+        if contexts and artifacts:
+            attr = t.lineage_attributions.c
+            pairs = {(r[0], r[1]) for r in c.execute(select(attr.context_id, attr.artifact_id)
+                                                      .where(attr.context_id.in_(contexts),
+                                                             attr.artifact_id.in_(artifacts)))}
+            rows = [{"context_id": x, "artifact_id": a} for x in contexts for a in artifacts
+                    if (x, a) not in pairs]
+            if rows:
+                c.execute(insert(t.lineage_attributions), rows)
+        if execution_id is None or not refs:
             return
-        c.execute(insert(t.lineage_attributions).values(context_id=context_id,
-                                                        artifact_id=artifact_id))
-
-    def _add_events(self, c: Connection, execution_id: int, kind: EventType,
-                    refs: list[tuple[str, ArtifactRef]], namespace: str,
-                    contexts: Sequence[int], stamp: int) -> None:
-        cols = t.lineage_events.c
-        for slot, ref in refs:
-            if isinstance(ref, NewArtifact):
-                artifact_id = self._insert_artifact(c, ref, namespace, stamp)
-            else:
-                artifact_id = self._one(c, t.lineage_artifacts, ref, "artifact").id
-            for context_id in dict.fromkeys(contexts):
-                self._attribute(c, context_id, artifact_id)
+        wanted = list(dict.fromkeys(
+            (kind, slot, artifact_id) for (kind, slot, _), artifact_id in zip(
+                refs, ids, strict=True)))
+        if not fresh:
             # Recording the same event twice (a retried write) is not an error.
-            if c.execute(select(cols.id).where(
-                    cols.execution_id == execution_id, cols.type == kind, cols.path == slot,
-                    cols.artifact_id == artifact_id)).first():
-                continue
-            c.execute(insert(t.lineage_events).values(
-                artifact_id=artifact_id, execution_id=execution_id, type=kind, path=slot,
-                time_ms=stamp))
+            ev = t.lineage_events.c
+            have_events = {(r[0], r[1], r[2]) for r in c.execute(
+                select(ev.type, ev.path, ev.artifact_id).where(ev.execution_id == execution_id))}
+            wanted = [w for w in wanted if w not in have_events]
+        if wanted:
+            c.execute(insert(t.lineage_events), [
+                {"artifact_id": artifact_id, "execution_id": execution_id, "type": kind,
+                 "path": slot, "time_ms": stamp} for kind, slot, artifact_id in wanted])
 
     def _recorded(self, c: Connection, execution_id: int) -> RecordedExecution:
         execution = execution_from_row(
