@@ -64,13 +64,16 @@ _Parsed = tuple[bool, list[bytes], bytes, bytes, list[tuple[bytes, bytes]], list
 class Exchange:
     """One request on its way through the front."""
 
-    __slots__ = ("attempts", "backend", "client", "gone", "keep_alive", "request",
-                 "revision", "sent", "started")
+    __slots__ = ("attempts", "backend", "client", "conn", "gone", "head", "keep_alive",
+                 "request", "revision", "sent", "started")
 
-    def __init__(self, client: ClientConnection, request: bytes, keep_alive: bool) -> None:
+    def __init__(self, client: ClientConnection, request: bytes, keep_alive: bool,
+                 head: bool = False) -> None:
         self.client = client
         self.request = request
         self.keep_alive = keep_alive
+        self.head = head  # a HEAD request: its response has headers only
+        self.conn: Upstream | None = None
         self.started = time.monotonic()
         self.revision: Revision | None = None
         self.backend: Backend | None = None
@@ -99,14 +102,31 @@ class ClientConnection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
         self._expect = False
+        self._paused: Upstream | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------
+
+    def pause_writing(self) -> None:
+        # The client reads slower than the replica answers: stop reading the replica
+        # rather than buffering its whole response here.
+        conn = self.active.conn if self.active is not None else None
+        if conn is not None and conn.transport is not None:
+            conn.transport.pause_reading()
+            self._paused = conn
+
+    def resume_writing(self) -> None:
+        conn, self._paused = self._paused, None
+        if conn is not None and conn.transport is not None and not conn.transport.is_closing():
+            conn.transport.resume_reading()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        paused, self._paused = self._paused, None
+        if paused is not None and paused.transport is not None:
+            paused.transport.abort()  # half a response nobody will read
         if self.active is not None:
             self.active.gone = True
         for ex in self.pending:
@@ -132,7 +152,7 @@ class ClientConnection(asyncio.Protocol):
             # The common case: the chunks hold exactly this request; forward them as is.
             request = (raw[0] if len(raw) == 1 else b"".join(raw)) if exact and clean \
                 else _rebuild(method, url, headers, body)
-            self._accept(Exchange(self, request, keep))
+            self._accept(Exchange(self, request, keep, method == b"HEAD"))
 
     # -- httptools callbacks -------------------------------------------------------
 
@@ -237,6 +257,7 @@ class Upstream(asyncio.Protocol):
 
     def send(self, ex: Exchange) -> None:
         self.exchange = ex
+        ex.conn = self
         self.got = False
         self.sent_at = time.monotonic()
         assert self.transport is not None
@@ -256,11 +277,22 @@ class Upstream(asyncio.Protocol):
         if not ex.gone:
             ex.sent = True
             ex.client.transport.write(data)  # type: ignore[union-attr]
+        if ex.head:
+            self._head_response(ex, data)
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
             self.exchange = None
             self.front.upstream_broken(ex, self, "sent a malformed response")
+
+    def _head_response(self, ex: Exchange, data: bytes) -> None:
+        # The parser cannot be told a response has no body, so a HEAD's response ends
+        # at its blank line and the connection is not reused.
+        if b"\r\n\r\n" in data:
+            self.exchange = None
+            code = int(data[9:12]) if data[9:12].isdigit() else 0
+            self.front.finish(ex, self, code, True)
 
     def on_message_complete(self) -> None:
         ex = self.exchange
@@ -379,6 +411,7 @@ class Front:
     # -- completion ----------------------------------------------------------------
 
     def finish(self, ex: Exchange, conn: Upstream, code: int, keep_alive: bool) -> None:
+        ex.conn = None
         backend = conn.backend
         backend.served += 1
         self._release(ex, backend)
@@ -386,7 +419,7 @@ class Front:
         now = time.monotonic()
         rev.add_concurrency(-1, now)
         rev.observe(code, now - ex.started)
-        if keep_alive and not backend.down and conn.transport is not None \
+        if keep_alive and not ex.head and not backend.down and conn.transport is not None \
                 and backend in backend.revision.backends:
             backend.idle.append(conn)
         elif conn.transport is not None:
