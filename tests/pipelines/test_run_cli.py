@@ -144,3 +144,40 @@ def test_example_trains_two_models_and_registers_the_better(ketch_server: Any) -
                    "-o", "json")
     assert strict.returncode == 0, strict.stderr
     assert json.loads(strict.stdout)["status"]["tasks"]["condition-3"]["phase"] == "Skipped"
+
+
+NEEDS_PACKAGE = textwrap.dedent('''
+    from ketch import dsl
+
+    @dsl.component(packages_to_install=["tomli-w==1.0.0"])
+    def render(key: str) -> str:
+        import tomli_w
+
+        return tomli_w.dumps({key: 1}).strip()
+
+    @dsl.pipeline(name="needs-package")
+    def needs_package(key: str = "answer") -> str:
+        return render(key=key).output
+''')
+
+
+def test_install_packages_runs_steps_in_a_cached_venv(ketch_server: Any,
+                                                      tmp_path: Path) -> None:
+    """tomli-w is not in ketch's environment: without --install-packages the step fails
+    to import it; with it, the step runs in a venv that has it, built once."""
+    pipeline = tmp_path / "needs_package.py"
+    pipeline.write_text(NEEDS_PACKAGE)
+    plain = ketch(ketch_server, "run", str(pipeline), "--wait")
+    assert plain.returncode == 1 and "No module named 'tomli_w'" in plain.stderr
+    first = ketch(ketch_server, "run", str(pipeline), "--install-packages", "--no-cache",
+                  "--wait", "-o", "json")
+    assert first.returncode == 0, first.stderr
+    run = json.loads(first.stdout)
+    assert run["status"]["outputs"]["parameters"] == {"Output": "answer = 1"}
+    conditions = {c["type"]: c for c in run["status"]["tasks"]["render"]["conditions"]}
+    assert conditions["PackagesInstalled"]["status"] == "True"
+    venvs = list((ketch_server.home / "pipelines" / "venvs").iterdir())
+    second = ketch(ketch_server, "run", str(pipeline), "--install-packages", "--no-cache",
+                   "--wait")
+    assert second.returncode == 0, second.stderr
+    assert list((ketch_server.home / "pipelines" / "venvs").iterdir()) == venvs

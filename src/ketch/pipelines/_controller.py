@@ -25,6 +25,7 @@ from ketch.pipelines._inputs import root_arguments
 from ketch.pipelines._ir import PipelineSpec, parse_pipeline_spec
 from ketch.pipelines._kind import PIPELINE_RUN, TERMINAL_PHASES
 from ketch.pipelines._lineage import RunLineage
+from ketch.pipelines._packages import VenvCache
 from ketch.pipelines._worker import TaskRunner, kill_task
 
 __all__ = ["FINALIZER", "PipelineRunController", "run_dir"]
@@ -54,6 +55,7 @@ class PipelineRunController(Controller):
         self._keys: dict[str, ObjectKey] = {}
         self._specs: dict[tuple[str, int], PipelineSpec] = {}
         self._lock = threading.Lock()
+        self.venvs = VenvCache(runtime.settings.home / "pipelines" / "venvs")
 
     def _on_exit(self, task_id: str) -> None:
         with self._lock:
@@ -121,7 +123,7 @@ class PipelineRunController(Controller):
                                self.store, namespace=obj.namespace, pipeline=spec.name,
                                run=obj.name, contexts=status.setdefault("engine", {})
                                .setdefault("contexts", {})),
-                           cancel=bool(obj.spec.get("cancel")))
+                           venvs=self.venvs, cancel=bool(obj.spec.get("cancel")))
         result = engine.step(params)
         if result.phase != "Running":
             status["outputs"] = result.outputs
@@ -151,7 +153,8 @@ class PipelineRunController(Controller):
                               or obj.metadata.creation_timestamp or now()),
             arguments=obj.spec.get("arguments") or {}, caching=bool(obj.spec.get("caching",
                                                                                 True)),
-            run_dir=directory, artifact_root=str(root), env=env)
+            run_dir=directory, artifact_root=str(root), env=env,
+            install_packages=bool(obj.spec.get("installPackages")))
 
     def _finish(self, obj: Resource, status: dict[str, Any], phase: str,
                 message: str | None) -> Result | None:

@@ -35,10 +35,12 @@ from ketch.pipelines._inputs import (
     runtime_placeholders,
 )
 from ketch.pipelines._ir import ComponentSpec, PipelineSpec, TaskSpec, upstream_tasks
+from ketch.pipelines._packages import requirements_of
 from ketch.pipelines._worker import TaskRunner, kill_task, read_exit_code, task_alive
 
 if TYPE_CHECKING:
     from ketch.pipelines._lineage import RunLineage
+    from ketch.pipelines._packages import VenvCache
 
 __all__ = ["RunContext", "RunEngine", "Slots", "StepResult"]
 
@@ -83,6 +85,7 @@ class RunContext:
     run_dir: Path
     artifact_root: str
     env: Mapping[str, str] = field(default_factory=dict)
+    install_packages: bool = False
 
 
 @dataclass
@@ -111,13 +114,14 @@ def _cpu(resources: Mapping[str, Any]) -> float:
 class RunEngine:
     def __init__(self, spec: PipelineSpec, ctx: RunContext, tasks: dict[str, Any], *,
                  runner: TaskRunner, slots: Slots, lineage: RunLineage | None,
-                 cancel: bool = False) -> None:
+                 venvs: VenvCache | None = None, cancel: bool = False) -> None:
         self.spec = spec
         self.ctx = ctx
         self.tasks = tasks
         self.runner = runner
         self.slots = slots
         self.lineage = lineage
+        self.venvs = venvs
         self.cancel = cancel
         self.failed = False
         # Set when a step found no free CPU: later steps of this pass wait without
@@ -332,6 +336,10 @@ class RunEngine:
             return
         container = executor.container
         assert container is not None
+        lightweight = _lightweight(list(container.command), list(container.args))
+        python = self._step_python(container.command, st, path) if lightweight else None
+        if python == "":
+            return  # its packages are still being installed, or failed to
         cpu = _cpu(container.resources)
         task_id = f"{self.ctx.uid}/{path}"
         if not self.slots.take(task_id, cpu):
@@ -346,12 +354,18 @@ class RunEngine:
         for arts in inputs["outputs"]["artifacts"].values():
             Path(arts["artifacts"][0]["uri"]).parent.mkdir(parents=True, exist_ok=True)
         env = {**self.ctx.env, **container.env, "KETCH_PIPELINE_TASK": path}
-        lightweight = _lightweight(list(container.command), list(container.args))
         runtime = runtime_placeholders(
             job_name=self.ctx.name, job_id=self.ctx.uid, task_name=task.name,
             task_id=task_id, pipeline_root=self.ctx.artifact_root,
             create_time=self.ctx.create_time, schedule_time=self.ctx.schedule_time)
-        if lightweight is not None:
+        if lightweight is not None and python is not None:
+            source, function = lightweight
+            (task_dir / "component.py").write_text(source, encoding="utf-8")
+            self.runner.start(task_id, task_dir, env=env, argv=[
+                python, "-m", "ketch.pipelines.executor", "--executor_input",
+                json.dumps(inputs), "--function_to_execute", function,
+                "--source", str(task_dir / "component.py")])
+        elif lightweight is not None:
             source, function = lightweight
             self.runner.start(task_id, task_dir, env=env, python={
                 "source": source, "function": function, "executorInput": inputs})
@@ -379,6 +393,32 @@ class RunEngine:
         if container.image and lightweight is None:
             st["note"] = (f"ran as a host process: no container runtime here, image "
                           f"{container.image!r} not used")
+
+    def _step_python(self, command: tuple[str, ...], st: dict[str, Any],
+                     path: str) -> str | None:
+        """The interpreter for a step: None for the warm worker, a venv's python when the
+        run installs packages, "" while that venv is being built (or it failed)."""
+        if not self.ctx.install_packages or self.venvs is None:
+            return None
+        reqs = requirements_of(list(command))
+        if reqs is None:
+            return None
+        python, error = self.venvs.python_for(reqs)
+        if error is not None:
+            self._mark(st, "Failed", error)
+            self.failed = True
+            if self.lineage is not None:
+                self.lineage.failed(path, st)
+            return ""
+        if python is None:
+            if not any(c.get("type") == "PackagesInstalled" for c in st.get("conditions", [])):
+                set_condition(st, "PackagesInstalled", False, "Installing",
+                              "installing " + " ".join(reqs.packages))
+                self.changed = True
+            self._wake_in(1.0)
+            return ""
+        set_condition(st, "PackagesInstalled", True, "Installed", " ".join(reqs.packages))
+        return python
 
     def _running_step(self, task: TaskSpec, st: dict[str, Any], path: str) -> None:
         task_dir = Path(st["dir"])

@@ -51,6 +51,9 @@ class PipelineRunSpec(KetchModel):
     experiment: str | None = None
     # Per-run cache switch (KFP's ``enable_caching``); tasks also have their own.
     caching: bool = True
+    # Install each lightweight step's packages_to_install into a cached virtualenv
+    # (KFP's behaviour in a container); off: steps run in ketch's own environment.
+    install_packages: bool = False
     pipeline_root: str | None = None
     # When a RecurringRun created this run: the time it was scheduled for.
     scheduled_time: str | None = None

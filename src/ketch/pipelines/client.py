@@ -92,8 +92,13 @@ class PipelinesClient:
                           arguments: dict[str, Any] | None = None,
                           run_name: str | None = None, experiment_name: str | None = None,
                           namespace: str | None = None, pipeline_root: str | None = None,
-                          enable_caching: bool | None = None) -> Resource:
-        """Submit IR as a new ``PipelineRun``; returns the created resource."""
+                          enable_caching: bool | None = None,
+                          install_packages: bool = False) -> Resource:
+        """Submit IR as a new ``PipelineRun``; returns the created resource.
+
+        ``install_packages`` runs each step with its ``packages_to_install`` in a cached
+        virtualenv; by default steps run in ketch's environment (as kfp.local's
+        ``use_venv=False``)."""
         name = run_name or run_name_for(str(pipeline_spec.get("pipelineInfo", {}).get(
             "name", "run")))
         spec: dict[str, Any] = {"pipelineSpec": pipeline_spec, "arguments": arguments or {}}
@@ -106,6 +111,8 @@ class PipelinesClient:
             spec["pipelineRoot"] = pipeline_root
         if enable_caching is not None:
             spec["caching"] = enable_caching
+        if install_packages:
+            spec["installPackages"] = True
         return self._api.create({"apiVersion": GROUP, "kind": "PipelineRun",
                             "metadata": {"name": name, "labels": labels}, "spec": spec},
                            namespace=namespace)

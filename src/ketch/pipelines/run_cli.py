@@ -71,6 +71,10 @@ def run(file: Annotated[Path, typer.Argument(help="A .py with @dsl.pipeline func
                                                              "under.")] = None,
         no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every step, even "
                                                 "those with a cached result.")] = False,
+        install_packages: Annotated[bool, typer.Option(
+            "--install-packages", help="Install each step's packages_to_install into a "
+                                       "cached virtualenv (default: ketch's environment)."
+        )] = False,
         wait: Annotated[bool, typer.Option("--wait", help="Follow the run until it ends; "
                                            "exit 0 only if it succeeded.")] = False,
         output: Annotated[str | None, typer.Option("--output", "-o",
@@ -92,7 +96,8 @@ def run(file: Annotated[Path, typer.Argument(help="A .py with @dsl.pipeline func
         with Client() as client:
             created = client.run_pipeline_spec(
                 ir, arguments=arguments, run_name=name, experiment_name=experiment,
-                namespace=namespace, enable_caching=False if no_cache else None)
+                namespace=namespace, enable_caching=False if no_cache else None,
+                install_packages=install_packages)
             if not wait:
                 _emit(created, output)
                 if output is None:
