@@ -105,7 +105,8 @@ def time_ketch(path: Path, env: dict[str, str], steps: int | None) -> float:
     run_env = dict(env, CHAIN=str(steps or 1))
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "ketch.cli", "run", str(path), "--no-cache",
-                           "--wait"], env=run_env, capture_output=True, text=True)
+                           "--wait"], env=run_env, capture_output=True, text=True,
+                          check=False)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"ketch run failed:\n{done.stderr[-2000:]}")
@@ -116,7 +117,7 @@ def time_kfp_local(python: Path, work: Path, steps: int) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KETCH_")}
     env.update(CHAIN=str(steps), CHAIN_DIR=str(work), ROOT=str(work / f"root-{steps}"))
     done = subprocess.run([str(python), "-c", KFP_LOCAL], env=env, capture_output=True,
-                          text=True, cwd=work)
+                          text=True, cwd=work, check=False)
     if done.returncode != 0:
         raise SystemExit(f"kfp.local failed:\n{done.stderr[-3000:]}")
     return float(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
