@@ -31,6 +31,7 @@ from ketch.pipelines._recurring import (
     RECURRING_LABEL,
     RECURRING_RUN,
     RecurringRunController,
+    label_value,
     run_name,
 )
 from ketch.pipelines._schedule import Schedule, decide, format_time, parse_cron, parse_time
@@ -116,6 +117,13 @@ def test_a_new_schedule_starts_from_its_creation_and_ends_at_end_time() -> None:
     ending = decide(every, last=None, created=at(10), now=at(1000), active=0,
                     max_concurrency=5)
     assert ending.fire == (at(70), at(130)) and ending.next_fire is None
+
+
+def test_long_names_get_a_label_value_that_fits() -> None:
+    assert label_value("nightly") == "nightly"
+    long_a, long_b = "a" * 70, "a" * 69 + "b"
+    assert len(label_value(long_a)) <= 63 and label_value(long_a) != label_value(long_b)
+    assert LabelSelector.parse(f"{RECURRING_LABEL}={label_value(long_a)}")
 
 
 def test_run_names_follow_from_the_scheduled_time() -> None:
@@ -259,6 +267,15 @@ def test_a_run_created_before_a_crash_is_not_created_twice(runtime: Runtime,
     runs = runs_of(runtime, "crashy")
     assert [r.name for r in runs] == [made.name]
     assert runs[0].metadata.uid == made.metadata.uid  # the same object, not a new one
+
+
+def test_a_long_name_still_schedules(runtime: Runtime, ir: dict[str, Any]) -> None:
+    name = "a-rather-long-recurring-run-name-that-goes-past-the-sixty-three-limit"
+    ResourceService(runtime).create(RECURRING_RUN, recurring(name, ir, maxConcurrency=1))
+    runs = wait_for(lambda: runs_of(runtime, label_value(name)), 20, message="a run")
+    assert runs[0].name.startswith(name + "-")  # type: ignore[index]
+    wait_for(lambda: runtime.store.get(RECURRING_RUN, "default", name).status.get(
+        "active") == 1, 20, message="the run counted as active")
 
 
 def test_two_control_planes_never_create_a_scheduled_time_twice(

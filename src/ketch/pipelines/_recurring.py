@@ -2,7 +2,8 @@
 recurring runs, which create a ``PipelineRun`` on a cron or interval trigger.
 
 Each run is named ``<recurring-run>-<scheduled time as YYYYMMDDhhmmss>``, labelled
-``pipelines.ketch.dev/recurring-run: <name>``, and its spec is the ``runTemplate``
+``pipelines.ketch.dev/recurring-run: <name>`` (see ``label_value`` for names over 63
+characters), and its spec is the ``runTemplate``
 plus ``scheduledTime``. Because the name follows from the scheduled time, a
 controller that crashed after creating a run and before recording it in
 ``status.lastScheduledTime`` finds the run already there on restart and moves on:
@@ -14,6 +15,7 @@ missed times are run oldest first unless ``noCatchup`` (see ``_schedule``).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -37,6 +39,7 @@ __all__ = [
     "RecurringRunSpec",
     "RecurringRunStatus",
     "Trigger",
+    "label_value",
     "run_name",
 ]
 
@@ -141,6 +144,15 @@ RECURRING_RUN = KindInfo(
 )
 
 
+def label_value(recurring: str) -> str:
+    """The recurring-run label's value: the name, or for a name longer than a label
+    value may be (63), its start and a digest of the whole."""
+    if len(recurring) <= 63:
+        return recurring
+    digest = hashlib.sha256(recurring.encode()).hexdigest()[:10]
+    return f"{recurring[:52].rstrip('-.')}-{digest}"
+
+
 def run_name(recurring: str, scheduled: datetime) -> str:
     """The run for one scheduled time: the same name every time it is computed."""
     return f"{recurring}-{scheduled.astimezone(UTC):%Y%m%d%H%M%S}"
@@ -163,7 +175,7 @@ class RecurringRunController(Controller):
         self.service = ResourceService(runtime)
 
     def active_runs(self, rr: Resource) -> list[Resource]:
-        selector = LabelSelector.parse(f"{RECURRING_LABEL}={rr.name}")
+        selector = LabelSelector.parse(f"{RECURRING_LABEL}={label_value(rr.name)}")
         runs = self.rt.store.list(PIPELINE_RUN, rr.namespace, selector=selector).items
         return [r for r in runs if (r.status or {}).get("phase") not in ACTIVE_UNTIL]
 
@@ -222,7 +234,7 @@ class RecurringRunController(Controller):
             "apiVersion": PIPELINE_RUN.api_version, "kind": PIPELINE_RUN.kind,
             "metadata": {
                 "name": name, "namespace": rr.namespace,
-                "labels": {RECURRING_LABEL: rr.name},
+                "labels": {RECURRING_LABEL: label_value(rr.name)},
                 "ownerReferences": [{"apiVersion": RECURRING_RUN.api_version,
                                      "kind": RECURRING_RUN.kind, "name": rr.name,
                                      "uid": rr.metadata.uid, "controller": True}],
