@@ -77,7 +77,8 @@ def test_chain_passes_parameters_and_sets_pipeline_outputs(client: Any) -> None:
     assert tasks["add-one"]["outputs"]["parameters"] == {"y": 4}
     assert tasks["add-one-2"]["inputs"]["parameters"] == {"x": 4}
     assert tasks["add-one"]["attempts"] == 1
-    assert "no container runtime" in tasks["add-one"]["note"]
+    host = {c["type"]: c for c in tasks["add-one"]["conditions"]}["HostProcess"]
+    assert host["status"] == "True" and "no container runtime" in host["message"]
     logs = b"".join(client.logs("pipelinerun", "chain")).decode()
     assert logs == "" or "[add-one]" in logs
 

@@ -391,7 +391,8 @@ class RunEngine:
         st.pop("message", None)
         self._mark(st, "Running")
         if container.image and lightweight is None:
-            st["note"] = (f"ran as a host process: no container runtime here, image "
+            set_condition(st, "HostProcess", True, "NoContainerRuntime",
+                          f"ran as a host process: no container runtime here, image "
                           f"{container.image!r} not used")
 
     def _step_python(self, command: tuple[str, ...], st: dict[str, Any],
