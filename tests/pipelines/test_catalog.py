@@ -170,6 +170,10 @@ def test_version_of_a_missing_pipeline_says_so(runtime: Runtime, service: Resour
     assert cond[0]["reason"] == "PipelineNotFound"  # type: ignore[index]
     with pytest.raises(NotFoundError, match='pipeline "orphan" not found'):
         resolve_pipeline_ref(runtime, "default", {"name": "orphan"})
+    service.create(PIPELINE, pipeline("orphan"))  # the pipeline comes late: Ready now
+    wait_for(lambda: runtime.store.get(PIPELINE_VERSION, "default", "orphan-v1").status[
+        "conditions"][0]["reason"] == "PipelineFound", 15, message="Ready after all")
+    service.delete(PIPELINE, "default", "orphan")
     service.create(PIPELINE, pipeline("empty"))
     with pytest.raises(NotFoundError, match="has no versions yet"):
         resolve_pipeline_ref(runtime, "default", {"name": "empty"})

@@ -26,9 +26,19 @@ log = logging.getLogger("ketch.pipelines.catalog")
 FINALIZER = PIPELINE.finalizers[0]
 
 
+def _mark_ready(runtime: Runtime, version: Resource) -> None:
+    status = dict(version.status or {})
+    set_condition(status, "Ready", True, "PipelineFound")
+    if status != version.status:
+        runtime.store.update_status(PIPELINE_VERSION, version.model_copy(update={"status": status}))
+
+
 def _refresh(runtime: Runtime, pipeline: Resource) -> None:
-    """Write a pipeline's version summary if it changed."""
+    """Write a pipeline's version summary if it changed; its versions are Ready (a
+    pipeline created after its versions makes them so at once)."""
     versions = versions_of(runtime.store, pipeline.namespace, pipeline.name)
+    for version in versions:
+        _mark_ready(runtime, version)
     status = dict(pipeline.status or {})
     status["versions"] = len(versions)
     if versions:
@@ -91,17 +101,17 @@ class PipelineVersionController(Controller):
             version = None
         if version is not None:
             pipeline_name = str(version.spec.get("pipeline"))
-            status = dict(version.status or {})
             try:
                 store.get(PIPELINE, key.namespace, pipeline_name)
-                set_condition(status, "Ready", True, "PipelineFound")
+                _mark_ready(self.rt, version)
             except NotFoundError:
+                status = dict(version.status or {})
                 set_condition(status, "Ready", False, "PipelineNotFound",
                               f'pipeline "{pipeline_name}" does not exist in namespace '
                               f'"{key.namespace}"')
-            if status != version.status:
-                store.update_status(PIPELINE_VERSION,
-                                    version.model_copy(update={"status": status}))
+                if status != version.status:
+                    store.update_status(PIPELINE_VERSION,
+                                        version.model_copy(update={"status": status}))
         # The pipeline that owns (or owned) this version: by name when known, else all
         # pipelines of the namespace.
         if pipeline_name is not None:
