@@ -117,8 +117,10 @@ lint: install-python ## ruff check + mypy (strict, config in pyproject.toml)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
 
-bench: install ## run benchmarks/core.py
+bench: install ## run benchmarks/core.py and benchmarks/serving.py (installs wrk if missing)
 	$(VPY) benchmarks/core.py
+	@command -v wrk >/dev/null 2>&1 || { $(APT_GET) update; $(APT_GET) install -y --no-install-recommends wrk; }
+	$(VPY) benchmarks/serving.py
 
 clean: ## remove .venv, .make, ui/node_modules and the built dashboard
 	rm -rf $(VENV) $(STAMPS) ui/node_modules $(STATIC_DIR) src/*.egg-info
