@@ -217,3 +217,16 @@ def test_second_run_is_cached_unless_caching_is_off(client: Any) -> None:
     nocache = finished(client, "nocache")
     assert not nocache.status["tasks"]["make-data"].get("cached")
     assert nocache.status["tasks"]["make-data"]["attempts"] == 1
+
+
+def test_memory_limit_is_enforced(client: Any) -> None:
+    """set_memory_limit is not dropped: a step over its limit is killed, OOMKilled."""
+    hog = ["python3", "-c", "import time; x = bytearray(400 * 1024 * 1024); time.sleep(60)",
+           "{{$.inputs.parameters['x']}}"]
+    ir = chain_ir(hog)
+    ir["deploymentSpec"]["executors"]["exec-add-one"]["container"]["resources"] = {
+        "resourceMemoryLimit": "150Mi", "memoryLimit": 0.157286}
+    client.create(run_doc("hog", ir, arguments={"n": 1}))
+    run = finished(client, "hog")
+    assert run.status["phase"] == "Failed"
+    assert run.status["tasks"]["add-one"]["message"].startswith("OOMKilled")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import signal
 import threading
 import time
 from collections.abc import Mapping
@@ -36,7 +37,13 @@ from ketch.pipelines._inputs import (
 )
 from ketch.pipelines._ir import ComponentSpec, PipelineSpec, TaskSpec, upstream_tasks
 from ketch.pipelines._packages import requirements_of
-from ketch.pipelines._worker import TaskRunner, kill_task, read_exit_code, task_alive
+from ketch.pipelines._worker import (
+    TaskRunner,
+    kill_task,
+    read_exit_code,
+    task_alive,
+    task_rss,
+)
 
 if TYPE_CHECKING:
     from ketch.pipelines._lineage import RunLineage
@@ -379,6 +386,9 @@ class RunEngine:
                 self.failed = True
                 return
             self.runner.start(task_id, task_dir, env=env, argv=argv)
+        memory = _memory_limit(container.resources)
+        if memory:
+            st["memoryLimit"] = memory
         st.update(attempts=attempt, dir=str(task_dir), cpu=cpu, cacheKey=key,
                   launchTime=time.time(), outputUri=output_uri, cached=False)
         gpus = _accelerators(container.resources)
@@ -430,7 +440,14 @@ class RunEngine:
                        and time.time() - float(st.get("launchTime") or 0) < _LOST_AFTER)
             if task_alive(task_dir) or forking:
                 self.slots.take(task_id, float(st.get("cpu") or 1.0), force=True)
-                self._wake_in(2.0)  # the exit message normally wakes us first
+                limit = int(st.get("memoryLimit") or 0)
+                if limit and (used := task_rss(task_dir)) > limit:
+                    # Enforced as Kubernetes does: over the limit, the step is killed.
+                    kill_task(task_dir, signal.SIGKILL)
+                    st["message"] = (f"OOMKilled: the step used {used} bytes, over its "
+                                     f"memory limit of {limit}")
+                    self.changed = True
+                self._wake_in(0.5 if limit else 2.0)  # the exit message usually comes first
                 return
             # It may have written its status and ended between the two looks.
             rc = read_exit_code(task_dir)
@@ -606,6 +623,17 @@ def _runtime_constant(value: Any, ctx: RunContext, task_name: str,
         return found if isinstance(found, str) else json.dumps(found)
 
     return _INPUT_REF.sub(channel, value)
+
+
+def _memory_limit(resources: Mapping[str, Any]) -> int:
+    """Bytes; KFP writes ``resourceMemoryLimit: 1Gi`` (and the older ``memoryLimit`` in GB)."""
+    from ketch.core.quantity import parse_memory
+
+    if resources.get("resourceMemoryLimit"):
+        return parse_memory(str(resources["resourceMemoryLimit"]))
+    if resources.get("memoryLimit"):
+        return int(float(resources["memoryLimit"]) * 1e9)
+    return 0
 
 
 def _accelerators(resources: Mapping[str, Any]) -> tuple[str, str] | None:

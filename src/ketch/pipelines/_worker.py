@@ -74,7 +74,24 @@ def kill_task(task_dir: str | Path, sig: int = signal.SIGTERM) -> None:
         os.killpg(pid, sig)
 
 
-__all__ += ["kill_task"]
+def task_rss(task_dir: str | Path) -> int:
+    """Resident memory of the step's process and its descendants, in bytes (0 if gone)."""
+    import psutil
+
+    try:
+        pid = int(Path(task_dir, PID_FILE).read_text(encoding="utf-8").strip())
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except (FileNotFoundError, ValueError, psutil.Error):
+        return 0
+    total = 0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            total += proc.memory_info().rss
+    return total
+
+
+__all__ += ["kill_task", "task_rss"]
 
 
 class TaskRunner:
