@@ -377,7 +377,7 @@ class Evaluator:
 
     def to_int(self, node: Node, value: Any) -> int:
         kind = _kind(value)
-        if kind in ("int", "uint"):
+        if kind in ("int", "uint", "bool"):  # int(true) is 1, as the C++ runtime has it
             return self.int_result(node, int(value))
         if kind == "double":
             if math.isnan(value) or math.isinf(value) or not -(2.0**63) <= value < 2.0**63:
