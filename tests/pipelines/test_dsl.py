@@ -227,3 +227,48 @@ def test_input_output_annotations_resolve() -> None:
     assert consume.inputs["data"].is_artifact and consume.inputs["path"].kind == "input_path"
     assert consume.outputs["model"].type is dsl.Model
     assert consume.outputs["out"].type == "str" and not consume.outputs["out"].is_artifact
+
+
+def _helper(x: int) -> int:
+    return x + 1
+
+
+def test_docstrings_and_helper_functions_in_the_ir() -> None:
+    @dsl.component(additional_funcs=[_helper])
+    def bump(x: int, out: Output[Metrics]) -> int:
+        """Bumps x.
+
+        Args:
+            x: The number to bump.
+            out: Where the metric goes.
+
+        Returns:
+            Output: x plus one.
+        """
+        return _helper(x)
+
+    @dsl.pipeline(name="Docs Pipeline")
+    def documented(x: int = 1) -> None:
+        """Short line.
+
+        Longer text
+        on two lines.
+
+        Args:
+            x: Start value.
+        """
+        bump(x=x)
+
+    ir = documented.pipeline_spec
+    assert ir["pipelineInfo"] == {"name": "docs-pipeline",
+                                  "description": "Short line.\nLonger text\non two lines."}
+    assert ir["root"]["inputDefinitions"]["parameters"]["x"]["description"] == "Start value."
+    component = ir["components"]["comp-bump"]
+    assert component["inputDefinitions"]["parameters"]["x"]["description"] == (
+        "The number to bump.")
+    assert component["outputDefinitions"]["parameters"]["Output"]["description"] == (
+        "x plus one.")
+    assert component["outputDefinitions"]["artifacts"]["out"]["description"] == (
+        "Where the metric goes.")
+    source = ir["deploymentSpec"]["executors"]["exec-bump"]["container"]["command"][-1]
+    assert source.index("def _helper(x: int)") < source.index("def bump(")

@@ -82,8 +82,9 @@ class GraphAnalysis:
 
     def _surface(self, groups_inner_first: list[str], producer: str, key: str,
                  channel: PipelineChannel, *, as_list: bool) -> Ref:
+        # One key at every level, named after the original producer (as kfp names it).
+        surfaced = ir_input_name(f"{producer}-{key}")
         for group in groups_inner_first:
-            surfaced = ir_input_name(f"{producer}-{key}")
             kind, entry = channel_definition(channel)
             if as_list:
                 if channel.is_artifact:
@@ -242,12 +243,21 @@ class GraphAnalysis:
                 # The iteration item is always an input of the loop's DAG, used or not.
                 self._add_input(group.name, group.loop_argument,
                                 ir_input_name(group.loop_argument.full_name))
+            if isinstance(group, _ConditionGroup):
+                # A dict-item field compared in a condition is an input of its own,
+                # selected from the loop item.
+                for channel in group.condition_channels():
+                    if isinstance(channel, LoopArgumentVariable):
+                        self._add_input(group.name, channel, ir_input_name(channel.full_name))
             if isinstance(group, ParallelFor) and isinstance(group.items, PipelineChannel):
                 self._need(group.items, group.name)
                 self._add_input(group.name, group.items,
                                 ir_input_name(self._full_name(group.items)))
                 if isinstance(group.items, LoopArgumentVariable):
-                    pass
+                    # Looping over a field of an outer loop's item: the outer item comes in
+                    # too, and the field is selected from it.
+                    outer = group.items.loop_argument
+                    self._add_input(group.name, outer, ir_input_name(outer.full_name))
                 elif group.items.task is not None:
                     ref = self._ref(group.items)
                     if ref is not None:
@@ -258,7 +268,7 @@ class GraphAnalysis:
 
     def _full_name(self, channel: PipelineChannel) -> str:
         if isinstance(channel, LoopArgumentVariable):
-            return channel.loop_argument.full_name
+            return channel.full_name
         ref = self._ref(channel)
         return ref.full_name if ref else channel.full_name
 

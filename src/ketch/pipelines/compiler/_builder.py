@@ -44,6 +44,11 @@ from ketch.pipelines.dsl._types import ir_parameter_type
 __all__ = ["SCHEMA_VERSION", "build_pipeline_spec"]
 
 SCHEMA_VERSION = "2.1.0"
+# PipelineTask resource settings -> the task input kfp adds when one comes from a channel.
+_RESOURCE_INPUTS = {"cpuLimit": "cpu_limit", "cpuRequest": "cpu_request",
+                    "memoryLimit": "memory_limit", "memoryRequest": "memory_request",
+                    "acceleratorType": "accelerator_type",
+                    "acceleratorCount": "accelerator_count", "__image__": "base_image"}
 Node = PipelineTask | TasksGroup
 
 
@@ -101,6 +106,15 @@ class _Builder(GraphAnalysis):
                 constant = replace_text(constant, channel.pattern,
                                     f"{{{{$.inputs.parameters['{extra}']}}}}")
             params[key] = {"runtimeValue": {"constant": to_value(constant)}}
+        # Resources set from channels are passed as extra inputs, as kfp does.
+        for key, input_name in _RESOURCE_INPUTS.items():
+            value = task.resources.get(key, "")
+            for channel in channels_in(value, self.pipeline.channels):
+                extra = ir_input_name(self._full_name(channel))
+                params[extra] = self._source(channel, dag, children)
+                value = replace_text(value, channel.pattern,
+                                     f"{{{{$.inputs.parameters['{extra}']}}}}")
+                params[input_name] = {"runtimeValue": {"constant": value}}
         for key, spec in task.component.inputs.items():
             if str(spec.type) == "PipelineTaskFinalStatus" and task.is_exit_handler:
                 handler = next(g for g, t in self.exit_tasks if t is task)
@@ -111,6 +125,17 @@ class _Builder(GraphAnalysis):
         if params:
             result["parameters"] = params
         return result
+
+    def _resources_of(self, task: PipelineTask) -> dict[str, str]:
+        """The task's resource settings, channels replaced by input placeholders."""
+        resolved = {}
+        for key, value in task.resources.items():
+            text = value
+            for channel in channels_in(value, self.pipeline.channels):
+                extra = ir_input_name(self._full_name(channel))
+                text = text.replace(channel.pattern, f"{{{{$.inputs.parameters['{extra}']}}}}")
+            resolved[key] = text
+        return resolved
 
     def _caching(self, task: PipelineTask) -> dict[str, Any]:
         caching: dict[str, Any] = {"enableCache": True} if task.enable_caching else {}
@@ -133,10 +158,12 @@ class _Builder(GraphAnalysis):
         if isinstance(component, ImporterComponent):
             self.executors[label] = importer_executor(component)
         elif isinstance(component, PythonComponent):
-            self.executors[label] = lightweight_executor(component, task)
+            self.executors[label] = lightweight_executor(component, task,
+                                                         self._resources_of(task))
         elif isinstance(component, ContainerComponent):
             try:
-                self.executors[label] = container_executor(component, task)
+                self.executors[label] = container_executor(component, task,
+                                                           self._resources_of(task))
             except ValueError as err:
                 raise CompileError(str(err), task=task.name) from None
         else:
@@ -184,6 +211,11 @@ class _Builder(GraphAnalysis):
             if isinstance(channel, LoopArgument):
                 source = {("componentInputArtifact" if channel.is_artifact
                            else "componentInputParameter"): name}
+            elif isinstance(channel, LoopArgumentVariable):
+                source = {"componentInputParameter":
+                          ir_input_name(channel.loop_argument.full_name),
+                          "parameterExpressionSelector":
+                              f'parseJson(string_value)["{channel.subvar_name}"]'}
             else:
                 source = self._source(channel, dag, children)
                 if dag == self.root.name and self._ref(channel) is None:

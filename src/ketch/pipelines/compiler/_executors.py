@@ -17,8 +17,7 @@ __all__ = ["KFP_PIN", "container_executor", "importer_executor", "lightweight_ex
 # The IR names the kfp release whose executor runs the step, so that the same YAML
 # also runs on a real KFP cluster; ketch runs it with its own executor (kfp alias).
 KFP_PIN = "kfp==2.16.1"
-SOURCE_HEADER = ("\nimport kfp\nfrom kfp import dsl\nfrom kfp.dsl import *\n"
-                 "from typing import *\n\n")
+IMPORTS = "import kfp\nfrom kfp import dsl\nfrom kfp.dsl import *\nfrom typing import *"
 _RUNNER = ('program_path=$(mktemp -d)\n\nprintf "%s" "$0" > '
            '"$program_path/ephemeral_component.py"\n_KFP_RUNTIME=true python3 -m '
            'kfp.dsl.executor_main                         --component_module_path  '
@@ -30,9 +29,10 @@ _PIP = "PIP_DISABLE_PIP_VERSION_CHECK=1 python3 -m pip install --quiet --no-warn
 _KFP_PACKAGES = f"'{KFP_PIN}' '--no-deps' 'typing-extensions>=3.7.4,<5; python_version<\"3.9\"'"
 
 
-def source_with_header(source: str) -> str:
-    """The embedded program: kfp's import header, then the function's source."""
-    return f"{SOURCE_HEADER}{source}\n"
+def source_with_header(source: str, additional: list[str] | None = None) -> str:
+    """The embedded program: kfp's import header, helper functions, the function."""
+    helpers = ("\n\n" + "\n\n".join(additional)) if additional else ""
+    return f"\n{IMPORTS}{helpers}\n\n{source}\n"
 
 
 def _install_line(component: PythonComponent) -> str:
@@ -48,8 +48,9 @@ def _install_line(component: PythonComponent) -> str:
     return f'{_ENSURE_PIP}{kfp_install} && "$0" "$@"\n'
 
 
-def _resources(task: PipelineTask) -> dict[str, Any]:
-    res = task.resources
+def _resources(res: dict[str, str]) -> dict[str, Any]:
+    """kfp's resource fields; a value taken from a channel is a ``{{$.inputs...}}``
+    placeholder and then only the string form is written (no float, no legacy field)."""
     out: dict[str, Any] = {}
     for key, cap in (("cpuLimit", "CpuLimit"), ("cpuRequest", "CpuRequest")):
         if key in res:
@@ -65,9 +66,13 @@ def _resources(task: PipelineTask) -> dict[str, Any]:
             out[f"resource{cap}"] = text
     if "acceleratorType" in res:
         count = res.get("acceleratorCount", "1")
-        out["accelerator"] = {"count": count, "resourceCount": count,
-                              "resourceType": res["acceleratorType"],
-                              "type": res["acceleratorType"]}
+        kind = res["acceleratorType"]
+        accelerator = {"resourceCount": count, "resourceType": kind}
+        if "{{" not in count:
+            accelerator["count"] = count
+        if "{{" not in kind:
+            accelerator["type"] = kind
+        out["accelerator"] = accelerator
     return out
 
 
@@ -83,29 +88,33 @@ def memory_in_gb(text: str) -> float:
     return float(text) / 1e9
 
 
-def _finish(container: dict[str, Any], task: PipelineTask) -> dict[str, Any]:
+def _finish(container: dict[str, Any], task: PipelineTask,
+            resources: dict[str, str]) -> dict[str, Any]:
     if task.env:
         container["env"] = [{"name": k, "value": v} for k, v in task.env.items()]
-    resources = _resources(task)
-    if resources:
-        container["resources"] = resources
+    fields = _resources(resources)
+    if fields:
+        container["resources"] = fields
     if "__image__" in task.resources:
         container["image"] = task.resources["__image__"]
     return {"container": container}
 
 
-def lightweight_executor(component: PythonComponent, task: PipelineTask) -> dict[str, Any]:
+def lightweight_executor(component: PythonComponent, task: PipelineTask,
+                         resources: dict[str, str]) -> dict[str, Any]:
     """The executor of a ``@dsl.component`` task: kfp's install + run command."""
     return _finish({
         "image": component.base_image,
         "command": ["sh", "-c", _install_line(component), "sh", "-ec", _RUNNER,
-                    source_with_header(component.source)],
+                    source_with_header(component.source,
+                                                  component.additional_sources)],
         "args": ["--executor_input", "{{$}}", "--function_to_execute",
                  component.python_func.__name__],
-    }, task)
+    }, task, resources)
 
 
-def container_executor(component: ContainerComponent, task: PipelineTask) -> dict[str, Any]:
+def container_executor(component: ContainerComponent, task: PipelineTask,
+                       resources: dict[str, str]) -> dict[str, Any]:
     """The executor of a ``@dsl.container_component`` task.
 
     Raises:
@@ -118,13 +127,15 @@ def container_executor(component: ContainerComponent, task: PipelineTask) -> dic
         items = getattr(spec, field)
         if items is None:
             continue
+        if not items:
+            continue  # kfp leaves out an empty command or args list
         converted = [placeholder_to_ir(item) for item in items]
         for index, text in enumerate(converted):
             bad = unknown_placeholders(text, inputs, outputs)
             if bad:
                 raise ValueError(f"{field}[{index}]: unknown placeholder {bad[0]}")
         container[field] = converted
-    return _finish(container, task)
+    return _finish(container, task, resources)
 
 
 def importer_executor(component: ImporterComponent) -> dict[str, Any]:

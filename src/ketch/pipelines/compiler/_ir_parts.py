@@ -42,6 +42,8 @@ def io_definitions(specs: dict[str, IOSpec], *, inputs: bool) -> dict[str, Any]:
                 entry["isArtifactList"] = True
             if inputs and spec.optional:
                 entry["isOptional"] = True
+            if spec.description:
+                entry["description"] = spec.description
             artifacts[name] = entry
         else:
             entry = {"parameterType": ir_parameter_type(str(spec.type)) or "STRING"}
@@ -49,6 +51,8 @@ def io_definitions(specs: dict[str, IOSpec], *, inputs: bool) -> dict[str, Any]:
                 entry["defaultValue"] = to_value(spec.default)
             if inputs and spec.optional:
                 entry["isOptional"] = True
+            if spec.description:
+                entry["description"] = spec.description
             params[name] = entry
     result: dict[str, Any] = {}
     if artifacts:

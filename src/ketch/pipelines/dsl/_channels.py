@@ -146,6 +146,8 @@ class LoopArgument(PipelineChannel):
         super().__init__(name, channel_type, task_name=task_name, is_artifact=is_artifact)
         self.items = items
         self.is_static = not isinstance(items, PipelineChannel)
+        # The item type of an untyped list (``-> list``) is unknown: not type-checked.
+        self.typed = str(channel_type) != "String"
         self._subvars: dict[str, LoopArgumentVariable] = {}
 
     def __getattr__(self, name: str) -> LoopArgumentVariable:
@@ -160,10 +162,11 @@ class LoopArgumentVariable(PipelineChannel):
     def __init__(self, loop_argument: LoopArgument, subvar_name: str) -> None:
         match = re.fullmatch(r"(?:typing\.)?\w+\[\s*\w+\s*,\s*(.+)\]",
                              str(loop_argument.channel_type))
-        # An unknown field type stays "Any" so that it is not type-checked.
+        # kfp types an unknown field as a string; such a field is not type-checked.
         super().__init__(f"{loop_argument.name}-subvar-{subvar_name}",
-                         match.group(1).strip() if match else "Any",
+                         match.group(1).strip() if match else "String",
                          task_name=loop_argument.task_name)
+        self.typed = match is not None
         self.loop_argument = loop_argument
         self.subvar_name = subvar_name
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ketch.pipelines.dsl import _types as t
+from ketch.pipelines.dsl._docstrings import parse_docstring
 from ketch.pipelines.dsl._placeholders import Placeholder
 
 __all__ = [
@@ -75,6 +76,9 @@ def _return_outputs(annotation: Any, where: str) -> dict[str, IOSpec]:
     inner = t.unwrap_marker(annotation)
     if t.is_artifact_class(inner):
         return {"Output": _artifact_spec(inner, "return")}
+    list_inner = t.artifact_list_inner(inner)
+    if list_inner is not None:  # a pipeline returning dsl.Collected artifacts
+        return {"Output": _artifact_spec(list_inner, "return", is_list=True)}
     name = t.type_name(annotation)
     if t.ir_parameter_type(name) is None:
         raise TypeError(f"{where}: unsupported return type {name!r}; use str, int, float, "
@@ -130,6 +134,13 @@ def signature_of(func: Callable[..., Any], *, container: bool = False) -> Signat
     if not container:
         result.outputs.update(_return_outputs(hints.get("return", sig.return_annotation),
                                               where))
+    # Descriptions come from the docstring as kfp reads it: inputs from Args, outputs
+    # from Args and Returns.
+    doc = parse_docstring(inspect.getdoc(func))
+    for name, spec in result.inputs.items():
+        spec.description = doc.params.get(name)
+    for name, spec in result.outputs.items():
+        spec.description = doc.returns.get(name, doc.params.get(name))
     return result
 
 
@@ -176,7 +187,8 @@ class PythonComponent(BaseComponent):
     def __init__(self, func: Callable[..., Any], *, base_image: str | None,
                  packages_to_install: list[str] | None, pip_index_urls: list[str] | None,
                  pip_trusted_hosts: list[str] | None = None,
-                 target_image: str | None = None) -> None:
+                 target_image: str | None = None,
+                 additional_funcs: list[Callable[..., Any]] | None = None) -> None:
         super().__init__(func.__name__, signature_of(func),
                          inspect.getdoc(func))
         self.python_func = func
@@ -186,6 +198,8 @@ class PythonComponent(BaseComponent):
         self.pip_trusted_hosts = pip_trusted_hosts
         self.target_image = target_image
         self.source = function_source(func)
+        # Helper functions embedded before the component's own (kfp's additional_funcs).
+        self.additional_sources = [function_source(f) for f in additional_funcs or []]
         functools.update_wrapper(self, func)
 
 
@@ -209,7 +223,8 @@ def component(func: Callable[..., Any] | None = None, *, base_image: str | None 
               pip_index_urls: list[str] | None = None, output_component_file: str | None = None,
               install_kfp_package: bool = True, kfp_package_path: str | None = None,
               pip_trusted_hosts: list[str] | None = None,
-              use_venv: bool = False) -> Any:
+              use_venv: bool = False,
+              additional_funcs: list[Callable[..., Any]] | None = None) -> Any:
     """Make a lightweight Python component from a function (``@dsl.component``).
 
     ``base_image``, ``packages_to_install`` and ``pip_index_urls`` are recorded in the
@@ -220,7 +235,8 @@ def component(func: Callable[..., Any] | None = None, *, base_image: str | None 
     def wrap(f: Callable[..., Any]) -> PythonComponent:
         return PythonComponent(f, base_image=base_image, packages_to_install=packages_to_install,
                                pip_index_urls=pip_index_urls,
-                               pip_trusted_hosts=pip_trusted_hosts, target_image=target_image)
+                               pip_trusted_hosts=pip_trusted_hosts, target_image=target_image,
+                               additional_funcs=additional_funcs)
 
     return wrap(func) if func is not None else wrap
 
@@ -243,7 +259,10 @@ class ContainerComponent(BaseComponent):
         self.python_func = func
         arguments: dict[str, Any] = {}
         for name, spec in self.inputs.items():
-            if spec.is_artifact:
+            if spec.is_artifact_list:
+                arguments[name] = Placeholder(f"{{{{$.inputs.artifacts['{name}']}}}}",
+                                              io_name=name)
+            elif spec.is_artifact:
                 arguments[name] = _ArtifactPlaceholder("inputs", name)
             else:
                 arguments[name] = Placeholder(f"{{{{$.inputs.parameters['{name}']}}}}",

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from ketch.core.errors import FieldError, InvalidError
 from ketch.pipelines.dsl._channels import Collected, OneOf, PipelineChannel, has_channel
 from ketch.pipelines.dsl._component import BaseComponent, IOSpec, signature_of
+from ketch.pipelines.dsl._docstrings import parse_docstring
 from ketch.pipelines.dsl._groups import RootGroup, TasksGroup
 from ketch.pipelines.dsl._task import PipelineTask, sanitize_name
 from ketch.pipelines.dsl._types import ir_parameter_type
@@ -158,10 +159,11 @@ def _check_argument_type(spec: IOSpec, value: Any, task: str, key: str) -> None:
             return
         if value.ir_type is None or want == value.ir_type:
             return
-        if (value.ir_type, want) in (("NUMBER_INTEGER", "NUMBER_DOUBLE"),):
+        if (value.ir_type, want) in (("NUMBER_INTEGER", "NUMBER_DOUBLE"),
+                                     ("TASK_FINAL_STATUS", "STRUCT")):
             return
-        if want == "STRING" and str(value.channel_type) == "String":
-            return  # untyped loop items
+        if getattr(value, "typed", True) is False:
+            return  # loop items of an untyped list
         raise CompileError(f"argument type mismatch: {value.full_name} is {value.ir_type}, "
                            f"input {key!r} wants {want}", task=task, parameter=key)
     if spec.is_artifact:
@@ -213,8 +215,9 @@ class GraphComponent(BaseComponent):
                  description: str | None, display_name: str | None,
                  pipeline_root: str | None) -> None:
         signature = signature_of(func)
-        pipeline_name = name or sanitize_name(func.__name__)
-        super().__init__(pipeline_name, signature, description or inspect.getdoc(func))
+        pipeline_name = sanitize_name(name or func.__name__)
+        super().__init__(pipeline_name, signature,
+                         description or parse_docstring(inspect.getdoc(func)).description)
         self.pipeline_func = func
         self.python_func = func
         self.display_name = display_name
@@ -252,6 +255,8 @@ def _pipeline_outputs(returned: Any, outputs: dict[str, IOSpec],
     fields = getattr(returned, "_fields", None)
     if fields:
         return {f: getattr(returned, f) for f in fields}
+    if isinstance(returned, dict) and set(returned) == set(outputs):
+        return dict(returned)  # e.g. ``return task.outputs``
     if isinstance(returned, tuple) and len(returned) == len(outputs):
         return dict(zip(outputs, returned, strict=True))
     raise CompileError(f"pipeline {name!r} returns {returned!r}; return task outputs")

@@ -66,7 +66,7 @@ KNOWN_RUNTIME_PLACEHOLDERS = frozenset({
 # Per-input/output placeholders a container command may hold.
 _IO_PATTERNS = (
     re.compile(r"\{\{\$\.inputs\.parameters\['(?P<name>[^']+)'\]\}\}"),
-    re.compile(r"\{\{\$\.inputs\.artifacts\['(?P<name>[^']+)'\]\.(path|uri|metadata)\}\}"),
+    re.compile(r"\{\{\$\.inputs\.artifacts\['(?P<name>[^']+)'\](\.(path|uri|metadata))?\}\}"),
     re.compile(r"\{\{\$\.outputs\.parameters\['(?P<name>[^']+)'\]\.output_file\}\}"),
     re.compile(r"\{\{\$\.outputs\.artifacts\['(?P<name>[^']+)'\]\.(path|uri|metadata)\}\}"),
 )
