@@ -19,6 +19,7 @@ from ketch import __version__
 from ketch.core.errors import FieldError, InvalidError, KetchError, UnauthorizedError
 from ketch.core.runtime import Runtime
 from ketch.core.service import ResourceService
+from ketch.server._artifacts import artifacts_router
 from ketch.server._lineage import lineage_router
 from ketch.server._observability import install_observability
 from ketch.server._resources import kind_router
@@ -94,6 +95,7 @@ def create_app(runtime: Runtime, *, token: str | None = None, manage_runtime: bo
     for info in runtime.registry:
         app.include_router(kind_router(runtime, service, info, defs))
     app.include_router(lineage_router(runtime))
+    app.include_router(artifacts_router(runtime))
     for component in runtime.components:
         for make_router in component.routers:
             app.include_router(make_router(runtime))
