@@ -305,8 +305,32 @@ def test_long_chains_evaluate_or_fail_cleanly() -> None:
 
 # -- the same expressions on the official CEL runtime -------------------------------
 
+# Edge cases checked only against the reference runtime.
+ORACLE_EXTRA = [
+    "1.0 == 1u", "-0.0 == 0.0", "'a' in ['a', 'b']", "[1, 'a'] == [1, 'a']",
+    "{'a': 1} == {'a': 1, 'b': 2}", "null == 0", "[] == []", "{'a': [1, {'b': 2}]}.a[1].b",
+    "'\\u00e9'.size()", "1 < 1u", "9223372036854775807 < 18446744073709551615u",
+    "18446744073709551615u + 1u", "-(-9223372036854775807 - 1)",
+    "int(-9223372036854775808.0)", "int(9223372036854775807.0)",
+    "uint(18446744073709551615.0)", "double('1e400')", "0.1 + 0.2 == 0.3", "1e308 * 10.0",
+    "size(r'\\n')", "'\\'' == \"'\"", "b'\\377' == b'\\xff'", "true ? 1 : 'a'",
+    "[1, 2, 3][1u]", "[1, 2][1.0]", "{true: 1}[true]", "{1: 'a'}[true]", "{'a': 1}['b']",
+    "has({'a': {'b': 1}}.a.b)", "'abc'.startsWith('')", "'ÄÖ' < 'ÄÜ'", "b'a' + b'b' == b'ab'",
+    "-5 / 2", "5 % -3", "-9223372036854775808 / -1", "-9223372036854775808 % -1",
+    "2 * 4611686018427387904", "0u - 0u", "10u / 3u", "10u % 3u", "1.5 / 0.0 > 1e308",
+    "'x' * 2", "[1] + ['a']", "!(1 == 1) || (2 > 1 && 'b' > 'a')", "1 in {1: 2}",
+    "'1' in {1: 2}", "null in [null]", "int('9223372036854775807')",
+    "int('9223372036854775808')", "uint('18446744073709551616')", "string(b'\\xff')",
+    "bytes('é') == b'\\xc3\\xa9'", "double(18446744073709551615u)", "string(-1.5e-7)",
+    "string(123456789.0)", "string(1.0e20)", "string(12345.678)", "dyn([1, 2])[0] == 1.0",
+    "0x7fffffffffffffff + 1", "'a' < 'B'", "true && false || true", "false ? 1 / 0 : 2",
+    "(true || 1 / 0 == 0) && true", "(1 / 0 == 0 && false)", "size({})", "size([[]])",
+]
+
+
 def _oracle_cases() -> list[tuple[str, dict[str, Any]]]:
     cases: list[tuple[str, dict[str, Any]]] = [(c, v) for c, v, _ in KFP_CONDITIONS]
+    cases += [(e, {}) for e in ORACLE_EXTRA]
     for mark in (test_cel_semantics, test_evaluation_errors_name_the_problem_and_position):
         for param in mark.pytestmark[0].args[1]:  # type: ignore[attr-defined]
             cases.append((param[0], {}))

@@ -278,6 +278,8 @@ class Evaluator:
             return self.double_op(node, left, right)
         if op in ("/", "%") and right == 0:
             raise self.error(node, "division by zero" if op == "/" else "modulus by zero")
+        if op in ("/", "%") and ka == "int" and left == _INT_MIN and right == -1:
+            raise self.error(node, "int overflow")  # the quotient 2**63 does not fit
         if op == "+":
             result = left + right
         elif op == "-":
@@ -380,7 +382,8 @@ class Evaluator:
         if kind in ("int", "uint", "bool"):  # int(true) is 1, as the C++ runtime has it
             return self.int_result(node, int(value))
         if kind == "double":
-            if math.isnan(value) or math.isinf(value) or not -(2.0**63) <= value < 2.0**63:
+            # Both ends are out, as in cel-go and the C++ runtime.
+            if math.isnan(value) or not -(2.0**63) < value < 2.0**63:
                 raise self.error(node, f"double {show(value)} is out of the int range")
             truncated: int = math.trunc(value)
             return truncated
