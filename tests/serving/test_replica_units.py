@@ -162,6 +162,17 @@ def test_malformed_request_is_400(iris_dir: Path) -> None:
     assert b"malformed HTTP request" in reply
 
 
+def test_oversized_headers_are_400(iris_dir: Path) -> None:
+    async def go() -> list[bytes]:
+        async with serving(iris_dir) as port:
+            junk = b"".join(b"x-junk-%d: %s\r\n" % (i, b"y" * 1000) for i in range(80))
+            return await _exchange(port, b"GET /v2/health/live HTTP/1.1\r\n" + junk + b"\r\n")
+
+    (reply,) = _run(go)
+    assert reply.startswith(b"HTTP/1.1 400 ")
+    assert b"headers larger than 65536 bytes" in reply
+
+
 def test_head_has_headers_but_no_body(iris_dir: Path) -> None:
     async def go() -> list[bytes]:
         async with serving(iris_dir) as port:

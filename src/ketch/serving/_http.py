@@ -37,6 +37,7 @@ _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 _STATUS_LINES: dict[int, bytes] = {}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _JSON = b"application/json"
+_MAX_HEADER_BYTES = 64 * 1024
 
 
 def _status_line(status: int) -> bytes:
@@ -84,6 +85,8 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.url = b""
         self.headers: dict[str, str] = {}
+        self.header_bytes = 0
+        self.refusal: str | None = None
         self.chunks: list[bytes] = []
         self.size = 0
         self.too_large = False
@@ -116,7 +119,8 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._reply_and_close(_error(400, "protocol upgrades are not supported"))
         except httptools.HttpParserError as e:
-            self._reply_and_close(_error(400, f"malformed HTTP request: {e}"))
+            # A limit hit in a callback reaches here as a generic "callback error".
+            self._reply_and_close(_error(400, self.refusal or f"malformed HTTP request: {e}"))
 
     def pause_writing(self) -> None:
         self.writable = False
@@ -134,14 +138,22 @@ class _Connection(asyncio.Protocol):
         self.in_message = True
         self.url = b""
         self.headers = {}
+        self.header_bytes = 0
         self.chunks = []
         self.size = 0
         self.too_large = False
 
     def on_url(self, url: bytes) -> None:
         self.url += url
+        if len(self.url) > _MAX_HEADER_BYTES:
+            self.refusal = f"request target longer than {_MAX_HEADER_BYTES} bytes"
+            raise httptools.HttpParserError(self.refusal)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self.header_bytes += len(name) + len(value)
+        if self.header_bytes > _MAX_HEADER_BYTES:  # llhttp itself sets no bound
+            self.refusal = f"request headers larger than {_MAX_HEADER_BYTES} bytes"
+            raise httptools.HttpParserError(self.refusal)
         self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
