@@ -254,6 +254,7 @@ def test_evaluation_errors_name_the_problem_and_position(expression: str, messag
     ("{'a' 1}", "expected ':'", 6),
     ("1 ? 2", "expected ':'", 6),
     ("in [1]", "'in' needs a value on its left", 1),
+    ("f(1,)", "expected an argument after ','", 4),
     ("(" * 300 + "1" + ")" * 300, "nested too deeply", 101),
 ])
 def test_syntax_errors_name_the_problem_and_position(expression: str, message: str,
@@ -379,3 +380,23 @@ def test_same_answer_as_the_official_cel_runtime(cel_cpp: Any, expression: str,
                    "BYTES": bytes}.get(kind.rsplit(".", 1)[-1])
     if python_type is not None:
         assert type(ours) is python_type, (kind, ours)
+
+
+@pytest.mark.parametrize("expression", [
+    *(p[0] for p in test_syntax_errors_name_the_problem_and_position.pytestmark[0].args[1]
+      if "nested" not in p[1]),
+    "[1, 2,]", "{'a': 1,}", "1 < 2 < 3", "- 5", "!!true", ".5", "1.", "1e5", "0x",
+    '"""x"""', 'r"\\d"', 'b"\\u00e9"', "a.b.c", "a[0].b()", "{}", "[]", "x ? y : z ? w : v",
+])
+def test_same_syntax_as_the_official_cel_runtime(cel_cpp: Any, expression: str) -> None:
+    try:
+        cel_cpp.compile(expression, disable_check=True)
+        theirs_ok = True
+    except Exception:
+        theirs_ok = False
+    try:
+        compile_expression(expression)
+        ours_ok = True
+    except CelError:
+        ours_ok = False
+    assert ours_ok == theirs_ok

@@ -378,7 +378,10 @@ class _Parser:
         while not self.at(close):
             args.append(self.expression())
             if not self.at(close):
-                self.expect(",")
+                comma = self.expect(",")
+                # A list literal may end in a comma; a call's arguments may not.
+                if close == ")" and self.at(close):
+                    raise self.error("expected an argument after ','", comma)
         self.take()
         return tuple(args)
 
