@@ -94,9 +94,8 @@ def test_parameters_of_every_type_and_named_tuple(tmp_path: Path) -> None:
     out = run(tmp_path, "params", ei)
     assert out == {"parameterValues": {"summary": "hi:2:None", "total": 5, "scaled": 2.0,
                                        "ok": False, "doubled": [2, 4], "keys": {"a": 2}}}
-    # Each output parameter also lands in its own file, serialized as kfp does.
-    assert (tmp_path / "p" / "total").read_text() == "5"
-    assert json.loads((tmp_path / "p" / "d").read_text()) == [2, 4]
+    # Like kfp's executor, returned values go to the ExecutorOutput only.
+    assert not (tmp_path / "p").exists()
 
 
 def test_input_and_output_artifacts(tmp_path: Path) -> None:

@@ -8,9 +8,8 @@ Contract (kfp's): ``executor_input`` is the ExecutorInput JSON (``inputs.paramet
 ``inputs.artifacts``, ``outputs.parameters[*].outputFile``, ``outputs.artifacts``,
 ``outputs.outputFile``). The function is called with parameters, artifact objects or
 paths; what it returns and every output artifact's URI and metadata are written to
-``outputs.outputFile`` as the ExecutorOutput JSON. Each output parameter is also written
-to its ``outputFile`` when one is given, and parameters written through ``OutputPath``
-files are read back into the ExecutorOutput, so the caller has one file to read.
+``outputs.outputFile`` as the ExecutorOutput JSON; parameters the function wrote through
+``OutputPath`` files are read back into it too, so the caller has one file to read.
 """
 
 from __future__ import annotations
@@ -211,12 +210,6 @@ class _Call:
             if name not in params and os.path.exists(path):
                 with open(path) as fh:
                     params[name] = _parse_parameter(fh.read(), type_arg)
-        for name, value in params.items():
-            entry = (self.outputs.get("parameters") or {}).get(name) or {}
-            if entry.get("outputFile") and name not in self.output_param_paths:
-                _makedirs_for(entry["outputFile"])
-                with open(entry["outputFile"], "w") as fh:
-                    fh.write(_serialize_parameter(value))
         if params:
             output["parameterValues"] = params
         if self.output_artifacts:
@@ -225,11 +218,11 @@ class _Call:
                 for name, a in self.output_artifacts.items()}
         output_file = self.outputs.get("outputFile")
         if output_file:
+            # Written in place, as kfp does: the caller reads it only after this process
+            # exited 0, so a half-written file never counts (and a rename costs a sync).
             _makedirs_for(output_file)
-            tmp = f"{output_file}.tmp"
-            with open(tmp, "w") as fh:
+            with open(output_file, "w") as fh:
                 json.dump(output, fh)
-            os.replace(tmp, output_file)
 
     def _one_return(self, name: str, annotation: Any, value: Any,
                     params: dict[str, Any]) -> None:
@@ -269,12 +262,6 @@ def _makedirs_for(path: str) -> None:
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)
-
-
-def _serialize_parameter(value: Any) -> str:
-    if isinstance(value, bool | list | dict):
-        return json.dumps(value)
-    return str(value)
 
 
 def _parse_parameter(text: str, type_arg: Any) -> Any:
