@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-from _root import start_server, wait_for
 
+from conftest import start_server, wait_for
 from ketch.core.config import Settings
 from ketch.core.errors import InvalidError, NotFoundError
 from ketch.core.kinds import Component

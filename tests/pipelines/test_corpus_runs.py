@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _root import start_server, wait_for
 
-from conftest import corpus_files, load_expected
+from _kfp import corpus_files, load_expected
+from conftest import start_server, wait_for
 from ketch import Client
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _root import wait_for
 
+from conftest import wait_for
 from ketch.core.errors import InvalidError
 
 pytestmark = pytest.mark.timeout(120)

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _root import new_postgres_database, start_server, wait_for
 
+from conftest import new_postgres_database, start_server, wait_for
 from ketch import Client
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]

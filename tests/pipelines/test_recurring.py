@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
-from _root import start_server, wait_for
 
+from conftest import start_server, wait_for
 from ketch.core.config import Settings
 from ketch.core.errors import InvalidError
 from ketch.core.kinds import Component

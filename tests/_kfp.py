@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 KFP_VERSION = "2.16.1"
-CORPUS = Path(__file__).parent / "corpus"
+CORPUS = Path(__file__).parent / "pipelines" / "corpus"
 
 
 def corpus_files() -> list[Path]:
