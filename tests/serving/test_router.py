@@ -263,3 +263,28 @@ def test_batcher_and_logger_reach_every_replica(ketch_server: ServerProcess, iri
         assert info["reason"] == "InvalidSpec"
         assert info["message"].startswith("predictor.batcher.maxBatchSize")
         assert httpx.post(f"{url}/v1/models/logged:predict", json=ROW).status_code == 200
+
+
+@pytest.mark.usefixtures("stop_services")
+def test_replicas_that_cannot_start_make_the_service_not_ready_until_they_can(
+        ketch_server: ServerProcess, iris_dir: Path) -> None:
+    with Client(ketch_server.url) as client:
+        client.apply(isvc("fragile", iris_dir.as_uri()))
+        client.wait("isvc", "fragile", condition="Ready", timeout=120)
+        first = wait_for(lambda: replicas(client.get("isvc", "fragile")), timeout=60,
+                         message="a ready replica")
+        model = iris_dir / "model.joblib"
+        model.rename(iris_dir / "model.aside")
+        model_server_process(first[0]).kill()  # type: ignore[index]
+
+        def condition() -> dict[str, str]:
+            return client.get("isvc", "fragile").status["conditions"][0]  # type: ignore[no-any-return]
+
+        down = wait_for(lambda: (c := condition())["status"] == "False" and c, timeout=60,
+                        message="not Ready while replacements fail")
+        assert down["reason"] == "ReplicaFailed" and "modelserver" in down["message"]  # type: ignore[index]
+        (iris_dir / "model.aside").rename(model)
+        wait_for(lambda: condition()["status"] == "True", timeout=90,
+                 message="Ready again once a replica starts")
+        url = client.get("isvc", "fragile").status["url"]
+        assert httpx.post(f"{url}/v1/models/fragile:predict", json=ROW).status_code == 200

@@ -319,9 +319,11 @@ class InferenceServiceController(Controller):
                     rev["restarts"] = int(rev.get("restarts") or 0) + 1
                     log.warning("replica %s of %s exited (%s); replacing it", rep["unitId"],
                                 rev["name"], tail)
-                    if not rep.get("ready"):  # crashing on start: back off
+                    if not rep.get("ready"):  # crashing on start: back off, say why
                         rev["replicaRetryAt"] = time.time() + min(
                             2.0 ** min(rev["restarts"], 8), 60.0)
+                        rev["replicaFailure"] = {"reason": "ReplicaFailed", "time": now(),
+                                                 "message": tail or "the model server exited"}
                     continue
                 self._fail(rev, "ModelLoadFailed", tail or "the model server exited")
                 work.to_stop.extend(rev["replicas"])
@@ -331,6 +333,7 @@ class InferenceServiceController(Controller):
                 continue
             if replica_ready(rep["socket"]):
                 rep["ready"] = True
+                rev.pop("replicaFailure", None)
                 if rev["state"] == "Loading":
                     rev["state"] = "Ready"
                     rev.pop("failure", None)
@@ -484,12 +487,19 @@ class InferenceServiceController(Controller):
         status["readyReplicas"] = sum(1 for rev, _ in plan for r in rev["replicas"]
                                       if r.get("ready"))
         serving = any(rev["state"] == "Ready" and percent > 0 for rev, percent in plan)
+        crashing = [rev["replicaFailure"] for rev, percent in plan if percent > 0
+                    and rev.get("replicaFailure")
+                    and not any(r.get("ready") for r in rev["replicas"])]
+        if serving and crashing and len(crashing) == sum(1 for _, p in plan if p > 0):
+            serving = False  # every revision with traffic fails to start a replica
         failure = latest.get("failure") if latest["state"] == "Failed" else None
         _model_state(status, latest["state"], failure, serving=serving)
         if not front_up:
             reason, message = "FrontStarting", "the service's front is starting"
         elif failure:
             reason, message = failure["reason"], failure["message"]
+        elif crashing and not serving:
+            reason, message = crashing[0]["reason"], crashing[0]["message"]
         elif latest["state"] == "Loading":
             reason, message = "Loading", f"revision {latest['name']} is loading " \
                                          f"{latest.get('uri', '')}"
