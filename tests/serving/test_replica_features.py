@@ -153,6 +153,44 @@ def test_a_lone_request_is_answered_after_max_latency(iris: Any) -> None:
         srv.stop()
 
 
+RECORDER = '''
+import json
+from pathlib import Path
+
+class Recorder:
+    """Doubles each instance and records the size of every batch it is given."""
+
+    def __init__(self, model_dir):
+        self.log = Path(model_dir) / "batches.jsonl"
+
+    def predict(self, payload):
+        with self.log.open("a") as f:
+            f.write(json.dumps(len(payload["instances"])) + "\\n")
+        return {"predictions": [2 * x for x in payload["instances"]]}
+'''
+
+
+def test_custom_model_sees_one_payload_per_batch(tmp_path: Path) -> None:
+    (tmp_path / "recorder.py").write_text(RECORDER)
+    srv = start_modelserver("--name", "rec", "--model-dir", str(tmp_path), "--format",
+                            "custom", "--custom", "recorder:Recorder",
+                            "--max-batch-size", "6", "--max-latency", "10000")
+    try:
+        def one(i: int) -> Any:
+            with httpx.Client(base_url=srv.url, timeout=30) as c:
+                # requests of 1, 2 and 3 instances: 6 in all, one batch
+                return c.post("/v1/models/rec:predict",
+                              json={"instances": [i] * i}).json()
+
+        with ThreadPoolExecutor(3) as pool:
+            got = list(pool.map(one, (1, 2, 3)))
+        assert got == [{"predictions": [2]}, {"predictions": [4, 4]},
+                       {"predictions": [6, 6, 6]}]
+        assert (tmp_path / "batches.jsonl").read_text().split() == ["6"]
+    finally:
+        srv.stop()
+
+
 # -- logger ------------------------------------------------------------------------------
 
 

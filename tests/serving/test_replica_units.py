@@ -202,7 +202,7 @@ def test_http_10_closes_after_the_answer(iris_dir: Path) -> None:
 
 
 def _batcher(runtime: SleepyRuntime, **kw: Any) -> Batcher:
-    return Batcher(Predictor(runtime, ReplicaMetrics("m"), mode="inline"), **kw)
+    return Batcher(Predictor(runtime, ReplicaMetrics("m"), mode="inline").run, **kw)
 
 
 def test_batcher_splits_one_predict_back_per_request() -> None:
@@ -251,8 +251,8 @@ def test_batcher_model_error_reaches_every_request_and_timeout() -> None:
     assert all(isinstance(r, RuntimeError) and "exploded" in str(r) for r in results)
 
     async def slow() -> None:
-        b = Batcher(Predictor(SleepyRuntime(delay=1.0), ReplicaMetrics("m"), mode="thread"),
-                    max_batch_size=1, timeout_s=0.05)
+        b = Batcher(Predictor(SleepyRuntime(delay=1.0), ReplicaMetrics("m"),
+                              mode="thread").run, max_batch_size=1, timeout_s=0.05)
         await b.submit(np.ones((1, 2)))
 
     with pytest.raises(BatchTimeout, match=r"batcher timeout of 0\.05s"):

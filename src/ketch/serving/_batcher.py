@@ -7,22 +7,37 @@ slice of the result back. A request bigger than ``maxBatchSize`` runs as a batch
 own. Requests whose rows cannot be stacked together (another dtype or row shape) close
 the batch being gathered and start the next. ``timeout`` bounds how long a request
 waits for its batch's predict (KServe's default is 60 s).
+
+Rows are numpy arrays (the built-in runtimes) or lists of V1 ``instances`` (a custom
+model, which then sees one ``{"instances": [...]}`` payload per batch, as behind KServe's
+batcher).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ketch.serving._predict import Predictor, rows_of
+from ketch.serving._predict import rows_of
 
-__all__ = ["BatchTimeout", "Batcher"]
+__all__ = ["BatchSettings", "BatchTimeout", "Batcher"]
 
 DEFAULT_MAX_BATCH_SIZE = 32
 DEFAULT_MAX_LATENCY_MS = 5000.0
 DEFAULT_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """KServe's ``batcher`` fields: rows per batch, milliseconds to wait, seconds to give up."""
+
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    max_latency_ms: float = DEFAULT_MAX_LATENCY_MS
+    timeout_s: float = DEFAULT_TIMEOUT_S
 
 
 class BatchTimeout(Exception):
@@ -30,10 +45,12 @@ class BatchTimeout(Exception):
 
 
 class Batcher:
-    """Gathers rows from concurrent predicts into one call of ``predictor``.
+    """Gathers rows from concurrent predicts into one call of ``predict``.
 
     Args:
-        predictor: Runs the batched predict (inline or on a thread, by its policy).
+        predict: Runs one batch (an array, or a list of instances) and returns one result
+            row per input row, or an awaitable of that; for arrays, usually
+            :meth:`Predictor.run`, which runs it inline or on a thread by its policy.
         max_batch_size: Rows that close a batch at once.
         max_latency_ms: Milliseconds the first request of a batch waits at most for others.
         timeout_s: Seconds a request waits at most for its batch's predict.
@@ -41,24 +58,25 @@ class Batcher:
     Not thread-safe: call :meth:`submit` on the event loop only.
     """
 
-    def __init__(self, predictor: Predictor, *, max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+    def __init__(self, predict: Callable[[Any], Any], *,
+                 max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
                  max_latency_ms: float = DEFAULT_MAX_LATENCY_MS,
                  timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         if max_batch_size < 1:
             raise ValueError(f"maxBatchSize must be at least 1, got {max_batch_size}")
         if max_latency_ms < 0 or timeout_s <= 0:
             raise ValueError("maxLatency must be >= 0 and timeout > 0")
-        self.predictor = predictor
+        self.predict = predict
         self.max_batch_size = max_batch_size
         self.max_latency = max_latency_ms / 1000.0
         self.timeout = timeout_s
-        self._items: list[tuple[np.ndarray[Any, Any], asyncio.Future[Any]]] = []
+        self._items: list[tuple[Any, asyncio.Future[Any]]] = []
         self._rows = 0
-        self._key: tuple[str, tuple[int, ...]] | None = None
+        self._key: tuple[Any, ...] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def submit(self, rows: np.ndarray[Any, Any]) -> Any:
+    async def submit(self, rows: np.ndarray[Any, Any] | list[Any]) -> Any:
         """Predict on ``rows`` as part of a batch; returns this request's slice.
 
         Raises:
@@ -68,7 +86,7 @@ class Batcher:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         n = rows_of(rows)
-        key = (rows.dtype.str, tuple(rows.shape[1:]))
+        key = ("list",) if isinstance(rows, list) else (rows.dtype.str, tuple(rows.shape[1:]))
         if self._items and key != self._key:
             self._flush()
         if n >= self.max_batch_size:  # too big to share: alone, now
@@ -97,23 +115,30 @@ class Batcher:
         if items:
             self._start(items)
 
-    def _start(self, items: list[tuple[np.ndarray[Any, Any], asyncio.Future[Any]]]) -> None:
+    def _start(self, items: list[tuple[Any, asyncio.Future[Any]]]) -> None:
         task = asyncio.get_running_loop().create_task(self._run(items))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, items: list[tuple[np.ndarray[Any, Any], asyncio.Future[Any]]]
-                   ) -> None:
-        arrays = [rows for rows, _ in items]
-        batch = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+    async def _run(self, items: list[tuple[Any, asyncio.Future[Any]]]) -> None:
+        parts = [rows for rows, _ in items]
+        if isinstance(parts[0], list):
+            batch: Any = [row for part in parts for row in part]
+        else:
+            batch = parts[0] if len(parts) == 1 else np.concatenate(parts)
         try:
-            out = self.predictor.run(batch)
+            out = self.predict(batch)
             if asyncio.isfuture(out) or asyncio.iscoroutine(out):
                 out = await out
-            result = out if isinstance(out, np.ndarray) else np.asarray(out)
-            if result.ndim == 0 or len(result) != len(batch):
-                raise ValueError(f"the model returned {len(result) if result.ndim else 0} "
-                                 f"rows for a batch of {len(batch)}")
+            if isinstance(batch, list):
+                result: Any = list(out) if isinstance(out, list | tuple | np.ndarray) else out
+                count = len(result) if isinstance(result, list) else -1
+            else:
+                result = out if isinstance(out, np.ndarray) else np.asarray(out)
+                count = len(result) if result.ndim else 0
+            if count != len(batch):
+                raise ValueError(f"the model returned {max(count, 0)} rows for a batch of "
+                                 f"{len(batch)}")
         except Exception as e:
             for _, future in items:
                 if not future.done():

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ketch import __version__
-from ketch.serving._batcher import Batcher, BatchTimeout
+from ketch.serving._batcher import Batcher, BatchSettings, BatchTimeout
 from ketch.serving._http import Request, Response
 from ketch.serving._json import dumps, loads
 from ketch.serving._logger import RequestLogger
@@ -80,7 +80,7 @@ class DataPlane:
         runtime: The loaded model.
         metrics: Where requests, predicts and batches are counted (a new one if None).
         predictor: Runs predicts inline or on a thread (``auto`` policy if None).
-        batcher: Gathers concurrent predicts into batches, if given.
+        batching: Gather concurrent predicts into batches with these settings, if given.
         transformer: Pre/post-processing around the model, if given.
         logger: Request/response CloudEvents, if given.
 
@@ -88,17 +88,25 @@ class DataPlane:
     """
 
     def __init__(self, runtime: Runtime, *, metrics: ReplicaMetrics | None = None,
-                 predictor: Predictor | None = None, batcher: Batcher | None = None,
+                 predictor: Predictor | None = None, batching: BatchSettings | None = None,
                  transformer: Transformer | None = None,
                  logger: RequestLogger | None = None) -> None:
         self.runtime = runtime
         self.name = runtime.name
         self.metrics = metrics or ReplicaMetrics(runtime.name)
         self.predictor = predictor or Predictor(runtime, self.metrics)
-        self.batcher = batcher
         self.transformer = transformer
         self.logger = logger
         self._custom = runtime if isinstance(runtime, CustomRuntime) else None
+        self.batcher: Batcher | None = None
+        if batching is not None:
+            # Built-in runtimes batch rows of arrays; a custom model batches V1 instances
+            # and sees one {"instances": [...]} payload per batch, as behind KServe's.
+            self.batcher = Batcher(self.predictor.run if self._custom is None
+                                   else self._custom_batch,
+                                   max_batch_size=batching.max_batch_size,
+                                   max_latency_ms=batching.max_latency_ms,
+                                   timeout_s=batching.timeout_s)
         # Everything that does not change per request is encoded once, here.
         self._live = _ok({"live": True})
         self._ready = _ok({"ready": True})
@@ -282,7 +290,8 @@ class DataPlane:
 
     def _predict(self, arr: Any) -> Any:
         """The model's output for ``arr``: the value (inline) or an awaitable of it."""
-        if self.batcher is not None and isinstance(arr, np.ndarray) and arr.ndim >= 1:
+        if (self.batcher is not None and self._custom is None and isinstance(arr, np.ndarray)
+                and arr.ndim >= 1):
             return self.batcher.submit(arr)
         try:
             return self.predictor.run(arr)
@@ -304,6 +313,15 @@ class DataPlane:
     async def _finish_later(self, pending: Any, finish: Callable[[Any], Response]
                             ) -> Response:
         return finish(await self._await_model(pending))
+
+    async def _custom_batch(self, instances: list[Any]) -> Any:
+        result = await self._infer_custom({"instances": instances})
+        if isinstance(result, dict) and "predictions" in result:
+            result = result["predictions"]
+        if not isinstance(result, list | tuple | np.ndarray):
+            raise HTTPError(500, f"model {self.name}: with a batcher, a custom model must "
+                                 "return a list or {\"predictions\": [...]} for V1")
+        return result
 
     async def _infer_custom(self, payload: Any) -> Any:
         custom = self._custom
@@ -346,7 +364,11 @@ class DataPlane:
             payload = await self.transformer.preprocess(payload, req.headers)
             if not isinstance(payload, dict):
                 raise HTTPError(500, "transformer preprocess must return a dict for V1")
-        if self._custom is not None:
+        if (self._custom is not None and self.batcher is not None
+                and list(payload) == ["instances"] and isinstance(payload["instances"], list)):
+            preds = await self._await_model(self.batcher.submit(payload["instances"]))
+            response = {"predictions": _plain(preds)}
+        elif self._custom is not None:
             result = await self._infer_custom(payload)
             response = _plain(result) if isinstance(result, dict) else {
                 "predictions": _plain(result)}

@@ -133,7 +133,7 @@ async def _serve(args: argparse.Namespace, runtime: Any) -> int:
         DEFAULT_MAX_BATCH_SIZE,
         DEFAULT_MAX_LATENCY_MS,
         DEFAULT_TIMEOUT_S,
-        Batcher,
+        BatchSettings,
     )
     from ketch.serving._dataplane import DataPlane
     from ketch.serving._http import HTTPServer
@@ -165,10 +165,9 @@ async def _serve(args: argparse.Namespace, runtime: Any) -> int:
 
         with contextlib.suppress(Exception):  # timing only; a real request reports errors
             predictor.warm_up(np.zeros((1, runtime.n_features)))
-    batcher = None
+    batching = None
     if args.max_batch_size is not None or args.max_latency is not None:
-        batcher = Batcher(
-            predictor,
+        batching = BatchSettings(
             max_batch_size=args.max_batch_size or DEFAULT_MAX_BATCH_SIZE,
             max_latency_ms=(args.max_latency if args.max_latency is not None
                             else DEFAULT_MAX_LATENCY_MS),
@@ -183,7 +182,7 @@ async def _serve(args: argparse.Namespace, runtime: Any) -> int:
         except (ValueError, OSError) as e:
             return _fail(f"--logger-url: {e}")
 
-    plane = DataPlane(runtime, metrics=metrics, predictor=predictor, batcher=batcher,
+    plane = DataPlane(runtime, metrics=metrics, predictor=predictor, batching=batching,
                       transformer=transformer, logger=logger)
     # The model and the libraries loaded so far live as long as the process: keep them out
     # of the cyclic collector's full passes, which would otherwise walk them all (pauses
