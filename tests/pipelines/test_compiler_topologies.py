@@ -2,7 +2,8 @@
 conditions, an exit handler over everything, loops over artifact lists, a OneOf returned by
 a sub-pipeline, importers, pipeline_root, docstring descriptions, additional_funcs,
 resources from task outputs, loops over dict-item fields, pipelines returning artifact
-lists and dicts): ketch's IR equals kfp 2.16.1's, key by key, except ``sdkVersion``.
+lists and dicts, v1 YAML components with every placeholder): ketch's IR equals kfp
+2.16.1's, key by key, except ``sdkVersion``.
 
 Known difference not exercised here: when one sub-pipeline holds two components whose
 names collide with the outer pipeline's, kfp renames them in protobuf map order (a hash
@@ -329,6 +330,60 @@ def topology(cpu: str = "1", items: list = [{"a": 1}]):
         collect()
         pair()
         hello()
+''',
+    "yaml_components": '''
+from kfp import components, dsl
+
+producer = components.load_component_from_text("""
+name: Produce Data
+description: Writes a greeting and a count.
+inputs:
+- {name: Greeting Text, type: String, default: hello}
+- {name: Times, type: Integer, default: "2"}
+- {name: Suffix, type: String, optional: true}
+outputs:
+- {name: Data, type: Dataset}
+- {name: Count, type: Integer}
+implementation:
+  container:
+    image: alpine:3.19
+    command:
+    - sh
+    - -c
+    - |
+      mkdir -p "$(dirname "$0")" "$(dirname "$1")"
+      printf "%s" "$2" > "$0"; printf "%s" "$3" > "$1"
+    - {outputPath: Data}
+    - {outputPath: Count}
+    - concat: [{inputValue: Greeting Text}, "-", {inputValue: Times}]
+    - {inputValue: Times}
+    args:
+    - if:
+        cond: {isPresent: Suffix}
+        then: [--suffix, {inputValue: Suffix}]
+        else: [--no-suffix]
+    env:
+      MODE: fast
+""")
+
+consumer = components.load_component_from_text("""
+name: consume
+inputs:
+- {name: data, type: Dataset}
+- {name: count, type: Integer}
+- {name: anything}
+implementation:
+  container:
+    image: alpine:3.19
+    command: [cat, {inputPath: data}, {inputUri: data}, {inputValue: count}]
+""")
+
+
+@dsl.pipeline
+def topology(times: int = 3):
+    produced = producer(times=times).set_env_variable("MODE", "slow")
+    consumer(data=produced.outputs["data"], count=produced.outputs["count"],
+             anything=produced.outputs["data"])
 ''',
 }
 

@@ -272,3 +272,64 @@ def test_docstrings_and_helper_functions_in_the_ir() -> None:
         "Where the metric goes.")
     source = ir["deploymentSpec"]["executors"]["exec-bump"]["container"]["command"][-1]
     assert source.index("def _helper(x: int)") < source.index("def bump(")
+
+
+def test_yaml_components_v1_and_compiled_ir(tmp_path: Path) -> None:
+    from ketch.pipelines.dsl.components import (
+        load_component_from_file,
+        load_component_from_text,
+    )
+
+    v1 = load_component_from_text("""
+name: Echo Twice
+inputs:
+- {name: Message Text, type: String, default: hi}
+- {name: Data, type: Dataset}
+outputs:
+- {name: Said, type: String}
+implementation:
+  container:
+    image: alpine
+    command: [sh, -c, 'echo "$0$0" > "$1"', {inputValue: Message Text}, {outputPath: Said}]
+    args: [{inputPath: Data}]
+""")
+    assert v1.name == "Echo Twice"
+    assert set(v1.inputs) == {"message_text", "data"}
+    assert v1.inputs["message_text"].default == "hi" and v1.inputs["data"].is_artifact
+    assert not v1.outputs["said"].is_artifact
+
+    @dsl.component
+    def make(out: Output[dsl.Dataset]) -> None:
+        pass
+
+    @dsl.pipeline
+    def uses_yaml() -> None:
+        v1(data=make().outputs["out"])
+
+    ir = uses_yaml.pipeline_spec
+    container = ir["deploymentSpec"]["executors"]["exec-echo-twice"]["container"]
+    assert container["command"][3:] == ["{{$.inputs.parameters['message_text']}}",
+                                        "{{$.outputs.parameters['said'].output_file}}"]
+    assert container["args"] == ["{{$.inputs.artifacts['data'].path}}"]
+
+    # A component compiled to IR YAML loads back as the same component.
+    @dsl.component
+    def add(a: int, b: int = 2) -> int:
+        return a + b
+
+    compiler.Compiler().compile(add, str(tmp_path / "add.yaml"))
+    compiled = yaml.safe_load((tmp_path / "add.yaml").read_text())
+    assert compiled["root"]["dag"]["tasks"]["add"]["inputs"]["parameters"]["b"] == {
+        "componentInputParameter": "b"}
+    loaded = load_component_from_file(tmp_path / "add.yaml")
+    assert loaded.inputs["b"].default == 2.0 and loaded.outputs["Output"].type == "Integer"
+
+    @dsl.pipeline
+    def reuse(x: int = 1) -> int:
+        return loaded(a=x).output
+
+    ir = reuse.pipeline_spec
+    assert ir["deploymentSpec"]["executors"]["exec-add"] == (
+        compiled["deploymentSpec"]["executors"]["exec-add"])
+    with pytest.raises(ValueError, match="expected v1 'implementation' or IR 'pipelineInfo'"):
+        load_component_from_text("name: nothing\n")

@@ -45,6 +45,7 @@ _ALIASES = {
     "kfp.dsl.executor": "ketch.pipelines.executor",
     "kfp.dsl.executor_main": "ketch.pipelines.executor",
     "kfp.compiler": "ketch.pipelines.compiler",
+    "kfp.components": "ketch.pipelines.dsl.components",
 }
 
 

@@ -40,6 +40,7 @@ from ketch.pipelines.dsl._importer import ImporterComponent
 from ketch.pipelines.dsl._pipeline import CompileError, GraphComponent, channels_in
 from ketch.pipelines.dsl._task import PipelineTask
 from ketch.pipelines.dsl._types import ir_parameter_type
+from ketch.pipelines.dsl.components import YamlComponent
 
 __all__ = ["SCHEMA_VERSION", "build_pipeline_spec"]
 
@@ -145,8 +146,9 @@ class _Builder(GraphAnalysis):
 
     def _component_for_task(self, task: PipelineTask) -> dict[str, Any]:
         component = task.component
-        if isinstance(component, GraphComponent):
-            return self._merge_subpipeline(component.pipeline_spec)
+        sub_pipeline = getattr(component, "pipeline_spec", None)
+        if isinstance(component, GraphComponent | YamlComponent) and sub_pipeline:
+            return self._merge_subpipeline(sub_pipeline)
         spec: dict[str, Any] = {}
         inputs = io_definitions(component.inputs, inputs=True)
         outputs = io_definitions(component.outputs, inputs=False)
@@ -160,7 +162,7 @@ class _Builder(GraphAnalysis):
         elif isinstance(component, PythonComponent):
             self.executors[label] = lightweight_executor(component, task,
                                                          self._resources_of(task))
-        elif isinstance(component, ContainerComponent):
+        elif isinstance(component, ContainerComponent | YamlComponent):
             try:
                 self.executors[label] = container_executor(component, task,
                                                            self._resources_of(task))

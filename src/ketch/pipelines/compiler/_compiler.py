@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ketch.pipelines.compiler._ir_parts import to_value
-from ketch.pipelines.dsl._pipeline import CompileError, GraphComponent
+from ketch.pipelines.dsl._component import BaseComponent
+from ketch.pipelines.dsl._pipeline import CompileError, GraphComponent, Pipeline
 
 __all__ = ["Compiler", "compile_pipeline", "write_ir"]
 
@@ -20,9 +21,13 @@ def compile_pipeline(pipeline_func: Any, *, pipeline_name: str | None = None,
     Raises:
         CompileError: ``pipeline_func`` is not a pipeline, or a parameter is unknown.
     """
-    if not isinstance(pipeline_func, GraphComponent):
-        raise CompileError(f"{pipeline_func!r} is not a @dsl.pipeline function")
-    spec = copy.deepcopy(pipeline_func.pipeline_spec)
+    if isinstance(pipeline_func, GraphComponent):
+        spec = copy.deepcopy(pipeline_func.pipeline_spec)
+    elif isinstance(pipeline_func, BaseComponent):
+        spec = component_pipeline_spec(pipeline_func)
+    else:
+        raise CompileError(f"{pipeline_func!r} is not a @dsl.pipeline function or a "
+                           "component")
     if pipeline_name:
         spec["pipelineInfo"]["name"] = pipeline_name
     params = spec["root"].get("inputDefinitions", {}).get("parameters", {})
@@ -34,6 +39,38 @@ def compile_pipeline(pipeline_func: Any, *, pipeline_name: str | None = None,
         params[key]["defaultValue"] = to_value(value)
         params[key]["isOptional"] = True
     return spec
+
+
+class _ComponentAsPipeline:
+    """A lone component seen as a one-task pipeline: kfp compiles a component that way
+    (root inputs and outputs are the component's)."""
+
+    def __init__(self, component: BaseComponent) -> None:
+        from ketch.pipelines.dsl._channels import PipelineChannel
+        from ketch.pipelines.dsl._task import sanitize_name
+
+        self.name = sanitize_name(component.name)
+        self.inputs = component.inputs
+        self.outputs = component.outputs
+        self.description: str | None = None
+        self.display_name: str | None = None
+        self.pipeline_root: str | None = None
+        self.pipeline = Pipeline(self.name)
+        with self.pipeline:
+            arguments = {key: PipelineChannel(key, spec.type, is_artifact=spec.is_artifact,
+                                              is_artifact_list=spec.is_artifact_list)
+                         for key, spec in component.inputs.items()}
+            for channel in arguments.values():
+                self.pipeline.register_channel(channel)
+            task = self.pipeline.add_task(component, arguments)
+        self.returned = dict(task.outputs)
+
+
+def component_pipeline_spec(component: BaseComponent) -> dict[str, Any]:
+    """The IR of a single component, as ``Compiler().compile(component, ...)`` writes."""
+    from ketch.pipelines.compiler._builder import _Builder
+
+    return _Builder(_ComponentAsPipeline(component)).build()  # type: ignore[arg-type]
 
 
 def _header(spec: dict[str, Any]) -> str:

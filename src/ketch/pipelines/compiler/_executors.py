@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from ketch.pipelines.dsl._component import ContainerComponent, PythonComponent
     from ketch.pipelines.dsl._importer import ImporterComponent
     from ketch.pipelines.dsl._task import PipelineTask
+    from ketch.pipelines.dsl.components import YamlComponent
 
 __all__ = ["KFP_PIN", "container_executor", "importer_executor", "lightweight_executor",
            "source_with_header"]
@@ -89,9 +90,11 @@ def memory_in_gb(text: str) -> float:
 
 
 def _finish(container: dict[str, Any], task: PipelineTask,
-            resources: dict[str, str]) -> dict[str, Any]:
-    if task.env:
-        container["env"] = [{"name": k, "value": v} for k, v in task.env.items()]
+            resources: dict[str, str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    # A YAML component's own env first; the task's set_env_variable overrides by name.
+    merged = {**(env or {}), **task.env}
+    if merged:
+        container["env"] = [{"name": k, "value": v} for k, v in merged.items()]
     fields = _resources(resources)
     if fields:
         container["resources"] = fields
@@ -113,7 +116,7 @@ def lightweight_executor(component: PythonComponent, task: PipelineTask,
     }, task, resources)
 
 
-def container_executor(component: ContainerComponent, task: PipelineTask,
+def container_executor(component: ContainerComponent | YamlComponent, task: PipelineTask,
                        resources: dict[str, str]) -> dict[str, Any]:
     """The executor of a ``@dsl.container_component`` task.
 
@@ -121,6 +124,7 @@ def container_executor(component: ContainerComponent, task: PipelineTask,
         ValueError: A command/args placeholder names no input or output of the component.
     """
     spec = component.container
+    assert spec is not None  # container-backed components only
     container: dict[str, Any] = {"image": spec.image}
     inputs, outputs = set(component.inputs), set(component.outputs)
     for field in ("command", "args"):
@@ -135,7 +139,9 @@ def container_executor(component: ContainerComponent, task: PipelineTask,
             if bad:
                 raise ValueError(f"{field}[{index}]: unknown placeholder {bad[0]}")
         container[field] = converted
-    return _finish(container, task, resources)
+    own_env = getattr(component, "env", None) or {}
+    return _finish(container, task, resources,
+                   env={k: placeholder_to_ir(v) for k, v in own_env.items()})
 
 
 def importer_executor(component: ImporterComponent) -> dict[str, Any]:

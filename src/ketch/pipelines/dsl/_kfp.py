@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ketch.pipelines import dsl
 
-__all__ = ["__version__", "dsl"]  # also Client and compiler, loaded on first use
+__all__ = ["__version__", "dsl"]  # also Client, compiler, components: loaded on use
 __version__ = "2.16.1"
 __ketch_alias__ = True
 
@@ -14,6 +14,10 @@ def __getattr__(name: str) -> object:
         from ketch.pipelines import compiler
 
         return compiler
+    if name == "components":
+        from ketch.pipelines.dsl import components
+
+        return components
     if name == "Client":
         # ketch's client speaks kfp.Client's calls (create_run_from_pipeline_func...).
         from ketch import Client
