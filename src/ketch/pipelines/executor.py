@@ -46,6 +46,10 @@ _ALIASES = {
     "kfp.dsl.executor_main": "ketch.pipelines.executor",
     "kfp.compiler": "ketch.pipelines.compiler",
     "kfp.components": "ketch.pipelines.dsl.components",
+    "kfp.v2": "ketch.pipelines.dsl._kfp_v2",
+    "kfp.v2.dsl": "ketch.pipelines.dsl",
+    "kfp.v2.compiler": "ketch.pipelines.compiler",
+    "kfp.v2.components": "ketch.pipelines.dsl.components",
 }
 
 
