@@ -207,9 +207,15 @@ def test_runs_are_created_on_schedule_up_to_max_concurrency(
                   .get("conditions", [{}])[0].get("reason") == "WaitingForConcurrency" and o,
                   20, message="waiting for a free slot")
     assert rr.status["active"] == 2  # type: ignore[attr-defined]
+    assert sorted(rr.status["activeRuns"]) == sorted(r.name for r in runs)  # type: ignore[attr-defined]
     assert len(runs_of(runtime, "tick")) == 2  # both slots taken: nothing more starts
     finish(runtime, first)
     wait_for(lambda: len(runs_of(runtime, "tick")) == 3, 20, message="a third run")
+    # A run being deleted frees its slot too.
+    before = {r.name for r in runs_of(runtime, "tick")}
+    runtime.store.delete(PIPELINE_RUN, "default", sorted(before)[1])
+    wait_for(lambda: {r.name for r in runs_of(runtime, "tick")} - before, 20,
+             message="a run in the freed slot")
     service.patch(RECURRING_RUN, "default", "tick", {"spec": {"mode": "Disable"}})
     disabled = wait_for(lambda: (o := runtime.store.get(RECURRING_RUN, "default", "tick"))
                         .status["conditions"][0]["reason"] == "Disabled" and o, 20,

@@ -8,7 +8,9 @@ plus ``scheduledTime``. Because the name follows from the scheduled time, a
 controller that crashed after creating a run and before recording it in
 ``status.lastScheduledTime`` finds the run already there on restart and moves on:
 no scheduled time ever gets two runs. A run is active until its phase is
-Succeeded, Failed, Cancelled or Error; at most ``maxConcurrency`` are active.
+Succeeded, Failed, Cancelled or Error (or it is deleted); at most ``maxConcurrency``
+are active. ``status.activeRuns`` names them; a run created just before a crash and
+not yet recorded there is added when the restarted controller finds it by name.
 When the schedule is behind (the server was down, the schedule was disabled),
 missed times are run oldest first unless ``noCatchup`` (see ``_schedule``).
 """
@@ -25,7 +27,6 @@ from pydantic import Field, field_validator, model_validator
 from ketch.core.controller import Controller, ObjectKey, Result
 from ketch.core.errors import AlreadyExistsError, InvalidError, NotFoundError
 from ketch.core.kinds import Column, KindInfo
-from ketch.core.labels import LabelSelector
 from ketch.core.resources import KetchModel, Resource, set_condition
 from ketch.core.runtime import Runtime
 from ketch.core.service import ResourceService
@@ -120,6 +121,9 @@ class RecurringRunStatus(KetchModel):
     next_scheduled_time: str | None = None
     last_run_name: str | None = None
     active: int = 0
+    # The runs not finished yet, by name: checked one by one, so a schedule with
+    # thousands of past runs does not list them all at every fire time.
+    active_runs: list[str] = Field(default_factory=list)
     conditions: list[dict[str, Any]] = Field(default_factory=list)
 
 
@@ -174,10 +178,19 @@ class RecurringRunController(Controller):
         self.rt = runtime
         self.service = ResourceService(runtime)
 
-    def active_runs(self, rr: Resource) -> list[Resource]:
-        selector = LabelSelector.parse(f"{RECURRING_LABEL}={label_value(rr.name)}")
-        runs = self.rt.store.list(PIPELINE_RUN, rr.namespace, selector=selector).items
-        return [r for r in runs if (r.status or {}).get("phase") not in ACTIVE_UNTIL]
+    def still_active(self, rr: Resource, names: list[str]) -> list[str]:
+        """The runs of ``names`` that exist and have not finished."""
+        active = []
+        for name in names:
+            try:
+                run = self.rt.store.get(PIPELINE_RUN, rr.namespace, name)
+            except NotFoundError:
+                continue  # deleted: it no longer takes a slot
+            if run.metadata.deletion_timestamp:
+                continue  # being deleted: its steps are being stopped
+            if (run.status or {}).get("phase") not in ACTIVE_UNTIL:
+                active.append(name)
+        return active
 
     def reconcile(self, key: ObjectKey) -> Result | None:
         try:
@@ -188,7 +201,8 @@ class RecurringRunController(Controller):
             return None
         spec: RecurringRunSpec = RECURRING_RUN.parse_spec(rr)
         status = dict(rr.status or {})
-        active = self.active_runs(rr)
+        active = self.still_active(rr, list(status.get("activeRuns") or []))
+        status["activeRuns"] = active
         status["active"] = len(active)
         if spec.mode == "Disable":
             set_condition(status, "Enabled", False, "Disabled", "mode is Disable")
@@ -204,7 +218,9 @@ class RecurringRunController(Controller):
             name = self._create_run(rr, spec, scheduled)
             status["lastScheduledTime"] = format_time(scheduled)
             status["lastRunName"] = name
-            status["active"] = int(status["active"]) + 1
+            if name not in status["activeRuns"]:
+                status["activeRuns"] = [*status["activeRuns"], name]
+            status["active"] = len(status["activeRuns"])
             # Record progress run by run: a crash re-creates nothing already recorded,
             # and the deterministic name catches the one created but not recorded.
             rr = self._write(rr, status)
