@@ -230,3 +230,24 @@ def test_memory_limit_is_enforced(client: Any) -> None:
     run = finished(client, "hog")
     assert run.status["phase"] == "Failed"
     assert run.status["tasks"]["add-one"]["message"].startswith("OOMKilled")
+
+
+def test_a_killed_step_fails_its_task_not_the_engine(client: Any) -> None:
+    import os
+    import signal
+
+    slow = ["sh", "-c", "sleep 60", "{{$.inputs.parameters['x']}}"]
+    client.create(run_doc("victim", chain_ir(slow), arguments={"n": 1}))
+
+    def step_pid() -> int | None:
+        st = client.get("pipelinerun", "victim").status.get("tasks", {}).get("add-one", {})
+        pid_file = Path(st["dir"]) / "pid" if st.get("dir") else None
+        return int(pid_file.read_text()) if pid_file and pid_file.exists() else None
+
+    os.kill(int(wait_for(step_pid, message="the step's pid")), signal.SIGKILL)
+    run = finished(client, "victim")
+    assert run.status["phase"] == "Failed"
+    assert "killed" in run.status["tasks"]["add-one"]["message"]
+    # The engine carries on: the next run on the same server succeeds.
+    client.create(run_doc("after", chain_ir(), arguments={"n": 1}))
+    assert finished(client, "after").status["phase"] == "Succeeded"

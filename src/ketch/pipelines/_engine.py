@@ -453,6 +453,7 @@ class RunEngine:
             rc = read_exit_code(task_dir)
             if rc is None:
                 rc = -9  # the process is gone and left no status: killed
+                kill_task(task_dir, signal.SIGKILL)  # and whatever it left behind
         self.slots.release(task_id)
         if rc == 0:
             try:
@@ -713,7 +714,9 @@ def _failure_message(task_dir: Path, rc: int) -> str:
             tail = f.read().decode("utf-8", "replace").strip()
     except OSError:
         pass
-    what = "killed" if rc < 0 else f"exit status {rc}"
+    # 128+N is how a shell reports a child killed by signal N.
+    what = ("killed" if rc < 0 else f"killed by signal {rc - 128}" if rc > 128
+            else f"exit status {rc}")
     return f"step failed ({what})" + (f":\n{tail}" if tail else "")
 
 

@@ -56,15 +56,16 @@ def task_alive(task_dir: str | Path) -> bool:
         pid = int(Path(task_dir, PID_FILE).read_text(encoding="utf-8").strip())
     except (FileNotFoundError, ValueError):
         return False
+    import psutil
+
+    # The step's own process (the session leader), not its group: when it is gone the
+    # step is over, whatever children it left behind (the caller kills the group).
     try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
+        proc = psutil.Process(pid)
+        alive = proc.status() != psutil.STATUS_ZOMBIE and os.getpgid(pid) == pid
+    except (psutil.Error, ProcessLookupError):
         return False
-    except PermissionError:
-        return True
-    # A zombie or a reused pid: the status file decides in the first case, and a reused
-    # pid is in another session, so killpg(pid) fails for it unless it is a group leader.
-    return read_exit_code(task_dir) is None
+    return alive and read_exit_code(task_dir) is None
 
 
 def kill_task(task_dir: str | Path, sig: int = signal.SIGTERM) -> None:
