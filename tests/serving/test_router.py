@@ -229,6 +229,7 @@ def test_killed_control_plane_and_front_are_repaired(server_factory: object,
         assert wait_for(lambda: not psutil.pid_exists(front_pid) or
                         psutil.Process(front_pid).status() == psutil.STATUS_ZOMBIE,
                         timeout=30, message="front stopped")
+        assert not Path(obj.status["front"]["admin"]).parent.exists()  # sockets removed
 
 
 @pytest.mark.usefixtures("stop_services")

@@ -34,6 +34,7 @@ import copy
 import hashlib
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -528,6 +529,8 @@ class InferenceServiceController(Controller):
                 stop_unit(self.rt, rep)
             self._scalers.pop((work.obj.metadata.uid or "", rev["name"]), None)
         obj = work.obj
+        shutil.rmtree(socket_dir(self.rt.settings.home, obj.metadata.uid or obj.name),
+                      ignore_errors=True)
         meta = obj.metadata.model_copy(update={
             "finalizers": [f for f in obj.metadata.finalizers if f != FINALIZER]})
         self.store.update(INFERENCE_SERVICE, obj.model_copy(update={"metadata": meta}))
