@@ -34,7 +34,7 @@ from ketch.pipelines._recurring import (
     label_value,
     run_name,
 )
-from ketch.pipelines._schedule import Schedule, decide, format_time, parse_cron, parse_time
+from ketch.pipelines._schedule import Schedule, decide, format_time, parse_time
 from ketch.pipelines.compiler import load_pipeline_file
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -69,7 +69,20 @@ def test_cron_with_seconds_first_as_kfp_writes_it_and_with_five_fields() -> None
     assert daily.next_after(T0) == datetime(2026, 3, 5, 6, 0, tzinfo=UTC)
 
 
+def test_robfig_descriptors_as_kfp_accepts_them() -> None:
+    assert Schedule(cron="@daily").next_after(T0) == datetime(2026, 3, 2, tzinfo=UTC)
+    assert Schedule(cron="@hourly").next_after(T0) == at(3600)
+    every = Schedule(cron="@every 1h30m")
+    assert (every.interval_seconds, every.cron) == (5400, None)
+    assert every.next_after(T0) == at(5400)
+    assert Schedule(cron="@every 90s").next_after(T0) == at(90)
+
+
 @pytest.mark.parametrize(("cron", "message"), [
+    ("@every 0s", "at least 1"),
+    ("@every 5x", "must look like 1h30m"),
+    ("@every", "must look like 1h30m"),
+    ("@fortnightly", "has 1 fields"),
     ("* * * *", "has 4 fields"),
     ("0 0 0 * * * 2026", "has 7 fields"),
     ("61 * * * *", "not a valid cron"),
@@ -77,7 +90,7 @@ def test_cron_with_seconds_first_as_kfp_writes_it_and_with_five_fields() -> None
 ])
 def test_bad_cron_is_named(cron: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        parse_cron(cron)
+        Schedule(cron=cron)
 
 
 def test_catch_up_runs_missed_times_oldest_first_within_max_concurrency() -> None:
@@ -311,6 +324,7 @@ def test_two_control_planes_never_create_a_scheduled_time_twice(
 
 @pytest.mark.parametrize(("spec", "path"), [
     ({"trigger": {"cron": "61 * * * *"}}, "spec.trigger.cron"),
+    ({"trigger": {"cron": "@every 5x"}}, "spec.trigger.cron"),
     ({"trigger": {"cron": "* * * * *", "intervalSeconds": 5}}, "spec.trigger"),
     ({"trigger": {}}, "spec.trigger"),
     ({"trigger": {"intervalSeconds": 0}}, "spec.trigger.intervalSeconds"),

@@ -31,7 +31,14 @@ from ketch.core.resources import KetchModel, Resource, set_condition
 from ketch.core.runtime import Runtime
 from ketch.core.service import ResourceService
 from ketch.pipelines._kind import PIPELINE_RUN, PipelineRunSpec
-from ketch.pipelines._schedule import Schedule, decide, format_time, parse_cron, parse_time
+from ketch.pipelines._schedule import (
+    Schedule,
+    decide,
+    format_time,
+    parse_cron,
+    parse_every,
+    parse_time,
+)
 
 __all__ = [
     "RECURRING_LABEL",
@@ -53,8 +60,8 @@ _BLOCKED_RECHECK = 1.0
 
 
 class Trigger(KetchModel):
-    """Exactly one of ``cron`` (5 fields, or 6 with seconds first as KFP writes them;
-    UTC) or ``intervalSeconds``."""
+    """Exactly one of ``cron`` (5 fields, or 6 with seconds first as KFP writes them, or
+    a descriptor such as ``@daily`` or ``@every 15m``; UTC) or ``intervalSeconds``."""
 
     cron: str | None = None
     interval_seconds: int | None = Field(default=None, ge=1)
@@ -62,7 +69,7 @@ class Trigger(KetchModel):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is not None:
+        if value is not None and parse_every(value) is None:
             parse_cron(value)
         return value
 

@@ -12,17 +12,21 @@ KFP's scheduled-workflow rules, which these follow:
   most recent missed fire time is run; the rest are skipped.
 
 Cron expressions have 5 fields (minute first) or 6 (seconds first, as KFP writes
-them); times are UTC.
+them), or are one of robfig/cron's descriptors (``@daily``, ``@every 15m``, ...),
+which KFP's backend accepts too; times are UTC.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from croniter import croniter
 
-__all__ = ["Decision", "Schedule", "decide", "format_time", "parse_cron", "parse_time"]
+__all__ = [
+    "Decision", "Schedule", "decide", "format_time", "parse_cron", "parse_every", "parse_time",
+]
 
 
 def parse_time(text: str) -> datetime:
@@ -37,13 +41,40 @@ def format_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# robfig/cron's descriptors (what KFP's backend parses cron with), as 5-field crons.
+_DESCRIPTORS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+                "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
+                "@hourly": "0 * * * *"}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
+
+
+def parse_every(expression: str) -> int | None:
+    """The seconds of ``@every <duration>`` (Go's duration: ``1h30m``, ``90s``), or None
+    when ``expression`` is not one; ``ValueError`` for a bad duration."""
+    if not expression.startswith("@every"):
+        return None
+    text = expression[len("@every"):].strip()
+    parts = _DURATION.findall(text)
+    if not text or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"cron {expression!r}: the duration must look like 1h30m, 15m or 90s")
+    seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+    if seconds < 1 or seconds != int(seconds):
+        raise ValueError(f"cron {expression!r}: the interval must be a whole number of "
+                         "seconds, at least 1")
+    return int(seconds)
+
+
 def parse_cron(expression: str) -> tuple[str, bool]:
-    """The expression and whether its first field is seconds; ``ValueError`` naming
-    what is wrong otherwise."""
+    """The expression (descriptors such as ``@daily`` expanded) and whether its first
+    field is seconds; ``ValueError`` naming what is wrong otherwise."""
+    if parse_every(expression) is not None:
+        raise ValueError(f"cron {expression!r} is an interval, not a cron expression")
+    expression = _DESCRIPTORS.get(expression.strip(), expression)
     fields = expression.split()
     if len(fields) not in (5, 6):
         raise ValueError(f"cron {expression!r} has {len(fields)} fields; use 5 (minute "
-                         "hour day-of-month month day-of-week) or 6 (seconds first, as KFP)")
+                         "hour day-of-month month day-of-week), 6 (seconds first, as KFP), "
+                         f"a descriptor ({', '.join(_DESCRIPTORS)}) or @every <duration>")
     seconds_first = len(fields) == 6
     if not croniter.is_valid(expression, second_at_beginning=seconds_first):
         raise ValueError(f"cron {expression!r} is not a valid cron expression")
@@ -62,6 +93,10 @@ class Schedule:
     def __post_init__(self) -> None:
         if (self.cron is None) == (self.interval_seconds is None):
             raise ValueError("a schedule needs exactly one of cron or interval_seconds")
+        if self.cron is not None and (every := parse_every(self.cron)) is not None:
+            # ``@every 15m`` is an interval trigger written as a cron (robfig/cron).
+            object.__setattr__(self, "interval_seconds", every)
+            object.__setattr__(self, "cron", None)
         if self.cron is not None:
             parse_cron(self.cron)
         if self.interval_seconds is not None and self.interval_seconds < 1:
