@@ -331,3 +331,12 @@ def test_compile_cli(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert bad.stderr.startswith("error: ") and "--pipeline NAME" in bad.stderr
     assert not (tmp_path / "x.yaml").exists()
+
+
+def test_none_argument() -> None:
+    def p() -> None:
+        add(a=None, b=1)
+
+    err = compile_error(p)
+    assert (err.task, err.parameter) == ("add", "a")
+    assert "leave the argument out" in err.message

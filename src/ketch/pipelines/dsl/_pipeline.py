@@ -6,12 +6,11 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-import typing
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ketch.core.errors import FieldError, InvalidError
-from ketch.pipelines.dsl._channels import Collected, OneOf, PipelineChannel, has_channel
+from ketch.pipelines.dsl._channels import PipelineChannel, has_channel
 from ketch.pipelines.dsl._component import BaseComponent, IOSpec, signature_of
 from ketch.pipelines.dsl._docstrings import parse_docstring
 from ketch.pipelines.dsl._groups import RootGroup, TasksGroup
@@ -115,8 +114,6 @@ class Pipeline:
 
 
 def _check_arguments(component: BaseComponent, arguments: dict[str, Any], task: str) -> None:
-    from ketch.pipelines.dsl._types import PipelineTaskFinalStatus
-
     for key in arguments:
         if key not in component.inputs:
             raise CompileError(f"component {component.name!r} has no input {key!r} "
@@ -128,7 +125,6 @@ def _check_arguments(component: BaseComponent, arguments: dict[str, Any], task: 
                                f"{component.name!r}", task=task, parameter=key)
         if key in arguments:
             _check_argument_type(spec, arguments[key], task, key)
-    del PipelineTaskFinalStatus
 
 
 def _type_label(spec_type: Any, is_artifact: bool) -> str:
@@ -169,7 +165,10 @@ def _check_argument_type(spec: IOSpec, value: Any, task: str, key: str) -> None:
     if spec.is_artifact:
         raise CompileError(f"input {key!r} is an artifact ({want}); pass a task output, "
                            f"not the constant {value!r}", task=task, parameter=key)
-    if value is None or channels_in(value):
+    if value is None:
+        raise CompileError(f"None is not a value for input {key!r}; leave the argument out "
+                           "to use its default", task=task, parameter=key)
+    if channels_in(value):
         return
     python_types = {"STRING": (str,), "NUMBER_INTEGER": (int,), "NUMBER_DOUBLE": (int, float),
                     "BOOLEAN": (bool,), "LIST": (list, tuple), "STRUCT": (dict,),
@@ -277,13 +276,3 @@ def pipeline(func: Callable[..., Any] | None = None, *, name: str | None = None,
                               display_name=display_name, pipeline_root=pipeline_root)
 
     return wrap(func) if func is not None else wrap
-
-
-def return_annotation_of(func: Callable[..., Any]) -> Any:
-    """The function's return annotation, resolved."""
-    return typing.get_type_hints(func).get("return")
-
-
-# Names re-exported for the compiler.
-AnyCollected = Collected
-AnyOneOf = OneOf
