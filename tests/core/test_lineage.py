@@ -295,6 +295,9 @@ def test_rest_routes_serve_lineage_read_only(tmp_path: Path) -> None:
             assert len(ex_down["executions"]) == 3
             ctxs = http.get("/contexts", params={"type": "system.PipelineRun"}).json()
             assert [c["name"] for c in ctxs["items"]] == ["run-1"]
+            named = http.get("/contexts", params={"name": "iris"}).json()["items"]
+            assert [(c["type"], c["id"]) for c in named] == [("system.Pipeline",
+                                                             ids["pipeline"])]
             ctx = http.get(f"/contexts/{ids['run']}").json()
             assert ctx["parentId"] == ids["pipeline"]
             missing = http.get("/artifacts/99999")

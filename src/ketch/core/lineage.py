@@ -177,13 +177,16 @@ class LineageStore:
                                       .where(cols.id == row.id)).one())
 
     def list_contexts(self, *, type: str | None = None, namespace: str | None = None,
-                      parent_id: int | None = None, limit: int = 100, after: int = 0,
+                      name: str | None = None, parent_id: int | None = None,
+                      limit: int = 100, after: int = 0,
                       conn: Connection | None = None) -> list[Context]:
         """Contexts ordered by id, those after id ``after`` (a page cursor)."""
         cols = t.lineage_contexts.c
         conds: list[Any] = [cols.id > after]
         if type is not None:
             conds.append(cols.type == type)
+        if name is not None:
+            conds.append(cols.name == name)
         if namespace is not None:
             conds.append(cols.namespace == namespace)
         if parent_id is not None:

@@ -109,10 +109,10 @@ def lineage_router(runtime: Runtime) -> APIRouter:
 
     @router.get("/contexts", summary="List contexts")
     def list_contexts(type: str | None = None, namespace: Namespace = None,
-                      parent: ContextId = None, limit: Limit = 100,
+                      name: str | None = None, parent: ContextId = None, limit: Limit = 100,
                       continue_: Continue = None) -> dict[str, Any]:
-        items = lineage.list_contexts(type=type, namespace=namespace, parent_id=parent,
-                                      limit=limit, after=_after(continue_))
+        items = lineage.list_contexts(type=type, namespace=namespace, name=name,
+                                      parent_id=parent, limit=limit, after=_after(continue_))
         return _page(items, limit)
 
     @router.get("/contexts/{context_id}", summary="Get a context")
