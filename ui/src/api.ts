@@ -308,3 +308,60 @@ export function filterString(value: string): string {
 export function filterIdent(name: string): string {
   return `\`${name.replace(/\\/g, "\\\\")}\``;
 }
+
+// ---- writes, artifacts ----------------------------------------------------
+
+/** JSON merge-patch an object (e.g. `{"spec": {"cancel": true}}`). */
+export async function patchMerge<T>(url: string, body: unknown): Promise<T> {
+  const res = await fetch(url, {
+    method: "PATCH",
+    headers: { "Content-Type": "application/merge-patch+json", Accept: "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok) throw await errorFrom(res);
+  return (await res.json()) as T;
+}
+
+/** A raw POST whose answer is returned whatever its status (the try-it form shows errors too). */
+export async function postRaw(
+  url: string,
+  body: string,
+  signal?: AbortSignal,
+): Promise<{ status: number; text: string; ms: number }> {
+  const t0 = performance.now();
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body,
+    signal,
+  });
+  const text = await res.text();
+  return { status: res.status, text, ms: performance.now() - t0 };
+}
+
+export interface ArtifactInfo {
+  uri: string;
+  key: string;
+  type: "file" | "directory";
+  size?: number | null;
+  entries?: { name: string; type: string; size: number | null }[];
+  truncated?: boolean;
+}
+
+const ARTIFACTS = "/api/ketch/artifacts";
+
+export function describeArtifact(uri: string, signal?: AbortSignal): Promise<ArtifactInfo> {
+  return getJSON<ArtifactInfo>(`${ARTIFACTS}?${new URLSearchParams({ uri }).toString()}`, signal);
+}
+
+/** The first `maxBytes` of an artifact file as text, and whether there was more. */
+export async function artifactText(
+  uri: string,
+  maxBytes: number,
+  signal?: AbortSignal,
+): Promise<{ text: string; truncated: boolean }> {
+  const q = new URLSearchParams({ uri, maxBytes: String(maxBytes) });
+  const res = await fetch(`${ARTIFACTS}/content?${q.toString()}`, { signal });
+  if (!res.ok) throw await errorFrom(res);
+  return { text: await res.text(), truncated: res.headers.get("X-Ketch-Truncated") === "true" };
+}

@@ -1,0 +1,153 @@
+// The run page: the pipeline's DAG with live task states, the run's arguments
+// and outputs, a Cancel button while it runs, and the selected task's panel.
+import { useMemo, useState } from "react";
+import { objectUrl, patchMerge } from "../api";
+import { DagGraph } from "../components/DagGraph";
+import { type GraphNode, findNode, phaseCounts, runGraph } from "../components/dagModel";
+import { PageLink as Link } from "../components/PipelineTabs";
+import { StatusBadge } from "../components/StatusBadge";
+import { ParamTable, TaskPanel } from "../components/TaskPanel";
+import { type PipelineIR, RUN_KIND, TERMINAL_RUN_PHASES, artifactList, pipelineOf, runSpec, runStatus } from "../components/pipelineTypes";
+import { usePipelineIR } from "../components/usePipelineIR";
+import { useResource } from "../components/useResource";
+import { duration, timestamp } from "../format";
+import { setQueryParam } from "../router";
+import { useNow } from "../useNow";
+
+/** The run's arguments over the pipeline's defaults (what the steps received). */
+function effectiveArguments(ir: PipelineIR | null, given: Record<string, unknown> | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, d] of Object.entries(ir?.root?.inputDefinitions?.parameters ?? {})) {
+    if (d.defaultValue !== undefined) out[k] = d.defaultValue;
+  }
+  return { ...out, ...(given ?? {}) };
+}
+
+const COUNT_ORDER = ["Running", "Pending", "Succeeded", "Cached", "Failed", "Skipped", "Cancelled", "NotRun"];
+
+export function RunDetailPage({ namespace, name, task }: { namespace: string; name: string; task: string | null }) {
+  const { object: run, error, loading, missing } = useResource(RUN_KIND, namespace, name);
+  const { ir, error: irError } = usePipelineIR(run);
+  const now = useNow(1000);
+  const [cancelling, setCancelling] = useState(false);
+  const [cancelError, setCancelError] = useState<string | null>(null);
+  const url = objectUrl(RUN_KIND, namespace, name);
+
+  const st = run ? runStatus(run) : null;
+  const spec = run ? runSpec(run) : null;
+  const phase = st?.phase ?? "Pending";
+  const graph = useMemo(() => (ir ? runGraph(ir, st?.tasks, phase) : null), [ir, st?.tasks, phase]);
+  const selected = graph && task ? findNode(graph, task) : null;
+  const counts = graph ? phaseCounts(graph) : {};
+  const terminal = TERMINAL_RUN_PHASES.has(phase);
+
+  const cancel = () => {
+    setCancelling(true);
+    setCancelError(null);
+    patchMerge(url, { spec: { cancel: true } })
+      .catch((e: Error) => setCancelError(e.message))
+      .finally(() => setCancelling(false));
+  };
+
+  const subtitle = (n: GraphNode) => {
+    const s = n.status;
+    if (!s?.startTime) return n.phase === "NotRun" ? "not run" : n.phase;
+    return `${n.phase} · ${duration(s.startTime, s.completionTime, now)}`;
+  };
+
+  if (missing) {
+    return (
+      <div className="empty-page">
+        <h1>{name}</h1>
+        <p className="muted">No pipeline run “{name}” in namespace {namespace}.</p>
+        <Link to="/pipelines">All runs</Link>
+      </div>
+    );
+  }
+
+  const outputs = st?.outputs;
+  const outArtifacts = Object.entries(outputs?.artifacts ?? {});
+  return (
+    <div className="page run-page">
+      <div className="crumbs">
+        <Link to="/pipelines">Runs</Link>
+        <span className="crumb-sep">/</span>
+        <span>{namespace}</span>
+      </div>
+      <div className="page-head">
+        <h1 data-testid="run-name">{name}</h1>
+        {run && <StatusBadge phase={phase} />}
+        {spec?.cancel && !terminal && <span className="muted small">cancelling…</span>}
+        <div className="topbar-spacer" />
+        {run && !terminal && (
+          <button className="button danger" onClick={cancel} disabled={cancelling || spec?.cancel === true} data-testid="cancel-run">
+            {cancelling ? "Cancelling…" : "Cancel run"}
+          </button>
+        )}
+      </div>
+      {error && !run && <div className="banner banner-error">{error}</div>}
+      {cancelError && <div className="banner banner-error">Cancel failed: {cancelError}</div>}
+      {irError && <div className="banner banner-error">Cannot show the graph: {irError}</div>}
+      {loading && !run && <div className="loading">Loading…</div>}
+      {run && st && (
+        <>
+          {st.message && phase !== "Succeeded" && (
+            <pre className="banner banner-error run-message" data-testid="run-message">
+              {st.message}
+            </pre>
+          )}
+          <div className="run-summary panel">
+            <dl className="facts inline-facts">
+              <dt>Pipeline</dt>
+              <dd>{pipelineOf(run) || "—"}</dd>
+              <dt>Experiment</dt>
+              <dd>{spec?.experiment || "—"}</dd>
+              <dt>Started</dt>
+              <dd>{timestamp(st.startTime)}</dd>
+              <dt>Duration</dt>
+              <dd>{duration(st.startTime, st.completionTime, now)}</dd>
+              <dt>Caching</dt>
+              <dd>{spec?.caching === false ? "off" : "on"}</dd>
+            </dl>
+            <div className="task-counts" data-testid="task-counts">
+              {COUNT_ORDER.filter((k) => counts[k]).map((k) => (
+                <span key={k} className={`count-chip phase-${k}`} data-count={k}>
+                  {counts[k]} {k === "NotRun" ? "not run" : k.toLowerCase()}
+                </span>
+              ))}
+            </div>
+          </div>
+          <div className={`split${selected ? " with-detail" : ""}`}>
+            <section className="panel graph-panel">
+              {graph ? (
+                <DagGraph graph={graph} selected={selected?.path ?? null} subtitle={subtitle} onSelect={(n) => setQueryParam("task", n.path)} />
+              ) : (
+                <div className="empty-state">{irError ? "No graph." : "Loading the pipeline…"}</div>
+              )}
+              <div className="run-io">
+                <div>
+                  <h3>Arguments</h3>
+                  <ParamTable params={effectiveArguments(ir, spec?.arguments)} testId="run-arguments" />
+                </div>
+                <div>
+                  <h3>Pipeline outputs</h3>
+                  <ParamTable params={outputs?.parameters} testId="run-outputs" />
+                  {outArtifacts.flatMap(([slot, v]) =>
+                    artifactList(v).map((a, i) => (
+                      <div key={`${slot}.${i}`} className="mono small">
+                        {slot}: {a.uri}
+                      </div>
+                    )),
+                  )}
+                </div>
+              </div>
+            </section>
+            {selected && (
+              <TaskPanel node={selected} namespace={namespace} runUrl={url} onClose={() => setQueryParam("task", null)} />
+            )}
+          </div>
+        </>
+      )}
+    </div>
+  );
+}
