@@ -14,6 +14,7 @@ import { KindPage } from "./pages/KindPage";
 import { ModelDetailPage } from "./pages/ModelDetail";
 import { ModelsPage } from "./pages/Models";
 import { ModelVersionPage } from "./pages/ModelVersion";
+import { PipelineSection } from "./pages/PipelineSection";
 import { navigate, setQueryParam, useLocation } from "./router";
 
 const NS_STORAGE_KEY = "ketch.namespace";
@@ -125,6 +126,8 @@ export function App() {
         }
       />
     );
+  } else if (entry.id === "pipelines") {
+    page = <PipelineSection segments={segments.slice(1)} query={query} namespace={namespace} />;
   } else if (entry.id === "models") {
     const modelId = segments[1];
     const versionId = segments[2] === "versions" ? segments[3] : undefined;
