@@ -21,7 +21,7 @@ from ketch.pipelines.dsl._channels import (
     has_channel,
     ir_input_name,
 )
-from ketch.pipelines.dsl._component import tname_is_final_status
+from ketch.pipelines.dsl._component import is_final_status_input
 from ketch.pipelines.dsl._groups import ExitHandler, ParallelFor, TasksGroup, _ConditionGroup
 from ketch.pipelines.dsl._pipeline import CompileError, GraphComponent
 from ketch.pipelines.dsl._task import PipelineTask
@@ -211,7 +211,7 @@ class GraphAnalysis:
         tasks = list(self.pipeline.tasks.values())
         for task in tasks:
             for key, spec in task.component.inputs.items():
-                if tname_is_final_status(spec) and not task.is_exit_handler:
+                if is_final_status_input(spec) and not task.is_exit_handler:
                     raise CompileError("PipelineTaskFinalStatus is only given to the exit "
                                        "task of a dsl.ExitHandler", task=task.name,
                                        parameter=key)

@@ -86,8 +86,32 @@ def _return_outputs(annotation: Any, where: str) -> dict[str, IOSpec]:
     return {"Output": IOSpec(type=name, kind="return")}
 
 
+def _output_spec(annotation: Any) -> IOSpec:
+    """An ``Output[...]`` or ``OutputPath(...)`` parameter: an output of the component."""
+    if t.is_output_path(annotation):
+        type_arg = annotation.type
+        name = t.type_name(type_arg) if type_arg is not None else "String"
+        if not t.is_artifact_class(type_arg) and t.ir_parameter_type(name):
+            return IOSpec(type=name, kind="output_path")
+        return _artifact_spec(t.artifact_class_for(type_arg), "output_path")
+    return _artifact_spec(t.unwrap_marker(annotation), "artifact")
+
+
+def _input_spec(annotation: Any, where: str, name: str) -> IOSpec:
+    if t.is_input_path(annotation):
+        return _artifact_spec(t.artifact_class_for(annotation.type), "input_path")
+    inner = t.unwrap_marker(annotation)
+    list_inner = t.artifact_list_inner(inner)
+    if t.marker_of(annotation) == "input" or t.is_artifact_class(inner) or list_inner:
+        return _artifact_spec(list_inner or inner, "artifact", is_list=bool(list_inner))
+    type_name = t.type_name(annotation)
+    if t.ir_parameter_type(type_name) is None:
+        raise TypeError(f"{where}: parameter {name!r} has unsupported type {type_name!r}")
+    return IOSpec(type=type_name)
+
+
 def signature_of(func: Callable[..., Any], *, container: bool = False) -> Signature:
-    """Read a component's inputs and outputs from its Python signature."""
+    """Read a component's inputs and outputs from its Python signature and docstring."""
     where = f"component {func.__name__!r}"
     sig = inspect.signature(func)
     hints = typing.get_type_hints(func, include_extras=True)
@@ -96,40 +120,16 @@ def signature_of(func: Callable[..., Any], *, container: bool = False) -> Signat
         if name not in hints:
             raise TypeError(f"{where}: parameter {name!r} needs a type annotation")
         annotation, optional = t.strip_optional(hints[name])
-        has_default = param.default is not inspect.Parameter.empty
-        default = param.default if has_default else None
-        marker = t.marker_of(annotation)
-        inner = t.unwrap_marker(annotation)
-        if marker == "output" or isinstance(annotation, t.OutputPath):
-            if isinstance(annotation, t.OutputPath):
-                type_arg = annotation.type
-                pname = t.type_name(type_arg) if type_arg is not None else "String"
-                if not t.is_artifact_class(type_arg) and t.ir_parameter_type(pname):
-                    result.outputs[name] = IOSpec(type=pname, kind="output_path")
-                else:
-                    result.outputs[name] = _artifact_spec(t.artifact_class_for(type_arg),
-                                                          "output_path")
-            else:
-                result.outputs[name] = _artifact_spec(inner, "artifact")
+        if t.marker_of(annotation) == "output" or t.is_output_path(annotation):
+            result.outputs[name] = _output_spec(annotation)
             continue
-        if isinstance(annotation, t.InputPath):
-            spec = _artifact_spec(t.artifact_class_for(annotation.type), "input_path")
-        elif marker == "input" or t.is_artifact_class(inner) or t.artifact_list_inner(inner):
-            list_inner = t.artifact_list_inner(inner)
-            spec = _artifact_spec(list_inner or inner, "artifact", is_list=bool(list_inner))
-        else:
-            tname = t.type_name(annotation)
-            if t.ir_parameter_type(tname) is None:
-                raise TypeError(f"{where}: parameter {name!r} has unsupported type {tname!r}")
-            spec = IOSpec(type=tname)
-        if tname_is_final_status(spec):
+        spec = _input_spec(annotation, where, name)
+        # An exit task's final status is filled in by the engine, never passed.
+        spec.optional = optional or is_final_status_input(spec)
+        if param.default is not inspect.Parameter.empty:
             spec.optional = True
-        if has_default:
-            spec.optional = True
-            spec.has_default = default is not None
-            spec.default = default
-        elif optional:
-            spec.optional = True
+            spec.has_default = param.default is not None
+            spec.default = param.default
         result.inputs[name] = spec
     if not container:
         result.outputs.update(_return_outputs(hints.get("return", sig.return_annotation),
@@ -144,7 +144,7 @@ def signature_of(func: Callable[..., Any], *, container: bool = False) -> Signat
     return result
 
 
-def tname_is_final_status(spec: IOSpec) -> bool:
+def is_final_status_input(spec: IOSpec) -> bool:
     """Whether an input is the ``PipelineTaskFinalStatus`` of an exit task."""
     return not spec.is_artifact and str(spec.type) == "PipelineTaskFinalStatus"
 
