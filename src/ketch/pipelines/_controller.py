@@ -53,14 +53,21 @@ class PipelineRunController(Controller):
         cpus = runtime.settings.cpus
         self.slots = Slots(float(cpus) if cpus else float(os.cpu_count() or 1))
         self._keys: dict[str, ObjectKey] = {}
+        # uid -> (resourceVersion we last wrote, the poll we asked for, steps ended as of
+        # that pass): the write wakes this controller again, and that wake-up alone has
+        # nothing to do unless a step ended meanwhile.
+        self._own_write: dict[str, tuple[str, float, int]] = {}
+        self._exits: dict[str, int] = {}
         self._specs: dict[tuple[str, int], PipelineSpec] = {}
         self._lock = threading.Lock()
         self.venvs = VenvCache(runtime.settings.home / "pipelines" / "venvs")
 
     def _on_exit(self, task_id: str) -> None:
+        uid = task_id.split("/", 1)[0]
         with self._lock:
-            key = self._keys.get(task_id.split("/", 1)[0])
+            key = self._keys.get(uid)
             waiting = list(self._keys.values())
+            self._exits[uid] = self._exits.get(uid, 0) + 1
         if key is not None:
             self.enqueue(key)
         # A slot came free: runs waiting for one may go on.
@@ -102,8 +109,13 @@ class PipelineRunController(Controller):
         owner = status.get("controlPlane")
         if owner and owner != self.rt.id and self.rt.is_alive(owner):
             return Result(requeue_after=LEASE_TTL / 2)
+        uid = str(obj.metadata.uid)
         with self._lock:
-            self._keys[str(obj.metadata.uid)] = key
+            self._keys[uid] = key
+            own = self._own_write.pop(uid, None)
+            exits = self._exits.get(uid, 0)
+        if own is not None and (own[0], own[2]) == (obj.metadata.resource_version, exits):
+            return Result(requeue_after=own[1])
         try:
             spec = self._spec(obj)
             params = root_arguments(spec, dict(obj.spec.get("arguments") or {}))
@@ -128,10 +140,13 @@ class PipelineRunController(Controller):
         if result.phase != "Running":
             status["outputs"] = result.outputs
             return self._finish(obj, status, result.phase, result.message)
+        poll = result.poll_after if result.poll_after is not None else 5.0
         if engine.changed or before != _top_level(status):
-            self.store.update_status(PIPELINE_RUN, obj.model_copy(update={"status": status}))
-        return Result(requeue_after=result.poll_after if result.poll_after is not None
-                      else 5.0)
+            written = self.store.update_status(PIPELINE_RUN,
+                                               obj.model_copy(update={"status": status}))
+            with self._lock:
+                self._own_write[uid] = (str(written.metadata.resource_version), poll, exits)
+        return Result(requeue_after=poll)
 
     def _context(self, obj: Resource, spec: PipelineSpec) -> RunContext:
         directory = run_dir(self.rt, obj)
@@ -171,6 +186,8 @@ class PipelineRunController(Controller):
         uid = str(obj.metadata.uid)
         with self._lock:
             self._keys.pop(uid, None)
+            self._own_write.pop(uid, None)
+            self._exits.pop(uid, None)
             for cache_key in [k for k in self._specs if k[0] == uid]:
                 del self._specs[cache_key]
 
