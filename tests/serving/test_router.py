@@ -6,6 +6,8 @@ Real ``ketch up``, real front and model server processes, httpx clients."""
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -80,6 +82,20 @@ def test_replicas_share_traffic_and_the_main_server_route_still_works(
         assert predictor["latestRolledoutRevision"] == "iris-predictor-00001"
         # The admin routes are not on the service port (this goes to a replica).
         assert httpx.get(f"{url}/stats").status_code == 404
+        # Every front's metrics on one page of the main server, each family once.
+        client.apply(isvc("iris-b", iris_dir.as_uri()))
+        other = client.wait("isvc", "iris-b", condition="Ready", timeout=120).status["url"]
+        assert httpx.post(f"{other}/v1/models/iris-b:predict", json=ROW).status_code == 200
+        merged = httpx.get(f"{ketch_server.url}/serving/metrics").text
+        assert merged.count("# HELP ketch_serving_requests_total ") == 1
+        assert 'inferenceservice="iris",revision="iris-predictor-00001",code="200"} 41' \
+            in merged
+        assert 'inferenceservice="iris-b",revision="iris-b-predictor-00001",code="200"} 1' \
+            in merged
+        # ketch logs: the model server's log.
+        logs = subprocess.run([sys.executable, "-m", "ketch.cli", "logs", "isvc", "iris"],
+                              env=ketch_server.env, capture_output=True, text=True, check=True)
+        assert "KETCH_MODELSERVER_UDS=" in logs.stdout
 
 
 @pytest.mark.usefixtures("stop_services")

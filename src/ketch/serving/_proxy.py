@@ -1,9 +1,13 @@
 """``/serving/{namespace}/{name}/...`` on the main server: every InferenceService
 behind one address (the main server's port, its auth), forwarded to the
-service's model server as is — V1, V2 and the binary tensor extension alike."""
+service's front as is — V1, V2 and the binary tensor extension alike.
+
+``/serving/metrics`` merges every service front's Prometheus metrics into one page
+(one scrape target for all services), read over the fronts' admin sockets."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -58,6 +62,43 @@ def proxy_router(runtime: Runtime) -> APIRouter:
                                if k.lower() in _FORWARD_RESPONSE}
         return Response(upstream.content, status_code=upstream.status_code, headers=out)
 
+    async def metrics() -> Response:
+        listed = await run_in_threadpool(runtime.store.list, INFERENCE_SERVICE)
+        admins = [obj.status["front"]["admin"] for obj in listed.items
+                  if (obj.status.get("front") or {}).get("admin")]
+        pages = await asyncio.gather(*(_front_metrics(path) for path in admins))
+        return Response(merge_metrics(pages), media_type="text/plain; version=0.0.4")
+
+    router.add_api_route("/serving/metrics", metrics, methods=["GET"], include_in_schema=False)
     router.add_api_route("/serving/{namespace}/{name}/{path:path}", forward, methods=_METHODS,
                          include_in_schema=False)
     return router
+
+
+async def _front_metrics(admin: str) -> str:
+    try:
+        async with httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=admin),
+                                     timeout=2.0) as front:
+            reply = await front.get("http://front/metrics")
+    except httpx.HTTPError:
+        return ""  # a front starting or gone: its service is missing from this scrape
+    return reply.text if reply.is_success else ""
+
+
+def merge_metrics(pages: list[str]) -> str:
+    """Prometheus text pages as one: each family's HELP and TYPE once, then the samples
+    of every page (the exposition format wants a family's samples together)."""
+    heads: dict[str, list[str]] = {}
+    samples: dict[str, list[str]] = {}
+    for page in pages:
+        family = ""
+        for line in page.splitlines():
+            if line.startswith("# HELP ") or line.startswith("# TYPE "):
+                family = line.split(" ", 3)[2]
+                head = heads.setdefault(family, [])
+                if len(head) < 2 and line not in head:
+                    head.append(line)
+                samples.setdefault(family, [])
+            elif line and not line.startswith("#"):
+                samples.setdefault(family, []).append(line)
+    return "".join("\n".join([*heads.get(f, []), *lines]) + "\n" for f, lines in samples.items())
