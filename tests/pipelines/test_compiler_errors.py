@@ -340,3 +340,17 @@ def test_none_argument() -> None:
     err = compile_error(p)
     assert (err.task, err.parameter) == ("add", "a")
     assert "leave the argument out" in err.message
+
+
+def test_loader_helper_modules_are_per_file(tmp_path: Path) -> None:
+    """Two pipeline files, each importing its own ``helpers.py``, load independently."""
+    for variant in ("one", "two"):
+        folder = tmp_path / variant
+        folder.mkdir()
+        (folder / "helpers.py").write_text(f"NAME = {variant!r}\n")
+        (folder / "p.py").write_text(
+            "from kfp import dsl\nimport helpers\n\n@dsl.component\ndef hello() -> str:\n"
+            "    return 'x'\n\n@dsl.pipeline(name=helpers.NAME)\ndef p():\n    hello()\n")
+    assert load_pipeline_file(tmp_path / "one" / "p.py")["pipelineInfo"]["name"] == "one"
+    assert load_pipeline_file(tmp_path / "two" / "p.py")["pipelineInfo"]["name"] == "two"
+    assert "helpers" not in sys.modules

@@ -83,6 +83,7 @@ def _from_python(file: Path, name: str | None) -> dict[str, Any]:
     module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(file.parent))
     sys.modules[module_name] = module
+    before = set(sys.modules)
     try:
         spec.loader.exec_module(module)
     except CompileError as err:
@@ -95,6 +96,7 @@ def _from_python(file: Path, name: str | None) -> dict[str, Any]:
         sys.modules.pop(module_name, None)
         if sys.path and sys.path[0] == str(file.parent):
             sys.path.pop(0)
+        _forget_siblings(before, file.parent)
     pipelines = _pipelines_in(module)
     if not pipelines:
         raise InvalidError("holds no @dsl.pipeline function", source=str(file))
@@ -114,6 +116,17 @@ def _from_python(file: Path, name: str | None) -> dict[str, Any]:
         raise InvalidError(f"holds several pipelines ({', '.join(sorted(pipelines))}); "
                            "choose one with --pipeline NAME", source=str(file))
     return _spec_of(next(iter(pipelines.values())))
+
+
+def _forget_siblings(before: set[str], directory: Path) -> None:
+    """Drop modules the pipeline file imported from its own directory, so that another
+    pipeline file with a same-named helper module gets its own (and memory is freed in a
+    long-running server)."""
+    root = str(directory.resolve())
+    for name in set(sys.modules) - before:
+        origin = getattr(sys.modules[name], "__file__", None) or ""
+        if origin and str(Path(origin).resolve()).startswith(root + "/"):
+            del sys.modules[name]
 
 
 def validate_ir(doc: Any, *, source: str = "<ir>") -> None:
