@@ -22,7 +22,7 @@ from _router_support import (  # noqa: F401 - fixtures
 from conftest import ServerProcess, wait_for
 from ketch import Client
 from ketch.serving._autoscale import ScalePolicy, ScaleState, desired_replicas
-from ketch.serving._front_pool import Router
+from ketch.serving._front_pool import Revision, Router
 
 FAST = {"autoscaling.knative.dev/window": "6s"}
 
@@ -65,6 +65,21 @@ def test_scale_to_zero_needs_a_quiet_window_and_a_held_request_wakes_it() -> Non
     kept = ScaleState()
     assert _decide(retained, kept, [0.0] * 6, now=0.0, current=1) == 1
     assert _decide(retained, kept, [0.0] * 6, now=31.0, current=1) == 0
+
+
+def test_front_measures_time_weighted_concurrency_and_requests_per_second() -> None:
+    rev = Revision("r", now=100.0)
+    rev.add_concurrency(2, 100.0)
+    rev.close_bucket(101.0)
+    rev.requests += 3
+    rev.add_concurrency(-2, 101.5)  # two in flight for half of the second second
+    rev.close_bucket(102.0)
+    rev.requests += 5
+    rev.close_bucket(103.0)
+    seen = rev.stats(10)
+    assert seen["concurrency"] == [2.0, 1.0, 0.0]
+    assert seen["requestsPerSecond"] == [3, 5]
+    assert rev.stats(1)["concurrency"] == [0.0]
 
 
 def test_router_splits_exactly_and_spreads_evenly() -> None:

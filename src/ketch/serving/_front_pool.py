@@ -58,7 +58,7 @@ class Revision:
                  "concurrency", "header", "in_flight", "last_request", "latency_count",
                  "latency_counts", "latency_sum", "name", "requests", "rr", "waiters")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, now: float | None = None) -> None:
         self.name = name
         # Added to every response so clients (and tests) can tell revisions apart.
         self.header = b"ketch-revision: " + name.encode() + b"\r\n"
@@ -73,7 +73,7 @@ class Revision:
         self.latency_counts = [0] * (len(LATENCY_BUCKETS) + 1)
         self.latency_sum = 0.0
         self.latency_count = 0
-        now = time.monotonic()
+        now = time.monotonic() if now is None else now
         self._area = 0.0
         self._last = now
         self._bucket_start = now
