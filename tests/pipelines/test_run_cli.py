@@ -181,3 +181,33 @@ def test_install_packages_runs_steps_in_a_cached_venv(ketch_server: Any,
                    "--wait")
     assert second.returncode == 0, second.stderr
     assert list((ketch_server.home / "pipelines" / "venvs").iterdir()) == venvs
+
+
+IMPORTER_METADATA = textwrap.dedent('''
+    from ketch import dsl
+    from ketch.dsl import Dataset, Input
+
+    @dsl.component
+    def origin() -> str:
+        return "made-by-a-task"
+
+    @dsl.component
+    def describe(data: Input[Dataset]) -> str:
+        return f"{data.uri}|{data.metadata['source']}"
+
+    @dsl.pipeline(name="importer-metadata")
+    def importer_metadata(uri: str = "/etc/hostname") -> str:
+        src = origin()
+        imported = dsl.importer(artifact_uri=uri, artifact_class=Dataset,
+                                metadata={"source": src.output})
+        return describe(data=imported.output).output
+''')
+
+
+def test_importer_metadata_takes_task_outputs(ketch_server: Any, tmp_path: Path) -> None:
+    pipeline = tmp_path / "importer_metadata.py"
+    pipeline.write_text(IMPORTER_METADATA)
+    done = ketch(ketch_server, "run", str(pipeline), "--wait", "-o", "json")
+    assert done.returncode == 0, done.stderr
+    run = json.loads(done.stdout)
+    assert run["status"]["outputs"]["parameters"] == {"Output": "/etc/hostname|made-by-a-task"}

@@ -339,7 +339,7 @@ class RunEngine:
                 self._mark(st, "Succeeded")
                 return
         if executor.importer is not None:
-            self._import(component, executor.importer, st, params)
+            self._import(component, executor.importer, st, params, path)
             return
         container = executor.container
         assert container is not None
@@ -481,16 +481,19 @@ class RunEngine:
             self.lineage.failed(path, st)
 
     def _import(self, component: ComponentSpec, importer: Mapping[str, Any],
-                st: dict[str, Any], params: dict[str, Any]) -> None:
+                st: dict[str, Any], params: dict[str, Any], path: str) -> None:
         """``dsl.importer``: an existing URI becomes the task's output artifact."""
         uri_spec = importer.get("artifactUri") or {}
         uri = uri_spec.get("constant") if "constant" in uri_spec else params.get(
             uri_spec.get("runtimeParameter", ""))
         schema = (importer.get("typeSchema") or {}).get("schemaTitle", "system.Artifact")
         name = next(iter(component.output_artifacts), "artifact")
+        # Metadata may hold the task's inputs as placeholders (kfp compiles task outputs
+        # used in importer metadata to {{$.inputs.parameters['...']}}).
+        metadata = _fill(dict(importer.get("metadata") or {}),
+                         lambda text: _runtime_constant(text, self.ctx, path, params))
         st["outputs"] = {"parameters": {}, "artifacts": {name: {
-            "name": name, "uri": str(uri), "type": schema,
-            "metadata": dict(importer.get("metadata") or {})}}}
+            "name": name, "uri": str(uri), "type": schema, "metadata": metadata}}}
         if self.lineage is not None:
             self.lineage.completed(st.get("displayName") or name, st, None)
         self._mark(st, "Succeeded")
@@ -624,6 +627,17 @@ def _runtime_constant(value: Any, ctx: RunContext, task_name: str,
         return found if isinstance(found, str) else json.dumps(found)
 
     return _INPUT_REF.sub(channel, value)
+
+
+def _fill(value: Any, fill: Any) -> Any:
+    """``fill`` applied to every string inside ``value`` (dicts and lists walked)."""
+    if isinstance(value, str):
+        return fill(value)
+    if isinstance(value, dict):
+        return {k: _fill(v, fill) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, fill) for v in value]
+    return value
 
 
 def _memory_limit(resources: Mapping[str, Any]) -> int:
