@@ -211,3 +211,38 @@ def test_importer_metadata_takes_task_outputs(ketch_server: Any, tmp_path: Path)
     assert done.returncode == 0, done.stderr
     run = json.loads(done.stdout)
     assert run["status"]["outputs"]["parameters"] == {"Output": "/etc/hostname|made-by-a-task"}
+
+
+def test_kfp_client_pipelines_and_recurring_runs(ketch_server: Any, tmp_path: Path) -> None:
+    from conftest import wait_for
+
+    pipeline = tmp_path / "sum_list.py"
+    pipeline.write_text(SUM_LIST)
+    with Client(ketch_server.url) as client:
+        client.upload_pipeline(str(pipeline), "sum-list", description="sums a list")
+        assert [p.name for p in client.list_pipelines()] == ["sum-list"]
+        versions = client.list_pipeline_versions("sum-list")
+        assert [v.name for v in versions] == ["sum-list-v1"]
+        # A run from the uploaded version, by reference.
+        created = client.create({"apiVersion": "pipelines.ketch.dev/v1", "kind": "PipelineRun",
+                                 "metadata": {"name": "by-ref"},
+                                 "spec": {"pipelineRef": {"name": "sum-list"},
+                                          "arguments": {"items": [2, 3]}}})
+        done = client.wait_for_run_completion(created.name, timeout=120)
+        assert done.status["outputs"]["parameters"]["Output"] == "sum=5"
+
+        client.create_recurring_run("every-second", interval_second=1, max_concurrency=1,
+                                    pipeline_package_path=str(pipeline),
+                                    params={"items": [1, 1]}, no_catchup=True)
+
+        def two_succeeded() -> list[Any] | None:
+            runs = [r for r in client.list_runs()
+                    if r.metadata.labels.get("pipelines.ketch.dev/recurring-run")
+                    == "every-second" and r.status.get("phase") == "Succeeded"]
+            return runs if len(runs) >= 2 else None
+
+        runs = wait_for(two_succeeded, timeout=120, interval=0.2, message="two scheduled runs")
+        assert all(r.status["outputs"]["parameters"]["Output"] == "sum=2" for r in runs)
+        assert [r.name for r in client.list_recurring_runs()] == ["every-second"]
+        client.disable_recurring_run("every-second")
+        assert client.get_recurring_run("every-second").spec["mode"] == "Disable"

@@ -221,7 +221,82 @@ class PipelinesClient:
     def list_experiments(self, namespace: str | None = None) -> list[Resource]:
         return list(getattr(r := self._api.list("experiment", namespace=namespace), "items", r))
 
+    # -- recurring runs ----------------------------------------------------------
+
+    def create_recurring_run(
+            self, job_name: str, *, experiment_name: str | None = None,
+            description: str | None = None, start_time: str | None = None,
+            end_time: str | None = None, interval_second: int | None = None,
+            cron_expression: str | None = None, max_concurrency: int = 1,
+            no_catchup: bool | None = None, params: dict[str, Any] | None = None,
+            pipeline_package_path: str | Path | None = None, pipeline_name: str | None = None,
+            version_name: str | None = None, enabled: bool = True,
+            enable_caching: bool | None = None, namespace: str | None = None,
+            **_: Any) -> Resource:
+        """A ``RecurringRun`` on a cron schedule or every ``interval_second`` seconds, for a
+        pipeline file (``pipeline_package_path``) or an uploaded pipeline version."""
+        from ketch.pipelines.compiler import load_pipeline_file
+
+        if (cron_expression is None) == (interval_second is None):
+            raise KetchError("give exactly one of cron_expression or interval_second")
+        template: dict[str, Any] = {"arguments": params or {}}
+        if pipeline_package_path is not None:
+            template["pipelineSpec"] = load_pipeline_file(pipeline_package_path)
+        elif pipeline_name is not None:
+            template["pipelineRef"] = {"name": pipeline_name, **(
+                {"version": version_name} if version_name else {})}
+        else:
+            raise KetchError("give pipeline_package_path or pipeline_name")
+        if experiment_name:
+            self._ensure_experiment(experiment_name, namespace)
+            template["experiment"] = experiment_name
+        if enable_caching is not None:
+            template["caching"] = enable_caching
+        trigger = ({"cron": cron_expression} if cron_expression is not None
+                   else {"intervalSeconds": interval_second})
+        spec: dict[str, Any] = {"trigger": trigger, "runTemplate": template,
+                                "maxConcurrency": max_concurrency,
+                                "mode": "Enable" if enabled else "Disable",
+                                "description": description or ""}
+        for key, value in (("startTime", start_time), ("endTime", end_time),
+                           ("noCatchup", no_catchup)):
+            if value is not None:
+                spec[key] = value
+        return self._api.create({"apiVersion": GROUP, "kind": "RecurringRun",
+                                 "metadata": {"name": _resource_name(job_name)},
+                                 "spec": spec}, namespace=namespace)
+
+    def get_recurring_run(self, name: str, namespace: str | None = None) -> Resource:
+        return self._api.get("recurringrun", name, namespace=namespace)
+
+    def list_recurring_runs(self, namespace: str | None = None) -> list[Resource]:
+        result = self._api.list("recurringrun", namespace=namespace)
+        return list(getattr(result, "items", result))
+
+    def enable_recurring_run(self, name: str, namespace: str | None = None) -> Resource:
+        return self._api.patch("recurringrun", name, {"spec": {"mode": "Enable"}},
+                               namespace=namespace)
+
+    def disable_recurring_run(self, name: str, namespace: str | None = None) -> Resource:
+        return self._api.patch("recurringrun", name, {"spec": {"mode": "Disable"}},
+                               namespace=namespace)
+
+    def delete_recurring_run(self, name: str, namespace: str | None = None) -> Resource:
+        return self._api.delete("recurringrun", name, namespace=namespace)
+
     # -- pipelines and versions --------------------------------------------------
+
+    def list_pipelines(self, namespace: str | None = None) -> list[Resource]:
+        return list(getattr(r := self._api.list("pipeline", namespace=namespace), "items", r))
+
+    def get_pipeline(self, name: str, namespace: str | None = None) -> Resource:
+        return self._api.get("pipeline", name, namespace=namespace)
+
+    def list_pipeline_versions(self, pipeline_name: str,
+                               namespace: str | None = None) -> list[Resource]:
+        result = self._api.list("pipelineversion", namespace=namespace)
+        return [v for v in getattr(result, "items", result)
+                if v.spec.get("pipeline") == pipeline_name]
 
     def upload_pipeline(self, pipeline_package_path: str | Path, pipeline_name: str | None = None,
                         description: str | None = None, namespace: str | None = None
