@@ -56,7 +56,8 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
                                "iris", "--model-dir", str(model), "--format", "sklearn",
                                "--uds", replica], stdout=subprocess.DEVNULL),
              subprocess.Popen([sys.executable, "-m", "ketch.serving._front", "--service",
-                               "default/iris", "--port", str(port), "--admin", admin],
+                               "default/iris", "--port", str(port), "--admin", admin,
+                               "--max-body-mb", "1"],
                               stdout=subprocess.DEVNULL)]
     try:
         wait_for(lambda: Path(replica).exists() and Path(admin).exists(), timeout=60,
@@ -137,6 +138,9 @@ def test_malformed_request_is_a_400_and_the_front_keeps_serving(front: Front) ->
     front.configure([front.replica])
     reply = _exchange(front.port, b"NOT HTTP AT ALL\r\n\r\n", b"}")
     assert reply.startswith(b"HTTP/1.1 400 ") and b'"error"' in reply
+    big = httpx.post(f"http://127.0.0.1:{front.port}/v1/models/iris:predict",
+                     content=b" " * (2 << 20))
+    assert big.status_code == 413 and "over 1 MiB" in big.json()["error"]
     # A client that leaves with its request in flight.
     with socket.create_connection(("127.0.0.1", front.port), timeout=10) as sock:
         sock.sendall(_post())

@@ -131,8 +131,11 @@ class Upstream(asyncio.Protocol):
 class Front:
     """The service's router: admission, replica choice, relaying, measurements."""
 
-    def __init__(self, *, namespace: str, service: str) -> None:
+    def __init__(self, *, namespace: str, service: str, max_body_mb: float = 256.0) -> None:
         self.router = Router()
+        # The whole request is held before it is sent on (so it can be retried): bound
+        # it, as the model server bounds its own.
+        self.max_body = int(max_body_mb * 2**20)
         self.namespace = namespace
         self.service = service
         self.loop = asyncio.get_running_loop()
@@ -159,6 +162,10 @@ class Front:
             if router.configured:
                 ex.client.reply(ex, 503, f"inference service {self.service} has no "
                                          "revision taking traffic")
+                return
+            if len(router.unrouted) >= router.queue_limit:
+                ex.client.reply(ex, 503, f"inference service {self.service} is starting "
+                                         f"and {len(router.unrouted)} requests wait already")
                 return
             router.unrouted.append(ex)  # the controller has not pushed routes yet
             return
@@ -401,12 +408,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, required=True, help="the service port")
     p.add_argument("--host", default="127.0.0.1", help="address to bind")
     p.add_argument("--admin", required=True, help="unix socket for the controller")
+    p.add_argument("--max-body-mb", type=float, default=256.0, metavar="MB",
+                   help="largest request body accepted (413 beyond)")
     return p
 
 
 async def _serve(args: argparse.Namespace) -> int:
     namespace = args.service.partition("/")[0]
-    front = Front(namespace=namespace, service=args.service)
+    front = Front(namespace=namespace, service=args.service, max_body_mb=args.max_body_mb)
     loop = front.loop
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET,
                          socket.SOCK_STREAM, socket.IPPROTO_TCP)

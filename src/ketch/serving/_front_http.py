@@ -77,6 +77,8 @@ class ClientConnection(asyncio.Protocol):
         self._url: list[bytes] = []
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
+        self._size = 0
+        self._too_large = False
         self._expect = False
         self._paused: Upstream | None = None
 
@@ -117,7 +119,11 @@ class ClientConnection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as err:
-            self._reply_and_close(400, f"malformed HTTP request: {err}")
+            if self._too_large:
+                self._reply_and_close(413, "request body over "
+                                           f"{self.front.max_body / 2**20:g} MiB")
+            else:
+                self._reply_and_close(400, f"malformed HTTP request: {err}")
             return
         done = self._completed
         if not done:
@@ -139,6 +145,7 @@ class ClientConnection(asyncio.Protocol):
         self._url = []
         self._headers = []
         self._body = []
+        self._size = 0
         self._expect = False
 
     def on_url(self, url: bytes) -> None:
@@ -156,6 +163,10 @@ class ClientConnection(asyncio.Protocol):
             self._clean = False
 
     def on_body(self, body: bytes) -> None:
+        self._size += len(body)
+        if self._size > self.front.max_body:
+            self._too_large = True
+            raise ValueError("request body too large")  # stops the parser
         self._body.append(body)
 
     def on_message_complete(self) -> None:
