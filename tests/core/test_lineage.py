@@ -158,6 +158,50 @@ def test_update_execution_moves_state_and_adds_outputs(lineage: LineageStore) ->
     assert hit is not None and hit.output_parameters == {"n": 2}
 
 
+def test_repeating_an_update_records_nothing_twice(lineage: LineageStore) -> None:
+    """A writer that retries after an unknown outcome must not duplicate events."""
+    run = lineage.put_context("system.PipelineRun", "retry")
+    data = lineage.put_artifact(NewArtifact("system.Dataset", "file:///d"), contexts=[run.id])
+    started = lineage.record_execution("system.ContainerExecution", state="RUNNING",
+                                       contexts=[run.id], inputs={"data": data.id})
+    for _ in range(2):
+        done = lineage.update_execution(started.execution.id, state="COMPLETE",
+                                        contexts=[run.id], inputs={"data": data.id},
+                                        outputs={"data_out": data.id})
+    assert [a.id for a in done.inputs["data"]] == [data.id]
+    assert [a.id for a in done.outputs["data_out"]] == [data.id]
+    assert len(lineage.events(execution_id=started.execution.id)) == 2
+    assert [a.id for a in lineage.list_artifacts(context_id=run.id)] == [data.id]
+    assert len(lineage.list_executions(context_id=run.id)) == 1
+
+
+def test_concurrent_writers_lose_nothing(lineage: LineageStore) -> None:
+    run = lineage.put_context("system.PipelineRun", "parallel")
+    source = lineage.put_artifact(NewArtifact("system.Dataset", "file:///src"))
+    errors: list[BaseException] = []
+
+    def writer(worker: int) -> None:
+        try:
+            for i in range(15):
+                lineage.record_execution(
+                    "system.ContainerExecution", name=f"w{worker}-{i}", contexts=[run.id],
+                    inputs={"data": source.id},
+                    outputs={"out": NewArtifact("system.Artifact", f"file:///{worker}/{i}")})
+        except BaseException as err:  # reported below, on the test's thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    executions = lineage.list_executions(context_id=run.id, limit=1000)
+    assert len(executions) == 60
+    assert len(lineage.list_artifacts(context_id=run.id, limit=1000)) == 61
+    assert len(lineage.downstream(source.id, depth=1).executions) == 60
+
+
 def test_contexts_are_get_or_create_per_type_and_namespace(lineage: LineageStore) -> None:
     a = lineage.put_context("system.Pipeline", "p", properties={"x": 1})
     b = lineage.put_context("system.Pipeline", "p", properties={"y": 2})

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Row, Table, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from ketch.core._lineage_model import (
@@ -80,6 +81,20 @@ __all__ = [
     "NewArtifact",
     "RecordedExecution",
 ]
+
+
+def _insert_links(c: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert link rows (attributions, associations, events), dropping any that another
+    transaction inserted meanwhile: PostgreSQL runs writers side by side, so two steps
+    reading one artifact may both tie it to their run's context at the same moment."""
+    if not rows:
+        return
+    if c.dialect.name == "postgresql":
+        c.execute(postgresql.insert(table).on_conflict_do_nothing(), rows)
+    elif c.dialect.name == "sqlite":
+        c.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)
+    else:  # another database: plain inserts (its writers must serialize)
+        c.execute(insert(table), rows)
 
 
 def _event_refs(inputs: list[tuple[str, ArtifactRef]], outputs: list[tuple[str, ArtifactRef]],
@@ -516,20 +531,18 @@ class LineageStore:
             assoc = t.lineage_associations.c
             have = set() if fresh else set(c.execute(select(assoc.context_id).where(
                 assoc.execution_id == execution_id, assoc.context_id.in_(contexts))).scalars())
-            rows = [{"context_id": x, "execution_id": execution_id} for x in contexts
-                    if x not in have]
-            if rows:
-                c.execute(insert(t.lineage_associations), rows)
+            _insert_links(c, t.lineage_associations, [
+                {"context_id": x, "execution_id": execution_id} for x in contexts
+                if x not in have])
         artifacts = list(dict.fromkeys([*ids, *extra_artifacts]))
         if contexts and artifacts:
             attr = t.lineage_attributions.c
             pairs = {(r[0], r[1]) for r in c.execute(select(attr.context_id, attr.artifact_id)
                                                       .where(attr.context_id.in_(contexts),
                                                              attr.artifact_id.in_(artifacts)))}
-            rows = [{"context_id": x, "artifact_id": a} for x in contexts for a in artifacts
-                    if (x, a) not in pairs]
-            if rows:
-                c.execute(insert(t.lineage_attributions), rows)
+            _insert_links(c, t.lineage_attributions, [
+                {"context_id": x, "artifact_id": a} for x in contexts for a in artifacts
+                if (x, a) not in pairs])
         if execution_id is None or not refs:
             return
         wanted = list(dict.fromkeys(
@@ -541,10 +554,9 @@ class LineageStore:
             have_events = {(r[0], r[1], r[2]) for r in c.execute(
                 select(ev.type, ev.path, ev.artifact_id).where(ev.execution_id == execution_id))}
             wanted = [w for w in wanted if w not in have_events]
-        if wanted:
-            c.execute(insert(t.lineage_events), [
-                {"artifact_id": artifact_id, "execution_id": execution_id, "type": kind,
-                 "path": slot, "time_ms": stamp} for kind, slot, artifact_id in wanted])
+        _insert_links(c, t.lineage_events, [
+            {"artifact_id": artifact_id, "execution_id": execution_id, "type": kind,
+             "path": slot, "time_ms": stamp} for kind, slot, artifact_id in wanted])
 
     def _recorded(self, c: Connection, execution_id: int) -> RecordedExecution:
         execution = execution_from_row(
