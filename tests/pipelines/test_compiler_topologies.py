@@ -2,8 +2,8 @@
 conditions, an exit handler over everything, loops over artifact lists, a OneOf returned by
 a sub-pipeline, importers, pipeline_root, docstring descriptions, additional_funcs,
 resources from task outputs, loops over dict-item fields, pipelines returning artifact
-lists and dicts, v1 YAML components with every placeholder): ketch's IR equals kfp
-2.16.1's, key by key, except ``sdkVersion``.
+lists and dicts, v1 YAML components with every placeholder, custom artifact classes):
+ketch's IR equals kfp 2.16.1's, key by key, except ``sdkVersion``.
 
 Known difference not exercised here: when one sub-pipeline holds two components whose
 names collide with the outer pipeline's, kfp renames them in protobuf map order (a hash
@@ -384,6 +384,30 @@ def topology(times: int = 3):
     produced = producer(times=times).set_env_variable("MODE", "slow")
     consumer(data=produced.outputs["data"], count=produced.outputs["count"],
              anything=produced.outputs["data"])
+''',
+    "custom_artifacts": '''
+from kfp import dsl
+from kfp.dsl import Output, Input, Artifact
+
+
+class VertexModel(Artifact):
+    schema_title = "google.VertexModel"
+    schema_version = "0.0.1"
+
+
+@dsl.component
+def make(out: Output[VertexModel]):
+    out.metadata["x"] = 1
+
+
+@dsl.component
+def use(m: Input[VertexModel]) -> str:
+    return m.schema_title
+
+
+@dsl.pipeline
+def topology():
+    use(m=make().outputs["out"])
 ''',
 }
 

@@ -30,10 +30,13 @@ _PIP = "PIP_DISABLE_PIP_VERSION_CHECK=1 python3 -m pip install --quiet --no-warn
 _KFP_PACKAGES = f"'{KFP_PIN}' '--no-deps' 'typing-extensions>=3.7.4,<5; python_version<\"3.9\"'"
 
 
-def source_with_header(source: str, additional: list[str] | None = None) -> str:
-    """The embedded program: kfp's import header, helper functions, the function."""
+def source_with_header(source: str, additional: list[str] | None = None,
+                       imports: list[str] | None = None) -> str:
+    """The embedded program: kfp's import header (plus custom artifact imports), helper
+    functions, then the function."""
+    header = "\n".join([IMPORTS, *(imports or [])])
     helpers = ("\n\n" + "\n\n".join(additional)) if additional else ""
-    return f"\n{IMPORTS}{helpers}\n\n{source}\n"
+    return f"\n{header}{helpers}\n\n{source}\n"
 
 
 def _install_line(component: PythonComponent) -> str:
@@ -109,8 +112,8 @@ def lightweight_executor(component: PythonComponent, task: PipelineTask,
     return _finish({
         "image": component.base_image,
         "command": ["sh", "-c", _install_line(component), "sh", "-ec", _RUNNER,
-                    source_with_header(component.source,
-                                                  component.additional_sources)],
+                    source_with_header(component.source, component.additional_sources,
+                                       component.custom_imports)],
         "args": ["--executor_input", "{{$}}", "--function_to_execute",
                  component.python_func.__name__],
     }, task, resources)

@@ -76,7 +76,10 @@ def _from_python(file: Path, name: str | None) -> dict[str, Any]:
     from ketch.pipelines.executor import install_kfp_alias
 
     install_kfp_alias()
-    module_name = f"_ketch_pipeline_{next(_counter)}_{file.stem}"
+    # The file's own name, as ``import`` would give it (custom artifact classes defined in
+    # it are imported by that name in the steps); a unique one if that name is taken.
+    module_name = file.stem if file.stem.isidentifier() and file.stem not in sys.modules \
+        else f"_ketch_pipeline_{next(_counter)}_{file.stem}"
     spec = importlib.util.spec_from_file_location(module_name, file)
     if spec is None or spec.loader is None:
         raise InvalidError("cannot be imported as Python", source=str(file))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ketch.pipelines.dsl import _types as t
+from ketch.pipelines.dsl._custom_types import custom_artifact_imports
 from ketch.pipelines.dsl._docstrings import parse_docstring
 from ketch.pipelines.dsl._placeholders import Placeholder
 
@@ -198,6 +199,7 @@ class PythonComponent(BaseComponent):
         self.pip_trusted_hosts = pip_trusted_hosts
         self.target_image = target_image
         self.source = function_source(func)
+        self.custom_imports = custom_artifact_imports(func, self.source)
         # Helper functions embedded before the component's own (kfp's additional_funcs).
         self.additional_sources = [function_source(f) for f in additional_funcs or []]
         functools.update_wrapper(self, func)
