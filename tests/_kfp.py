@@ -80,7 +80,9 @@ _KFP_COMPILE = textwrap.dedent("""
     args = sys.argv[1:]
     for path, name in zip(args[::2], args[1::2]):
         try:
-            spec = importlib.util.spec_from_file_location("corpus_module", path)
+            # The module takes the file's name, as an import would give it.
+            stem = path.rsplit("/", 1)[-1][:-3]
+            spec = importlib.util.spec_from_file_location(stem, path)
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             found = [v for k, v in vars(module).items() if isinstance(v, GraphComponent)
