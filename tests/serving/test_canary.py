@@ -6,6 +6,8 @@ response names its revision in the ``ketch-revision`` header."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -66,6 +68,11 @@ def test_canary_split_promotion_and_rollback(ketch_server: ServerProcess,
             {"revisionName": REV1, "percent": 80, "latestRevision": False, "tag": "prev"}]
         assert predictor["latestReadyRevision"] == REV2
         assert predictor["latestRolledoutRevision"] == REV1
+        got = subprocess.run([sys.executable, "-m", "ketch.cli", "get", "isvc"],
+                             env=ketch_server.env, capture_output=True, text=True, check=True)
+        header, row = got.stdout.splitlines()[:2]
+        assert header.split()[:6] == ["NAME", "URL", "READY", "LATEST", "PREV", "REPLICAS"]
+        assert row.split()[:6] == ["flowers", url, "True", "20", "80", "2"]
         split = _split(url, 1000)
         assert set(split) == {REV1, REV2}
         assert 150 <= split[REV2] <= 250, split
