@@ -15,11 +15,9 @@ serving.
 from __future__ import annotations
 
 import asyncio
-import gzip
 import itertools
 import time
 import uuid
-import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,41 +25,29 @@ import numpy as np
 
 from ketch import __version__
 from ketch.serving._batcher import Batcher, BatchSettings, BatchTimeout
+from ketch.serving._codec import (
+    HTTPError,
+    as_array,
+    custom_outputs,
+    decode_inputs,
+    encode_v2_response,
+    input_array,
+    parse_json,
+    plain,
+    read_body,
+)
 from ketch.serving._http import Request, Response
-from ketch.serving._json import dumps, loads
+from ketch.serving._json import dumps
 from ketch.serving._logger import RequestLogger
 from ketch.serving._metrics import ReplicaMetrics
 from ketch.serving._predict import Predictor
 from ketch.serving._runtimes import OUTPUT_NAME, CustomRuntime, Runtime
-from ketch.serving._tensors import (
-    TensorError,
-    check_spec,
-    decode_binary,
-    decode_json,
-    encode_binary,
-    encode_json,
-)
 from ketch.serving._transformer import Transformer, TransformerError
 
 __all__ = ["DataPlane", "HTTPError"]
 
 _JSON = b"application/json"
-_OCTET = b"application/octet-stream"
-_HEADER_LEN = b"inference-header-content-length"
 _PROMETHEUS = b"text/plain; version=0.0.4"
-
-
-class HTTPError(Exception):
-    """An error answer: an HTTP status and a one-line message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-    def response(self) -> Response:
-        """The ``{"error": ...}`` response for this error."""
-        return self.status, dumps({"error": self.message}), _JSON, []
 
 
 def _ok(obj: Any) -> Response:
@@ -122,6 +108,9 @@ class DataPlane:
         prefix = uuid.uuid4().hex
         self._id_prefix = f"{prefix[:8]}-{prefix[8:12]}-{prefix[12:16]}-{prefix[16:20]}-"
         self._ids = itertools.count()
+
+    def _new_id(self) -> str:
+        return f"{self._id_prefix}{next(self._ids):012x}"
 
     # -- entry -----------------------------------------------------------------------
 
@@ -235,41 +224,6 @@ class DataPlane:
         if not self.runtime.ready:
             raise HTTPError(503, f"model {name} is not ready")
 
-    # -- bodies ----------------------------------------------------------------------
-
-    @staticmethod
-    def _body(req: Request) -> tuple[bytes, int | None]:
-        body = req.body
-        headers = req.headers
-        encoding = headers.get("content-encoding")
-        if encoding in ("gzip", "deflate"):
-            try:
-                body = gzip.decompress(body) if encoding == "gzip" else zlib.decompress(body)
-            except (OSError, zlib.error) as e:
-                raise HTTPError(400, f"cannot decompress the body: {e}") from None
-        raw_len = headers.get("inference-header-content-length")
-        if raw_len is None:
-            return body, None
-        try:
-            header_len = int(raw_len)
-        except ValueError:
-            raise HTTPError(400, "Inference-Header-Content-Length is not an integer: "
-                                 f"{raw_len}") from None
-        if not 0 <= header_len <= len(body):
-            raise HTTPError(400, f"Inference-Header-Content-Length {header_len} is outside "
-                                 f"the body of {len(body)} bytes")
-        return body, header_len
-
-    @staticmethod
-    def _json(raw: bytes) -> dict[str, Any]:
-        try:
-            obj = loads(raw)
-        except ValueError as e:
-            raise HTTPError(400, f"invalid JSON body: {e}") from None
-        if not isinstance(obj, dict):
-            raise HTTPError(400, "the body must be a JSON object")
-        return obj
-
     # -- running the model -----------------------------------------------------------
 
     def _model_error(self, e: Exception) -> HTTPError:
@@ -352,12 +306,12 @@ class DataPlane:
         return arr
 
     def _predict_v1(self, req: Request) -> Response | Awaitable[Response]:
-        body, _ = self._body(req)
-        payload = self._json(body)
+        body, _ = read_body(req)
+        payload = parse_json(body)
         if self.transformer is not None or self._custom is not None:
             return self._predict_v1_async(req, payload)
         return self._then(self._predict(self._v1_array(payload)),
-                          lambda preds: _ok({"predictions": _plain(preds)}))
+                          lambda preds: _ok({"predictions": plain(preds)}))
 
     async def _predict_v1_async(self, req: Request, payload: Any) -> Response:
         if self.transformer is not None:
@@ -367,37 +321,37 @@ class DataPlane:
         if (self._custom is not None and self.batcher is not None
                 and list(payload) == ["instances"] and isinstance(payload["instances"], list)):
             preds = await self._await_model(self.batcher.submit(payload["instances"]))
-            response = {"predictions": _plain(preds)}
+            response = {"predictions": plain(preds)}
         elif self._custom is not None:
             result = await self._infer_custom(payload)
-            response = _plain(result) if isinstance(result, dict) else {
-                "predictions": _plain(result)}
+            response = plain(result) if isinstance(result, dict) else {
+                "predictions": plain(result)}
         else:
             out = self._predict(self._v1_array(payload))
             if asyncio.iscoroutine(out) or asyncio.isfuture(out):
                 out = await self._await_model(out)
-            response = {"predictions": _plain(out)}
+            response = {"predictions": plain(out)}
         if self.transformer is not None:
-            response = _plain(await self.transformer.postprocess(response, req.headers))
+            response = plain(await self.transformer.postprocess(response, req.headers))
         return _ok(response)
 
     # -- V2 --------------------------------------------------------------------------
 
     def _infer_v2(self, req: Request, version: str | None) -> Response | Awaitable[Response]:
-        body, header_len = self._body(req)
+        body, header_len = read_body(req)
         if header_len is None:
-            request, binary = self._json(body), b""
+            request, binary = parse_json(body), b""
         else:
-            request, binary = self._json(body[:header_len]), body[header_len:]
+            request, binary = parse_json(body[:header_len]), body[header_len:]
         inputs = request.get("inputs")
         if not isinstance(inputs, list) or not inputs:
             raise HTTPError(400, "expected a non-empty 'inputs' list in the request body")
-        arrays = self._decode_inputs(inputs, binary)
+        arrays = decode_inputs(inputs, binary)
         if self.transformer is not None or self._custom is not None:
             return self._infer_v2_async(req, request, inputs, arrays, version)
         arr = self._single_input(inputs, arrays)
-        return self._then(self._predict(arr), lambda preds: self._v2_response(
-            request, [(OUTPUT_NAME, preds)], version))
+        return self._then(self._predict(arr), lambda preds: encode_v2_response(
+            self.name, request, [(OUTPUT_NAME, preds)], version, self._new_id))
 
     def _single_input(self, inputs: list[dict[str, Any]], arrays: list[Any]) -> Any:
         if len(arrays) != 1:
@@ -405,32 +359,6 @@ class DataPlane:
                                  f"{len(arrays)}")
         self._check_features(arrays[0], inputs[0]["name"])
         return arrays[0]
-
-    @staticmethod
-    def _decode_inputs(inputs: list[Any], binary: bytes) -> list[Any]:
-        arrays, offset = [], 0
-        try:
-            for spec in inputs:
-                if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-                    raise TensorError("each input needs a 'name'")
-                name = spec["name"]
-                shape, datatype = check_spec(name, spec.get("shape"), spec.get("datatype"))
-                params = spec.get("parameters")
-                size = params.get("binary_data_size") if isinstance(params, dict) else None
-                if size is None:
-                    arrays.append(decode_json(name, shape, datatype, spec.get("data")))
-                    continue
-                if not isinstance(size, int) or size < 0 or offset + size > len(binary):
-                    raise TensorError(f"input '{name}': binary_data_size {size!r} runs past "
-                                      f"the {len(binary)} binary bytes sent")
-                arrays.append(decode_binary(name, shape, datatype,
-                                            binary[offset:offset + size]))
-                offset += size
-        except TensorError as e:
-            raise HTTPError(400, str(e)) from None
-        if offset != len(binary):
-            raise HTTPError(400, f"{len(binary) - offset} binary bytes after the last input")
-        return arrays
 
     async def _infer_v2_async(self, req: Request, request: dict[str, Any],
                               inputs: list[dict[str, Any]], arrays: list[Any],
@@ -443,108 +371,17 @@ class DataPlane:
                 raise HTTPError(500, "transformer preprocess must return a dict with "
                                      "an 'inputs' list for V2")
         if self._custom is not None:
-            outputs = _custom_outputs(await self._infer_custom(payload))
+            outputs = custom_outputs(await self._infer_custom(payload))
         else:
             new_inputs = payload["inputs"]
-            arr = self._single_input(new_inputs, [_input_array(s) for s in new_inputs])
+            arr = self._single_input(new_inputs, [input_array(s) for s in new_inputs])
             out = self._predict(arr)
             if asyncio.iscoroutine(out) or asyncio.isfuture(out):
                 out = await self._await_model(out)
             outputs = [(OUTPUT_NAME, out)]
         if self.transformer is not None:
             response = {"model_name": self.name, "id": request.get("id"), "outputs": [
-                {"name": n, "data": _as_array(v)} for n, v in outputs]}
+                {"name": n, "data": as_array(v)} for n, v in outputs]}
             response = await self.transformer.postprocess(response, req.headers)
-            outputs = _custom_outputs(response)
-        return self._v2_response(request, outputs, version)
-
-    def _v2_response(self, req: dict[str, Any], raw: list[tuple[str, Any]],
-                     version: str | None) -> Response:
-        params = req.get("parameters")
-        default_binary = bool(isinstance(params, dict) and params.get("binary_data_output"))
-        outputs = [(name, _as_array(value)) for name, value in raw]
-        wanted = req.get("outputs")
-        plan: list[tuple[str, Any, bool]] = []
-        if isinstance(wanted, list) and wanted:
-            by_name = dict(outputs)
-            for want in wanted:
-                name = want.get("name") if isinstance(want, dict) else None
-                if name not in by_name:
-                    raise HTTPError(400, f"unknown output {name!r} (model {self.name} "
-                                         f"outputs: {', '.join(by_name)})")
-                wparams = want.get("parameters") or {}
-                binary = wparams.get("binary_data", default_binary)
-                plan.append((name, by_name[name], bool(binary)))
-        else:
-            plan = [(name, arr, default_binary) for name, arr in outputs]
-        resp: dict[str, Any] = {"model_name": self.name}
-        if version is not None:
-            resp["model_version"] = version
-        rid = req.get("id")
-        resp["id"] = rid if rid is not None else f"{self._id_prefix}{next(self._ids):012x}"
-        tensors, blobs = [], []
-        try:
-            for name, arr, binary in plan:
-                tensor: dict[str, Any] = {"name": name, "shape": list(arr.shape)}
-                if binary:
-                    tensor["datatype"], blob = encode_binary(arr)
-                    tensor["parameters"] = {"binary_data_size": len(blob)}
-                    blobs.append(blob)
-                else:
-                    tensor["datatype"], tensor["data"] = encode_json(arr)
-                tensors.append(tensor)
-        except TensorError as e:
-            raise HTTPError(500, f"model {self.name} returned {e}") from None
-        resp["outputs"] = tensors
-        header = dumps(resp)
-        if not blobs:
-            return 200, header, _JSON, []
-        return (200, b"".join([header, *blobs]), _OCTET,
-                [(_HEADER_LEN, str(len(header)).encode())])
-
-
-def _as_array(value: Any) -> Any:
-    arr = value if isinstance(value, np.ndarray) else np.asarray(value)
-    if arr.dtype.kind == "U":
-        arr = arr.astype(object)
-    return arr
-
-
-def _input_array(spec: Any) -> Any:
-    """An input a transformer returned: its numpy ``data``, or JSON data decoded."""
-    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-        raise HTTPError(500, "transformer preprocess returned an input without a 'name'")
-    data = spec.get("data")
-    if isinstance(data, np.ndarray):
-        return data
-    try:
-        shape, datatype = check_spec(spec["name"], spec.get("shape"), spec.get("datatype"))
-        return decode_json(spec["name"], shape, datatype, data)
-    except TensorError as e:
-        raise HTTPError(500, f"transformer preprocess returned {e}") from None
-
-
-def _custom_outputs(result: Any) -> list[tuple[str, Any]]:
-    if isinstance(result, dict) and isinstance(result.get("outputs"), list):
-        return [(str(o.get("name", f"output-{i}")), o.get("data"))
-                for i, o in enumerate(result["outputs"])]
-    if isinstance(result, dict):
-        return [(str(k), v) for k, v in result.items()]
-    return [(OUTPUT_NAME, result)]
-
-
-def _plain(value: Any) -> Any:
-    """Numpy values (arrays, scalars, bytes) made JSON-serialisable."""
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind in "OSU":
-            return _plain(value.tolist())
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, bytes):
-        return value.decode(errors="replace")
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
+            outputs = custom_outputs(response)
+        return encode_v2_response(self.name, request, outputs, version, self._new_id)
