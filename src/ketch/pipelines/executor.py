@@ -153,6 +153,7 @@ class _Call:
         return _artifact(listed[0], _artifact_class(annotation))
 
     def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments for the function, built from the executor input."""
         values = self.inputs.get("parameterValues") or {}
         result: dict[str, Any] = {}
         for name, raw in inspect.signature(self.func).parameters.items():
@@ -195,6 +196,7 @@ class _Call:
         return result
 
     def write_outputs(self, returned: Any) -> None:
+        """Write the ExecutorOutput for what the function returned and wrote."""
         output: dict[str, Any] = {}
         params: dict[str, Any] = {}
         annotation = self.hints.get("return", inspect.Signature.empty)

@@ -37,6 +37,7 @@ class Ref:
 
     @property
     def full_name(self) -> str:
+        """``producer-key``: what the value is called once it crosses into a sub-DAG."""
         return f"{self.producer}-{self.key}"
 
 

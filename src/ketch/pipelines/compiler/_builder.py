@@ -322,6 +322,7 @@ class _Builder(GraphAnalysis):
             root["dag"]["tasks"][task.name] = spec
 
     def build(self) -> dict[str, Any]:
+        """The whole ``PipelineSpec`` dict, keys sorted as kfp writes them."""
         self.analyse()
         graph = self.graph
         root: dict[str, Any] = {"dag": {"tasks": {}}}

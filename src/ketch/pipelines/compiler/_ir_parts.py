@@ -63,6 +63,7 @@ def io_definitions(specs: dict[str, IOSpec], *, inputs: bool) -> dict[str, Any]:
 
 
 def channel_definition(channel: PipelineChannel) -> tuple[str, dict[str, Any]]:
+    """``('parameters'|'artifacts', definition)`` for a channel entering/leaving a sub-DAG."""
     if channel.is_artifact:
         entry: dict[str, Any] = {"artifactType": _artifact_type(channel.channel_type)}
         if channel.is_artifact_list:
@@ -74,6 +75,7 @@ def channel_definition(channel: PipelineChannel) -> tuple[str, dict[str, Any]]:
 
 
 def dag_outputs(outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A DAG's ``outputs``: artifact selectors, parameter (or OneOf) selectors by key."""
     result: dict[str, Any] = {}
     for name, out in outputs.items():
         if out["artifact"]:
@@ -91,6 +93,7 @@ def dag_outputs(outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def replace_text(value: Any, old: str, new: str) -> Any:
+    """``value`` with ``old`` replaced by ``new`` in every string inside it."""
     if isinstance(value, str):
         return value.replace(old, new)
     if isinstance(value, list | tuple):

@@ -292,14 +292,17 @@ class _ArtifactPlaceholder(Placeholder):
 
     @property
     def path(self) -> Placeholder:
+        """The artifact's local path, filled in when the step runs."""
         return Placeholder(f"{{{{$.{self._side}.artifacts['{self.io_name}'].path}}}}")
 
     @property
     def uri(self) -> Placeholder:
+        """The artifact's URI, filled in when the step runs."""
         return Placeholder(f"{{{{$.{self._side}.artifacts['{self.io_name}'].uri}}}}")
 
     @property
     def metadata(self) -> Placeholder:
+        """The artifact's metadata as JSON, filled in when the step runs."""
         return Placeholder(f"{{{{$.{self._side}.artifacts['{self.io_name}'].metadata}}}}")
 
 
