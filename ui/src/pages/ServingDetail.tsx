@@ -1,0 +1,157 @@
+// One InferenceService: readiness and conditions, revisions and traffic, live
+// request rate and latency, the try-it form and the model server's log.
+import { objectUrl } from "../api";
+import { CopyButton, Facts } from "../components/Registry";
+import { LogViewer } from "../components/LogViewer";
+import { PageLink } from "../components/PipelineTabs";
+import { ServingMetricsPanel } from "../components/ServingMetricsPanel";
+import { StatusBadge } from "../components/StatusBadge";
+import { TryIt } from "../components/TryIt";
+import { useResource } from "../components/useResource";
+import { age, timestamp } from "../format";
+import { useNow } from "../useNow";
+import { ISVC_KIND, TrafficBar, isvcStatus, readiness } from "./ServingList";
+
+export function ServingDetailPage({ namespace, name }: { namespace: string; name: string }) {
+  const { object: svc, error, loading, missing } = useResource(ISVC_KIND, namespace, name);
+  const now = useNow(5000);
+  if (missing) {
+    return (
+      <div className="empty-page">
+        <h1>{name}</h1>
+        <p className="muted">No inference service “{name}” in namespace {namespace}.</p>
+        <PageLink to="/serving">All services</PageLink>
+      </div>
+    );
+  }
+  const st = svc ? isvcStatus(svc) : {};
+  const ready = svc ? readiness(svc) : { phase: "Pending", message: "" };
+  const traffic = st.components?.predictor?.traffic ?? [];
+  const percentOf = (rev: string) => traffic.find((t) => t.revisionName === rev)?.percent ?? 0;
+  const conditions = st.conditions ?? [];
+  const predictor = ((svc?.spec ?? {}) as { predictor?: { model?: { modelFormat?: { name?: string }; storageUri?: string } } })
+    .predictor;
+
+  return (
+    <div className="page">
+      <div className="crumbs">
+        <PageLink to="/serving">Serving</PageLink>
+        <span className="crumb-sep">/</span>
+        <span>{namespace}</span>
+      </div>
+      <div className="page-head">
+        <h1 data-testid="service-name">{name}</h1>
+        {svc && <StatusBadge phase={ready.phase} />}
+      </div>
+      {error && !svc && <div className="banner banner-error">{error}</div>}
+      {loading && !svc && <div className="loading">Loading…</div>}
+      {ready.message && <div className="banner banner-error" data-testid="service-message">{ready.message}</div>}
+      {svc && (
+        <>
+          <section className="panel detail">
+            <Facts
+              rows={[
+                [
+                  "URL",
+                  st.url ? (
+                    <span className="url-row">
+                      <span className="mono" data-testid="service-url">{st.url}</span> <CopyButton text={st.url} />
+                    </span>
+                  ) : (
+                    ""
+                  ),
+                ],
+                ["Via this server", <span className="mono">{`${window.location.origin}/serving/${namespace}/${name}`}</span>],
+                ["Model format", predictor?.model?.modelFormat?.name ?? ""],
+                ["Storage URI", predictor?.model?.storageUri ? <span className="mono">{predictor.model.storageUri}</span> : ""],
+                ["Model state", st.modelStatus?.states?.activeModelState ?? ""],
+                ["Replicas ready", String(st.readyReplicas ?? 0)],
+                ["Created", `${timestamp(svc.metadata.creationTimestamp)} (${age(svc.metadata.creationTimestamp, now)} ago)`],
+              ]}
+            />
+            <h3>Traffic</h3>
+            <TrafficBar traffic={traffic} />
+          </section>
+          <ServingMetricsPanel namespace={namespace} name={name} />
+          <div className="detail-grid">
+            <section className="panel">
+              <div className="panel-head">
+                <h2>Revisions</h2>
+              </div>
+              <div className="table-scroll">
+                <table className="table compact" data-testid="revisions-table">
+                  <thead>
+                    <tr>
+                      <th>Revision</th>
+                      <th>State</th>
+                      <th className="num">Ready</th>
+                      <th className="num">Traffic</th>
+                      <th>Model</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {(st.revisions ?? []).map((rev) => (
+                      <tr key={rev.name} data-revision={rev.name}>
+                        <td className="name-cell">{rev.name}</td>
+                        <td title={rev.message}>
+                          <StatusBadge phase={rev.state ?? "Unknown"} />
+                        </td>
+                        <td className="num">
+                          {(rev.replicas ?? []).filter((x) => x.ready).length}/{rev.desiredReplicas ?? (rev.replicas ?? []).length}
+                        </td>
+                        <td className="num">{percentOf(rev.name)}%</td>
+                        <td className="mono wrap">
+                          {rev.format ?? ""} {rev.uri ?? ""}
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            </section>
+            <section className="panel">
+              <div className="panel-head">
+                <h2>Conditions</h2>
+              </div>
+              <div className="table-scroll">
+                <table className="table compact" data-testid="conditions-table">
+                  <thead>
+                    <tr>
+                      <th>Type</th>
+                      <th>Status</th>
+                      <th>Reason</th>
+                      <th>Message</th>
+                      <th>Changed</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {conditions.map((c) => (
+                      <tr key={c.type} data-condition={c.type}>
+                        <td>{c.type}</td>
+                        <td>{c.status}</td>
+                        <td>{c.reason || "—"}</td>
+                        <td className="wrap">{c.message ?? ""}</td>
+                        <td className="nowrap" title={timestamp(c.lastTransitionTime)}>
+                          {c.lastTransitionTime ? `${age(c.lastTransitionTime, now)} ago` : "—"}
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            </section>
+          </div>
+          <TryIt namespace={namespace} name={name} ready={ready.phase === "Ready"} />
+          <section className="panel detail">
+            <div className="panel-head">
+              <h2>Model server log</h2>
+            </div>
+            <div data-testid="service-log">
+              <LogViewer url={`${objectUrl(ISVC_KIND, namespace, name)}/log`} follow={true} />
+            </div>
+          </section>
+        </>
+      )}
+    </div>
+  );
+}
