@@ -15,6 +15,8 @@ import { ModelDetailPage } from "./pages/ModelDetail";
 import { ModelsPage } from "./pages/Models";
 import { ModelVersionPage } from "./pages/ModelVersion";
 import { PipelineSection } from "./pages/PipelineSection";
+import { ServingDetailPage } from "./pages/ServingDetail";
+import { ServingListPage } from "./pages/ServingList";
 import { navigate, setQueryParam, useLocation } from "./router";
 
 const NS_STORAGE_KEY = "ketch.namespace";
@@ -128,6 +130,16 @@ export function App() {
     );
   } else if (entry.id === "pipelines") {
     page = <PipelineSection segments={segments.slice(1)} query={query} namespace={namespace} />;
+  } else if (entry.id === "serving") {
+    // The server keeps /serving/... for the data plane, so a service's page is
+    // /serving?service=NAMESPACE/NAME (a reload must reach the dashboard).
+    const [svcNs, svcName] = (query.get("service") ?? "").split("/", 2);
+    page =
+      svcNs && svcName ? (
+        <ServingDetailPage key={`${svcNs}/${svcName}`} namespace={svcNs} name={svcName} />
+      ) : (
+        <ServingListPage namespace={namespace} />
+      );
   } else if (entry.id === "models") {
     const modelId = segments[1];
     const versionId = segments[2] === "versions" ? segments[3] : undefined;
