@@ -81,12 +81,14 @@ class ResourceService:
             raise InvalidError("an update must say which version it replaces", [FieldError(
                 "metadata.resourceVersion", "must be specified for an update (read the "
                 "object, change it, send it back)")])
+        if info.check_update is not None and not status:
+            current = self.store.get(info, namespace, name)
+            if obj.spec != current.spec:
+                info.check_update(current, obj)  # a dry run is refused the same way
         if dry_run:
             return obj
         if not status:
             current = self.store.get(info, namespace, name)
-            if info.check_update is not None and obj.spec != current.spec:
-                info.check_update(current, obj)
             # Finalizers added by admission stay unless the writer lists them itself.
             for finalizer in info.finalizers:
                 if (finalizer in current.metadata.finalizers
