@@ -110,6 +110,8 @@ def test_a_version_cannot_change_once_created(service: ResourceService,
     with pytest.raises(InvalidError, match="cannot be changed"):
         service.apply(PIPELINE_VERSION, "default", "p-v1",
                       version("p-v1", "p", ir, description="c"))
+    with pytest.raises(InvalidError, match="cannot be changed"):  # a dry run too
+        service.replace(PIPELINE_VERSION, "default", "p-v1", changed, dry_run=True)
     # Labels are metadata, not the version: they may change.
     labelled = service.patch(PIPELINE_VERSION, "default", "p-v1",
                              {"metadata": {"labels": {"stage": "prod"}}})
