@@ -354,3 +354,12 @@ def test_loader_helper_modules_are_per_file(tmp_path: Path) -> None:
     assert load_pipeline_file(tmp_path / "one" / "p.py")["pipelineInfo"]["name"] == "one"
     assert load_pipeline_file(tmp_path / "two" / "p.py")["pipelineInfo"]["name"] == "two"
     assert "helpers" not in sys.modules
+
+
+def test_ignore_upstream_failure_needs_defaults() -> None:
+    def p() -> None:
+        add(a=add(a=1, b=2).output, b=1).ignore_upstream_failure()
+
+    with pytest.raises(ValueError, match=r"task 'add-2': \.ignore_upstream_failure\(\) needs a "
+                                         r"default for input 'a'"):
+        dsl.pipeline(p)

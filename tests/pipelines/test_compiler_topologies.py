@@ -2,8 +2,9 @@
 conditions, an exit handler over everything, loops over artifact lists, a OneOf returned by
 a sub-pipeline, importers, pipeline_root, docstring descriptions, additional_funcs,
 resources from task outputs, loops over dict-item fields, pipelines returning artifact
-lists and dicts, v1 YAML components with every placeholder, custom artifact classes):
-ketch's IR equals kfp 2.16.1's, key by key, except ``sdkVersion``.
+lists and dicts, v1 YAML components with every placeholder, custom artifact classes,
+cache keys, images from channels, ignore_upstream_failure): ketch's IR equals kfp
+2.16.1's, key by key, except ``sdkVersion``.
 
 Known difference not exercised here: when one sub-pipeline holds two components whose
 names collide with the outer pipeline's, kfp renames them in protobuf map order (a hash
@@ -408,6 +409,31 @@ def use(m: Input[VertexModel]) -> str:
 @dsl.pipeline
 def topology():
     use(m=make().outputs["out"])
+''',
+    "task_options": '''
+from kfp import dsl
+
+@dsl.component
+def step(x: int) -> int:
+    return x
+
+@dsl.component
+def img() -> str:
+    return "python:3.12"
+
+@dsl.component
+def cleanup(x: int = 0):
+    pass
+
+@dsl.pipeline
+def topology(tag: str = "python:3.10"):
+    a = step(x=1).set_caching_options(enable_caching=True, cache_key="my-key")
+    b = step(x=a.output).set_container_image("python:3.13")
+    c = step(x=2).set_container_image(img().output)
+    d = step(x=3).set_container_image(tag)
+    cleanup(x=b.output).ignore_upstream_failure()
+    with dsl.ParallelFor([1, 2], name="loop-name"):
+        step(x=4).set_display_name("in loop")
 ''',
 }
 

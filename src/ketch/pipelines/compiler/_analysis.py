@@ -23,7 +23,7 @@ from ketch.pipelines.dsl._channels import (
 )
 from ketch.pipelines.dsl._component import is_final_status_input
 from ketch.pipelines.dsl._groups import ExitHandler, ParallelFor, TasksGroup, _ConditionGroup
-from ketch.pipelines.dsl._pipeline import CompileError, GraphComponent
+from ketch.pipelines.dsl._pipeline import CompileError, GraphComponent, channels_in
 from ketch.pipelines.dsl._task import PipelineTask
 
 __all__ = ["GraphAnalysis", "Ref"]
@@ -228,7 +228,10 @@ class GraphAnalysis:
             if task.is_exit_handler:
                 continue
             conditions = self._condition_channels(task)
-            for channel in task.channel_inputs() + conditions:
+            # An image taken from a channel is an input like any other (kfp makes it a
+            # dependency; channels in resource settings it does not).
+            image = channels_in(task.resources.get("__image__", ""), self.pipeline.channels)
+            for channel in task.channel_inputs() + conditions + image:
                 self._need(channel, task.name)
                 if isinstance(channel, OneOf):
                     for inner in channel.channels:

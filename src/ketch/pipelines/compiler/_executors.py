@@ -101,8 +101,8 @@ def _finish(container: dict[str, Any], task: PipelineTask,
     fields = _resources(resources)
     if fields:
         container["resources"] = fields
-    if "__image__" in task.resources:
-        container["image"] = task.resources["__image__"]
+    if "__image__" in resources:
+        container["image"] = resources["__image__"]
     return {"container": container}
 
 

@@ -165,8 +165,8 @@ class PipelineTask:
         return self
 
     def set_container_image(self, name: str) -> PipelineTask:
-        """Override the component's image for this task."""
-        self.resources["__image__"] = name
+        """Override the component's image for this task (a constant or a channel)."""
+        self.resources["__image__"] = str(name)
         return self
 
     def after(self, *tasks: PipelineTask) -> PipelineTask:
@@ -179,7 +179,17 @@ class PipelineTask:
         return self
 
     def ignore_upstream_failure(self) -> PipelineTask:
-        """Run even when upstream tasks failed (like an exit task)."""
+        """Run even when upstream tasks failed (like an exit task).
+
+        Raises:
+            ValueError: An input fed by an upstream task has no default to fall back on.
+        """
+        for key, value in self.inputs.items():
+            if isinstance(value, PipelineChannel) and value.task is not None and \
+                    not self.component.inputs[key].has_default:
+                raise ValueError(
+                    f"task {self.name!r}: .ignore_upstream_failure() needs a default for "
+                    f"input {key!r}, which {value.task_name!r} may fail to produce")
         self.ignore_upstream_failure_flag = True
         return self
 
