@@ -224,10 +224,11 @@ def test_logger_posts_cloudevents(iris: Any, sink: Any) -> None:
     url, events = sink
     srv = start_modelserver("--name", "iris", "--model-dir", str(iris[0]), "--format",
                             "sklearn", "--logger-url", url, "--logger-mode", "all",
-                            "--service", "iris-svc", "--namespace", "team-a")
+                            "--service", "iris-svc", "--namespace", "team-a",
+                            "--logger-metadata-header", "X-Tenant")
     try:
         r = httpx.post(f"{srv.url}/v1/models/iris:predict", json={"instances": ROWS},
-                       timeout=30)
+                       headers={"x-tenant": "acme", "x-request-id": "req-7"}, timeout=30)
         assert r.status_code == 200
         wait_for(lambda: len(events) >= 2, timeout=15, message="two CloudEvents")
         by_type = {h["ce-type"]: (h, b) for h, b in events}
@@ -235,8 +236,10 @@ def test_logger_posts_cloudevents(iris: Any, sink: Any) -> None:
         resp_h, resp_b = by_type["org.kubeflow.serving.inference.response"]
         assert json.loads(req_b) == {"instances": ROWS}
         assert json.loads(resp_b) == r.json()
-        assert req_h["ce-id"] == resp_h["ce-id"]
+        assert req_h["ce-id"] == resp_h["ce-id"] == "req-7"
         for h in (req_h, resp_h):
+            assert json.loads(h["ce-metadata"]) == {"X-Tenant": ["acme"]}
+            assert h["ce-endpoint"] == ""
             assert h["ce-specversion"] == "1.0"
             assert h["ce-inferenceservicename"] == "iris-svc"
             assert h["ce-namespace"] == "team-a"

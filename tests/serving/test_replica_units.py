@@ -330,12 +330,13 @@ def test_json_keeps_nan_and_numpy_values() -> None:
 
 def test_replica_args_from_the_spec() -> None:
     spec = {"predictor": {"batcher": {"maxBatchSize": "16", "maxLatency": 20},
-                          "logger": {"url": "http://127.0.0.1:9/e", "mode": "request"}},
+                          "logger": {"url": "http://127.0.0.1:9/e", "mode": "request",
+                                     "metadataHeaders": ["X-Tenant"]}},
             "transformer": {"python": {"class": "pkg.scale:Scale", "codeDir": "/code"}}}
     assert replica_args(spec, service="iris", namespace="ns") == [
         "--max-batch-size", "16", "--max-latency", "20",
         "--logger-url", "http://127.0.0.1:9/e", "--logger-mode", "request",
-        "--service", "iris", "--namespace", "ns",
+        "--service", "iris", "--namespace", "ns", "--logger-metadata-header", "X-Tenant",
         "--transformer", "pkg.scale:Scale", "--transformer-dir", "/code"]
     assert replica_args({"predictor": {"batcher": {}}}, service="s", namespace="n") == [
         "--max-batch-size", "32", "--max-latency", "5000"]
@@ -349,6 +350,8 @@ def test_replica_args_from_the_spec() -> None:
     ({"predictor": {"batcher": {"timeout": 0}}}, "predictor.batcher.timeout"),
     ({"predictor": {"logger": {"mode": "all"}}}, "predictor.logger.url"),
     ({"predictor": {"logger": {"url": "x", "mode": "some"}}}, "predictor.logger.mode"),
+    ({"predictor": {"logger": {"url": "x", "metadataHeaders": "X-A"}}},
+     "predictor.logger.metadataHeaders"),
     ({"transformer": {"containers": []}}, "transformer"),
     ({"transformer": {"python": {"class": "no-colon"}}}, "transformer.python.class"),
 ])

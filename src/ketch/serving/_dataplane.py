@@ -38,7 +38,7 @@ from ketch.serving._codec import (
 )
 from ketch.serving._http import Request, Response
 from ketch.serving._json import dumps
-from ketch.serving._logger import RequestLogger
+from ketch.serving._logger import LoggedRequest, RequestLogger
 from ketch.serving._metrics import ReplicaMetrics
 from ketch.serving._predict import Predictor
 from ketch.serving._runtimes import OUTPUT_NAME, CustomRuntime, Runtime
@@ -118,12 +118,10 @@ class DataPlane:
         """Answer one request: the response, or an awaitable of it."""
         start = time.perf_counter()
         endpoint = "other"
-        event_id = None
+        logged = None
         if self.logger is not None and req.method == "POST" and (
                 req.path.endswith("/infer") or req.path.endswith(":predict")):
-            event_id = self.logger.new_id()
-            self.logger.request(event_id, req.body, req.headers.get(
-                "content-type") or "application/json", req.path)
+            logged = self.logger.request(req.body, req.headers)
         try:
             endpoint, result = self._route(req)
         except HTTPError as e:
@@ -131,26 +129,26 @@ class DataPlane:
         except Exception as e:  # a bug in ketch, not the model: still answer
             result = HTTPError(500, f"{type(e).__name__}: {e}").response()
         if isinstance(result, tuple):
-            self._done(endpoint, result, start, event_id, req.path)
+            self._done(endpoint, result, start, logged)
             return result
-        return self._later(result, endpoint, start, event_id, req.path)
+        return self._later(result, endpoint, start, logged)
 
     async def _later(self, pending: Awaitable[Response], endpoint: str, start: float,
-                     event_id: str | None, path: str) -> Response:
+                     logged: LoggedRequest | None) -> Response:
         try:
             result = await pending
         except HTTPError as e:
             result = e.response()
         except Exception as e:
             result = HTTPError(500, f"{type(e).__name__}: {e}").response()
-        self._done(endpoint, result, start, event_id, path)
+        self._done(endpoint, result, start, logged)
         return result
 
-    def _done(self, endpoint: str, result: Response, start: float, event_id: str | None,
-              path: str) -> None:
+    def _done(self, endpoint: str, result: Response, start: float,
+              logged: LoggedRequest | None) -> None:
         self.metrics.request(endpoint, result[0], time.perf_counter() - start)
-        if event_id is not None and self.logger is not None:
-            self.logger.response(event_id, result[1], result[2].decode(), path)
+        if logged is not None and self.logger is not None:
+            self.logger.response(logged, result[1], result[2].decode())
 
     # -- routing ---------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ Each logged request and response becomes one CloudEvent, as KServe's agent sends
 binary mode over HTTP (the payload as the body; ``ce-specversion``, ``ce-id``,
 ``ce-type`` ``org.kubeflow.serving.inference.request`` or ``.response``, ``ce-source``,
 ``ce-time``, ``ce-inferenceservicename``, ``ce-namespace``, ``ce-component``,
-``ce-endpoint`` headers; a request and its response share ``ce-id``), or one structured
+``ce-endpoint`` and ``ce-metadata`` (the request headers named in the logger's
+``metadataHeaders``, as a JSON object of lists) headers; a request and its response share
+``ce-id``, taken from the request's ``x-request-id`` when it has one), or one structured
 JSON event per line when ``url`` is a file path or ``file://`` URL.
 
 Logging never slows a reply: events go into a bounded buffer and one background thread
@@ -37,16 +39,26 @@ _STOP = object()
 _SEND_TIMEOUT = 5.0
 
 
-class _Event:
-    __slots__ = ("body", "content_type", "endpoint", "id", "time", "type")
+class LoggedRequest:
+    """What a response event shares with its request's: the id and the metadata."""
 
-    def __init__(self, event_id: str, kind: str, body: bytes, content_type: str,
-                 endpoint: str) -> None:
+    __slots__ = ("id", "metadata")
+
+    def __init__(self, event_id: str, metadata: str) -> None:
         self.id = event_id
+        self.metadata = metadata
+
+
+class _Event:
+    __slots__ = ("body", "content_type", "id", "metadata", "time", "type")
+
+    def __init__(self, logged: LoggedRequest, kind: str, body: bytes,
+                 content_type: str) -> None:
+        self.id = logged.id
+        self.metadata = logged.metadata
         self.type = kind
         self.body = body
         self.content_type = content_type
-        self.endpoint = endpoint
         self.time = datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -61,6 +73,8 @@ class RequestLogger:
         service: The InferenceService name (``ce-inferenceservicename``).
         namespace: Its namespace (``ce-namespace``).
         component: ``predictor`` (``ce-component``).
+        endpoint: ``ce-endpoint`` (KServe: the component's endpoint; empty by default).
+        metadata_headers: Request headers copied into ``ce-metadata``.
         buffer: Events held at most while the receiver is slow.
 
     Raises:
@@ -69,6 +83,7 @@ class RequestLogger:
 
     def __init__(self, url: str, mode: str, metrics: ReplicaMetrics, *, service: str,
                  namespace: str = "default", component: str = "predictor",
+                 endpoint: str = "", metadata_headers: tuple[str, ...] = (),
                  buffer: int = 10_000) -> None:
         if mode not in LOGGER_MODES:
             raise ValueError(f"logger mode must be one of {', '.join(LOGGER_MODES)}, "
@@ -88,7 +103,8 @@ class RequestLogger:
         self.source = f"/serving/{namespace}/{service}/{component}"
         self._static = {"ce-specversion": "1.0", "ce-source": self.source,
                         "ce-inferenceservicename": service, "ce-namespace": namespace,
-                        "ce-component": component}
+                        "ce-component": component, "ce-endpoint": endpoint}
+        self._metadata_headers = tuple((h, h.lower()) for h in metadata_headers)
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=buffer)
         self._thread = threading.Thread(target=self._deliver, name="request-logger",
                                         daemon=True)
@@ -106,20 +122,31 @@ class RequestLogger:
             self._out = self._file.open("a", encoding="utf-8")
         self._thread.start()
 
-    @staticmethod
-    def new_id() -> str:
-        """An event id for a request and its response."""
-        return str(uuid.uuid4())
+    def request(self, body: bytes, headers: dict[str, str]) -> LoggedRequest:
+        """Log a request (when the mode includes requests); never blocks.
 
-    def request(self, event_id: str, body: bytes, content_type: str, endpoint: str) -> None:
-        """Log a request (when the mode includes requests); never blocks."""
+        Args:
+            body: The request body as received.
+            headers: The request headers, names lower-cased.
+
+        Returns:
+            What :meth:`response` needs to log the matching response.
+        """
+        meta: dict[str, list[str]] = {}
+        for name, key in self._metadata_headers:
+            if key in headers:
+                meta[name] = [headers[key]]
+        logged = LoggedRequest(headers.get("x-request-id") or str(uuid.uuid4()),
+                               json.dumps(meta, separators=(",", ":")))
         if self.log_requests:
-            self._put(_Event(event_id, REQUEST_TYPE, body, content_type, endpoint))
+            self._put(_Event(logged, REQUEST_TYPE, body,
+                             headers.get("content-type") or "application/json"))
+        return logged
 
-    def response(self, event_id: str, body: bytes, content_type: str, endpoint: str) -> None:
-        """Log a response (when the mode includes responses); never blocks."""
+    def response(self, logged: LoggedRequest, body: bytes, content_type: str) -> None:
+        """Log the response to a logged request (when the mode includes responses)."""
         if self.log_responses:
-            self._put(_Event(event_id, RESPONSE_TYPE, body, content_type, endpoint))
+            self._put(_Event(logged, RESPONSE_TYPE, body, content_type))
 
     def _put(self, event: _Event) -> None:
         try:
@@ -163,7 +190,8 @@ class RequestLogger:
             "time": event.time, "datacontenttype": event.content_type,
             "inferenceservicename": self._static["ce-inferenceservicename"],
             "namespace": self._static["ce-namespace"],
-            "component": self._static["ce-component"], "endpoint": event.endpoint}
+            "component": self._static["ce-component"],
+            "endpoint": self._static["ce-endpoint"], "metadata": event.metadata}
         try:
             record["data"] = json.loads(event.body) if "json" in event.content_type else None
         except ValueError:
@@ -177,7 +205,7 @@ class RequestLogger:
 
     def _post(self, event: _Event) -> bool:
         headers = {**self._static, "ce-id": event.id, "ce-type": event.type,
-                   "ce-time": event.time, "ce-endpoint": event.endpoint,
+                   "ce-time": event.time, "ce-metadata": event.metadata,
                    "content-type": event.content_type,
                    "content-length": str(len(event.body))}
         target = self._parts.path or "/"

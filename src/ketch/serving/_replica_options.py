@@ -7,8 +7,9 @@ the controller adds ``*replica_args(spec, service=..., namespace=...)`` and noth
 - ``predictor.batcher {maxBatchSize, maxLatency (ms), timeout (s)}`` ->
   ``--max-batch-size``, ``--max-latency``, ``--batch-timeout`` (KServe's defaults, 32,
   5000 ms and 60 s, for the fields left out);
-- ``predictor.logger {url, mode}`` -> ``--logger-url``, ``--logger-mode`` (``all`` when
-  left out), with ``--service`` and ``--namespace`` for the events' attributes;
+- ``predictor.logger {url, mode, metadataHeaders}`` -> ``--logger-url``,
+  ``--logger-mode`` (``all`` when left out), ``--logger-metadata-header`` per header, with
+  ``--service`` and ``--namespace`` for the events' attributes;
 - ``transformer.python {class, codeDir}`` (ketch's form: no container, the class runs in
   the replica around the model) -> ``--transformer``, ``--transformer-dir``.
 """
@@ -94,6 +95,13 @@ def replica_args(spec: dict[str, Any], *, service: str, namespace: str) -> list[
                             f"must be all, request or response, got {mode!r}")
         args += ["--logger-url", url, "--logger-mode", mode, "--service", service,
                  "--namespace", namespace]
+        headers = logger.get("metadataHeaders") or []
+        if not isinstance(headers, list) or not all(isinstance(h, str) and h
+                                                    for h in headers):
+            raise SpecError("predictor.logger.metadataHeaders",
+                            f"must be a list of header names, got {headers!r}")
+        for header in headers:
+            args += ["--logger-metadata-header", header]
     transformer = _section(spec, "transformer")
     if transformer is not None:
         python = _section(spec, "transformer.python")

@@ -78,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="InferenceService name in logged events (default: --name)")
     log.add_argument("--namespace", default="default",
                      help="namespace in logged events")
+    log.add_argument("--logger-endpoint", default="", metavar="NAME",
+                     help="ce-endpoint in logged events (KServe: the component endpoint)")
+    log.add_argument("--logger-metadata-header", action="append", default=[],
+                     metavar="HEADER", help="a request header to copy into ce-metadata "
+                                            "(repeatable; KServe's metadataHeaders)")
     run = p.add_argument_group("execution")
     run.add_argument("--offload", default="auto", choices=["auto", "thread", "inline"],
                      help="where predict runs: auto (inline while it is measured under "
@@ -177,7 +182,8 @@ async def _serve(args: argparse.Namespace, runtime: Any) -> int:
         try:
             logger = RequestLogger(args.logger_url, args.logger_mode, metrics,
                                    service=args.service or args.name,
-                                   namespace=args.namespace)
+                                   namespace=args.namespace, endpoint=args.logger_endpoint,
+                                   metadata_headers=tuple(args.logger_metadata_header))
             logger.start()
         except (ValueError, OSError) as e:
             return _fail(f"--logger-url: {e}")
