@@ -64,18 +64,21 @@ SLOW_MODEL = '''
 import time
 from pathlib import Path
 
-class Slow:
-    """A sync predict that sleeps; it marks its start and end in files the test reads."""
+class Gated:
+    """A sync predict that blocks until the test creates its release file; it marks its
+    start and end in files the test reads."""
 
     def __init__(self, model_dir):
         self.dir = Path(model_dir)
 
     def predict(self, payload):
-        seconds, tag = payload["instances"]
+        (tag,) = payload["instances"]
         (self.dir / f"started-{tag}").touch()
-        time.sleep(seconds)
+        deadline = time.monotonic() + 60
+        while not (self.dir / f"release-{tag}").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
         (self.dir / f"finished-{tag}").touch()
-        return [seconds]
+        return [tag]
 '''
 
 
@@ -363,9 +366,9 @@ def test_missing_transformer_class_fails_at_start(iris: Any) -> None:
 
 @pytest.fixture
 def slow(tmp_path: Path) -> Iterator[tuple[ModelServer, Path]]:
-    (tmp_path / "slow.py").write_text(SLOW_MODEL)
+    (tmp_path / "gated.py").write_text(SLOW_MODEL)
     srv = start_modelserver("--name", "slow", "--model-dir", str(tmp_path), "--format",
-                            "custom", "--custom", "slow:Slow", "--drain-seconds", "20")
+                            "custom", "--custom", "gated:Gated", "--drain-seconds", "60")
     yield srv, tmp_path
     srv.stop()
 
@@ -374,26 +377,38 @@ def test_slow_predict_does_not_block_health_checks(slow: tuple[ModelServer, Path
     srv, marks = slow
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(httpx.post, f"{srv.url}/v1/models/slow:predict",
-                              json={"instances": [5.0, "a"]}, timeout=30)
+                              json={"instances": ["a"]}, timeout=60)
         wait_for((marks / "started-a").exists, timeout=10, message="the predict to start")
-        # While the sync 5 s predict runs, the event loop still answers.
+        # The sync predict is blocked until released, yet the event loop still answers.
         for _ in range(5):
-            assert httpx.get(f"{srv.url}/v2/health/ready", timeout=4).status_code == 200
+            assert httpx.get(f"{srv.url}/v2/health/ready", timeout=30).status_code == 200
+        assert httpx.get(f"{srv.url}/metrics", timeout=30).status_code == 200
         assert not (marks / "finished-a").exists()
-        assert pending.result().json() == {"predictions": [5.0]}
+        (marks / "release-a").touch()
+        assert pending.result().json() == {"predictions": ["a"]}
 
 
 def test_sigterm_drains_requests_in_flight(slow: tuple[ModelServer, Path]) -> None:
     srv, marks = slow
     with ThreadPoolExecutor(1) as pool:
         pending = pool.submit(httpx.post, f"{srv.url}/v1/models/slow:predict",
-                              json={"instances": [1.5, "b"]}, timeout=30)
+                              json={"instances": ["b"]}, timeout=60)
         wait_for((marks / "started-b").exists, timeout=10, message="the predict to start")
         srv.proc.terminate()
+        # Stopping: no new connections are taken while the one in flight is finishing.
+        wait_for(lambda: not _accepts(srv.port), timeout=10, message="the listener closed")
+        assert srv.proc.poll() is None
+        (marks / "release-b").touch()
         r = pending.result()
         assert r.status_code == 200
-        assert r.json() == {"predictions": [1.5]}
+        assert r.json() == {"predictions": ["b"]}
         assert r.headers.get("connection") == "close"
-    assert srv.proc.wait(timeout=20) == 0
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{srv.url}/v2/health/live", timeout=5)
+    assert srv.proc.wait(timeout=30) == 0
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
