@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ketch.pipelines import dsl
 
-__all__ = ["__version__", "dsl"]  # also Client, compiler, components: loaded on use
+__all__ = ["__version__", "dsl"]  # also Client, client, compiler, components: loaded on use
 __version__ = "2.16.1"
 __ketch_alias__ = True
 
@@ -18,6 +18,10 @@ def __getattr__(name: str) -> object:
         from ketch.pipelines.dsl import components
 
         return components
+    if name == "client":
+        import ketch.client
+
+        return ketch.client
     if name == "Client":
         # ketch's client speaks kfp.Client's calls (create_run_from_pipeline_func...).
         from ketch import Client
