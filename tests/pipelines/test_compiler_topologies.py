@@ -435,6 +435,61 @@ def topology(tag: str = "python:3.10"):
     with dsl.ParallelFor([1, 2], name="loop-name"):
         step(x=4).set_display_name("in loop")
 ''',
+    "loops_over_loop_items": '''
+from typing import List
+from kfp import dsl
+
+@dsl.component
+def show(x: int) -> int:
+    return x
+
+@dsl.component
+def rows() -> List[List[int]]:
+    return [[1, 2], [3]]
+
+@dsl.component
+def total(xs: List[int]) -> int:
+    return sum(xs)
+
+@dsl.pipeline
+def topology():
+    with dsl.ParallelFor([[1, 2], [3]]) as row:
+        with dsl.ParallelFor(row) as x:
+            show(x=x)
+    with dsl.ParallelFor(rows().output) as r:
+        with dsl.ParallelFor(r, parallelism=1) as y:
+            s = show(x=y)
+        total(xs=dsl.Collected(s.output))
+''',
+    "double_fan_in_and_oneof_in_a_loop": '''
+from typing import List
+from kfp import dsl
+
+@dsl.component
+def show(x: int) -> int:
+    return x
+
+@dsl.component
+def total(xs: list) -> int:
+    return len(xs)
+
+@dsl.component
+def flip(x: int) -> str:
+    return "h"
+
+@dsl.pipeline
+def topology() -> List[int]:
+    with dsl.ParallelFor([1, 2]) as a:
+        with dsl.ParallelFor([3, 4]) as b:
+            s = show(x=b)
+        with dsl.If(flip(x=a).output == "h"):
+            h = show(x=1)
+        with dsl.Else():
+            t = show(x=2)
+        show(x=dsl.OneOf(h.output, t.output))
+    total(xs=dsl.Collected(s.output))
+    return dsl.Collected(s.output)
+''',
 }
 
 
