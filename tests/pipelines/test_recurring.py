@@ -250,10 +250,13 @@ def test_catch_up_after_an_outage_runs_missed_times_oldest_first(
     rest = wait_for(lambda: len(runs := runs_of(runtime, "backfill")) == 5 and runs, 20,
                     message="all five")
     assert sorted(parse_time(r.spec["scheduledTime"]) for r in rest) == expected  # type: ignore[attr-defined]
-    status = wait_for(lambda: (s := runtime.store.get(RECURRING_RUN, "default", "backfill")
-                               .status).get("lastScheduledTime") == format_time(expected[-1])
-                      and s, 20, message="last scheduled time recorded")
-    assert status["nextScheduledTime"] == format_time(expected[-1] + timedelta(seconds=60))  # type: ignore[index]
+    # Each run is recorded as it is made; the next fire time is written after the batch.
+    wait_for(lambda: runtime.store.get(RECURRING_RUN, "default", "backfill").status.get(
+        "nextScheduledTime") == format_time(expected[-1] + timedelta(seconds=60)), 20,
+        message="next fire time recorded")
+    status = runtime.store.get(RECURRING_RUN, "default", "backfill").status
+    assert status["lastScheduledTime"] == format_time(expected[-1])
+    assert status["lastRunName"] == run_name("backfill", expected[-1])
 
 
 def test_no_catchup_resumes_with_only_the_latest_missed_time(runtime: Runtime,
