@@ -26,6 +26,7 @@ from ketch.core.labels import LabelSelector
 from ketch.core.resources import Resource
 from ketch.core.runtime import Runtime
 from ketch.core.service import ResourceService
+from ketch.pipelines._catalog import EXPERIMENT
 from ketch.pipelines._kind import PIPELINE_RUN
 from ketch.pipelines._recurring import (
     RECURRING_LABEL,
@@ -289,6 +290,22 @@ def test_a_run_created_before_a_crash_is_not_created_twice(runtime: Runtime,
     runs = runs_of(runtime, "crashy")
     assert [r.name for r in runs] == [made.name]
     assert runs[0].metadata.uid == made.metadata.uid  # the same object, not a new one
+
+
+def test_an_archived_experiment_holds_its_recurring_runs(runtime: Runtime,
+                                                         ir: dict[str, Any]) -> None:
+    """As KFP: archiving an experiment disables its recurring runs."""
+    runtime.store.create(EXPERIMENT, Resource.model_validate({
+        "apiVersion": API, "kind": "Experiment", "metadata": {"name": "nightly"},
+        "spec": {"archived": True}}))
+    ResourceService(runtime).create(RECURRING_RUN, recurring("held", ir))
+    cond = wait_for(lambda: runtime.store.get(RECURRING_RUN, "default", "held").status.get(
+        "conditions"), 20, message="a condition")
+    assert cond[0]["reason"] == "ExperimentArchived"  # type: ignore[index]
+    assert runs_of(runtime, "held") == []
+    experiment = runtime.store.get(EXPERIMENT, "default", "nightly")
+    runtime.store.update(EXPERIMENT, experiment.model_copy(update={"spec": {"archived": False}}))
+    wait_for(lambda: runs_of(runtime, "held"), 20, message="runs once unarchived")
 
 
 def test_a_long_name_still_schedules(runtime: Runtime, ir: dict[str, Any]) -> None:

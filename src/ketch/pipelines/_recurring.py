@@ -30,6 +30,7 @@ from ketch.core.kinds import Column, KindInfo
 from ketch.core.resources import KetchModel, Resource, set_condition
 from ketch.core.runtime import Runtime
 from ketch.core.service import ResourceService
+from ketch.pipelines._catalog import EXPERIMENT
 from ketch.pipelines._kind import PIPELINE_RUN, PipelineRunSpec
 from ketch.pipelines._schedule import (
     Schedule,
@@ -55,8 +56,10 @@ log = logging.getLogger("ketch.pipelines.recurring")
 
 RECURRING_LABEL = "pipelines.ketch.dev/recurring-run"
 ACTIVE_UNTIL = ("Succeeded", "Failed", "Cancelled", "Error")
-# How often a schedule that waits for a free slot looks at its runs again.
+# How often a schedule that waits for a free slot looks at its runs again, and one
+# held by an archived experiment at the experiment.
 _BLOCKED_RECHECK = 1.0
+_ARCHIVED_RECHECK = 5.0
 
 
 class Trigger(KetchModel):
@@ -199,6 +202,16 @@ class RecurringRunController(Controller):
                 active.append(name)
         return active
 
+    def experiment_archived(self, rr: Resource, spec: RecurringRunSpec) -> bool:
+        name = spec.run_template.experiment
+        if not name:
+            return False
+        try:
+            experiment = self.rt.store.get(EXPERIMENT, rr.namespace, name)
+        except NotFoundError:
+            return False  # runs may name an experiment that was never created
+        return bool(experiment.spec.get("archived"))
+
     def reconcile(self, key: ObjectKey) -> Result | None:
         try:
             rr = self.rt.store.get(RECURRING_RUN, key.namespace, key.name)
@@ -216,6 +229,14 @@ class RecurringRunController(Controller):
             status.pop("nextScheduledTime", None)
             self._write(rr, status)
             return None
+        if self.experiment_archived(rr, spec):
+            # KFP disables an archived experiment's recurring runs; unarchiving resumes
+            # them (with catch-up, as re-enabling does).
+            set_condition(status, "Enabled", False, "ExperimentArchived",
+                          f'experiment "{spec.run_template.experiment}" is archived')
+            status.pop("nextScheduledTime", None)
+            self._write(rr, status)
+            return Result(requeue_after=_ARCHIVED_RECHECK)
         now = datetime.now(UTC)
         last = status.get("lastScheduledTime")
         decision = decide(spec.schedule(), last=parse_time(last) if last else None,
