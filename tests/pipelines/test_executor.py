@@ -62,6 +62,11 @@ SOURCE = HEADER + textwrap.dedent('''
             fh.write("weights")
         return model
 
+    def custom(out: Output[Artifact]):
+        out.set_path(out.path + ".custom")
+        with open(out.path, "w") as fh:
+            fh.write("elsewhere")
+
     def final(status: PipelineTaskFinalStatus) -> str:
         return f"{status.state}|{status.pipeline_task_name}|{status.error_message}"
 
@@ -157,6 +162,16 @@ def test_list_of_artifacts_and_returned_artifact(tmp_path: Path) -> None:
     assert returned["uri"] == str(base / "bundle")
     assert returned["metadata"] == {"kind": "bundle"}
     assert (base / "bundle").read_text() == "weights"
+
+
+def test_custom_path_reported(tmp_path: Path) -> None:
+    target = tmp_path / "o" / "art"
+    out = run(tmp_path, "custom", {"outputs": {"artifacts": {
+        "out": artifact(str(target), "system.Artifact", "out")}}})
+    entry = out["artifacts"]["out"]["artifacts"][0]
+    assert entry["uri"] == str(target)
+    assert entry["custom_path"] == f"{target}.custom"
+    assert Path(f"{target}.custom").read_text() == "elsewhere"
 
 
 def test_task_final_status(tmp_path: Path) -> None:
@@ -266,11 +281,13 @@ def _same_output_cases(tmp: Path) -> list[tuple[str, dict[str, Any]]]:
             "inputs": {"parameterValues": {"base": str(tmp)}},
             "outputs": {"artifacts": {"Output": artifact(str(out / "o"), "system.Model",
                                                          "Output")}}}),
+        ("custom", {"outputs": {"artifacts": {"out": artifact(str(out / "c"),
+                                                              "system.Artifact", "out")}}}),
     ]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", range(4))
+@pytest.mark.parametrize("case", range(5))
 def test_same_output_as_kfp_executor(tmp_path: Path, kfp_venv: Path, case: int) -> None:
     """kfp's executor_main, ketch's executor, and ketch's executor with the real kfp
     importable (its annotations and artifact classes) write the same ExecutorOutput."""

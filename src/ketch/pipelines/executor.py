@@ -220,9 +220,8 @@ class _Call:
         if params:
             output["parameterValues"] = params
         if self.output_artifacts:
-            output["artifacts"] = {
-                name: {"artifacts": [{"name": a.name, "uri": a.uri, "metadata": a.metadata}]}
-                for name, a in self.output_artifacts.items()}
+            output["artifacts"] = {name: {"artifacts": [_runtime_artifact(a)]}
+                                   for name, a in self.output_artifacts.items()}
         output_file = self.outputs.get("outputFile")
         if output_file:
             # Written in place, as kfp does: the caller reads it only after this process
@@ -250,6 +249,14 @@ class _Call:
             raise ValueError(f"function {self.func.__name__!r} returned {type(value)} for "
                              f"output {name!r}; want {annotation}")
         params[name] = value
+
+
+def _runtime_artifact(artifact: Any) -> dict[str, Any]:
+    entry = {"name": artifact.name, "uri": artifact.uri, "metadata": artifact.metadata}
+    custom = getattr(artifact, "custom_path", "")
+    if custom:  # set with .set_path(): where the step wrote it, as kfp reports it
+        entry["custom_path"] = custom
+    return entry
 
 
 def _artifact_class(annotation: Any) -> type[artifacts.Artifact]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from ketch.pipelines.dsl._channels import PipelineChannel, has_channel
@@ -139,6 +140,9 @@ class PipelineTask:
 
     def add_node_selector_constraint(self, accelerator: str) -> PipelineTask:
         """Deprecated alias of :meth:`set_accelerator_type`."""
+        warnings.warn("'add_node_selector_constraint' is deprecated. Please use "
+                      "'set_accelerator_type' instead.", category=DeprecationWarning,
+                      stacklevel=2)
         return self.set_accelerator_type(accelerator)
 
     def set_accelerator_limit(self, limit: int | str) -> PipelineTask:
