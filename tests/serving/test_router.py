@@ -69,6 +69,12 @@ def test_replicas_share_traffic_and_the_main_server_route_still_works(
         assert "ketch_serving_request_duration_seconds_bucket" in metrics
         assert 'ketch_serving_replicas_ready{namespace="default",inferenceservice="iris",' \
                'revision="iris-predictor-00001"} 2' in metrics
+        # The replicas' own families follow, labelled with revision and replica.
+        assert metrics.count("# HELP ketch_predict_duration_seconds ") == 1
+        replica_lines = [line for line in metrics.splitlines()
+                         if line.startswith("ketch_inference_requests_total{")]
+        assert len(replica_lines) >= 2 and all(
+            'revision="iris-predictor-00001",replica="' in line for line in replica_lines)
         # The main server's route forwards to the front.
         routed = httpx.post(f"{ketch_server.url}/serving/default/iris/v1/models/iris:predict",
                             json=ROW)
@@ -88,6 +94,8 @@ def test_replicas_share_traffic_and_the_main_server_route_still_works(
         assert httpx.post(f"{other}/v1/models/iris-b:predict", json=ROW).status_code == 200
         merged = httpx.get(f"{ketch_server.url}/serving/metrics").text
         assert merged.count("# HELP ketch_serving_requests_total ") == 1
+        assert merged.count("# HELP ketch_batch_size ") == 1
+        assert 'revision="iris-b-predictor-00001",replica="' in merged
         assert 'inferenceservice="iris",revision="iris-predictor-00001",code="200"} 41' \
             in merged
         assert 'inferenceservice="iris-b",revision="iris-b-predictor-00001",code="200"} 1' \

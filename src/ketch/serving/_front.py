@@ -36,7 +36,7 @@ from typing import Any
 
 import httptools
 
-from ketch.serving._front_admin import serve_admin
+from ketch.serving._front_admin import METRICS_TYPE, open_stream, serve_admin, service_metrics
 from ketch.serving._front_http import ClientConnection, Exchange
 from ketch.serving._front_pool import Backend, Revision, Router
 
@@ -148,13 +148,7 @@ class Front:
         """A new request: local routes, else choose a revision and send or queue it."""
         request = ex.request
         if request.startswith(b"GET /metrics ") or request.startswith(b"GET /metrics?"):
-            from ketch.serving._front_admin import render_metrics
-
-            body = render_metrics(self)
-            head = (f"HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\n"
-                    f"content-length: {len(body)}\r\n\r\n").encode()
-            ex.client.transport.write(head + body)  # type: ignore[union-attr]
-            ex.client.finished(ex, ex.keep_alive)
+            self.loop.create_task(self._metrics(ex))
             return
         router = self.router
         rev = router.choose()
@@ -175,6 +169,14 @@ class Front:
         rev.last_request = now
         rev.add_concurrency(1, now)
         self._route(ex, rev, fresh=True)
+
+    async def _metrics(self, ex: Exchange) -> None:
+        body = await service_metrics(self)
+        if not ex.gone and ex.client.transport is not None:
+            ex.client.transport.write(
+                f"HTTP/1.1 200 OK\r\ncontent-type: {METRICS_TYPE}\r\ncontent-length: "
+                f"{len(body)}\r\n\r\n".encode() + body)
+        ex.client.finished(ex, ex.keep_alive)
 
     def _route(self, ex: Exchange, rev: Revision, *, fresh: bool) -> None:
         backend = rev.pick(self.router.container_concurrency)
@@ -366,7 +368,7 @@ class Front:
     async def _probe(self, backend: Backend) -> None:
         """Readiness of a replica taken out of rotation: back in when ready again."""
         try:
-            reader, writer = await asyncio.wait_for(_open_stream(backend.address), 1.0)
+            reader, writer = await asyncio.wait_for(open_stream(backend.address), 1.0)
             writer.write(b"GET " + _PROBE_PATH + b" HTTP/1.1\r\nhost: replica\r\n"
                          b"connection: close\r\n\r\n")
             line = await asyncio.wait_for(reader.readline(), 2.0)
@@ -391,13 +393,6 @@ async def _open(loop: asyncio.AbstractEventLoop, factory: Any, address: str) -> 
         host, _, port = address.removeprefix("tcp:").rpartition(":")
         _, conn = await loop.create_connection(factory, host, int(port))
     return conn  # type: ignore[no-any-return]
-
-
-async def _open_stream(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    if address.startswith("unix:"):
-        return await asyncio.open_unix_connection(address[5:])
-    host, _, port = address.removeprefix("tcp:").rpartition(":")
-    return await asyncio.open_connection(host, int(port))
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -8,6 +8,11 @@ uses; the service port never reaches it:
   concurrency and request counts, what is in flight and queued, and each replica's
   outstanding requests and whether the front took it out of rotation.
 * ``GET /metrics``: the same text as ``/metrics`` on the service port.
+
+``/metrics`` is the front's own families (per revision: requests by code, latency,
+queue depth, in flight, replicas ready) followed by every replica's own (predict time,
+batch sizes, ...), each sample labelled with its ``revision`` and ``replica``: one
+scrape per service sees the whole service.
 """
 
 from __future__ import annotations
@@ -19,12 +24,16 @@ import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from ketch.serving._front_pool import LATENCY_BUCKETS
+from ketch.serving._front_pool import LATENCY_BUCKETS, Backend
 
 if TYPE_CHECKING:
     from ketch.serving._front import Front
 
-__all__ = ["render_metrics", "serve_admin"]
+__all__ = ["METRICS_TYPE", "merge_metrics", "open_stream", "render_metrics", "serve_admin",
+           "service_metrics"]
+
+METRICS_TYPE = "text/plain; version=0.0.4"
+_SCRAPE_TIMEOUT = 2.0
 
 
 async def serve_admin(front: Front, path: str) -> asyncio.AbstractServer:
@@ -43,7 +52,10 @@ async def serve_admin(front: Front, path: str) -> asyncio.AbstractServer:
                 if name.strip().lower() == "content-length":
                     length = int(value.strip())
             body = await reader.readexactly(length) if length else b""
-            code, payload, ctype = _answer(front, method, target, body)
+            if method == "GET" and urlsplit(target).path == "/metrics":
+                code, payload, ctype = 200, await service_metrics(front), METRICS_TYPE
+            else:
+                code, payload, ctype = _answer(front, method, target, body)
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as err:
             code, payload, ctype = 400, json.dumps({"error": str(err)}).encode(), \
                 "application/json"
@@ -69,8 +81,6 @@ def _answer(front: Front, method: str, target: str, body: bytes) -> tuple[int, b
     if method == "GET" and url.path == "/stats":
         seconds = int(parse_qs(url.query).get("seconds", ["60"])[0])
         return 200, json.dumps(stats(front, seconds)).encode(), "application/json"
-    if method == "GET" and url.path == "/metrics":
-        return 200, render_metrics(front), "text/plain; version=0.0.4"
     return 404, json.dumps({"error": f"no admin route {method} {url.path}"}).encode(), \
         "application/json"
 
@@ -125,3 +135,70 @@ def render_metrics(front: Front) -> bytes:
            "Requests refused with 503 because the queue was full")
     out.append(f"ketch_serving_rejected_total{{{base}}} {front.rejected}\n")
     return "".join(out).encode()
+
+
+async def service_metrics(front: Front) -> bytes:
+    """The front's metrics and its replicas', as one exposition page."""
+    backends = [b for rev in front.router.revisions.values() for b in rev.backends
+                if not b.down]
+    pages = await asyncio.gather(*(_replica_metrics(b) for b in backends))
+    return merge_metrics([render_metrics(front).decode(), *pages]).encode()
+
+
+async def _replica_metrics(backend: Backend) -> str:
+    try:
+        reader, writer = await asyncio.wait_for(open_stream(backend.address),
+                                                _SCRAPE_TIMEOUT)
+        writer.write(b"GET /metrics HTTP/1.1\r\nhost: replica\r\nconnection: close\r\n\r\n")
+        raw = await asyncio.wait_for(reader.read(), _SCRAPE_TIMEOUT)
+        writer.close()
+    except (OSError, TimeoutError):
+        return ""  # a replica going away: missing from this scrape
+    head, _, body = raw.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        return ""
+    return relabel(body.decode(errors="replace"),
+                   f'revision="{backend.revision.name}",replica="{backend.id}"')
+
+
+def relabel(page: str, labels: str) -> str:
+    """Add ``labels`` (``a="x",b="y"``) to every sample of a Prometheus text page."""
+    out = []
+    for line in page.splitlines():
+        if not line or line.startswith("#"):
+            out.append(line)
+            continue
+        name, brace, rest = line.partition("{")
+        if brace:
+            out.append(f"{name}{{{labels},{rest}")
+        else:
+            metric, _, value = line.partition(" ")
+            out.append(f"{metric}{{{labels}}} {value}")
+    return "\n".join(out) + "\n"
+
+
+def merge_metrics(pages: list[str]) -> str:
+    """Prometheus text pages as one: each family's HELP and TYPE once, then the samples
+    of every page (the exposition format wants a family's samples together)."""
+    heads: dict[str, list[str]] = {}
+    samples: dict[str, list[str]] = {}
+    for page in pages:
+        family = ""
+        for line in page.splitlines():
+            if line.startswith("# HELP ") or line.startswith("# TYPE "):
+                family = line.split(" ", 3)[2]
+                head = heads.setdefault(family, [])
+                if len(head) < 2 and line not in head:
+                    head.append(line)
+                samples.setdefault(family, [])
+            elif line and not line.startswith("#"):
+                samples.setdefault(family, []).append(line)
+    return "".join("\n".join([*heads.get(f, []), *lines]) + "\n" for f, lines in samples.items())
+
+
+async def open_stream(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A stream connection to a replica's ``unix:PATH`` or ``tcp:HOST:PORT`` address."""
+    if address.startswith("unix:"):
+        return await asyncio.open_unix_connection(address[5:])
+    host, _, port = address.removeprefix("tcp:").rpartition(":")
+    return await asyncio.open_connection(host, int(port))

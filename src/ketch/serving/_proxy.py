@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from ketch.core.errors import NotFoundError
 from ketch.core.resources import find_condition
 from ketch.core.runtime import Runtime
+from ketch.serving._front_admin import METRICS_TYPE, merge_metrics
 from ketch.serving._kind import INFERENCE_SERVICE
 
 __all__ = ["proxy_router"]
@@ -67,7 +68,7 @@ def proxy_router(runtime: Runtime) -> APIRouter:
         admins = [obj.status["front"]["admin"] for obj in listed.items
                   if (obj.status.get("front") or {}).get("admin")]
         pages = await asyncio.gather(*(_front_metrics(path) for path in admins))
-        return Response(merge_metrics(pages), media_type="text/plain; version=0.0.4")
+        return Response(merge_metrics(pages), media_type=METRICS_TYPE)
 
     router.add_api_route("/serving/metrics", metrics, methods=["GET"], include_in_schema=False)
     router.add_api_route("/serving/{namespace}/{name}/{path:path}", forward, methods=_METHODS,
@@ -83,22 +84,3 @@ async def _front_metrics(admin: str) -> str:
     except httpx.HTTPError:
         return ""  # a front starting or gone: its service is missing from this scrape
     return reply.text if reply.is_success else ""
-
-
-def merge_metrics(pages: list[str]) -> str:
-    """Prometheus text pages as one: each family's HELP and TYPE once, then the samples
-    of every page (the exposition format wants a family's samples together)."""
-    heads: dict[str, list[str]] = {}
-    samples: dict[str, list[str]] = {}
-    for page in pages:
-        family = ""
-        for line in page.splitlines():
-            if line.startswith("# HELP ") or line.startswith("# TYPE "):
-                family = line.split(" ", 3)[2]
-                head = heads.setdefault(family, [])
-                if len(head) < 2 and line not in head:
-                    head.append(line)
-                samples.setdefault(family, [])
-            elif line and not line.startswith("#"):
-                samples.setdefault(family, []).append(line)
-    return "".join("\n".join([*heads.get(f, []), *lines]) + "\n" for f, lines in samples.items())
