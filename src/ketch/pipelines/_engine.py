@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import signal
 import threading
 import time
@@ -31,12 +30,26 @@ from ketch.core.resources import now, set_condition
 from ketch.pipelines._inputs import (
     coerce_parameter,
     executor_input,
-    output_file,
     resolve_placeholders,
     runtime_placeholders,
 )
 from ketch.pipelines._ir import ComponentSpec, PipelineSpec, TaskSpec, upstream_tasks
 from ketch.pipelines._packages import requirements_of
+from ketch.pipelines._steps import (
+    NotProduced,
+    accelerators,
+    cache_key,
+    collect_outputs,
+    condition_holds,
+    cpu_request,
+    failure_message,
+    fill_constant,
+    fill_strings,
+    lightweight_entry,
+    memory_limit,
+    produced,
+    select,
+)
 from ketch.pipelines._worker import (
     TaskRunner,
     kill_task,
@@ -107,15 +120,6 @@ class StepResult:
 class _Scope:
     params: dict[str, Any]
     artifacts: dict[str, list[dict[str, Any]]]
-
-
-def _cpu(resources: Mapping[str, Any]) -> float:
-    for key in ("resourceCpuRequest", "resourceCpuLimit", "cpuRequest", "cpuLimit"):
-        value = resources.get(key)
-        if value not in (None, "", 0):
-            text = str(value)
-            return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
-    return 1.0
 
 
 class RunEngine:
@@ -208,10 +212,10 @@ class RunEngine:
             return
         try:
             params, artifacts = self._resolve_inputs(task, component, scope, siblings)
-        except _NotProduced as missing:
+        except NotProduced as missing:
             self._mark(st, "Skipped", f"not run: {missing}")
             return
-        if task.condition and not _condition_holds(task.condition, params):
+        if task.condition and not condition_holds(task.condition, params):
             self._mark(st, "Skipped", "condition was false")
             st["reason"] = "ConditionFalse"
             return
@@ -330,7 +334,7 @@ class RunEngine:
                     path: str) -> None:
         assert component.executor is not None
         executor = self.spec.executors[component.executor]
-        key = _cache_key(executor.digest, component, params, artifacts)
+        key = cache_key(executor.digest, component, params, artifacts)
         if self.ctx.caching and task.cache and self.lineage is not None and executor.container:
             hit = self.lineage.lookup(key, component)
             if hit is not None:
@@ -343,11 +347,11 @@ class RunEngine:
             return
         container = executor.container
         assert container is not None
-        lightweight = _lightweight(list(container.command), list(container.args))
+        lightweight = lightweight_entry(list(container.command), list(container.args))
         python = self._step_python(container.command, st, path) if lightweight else None
         if python == "":
             return  # its packages are still being installed, or failed to
-        cpu = _cpu(container.resources)
+        cpu = cpu_request(container.resources)
         task_id = f"{self.ctx.uid}/{path}"
         if not self.slots.take(task_id, cpu):
             self.slots_full = True
@@ -386,12 +390,12 @@ class RunEngine:
                 self.failed = True
                 return
             self.runner.start(task_id, task_dir, env=env, argv=argv)
-        memory = _memory_limit(container.resources)
+        memory = memory_limit(container.resources)
         if memory:
             st["memoryLimit"] = memory
         st.update(attempts=attempt, dir=str(task_dir), cpu=cpu, cacheKey=key,
                   launchTime=time.time(), outputUri=output_uri, cached=False)
-        gpus = _accelerators(container.resources)
+        gpus = accelerators(container.resources)
         if gpus:
             # No GPU scheduling for pipeline steps yet: say so rather than drop it.
             set_condition(st, "AcceleratorUnavailable", True, "NotScheduled",
@@ -457,7 +461,7 @@ class RunEngine:
         self.slots.release(task_id)
         if rc == 0:
             try:
-                st["outputs"] = _collect_outputs(task_dir, st, self.spec.components[
+                st["outputs"] = collect_outputs(task_dir, st, self.spec.components[
                     task.component])
             except (OSError, ValueError) as err:
                 rc, st["message"] = 1, f"could not read the step's outputs: {err}"
@@ -467,7 +471,7 @@ class RunEngine:
                 self._mark(st, "Succeeded")
                 return
         attempts = int(st.get("attempts") or 1)
-        why = st.get("message") or _failure_message(task_dir, rc)
+        why = st.get("message") or failure_message(task_dir, rc)
         if attempts <= task.retry.max_retries and not self.cancel:
             delay = min(task.retry.backoff_seconds * task.retry.backoff_factor ** (attempts - 1),
                         task.retry.backoff_max_seconds)
@@ -490,8 +494,8 @@ class RunEngine:
         name = next(iter(component.output_artifacts), "artifact")
         # Metadata may hold the task's inputs as placeholders (kfp compiles task outputs
         # used in importer metadata to {{$.inputs.parameters['...']}}).
-        metadata = _fill(dict(importer.get("metadata") or {}),
-                         lambda text: _runtime_constant(text, self.ctx, path, params))
+        metadata = fill_strings(dict(importer.get("metadata") or {}),
+                         lambda text: fill_constant(text, self._runtime(path), params))
         st["outputs"] = {"parameters": {}, "artifacts": {name: {
             "name": name, "uri": str(uri), "type": schema, "metadata": metadata}}}
         if self.lineage is not None:
@@ -514,6 +518,13 @@ class RunEngine:
 
     # -- inputs ------------------------------------------------------------------
 
+    def _runtime(self, task_name: str) -> dict[str, str]:
+        """KFP's run-time placeholders (``{{$.pipeline_job_name}}``...) for one task."""
+        return runtime_placeholders(
+            job_name=self.ctx.name, job_id=self.ctx.uid, task_name=task_name,
+            task_id=f"{self.ctx.uid}/{task_name}", pipeline_root=self.ctx.artifact_root,
+            create_time=self.ctx.create_time, schedule_time=self.ctx.schedule_time)
+
     def _resolve_inputs(self, task: TaskSpec, component: ComponentSpec, scope: _Scope,
                         siblings: dict[str, Any]) -> tuple[dict[str, Any],
                                                            dict[str, list[dict[str, Any]]]]:
@@ -525,19 +536,19 @@ class RunEngine:
                     continue  # an optional input left unset upstream
                 value = scope.params[src.component_input]
             elif src.producer_task is not None:
-                value = _produced(siblings, src.producer_task, "parameters", src.output_key)
+                value = produced(siblings, src.producer_task, "parameters", src.output_key)
             elif src.final_status_of is not None:
                 value = self._final_status(src.final_status_of, siblings)
             else:
                 constants[name] = src.constant
                 continue
-            params[name] = _select(value, src.selector) if src.selector else value
+            params[name] = select(value, src.selector) if src.selector else value
         # Constants last: an f-string constant refers to the task's other inputs.
         for name, constant in constants.items():
-            params[name] = _runtime_constant(constant, self.ctx, task.name, params)
+            params[name] = fill_constant(constant, self._runtime(task.name), params)
         for name, spec in component.input_params.items():
             if name not in params and "defaultValue" in spec:
-                params[name] = _runtime_constant(spec["defaultValue"], self.ctx, task.name,
+                params[name] = fill_constant(spec["defaultValue"], self._runtime(task.name),
                                                  params)
             if name in params:
                 # IR constants are protobuf numbers (10.0 for an int input): type them as
@@ -552,7 +563,7 @@ class RunEngine:
                     continue
                 value = scope.artifacts[art.component_input]
             else:
-                value = _produced(siblings, art.producer_task or "", "artifacts", art.output_key)
+                value = produced(siblings, art.producer_task or "", "artifacts", art.output_key)
             artifacts[name] = value if isinstance(value, list) else [value]
         return params, artifacts
 
@@ -566,172 +577,6 @@ class RunEngine:
                 "pipelineTaskName": producer,
                 "error": {"code": 1 if failed else 0,
                           "message": (_first_failure(self.tasks) or "") if failed else ""}}
-
-
-class _NotProduced(Exception):
-    pass
-
-
-def _produced(siblings: dict[str, Any], producer: str, kind: str, key: str | None) -> Any:
-    pst = siblings.get(producer) or {}
-    values = (pst.get("outputs") or {}).get(kind) or {}
-    if key not in values:
-        raise _NotProduced(f"task {producer!r} did not produce {kind[:-1]} {key!r}")
-    return values[key]
-
-
-_SELECTOR = re.compile(r"^parseJson\(string_value\)((?:\[(?:\"[^\"]*\"|\d+)\])*)$")
-_INDEX = re.compile(r"\[(?:\"([^\"]*)\"|(\d+))\]")
-
-
-def _select(value: Any, selector: str) -> Any:
-    """KFP's ``parseJson(string_value)["a"]`` selectors (loop items over dicts, struct
-    fields). The only form the compiler emits; anything else is an error naming it."""
-    match = _SELECTOR.match(selector.replace(" ", ""))
-    if match is None:
-        raise _NotProduced(f"unsupported parameterExpressionSelector {selector!r}")
-    if isinstance(value, str):
-        value = json.loads(value)
-    for key, index in _INDEX.findall(match.group(1)):
-        value = value[int(index)] if index else value[key]
-    return value
-
-
-def _condition_holds(condition: str, params: dict[str, Any]) -> bool:
-    from ketch.pipelines._cel import evaluate
-
-    return bool(evaluate(condition, params))
-
-
-_INPUT_REF = re.compile(r"\{\{\$\.inputs\.parameters\['([^']+)'\]\}\}")
-
-
-def _runtime_constant(value: Any, ctx: RunContext, task_name: str,
-                      params: Mapping[str, Any]) -> Any:
-    """A constant with KFP placeholders filled in, as KFP's driver does: the run's
-    (``{{$.pipeline_job_name}}``...) and, for f-strings over pipeline channels, the
-    task's other inputs (``{{$.inputs.parameters['pipelinechannel--x']}}``)."""
-    if not isinstance(value, str) or "{{$" not in value:
-        return value
-    runtime = runtime_placeholders(
-        job_name=ctx.name, job_id=ctx.uid, task_name=task_name, task_id=f"{ctx.uid}/{task_name}",
-        pipeline_root=ctx.artifact_root, create_time=ctx.create_time,
-        schedule_time=ctx.schedule_time)
-    for key, text in runtime.items():
-        value = value.replace("{{$." + key + "}}", text)
-
-    def channel(match: re.Match[str]) -> str:
-        if match.group(1) not in params:
-            return match.group(0)
-        found = params[match.group(1)]
-        return found if isinstance(found, str) else json.dumps(found)
-
-    return _INPUT_REF.sub(channel, value)
-
-
-def _fill(value: Any, fill: Any) -> Any:
-    """``fill`` applied to every string inside ``value`` (dicts and lists walked)."""
-    if isinstance(value, str):
-        return fill(value)
-    if isinstance(value, dict):
-        return {k: _fill(v, fill) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_fill(v, fill) for v in value]
-    return value
-
-
-def _memory_limit(resources: Mapping[str, Any]) -> int:
-    """Bytes; KFP writes ``resourceMemoryLimit: 1Gi`` (and the older ``memoryLimit`` in GB)."""
-    from ketch.core.quantity import parse_memory
-
-    if resources.get("resourceMemoryLimit"):
-        return parse_memory(str(resources["resourceMemoryLimit"]))
-    if resources.get("memoryLimit"):
-        return int(float(resources["memoryLimit"]) * 1e9)
-    return 0
-
-
-def _accelerators(resources: Mapping[str, Any]) -> tuple[str, str] | None:
-    acc = resources.get("accelerator") or {}
-    count = acc.get("resourceCount") or acc.get("count")
-    if not count or str(count) in ("0", ""):
-        return None
-    return str(acc.get("resourceType") or acc.get("type") or "accelerator"), str(count)
-
-
-def _lightweight(command: list[str], args: list[str]) -> tuple[str, str] | None:
-    """The (source, function) of a KFP lightweight Python component, else None."""
-    if "--function_to_execute" not in args:
-        return None
-    for i, part in enumerate(command[:-1]):
-        if "executor_main" in part:
-            return command[i + 1], args[args.index("--function_to_execute") + 1]
-    return None
-
-
-def _cache_key(executor_digest: str, component: ComponentSpec, params: Mapping[str, Any],
-               artifacts: Mapping[str, list[dict[str, Any]]]) -> str:
-    """KFP's fingerprint: the executor, the output names, the input values and artifacts."""
-    import hashlib
-
-    doc = {"executor": executor_digest,
-           "outputs": {"parameters": sorted(component.output_params),
-                       "artifacts": sorted(component.output_artifacts)},
-           "params": params,
-           "artifacts": {k: [a.get("uri") for a in v] for k, v in artifacts.items()}}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _collect_outputs(task_dir: Path, st: dict[str, Any],
-                     component: ComponentSpec) -> dict[str, Any]:
-    """Output parameters and artifacts as the executor (or a container) wrote them."""
-    written: dict[str, Any] = {}
-    path = output_file(task_dir)
-    if path.exists():
-        written = json.loads(path.read_text(encoding="utf-8") or "{}")
-    params: dict[str, Any] = dict(written.get("parameterValues") or {})
-    for name, spec in component.output_params.items():
-        if name in params:
-            continue
-        file = task_dir / "outputs" / name
-        if not file.exists():
-            raise ValueError(f"output parameter {name!r} was not written")
-        text = file.read_text(encoding="utf-8")
-        from ketch.pipelines._inputs import coerce_parameter
-
-        params[name] = coerce_parameter(text, spec.get("parameterType"),
-                                        f"outputs.parameters.{name}")
-    artifacts: dict[str, Any] = {}
-    given = written.get("artifacts") or {}
-    for name, spec in component.output_artifacts.items():
-        schema = (spec.get("artifactType") or {}).get("schemaTitle", "system.Artifact")
-        listed = (given.get(name) or {}).get("artifacts") or []
-        default_uri = f"{_output_root(st)}/{name}"
-        arts = [{"name": a.get("name") or name, "uri": a.get("uri") or default_uri,
-                 "type": schema, "metadata": a.get("metadata") or {}} for a in listed] or [
-            {"name": name, "uri": default_uri, "type": schema, "metadata": {}}]
-        artifacts[name] = arts if spec.get("isArtifactList") else arts[0]
-    return {"parameters": params, "artifacts": artifacts}
-
-
-def _output_root(st: dict[str, Any]) -> str:
-    return str(st.get("outputUri") or "")
-
-
-def _failure_message(task_dir: Path, rc: int) -> str:
-    tail = ""
-    try:
-        with open(task_dir / "log", "rb") as f:
-            f.seek(0, 2)
-            size = f.tell()
-            f.seek(max(0, size - 4000))
-            tail = f.read().decode("utf-8", "replace").strip()
-    except OSError:
-        pass
-    # 128+N is how a shell reports a child killed by signal N.
-    what = ("killed" if rc < 0 else f"killed by signal {rc - 128}" if rc > 128
-            else f"exit status {rc}")
-    return f"step failed ({what})" + (f":\n{tail}" if tail else "")
 
 
 def _dag_phase(children: list[dict[str, Any]]) -> str | None:

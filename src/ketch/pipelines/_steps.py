@@ -1,0 +1,187 @@
+"""What the engine does with one step's inputs and outputs: KFP's selectors, runtime
+placeholders in constants, resource requests read from the IR, the cache key, the
+outputs a finished step wrote, and the message of a failed one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ketch.pipelines._inputs import coerce_parameter, output_file
+from ketch.pipelines._ir import ComponentSpec
+
+__all__ = [
+    "NotProduced", "accelerators", "cache_key", "collect_outputs", "condition_holds",
+    "cpu_request", "failure_message", "fill_constant", "fill_strings", "lightweight_entry",
+    "memory_limit", "output_root", "produced", "select",
+]
+
+
+def cpu_request(resources: Mapping[str, Any]) -> float:
+    for key in ("resourceCpuRequest", "resourceCpuLimit", "cpuRequest", "cpuLimit"):
+        value = resources.get(key)
+        if value not in (None, "", 0):
+            text = str(value)
+            return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+    return 1.0
+
+
+class NotProduced(Exception):
+    pass
+
+
+def produced(siblings: dict[str, Any], producer: str, kind: str, key: str | None) -> Any:
+    pst = siblings.get(producer) or {}
+    values = (pst.get("outputs") or {}).get(kind) or {}
+    if key not in values:
+        raise NotProduced(f"task {producer!r} did not produce {kind[:-1]} {key!r}")
+    return values[key]
+
+
+_SELECTOR = re.compile(r"^parseJson\(string_value\)((?:\[(?:\"[^\"]*\"|\d+)\])*)$")
+_INDEX = re.compile(r"\[(?:\"([^\"]*)\"|(\d+))\]")
+
+
+def select(value: Any, selector: str) -> Any:
+    """KFP's ``parseJson(string_value)["a"]`` selectors (loop items over dicts, struct
+    fields). The only form the compiler emits; anything else is an error naming it."""
+    match = _SELECTOR.match(selector.replace(" ", ""))
+    if match is None:
+        raise NotProduced(f"unsupported parameterExpressionSelector {selector!r}")
+    if isinstance(value, str):
+        value = json.loads(value)
+    for key, index in _INDEX.findall(match.group(1)):
+        value = value[int(index)] if index else value[key]
+    return value
+
+
+def condition_holds(condition: str, params: dict[str, Any]) -> bool:
+    from ketch.pipelines._cel import evaluate
+
+    return bool(evaluate(condition, params))
+
+
+_INPUT_REF = re.compile(r"\{\{\$\.inputs\.parameters\['([^']+)'\]\}\}")
+
+
+def fill_constant(value: Any, runtime: Mapping[str, str], params: Mapping[str, Any]) -> Any:
+    """A constant with KFP placeholders filled in, as KFP's driver does: the run's
+    (``{{$.pipeline_job_name}}``...) and, for f-strings over pipeline channels, the
+    task's other inputs (``{{$.inputs.parameters['pipelinechannel--x']}}``)."""
+    if not isinstance(value, str) or "{{$" not in value:
+        return value
+    for key, text in runtime.items():
+        value = value.replace("{{$." + key + "}}", text)
+
+    def channel(match: re.Match[str]) -> str:
+        if match.group(1) not in params:
+            return match.group(0)
+        found = params[match.group(1)]
+        return found if isinstance(found, str) else json.dumps(found)
+
+    return _INPUT_REF.sub(channel, value)
+
+
+def fill_strings(value: Any, fill: Any) -> Any:
+    """``fill`` applied to every string inside ``value`` (dicts and lists walked)."""
+    if isinstance(value, str):
+        return fill(value)
+    if isinstance(value, dict):
+        return {k: fill_strings(v, fill) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill_strings(v, fill) for v in value]
+    return value
+
+
+def memory_limit(resources: Mapping[str, Any]) -> int:
+    """Bytes; KFP writes ``resourceMemoryLimit: 1Gi`` (and the older ``memoryLimit`` in GB)."""
+    from ketch.core.quantity import parse_memory
+
+    if resources.get("resourceMemoryLimit"):
+        return parse_memory(str(resources["resourceMemoryLimit"]))
+    if resources.get("memoryLimit"):
+        return int(float(resources["memoryLimit"]) * 1e9)
+    return 0
+
+
+def accelerators(resources: Mapping[str, Any]) -> tuple[str, str] | None:
+    acc = resources.get("accelerator") or {}
+    count = acc.get("resourceCount") or acc.get("count")
+    if not count or str(count) in ("0", ""):
+        return None
+    return str(acc.get("resourceType") or acc.get("type") or "accelerator"), str(count)
+
+
+def lightweight_entry(command: list[str], args: list[str]) -> tuple[str, str] | None:
+    """The (source, function) of a KFP lightweight Python component, else None."""
+    if "--function_to_execute" not in args:
+        return None
+    for i, part in enumerate(command[:-1]):
+        if "executor_main" in part:
+            return command[i + 1], args[args.index("--function_to_execute") + 1]
+    return None
+
+
+def cache_key(executor_digest: str, component: ComponentSpec, params: Mapping[str, Any],
+               artifacts: Mapping[str, list[dict[str, Any]]]) -> str:
+    """KFP's fingerprint: the executor, the output names, the input values and artifacts."""
+    doc = {"executor": executor_digest,
+           "outputs": {"parameters": sorted(component.output_params),
+                       "artifacts": sorted(component.output_artifacts)},
+           "params": params,
+           "artifacts": {k: [a.get("uri") for a in v] for k, v in artifacts.items()}}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def collect_outputs(task_dir: Path, st: dict[str, Any],
+                     component: ComponentSpec) -> dict[str, Any]:
+    """Output parameters and artifacts as the executor (or a container) wrote them."""
+    written: dict[str, Any] = {}
+    path = output_file(task_dir)
+    if path.exists():
+        written = json.loads(path.read_text(encoding="utf-8") or "{}")
+    params: dict[str, Any] = dict(written.get("parameterValues") or {})
+    for name, spec in component.output_params.items():
+        if name in params:
+            continue
+        file = task_dir / "outputs" / name
+        if not file.exists():
+            raise ValueError(f"output parameter {name!r} was not written")
+        text = file.read_text(encoding="utf-8")
+        params[name] = coerce_parameter(text, spec.get("parameterType"),
+                                        f"outputs.parameters.{name}")
+    artifacts: dict[str, Any] = {}
+    given = written.get("artifacts") or {}
+    for name, spec in component.output_artifacts.items():
+        schema = (spec.get("artifactType") or {}).get("schemaTitle", "system.Artifact")
+        listed = (given.get(name) or {}).get("artifacts") or []
+        default_uri = f"{output_root(st)}/{name}"
+        arts = [{"name": a.get("name") or name, "uri": a.get("uri") or default_uri,
+                 "type": schema, "metadata": a.get("metadata") or {}} for a in listed] or [
+            {"name": name, "uri": default_uri, "type": schema, "metadata": {}}]
+        artifacts[name] = arts if spec.get("isArtifactList") else arts[0]
+    return {"parameters": params, "artifacts": artifacts}
+
+
+def output_root(st: dict[str, Any]) -> str:
+    return str(st.get("outputUri") or "")
+
+
+def failure_message(task_dir: Path, rc: int) -> str:
+    tail = ""
+    try:
+        with open(task_dir / "log", "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - 4000))
+            tail = f.read().decode("utf-8", "replace").strip()
+    except OSError:
+        pass
+    # 128+N is how a shell reports a child killed by signal N.
+    what = ("killed" if rc < 0 else f"killed by signal {rc - 128}" if rc > 128
+            else f"exit status {rc}")
+    return f"step failed ({what})" + (f":\n{tail}" if tail else "")
