@@ -15,12 +15,13 @@ One sklearn iris ``LogisticRegression`` (trained here, saved with joblib) is ser
 
 Each is checked for a correct answer, then driven by one closed-loop load generator,
 ``wrk`` (one thread, a Lua script POSTing a 1-row V2 JSON request), at several
-connection counts. Servers run one at a time on the same machine, so the load generator
-shares the CPUs with the server under test alike for all. Prints requests/s, p50, p99 and
-the ratios against MLServer measured in the same run.
+connection counts. All servers are up at once but loaded one at a time, in interleaved
+rounds (every server at 1 connection, then at 8, ..., then the next round), so load from
+anything else on the machine falls on all of them alike; each cell is the median over the
+rounds. Prints requests/s, p50, p99 and the ratios against MLServer from the same run.
 
-    .venv/bin/python benchmarks/serving.py [--quick] [--duration 10] [--connections 1,8,32]
-        [--only ketch-isvc,ketch-replica,mlserver,kserve,starlette]
+    .venv/bin/python benchmarks/serving.py [--quick] [--duration 5] [--rounds 3]
+        [--connections 1,8,32] [--only ketch-isvc,ketch-replica,mlserver,kserve,starlette]
 
 Needs ``wrk`` (``apt-get install -y wrk``). The MLServer and KServe venvs are built on
 first use (a few minutes, from PyPI) with the same scikit-learn version as ketch's.
@@ -35,12 +36,13 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -361,8 +363,11 @@ def _check(url: str, want: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 s per point")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per point")
+    parser.add_argument("--quick", action="store_true", help="one round of 3 s per point")
+    parser.add_argument("--duration", type=float, default=5.0,
+                        help="seconds per point and round")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds over all servers; each cell is the median")
     parser.add_argument("--connections", default="1,8,32")
     parser.add_argument("--only", default=",".join(TARGETS))
     parser.add_argument("--serve-starlette", nargs=2, metavar=("MODEL", "PORT"),
@@ -379,6 +384,7 @@ def main() -> None:
         raise SystemExit(f"--only: unknown {', '.join(unknown)} (one of {', '.join(TARGETS)})")
     conns = [int(c) for c in args.connections.split(",")]
     seconds = 3.0 if args.quick else args.duration
+    rounds = 1 if args.quick else max(1, args.rounds)
 
     import joblib  # type: ignore[import-untyped,unused-ignore]
     import numpy as np
@@ -396,28 +402,43 @@ def main() -> None:
                       f"wrk.body = '{BODY}'\n"
                       'wrk.headers["Content-Type"] = "application/json"\n')
 
-    results: dict[str, dict[int, Result]] = {}
-    for key in only:
-        label, start = SERVERS[key]
-        print(f"{label}: starting", flush=True)
-        with start(model_path, work) as url:
-            _check(url, want)
-            _wrk(url, max(conns), 1.0, script)  # warm up: caches, lazy imports, JIT-less
-            results[key] = {}
+    # All servers up at once and measured in interleaved rounds, so that load from
+    # anything else on the machine falls on all of them alike; each cell is the median.
+    samples: dict[str, dict[int, list[Result]]] = {key: {c: [] for c in conns} for key in only}
+    with ExitStack() as stack:
+        urls: dict[str, str] = {}
+        for key in only:
+            label, start = SERVERS[key]
+            print(f"{label}: starting", flush=True)
+            urls[key] = stack.enter_context(start(model_path, work))
+            _check(urls[key], want)
+            _wrk(urls[key], max(conns), 1.0, script)  # warm up: caches, lazy imports
+        for r in range(rounds):
             for c in conns:
-                res = _wrk(url, c, seconds, script)
-                results[key][c] = res
-                print(f"  {c:>3} connections: {res.rps:>9,.0f} req/s  p50 {res.p50_ms:6.2f} ms"
-                      f"  p99 {res.p99_ms:6.2f} ms" + (f"  errors {res.errors}"
-                                                       if res.errors else ""), flush=True)
-    _table(results, conns, seconds)
+                for key in only:
+                    res = _wrk(urls[key], c, seconds, script)
+                    samples[key][c].append(res)
+                    print(f"  round {r + 1}/{rounds} {SERVERS[key][0]:<18} {c:>3} conns: "
+                          f"{res.rps:>9,.0f} req/s  p50 {res.p50_ms:6.2f} ms  p99 "
+                          f"{res.p99_ms:6.2f} ms" + (f"  errors {res.errors}"
+                                                     if res.errors else ""), flush=True)
+    results = {key: {c: _median(samples[key][c]) for c in conns} for key in only}
+    _table(results, conns, seconds, rounds)
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _table(results: dict[str, dict[int, Result]], conns: list[int], seconds: float) -> None:
+def _median(results: list[Result]) -> Result:
+    return Result(statistics.median(r.rps for r in results),
+                  statistics.median(r.p50_ms for r in results),
+                  statistics.median(r.p99_ms for r in results),
+                  sum(r.errors for r in results))
+
+
+def _table(results: dict[str, dict[int, Result]], conns: list[int], seconds: float,
+           rounds: int) -> None:
     base = results.get("mlserver")
-    print(f"\n1-row V2 JSON infer, sklearn iris LogisticRegression, wrk -t1, {seconds:g} s per "
-          f"point, {os.cpu_count()} CPUs")
+    print(f"\n1-row V2 JSON infer, sklearn iris LogisticRegression, wrk -t1, median of "
+          f"{rounds} x {seconds:g} s per cell, {os.cpu_count()} CPUs")
     print(f"{'server':<20} {'conns':>5} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
           f"{'x MLServer req/s':>16} {'p99 / MLServer':>14}")
     for key, rows in results.items():
