@@ -273,8 +273,15 @@ def test_loader_choice_of_pipeline(tmp_path: Path) -> None:
         load_pipeline_file(file)
     assert load_pipeline_file(file, "first")["pipelineInfo"]["name"] == "first"
     assert load_pipeline_file(file, "second-one")["pipelineInfo"]["name"] == "second-one"
-    with pytest.raises(InvalidError, match=r"--pipeline 'third': no such pipeline"):
+    with pytest.raises(InvalidError, match=r"--pipeline 'third': no such pipeline or "
+                                           r"component \(pipelines: first, second; "
+                                           r"components: hello\)"):
         load_pipeline_file(file, "third")
+    # A component of the file compiles on its own, as kfp's Compiler does.
+    lone = load_pipeline_file(file, "hello")
+    assert lone["pipelineInfo"]["name"] == "hello"
+    assert lone["root"]["dag"]["tasks"]["hello"]["inputs"]["parameters"]["name"] == {
+        "componentInputParameter": "name"}
 
 
 def test_loader_bad_python(tmp_path: Path) -> None:
@@ -282,6 +289,10 @@ def test_loader_bad_python(tmp_path: Path) -> None:
     empty.write_text("x = 1\n")
     with pytest.raises(InvalidError, match=r"empty\.py: holds no @dsl\.pipeline"):
         load_pipeline_file(empty)
+    only_components = tmp_path / "comps.py"
+    only_components.write_text(GOOD.split("@dsl.pipeline", maxsplit=1)[0])
+    with pytest.raises(InvalidError, match=r"components: hello; compile one with --pipeline"):
+        load_pipeline_file(only_components)
     broken = tmp_path / "broken.py"
     broken.write_text("from kfp import dsl\n\ndef oops(:\n")
     with pytest.raises(InvalidError, match=r"broken\.py: line 3"):

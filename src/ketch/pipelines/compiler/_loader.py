@@ -62,6 +62,14 @@ def _pipelines_in(module: Any) -> dict[str, Any]:
     return found
 
 
+def _components_in(module: Any) -> dict[str, Any]:
+    from ketch.pipelines.dsl._component import BaseComponent
+    from ketch.pipelines.dsl._pipeline import GraphComponent
+
+    return {attr: value for attr, value in vars(module).items()
+            if isinstance(value, BaseComponent) and not isinstance(value, GraphComponent)}
+
+
 def _spec_of(component: Any) -> dict[str, Any]:
     spec = component.pipeline_spec
     if isinstance(spec, dict):
@@ -101,14 +109,25 @@ def _from_python(file: Path, name: str | None) -> dict[str, Any]:
             sys.path.pop(0)
         _forget_siblings(before, file.parent)
     pipelines = _pipelines_in(module)
-    if not pipelines:
-        raise InvalidError("holds no @dsl.pipeline function", source=str(file))
     if name is not None:
         chosen = [v for k, v in pipelines.items() if name in (k, getattr(v, "name", None))]
-        if not chosen:
-            raise InvalidError(f"--pipeline {name!r}: no such pipeline (pipelines: "
-                               f"{', '.join(sorted(pipelines))})", source=str(file))
-        return _spec_of(chosen[0])
+        if chosen:
+            return _spec_of(chosen[0])
+        # A lone component compiles too (kfp's Compiler does the same).
+        components = _components_in(module)
+        picked = [v for k, v in components.items() if name in (k, v.name)]
+        if picked:
+            from ketch.pipelines.compiler._compiler import component_pipeline_spec
+
+            return component_pipeline_spec(picked[0])
+        raise InvalidError(f"--pipeline {name!r}: no such pipeline or component (pipelines: "
+                           f"{', '.join(sorted(pipelines)) or 'none'}; components: "
+                           f"{', '.join(sorted(components)) or 'none'})", source=str(file))
+    if not pipelines:
+        components = sorted(_components_in(module))
+        hint = (f" (components: {', '.join(components)}; compile one with --pipeline NAME)"
+                if components else "")
+        raise InvalidError(f"holds no @dsl.pipeline function{hint}", source=str(file))
     if len(pipelines) > 1:
         # A pipeline used as a component of another is not a candidate on its own.
         used = {id(t.component) for p in pipelines.values()
