@@ -74,6 +74,10 @@ export function TaskPanel({
   const isTask = node.type === "task";
   const failed = node.phase === "Failed";
   const from = st?.cachedFrom;
+  // The engine records the original run as "namespace/name".
+  const [fromNs, fromName] = from?.run?.includes("/")
+    ? (from.run.split("/", 2) as [string, string])
+    : [from?.namespace ?? namespace, from?.run ?? ""];
   const outArtifacts = Object.entries(st?.outputs?.artifacts ?? {});
   const logUrl = `${runUrl}/log?task=${encodeURIComponent(node.path)}`;
 
@@ -101,8 +105,8 @@ export function TaskPanel({
           [
             "Cached from",
             from?.run ? (
-              <Link to={runPath(from.namespace ?? namespace, from.run)} testId="cached-from">
-                {from.run}
+              <Link to={runPath(fromNs, fromName)} query={from.task ? { task: from.task } : {}} testId="cached-from">
+                {fromName}
                 {from.task ? ` / ${from.task}` : ""}
               </Link>
             ) : from?.executionId !== undefined ? (
