@@ -117,6 +117,25 @@ WAITS = textwrap.dedent('''
 ''')
 
 
+PLOTS = textwrap.dedent('''
+    from ketch import dsl
+    from ketch.dsl import HTML, ClassificationMetrics, Output
+
+    @dsl.component
+    def classify(scores: Output[ClassificationMetrics], page: Output[HTML]):
+        scores.log_confusion_matrix(["cat", "dog"], [[8, 2], [1, 9]])
+        scores.log_roc_curve(fpr=[0.0, 0.5, 1.0], tpr=[0.0, 0.8, 1.0],
+                             threshold=[1.0, 0.5, 0.0])
+        with open(page.path, "w") as f:
+            f.write("<h1>Report</h1><script>document.body.innerHTML += '<p id=ran>ran</p>'"
+                    "</script>")
+
+    @dsl.pipeline(name="plots")
+    def plots():
+        classify()
+''')
+
+
 def _ketch(server: Any, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "ketch.cli", *args], env=server.env,
                           capture_output=True, text=True, timeout=240, check=False)
@@ -226,6 +245,32 @@ def test_run_page_draws_the_dag_with_states_outputs_logs_and_previews(
     cached_from.click()
     expect(page).to_have_url(re.compile(rf"/pipelines/runs/default/{name}\?"))
     expect(page.get_by_test_id("run-name")).to_have_text(name)
+
+
+def test_classification_metrics_and_html_previews(page: Page, ketch_server: Any,
+                                                  tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    run = _run(ketch_server, _write(tmp_path, "plots.py", PLOTS))
+    assert run["status"]["phase"] == "Succeeded", run["status"]
+    _open_run(page, ketch_server.url, run["metadata"]["name"], task="classify")
+    panel = page.get_by_test_id("task-panel")
+
+    matrix = panel.get_by_test_id("confusion-matrix")
+    expect(matrix.locator("thead th")).to_have_text([re.compile("actual"), "cat", "dog"])
+    for cell, value in (("0,0", "8"), ("0,1", "2"), ("1,0", "1"), ("1,1", "9")):
+        expect(matrix.locator(f'[data-cell="{cell}"]')).to_have_text(value)
+    roc = panel.get_by_test_id("roc-curve")
+    expect(roc.locator("circle")).to_have_count(3)
+    # Trapezoids under (0,0) (0.5,0.8) (1,1): 0.2 + 0.45.
+    expect(roc.locator("figcaption")).to_have_text("ROC · AUC 0.650")
+
+    # HTML in a sandboxed frame: rendered, its script never runs.
+    frame_el = panel.get_by_test_id("html-preview")
+    expect(frame_el).to_have_attribute("sandbox", "")
+    frame = page.frame_locator('[data-testid="html-preview"]')
+    expect(frame.locator("h1")).to_have_text("Report")
+    expect(frame.locator("#ran")).to_have_count(0)
 
 
 def test_failed_run_shows_the_failure_and_traceback(page: Page, ketch_server: Any,
@@ -348,3 +393,38 @@ def test_pipeline_catalog_shows_versions_and_the_ir(page: Page, ketch_server: An
     expect(summary.get_by_test_id("ir-inputs")).to_contain_text("rows")
     expect(summary.get_by_test_id("ir-inputs")).to_contain_text("NUMBER_INTEGER")
     expect(summary.get_by_test_id("run-graph").locator('[data-task="evaluate"]')).to_have_count(1)
+
+    # A run of the uploaded pipeline (pipelineRef, no inline IR) draws the version's DAG.
+    with Client(ketch_server.url) as client:
+        client.create_experiment("nightly-exp", description="Runs every night")
+        client.create({"apiVersion": "pipelines.ketch.dev/v1", "kind": "PipelineRun",
+                       "metadata": {"name": "from-ref"},
+                       "spec": {"pipelineRef": {"name": "demo-pipeline"},
+                                "arguments": {"rows": 2}, "experiment": "nightly-exp"}})
+        client.create_recurring_run("nightly", pipeline_name="demo-pipeline",
+                                    cron_expression="0 3 * * *", params={"rows": 4},
+                                    description="the nightly evaluation")
+    _open_run(page, ketch_server.url, "from-ref")
+    node = page.get_by_test_id("run-graph").locator('[data-task="evaluate"]')
+    expect(node).to_have_attribute("data-phase", "Succeeded", timeout=RUN_TIMEOUT_MS)
+
+    page.locator(".crumbs a", has_text="Runs").click()
+    page.get_by_test_id("tab-experiments").click()
+    exp = page.locator('[data-testid="experiments-table"] tr[data-name="nightly-exp"]')
+    expect(exp).to_contain_text("Runs every night")
+    expect(exp.locator("td.num")).to_have_text("1")
+    exp.click()
+    expect(page).to_have_url(re.compile(r"/pipelines\?.*experiment=nightly-exp"))
+    expect(page.locator('[data-testid="runs-table"] tbody tr')).to_have_count(1)
+    expect(page.locator('[data-testid="runs-table"] tbody tr')).to_have_attribute(
+        "data-name", "from-ref")
+
+    page.get_by_test_id("tab-recurring").click()
+    rr = page.locator('[data-testid="recurring-table"] tr[data-name="nightly"]')
+    expect(rr).to_contain_text("cron 0 3 * * *")
+    expect(rr).to_contain_text("demo-pipeline")
+    expect(rr.locator(".badge")).to_have_text("Enabled")
+    rr.get_by_test_id("toggle-nightly").click()
+    expect(rr.locator(".badge")).to_have_text("Disabled")
+    with Client(ketch_server.url) as client:
+        assert client.get_recurring_run("nightly").spec["mode"] == "Disable"
