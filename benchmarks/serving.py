@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -222,11 +223,12 @@ def ketch_isvc(model_path: Path, work: Path) -> Iterator[str]:
                                                 "storageUri": model_path.as_uri()}}}}
         with Client(server) as client:
             client.apply(doc)
-            ready = client.wait("isvc", MODEL, condition="Ready", timeout=120)
-            url = str(ready.status["url"])
-            yield url
-            client.delete("isvc", MODEL)
-            _gone(client)
+            try:
+                ready = client.wait("isvc", MODEL, condition="Ready", timeout=120)
+                yield str(ready.status["url"])
+            finally:  # its front and replica run in their own sessions: stop them first
+                client.delete("isvc", MODEL)
+                _gone(client)
     finally:
         _stop(proc)
 
@@ -331,25 +333,27 @@ class Result:
     errors: int
 
 
-def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+def _ms(pattern: str, out: str) -> float:
+    """A latency wrk printed (``812.00us``, ``3.10ms``, ``1.20s``, ``1.01m``), in ms."""
+    m = re.search(pattern + r"\s+([\d.]+)(us|ms|s|m)\b", out)
+    if m is None:  # no request finished in the window
+        return math.nan
+    return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[m.group(2)]
 
 
 def _wrk(url: str, connections: int, seconds: float, script: Path) -> Result:
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency",
                           "-s", str(script), f"{url}/v2/models/{MODEL}/infer"],
                          capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    rps = float(m.group(1)) if m else 0.0
     errors = 0
     for pattern in (r"Non-2xx or 3xx responses:\s+(\d+)",
                     r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"):
-        m = re.search(pattern, out)
-        if m:
-            errors += sum(int(g) for g in m.groups())
-    return Result(rps, p50, p99, errors)
+        found = re.search(pattern, out)
+        if found:
+            errors += sum(int(g) for g in found.groups())
+    return Result(rps, _ms("50%", out), _ms("99%", out), errors)
 
 
 def _check(url: str, want: int) -> None:
