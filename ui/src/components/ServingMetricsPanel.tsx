@@ -14,7 +14,15 @@ function ms(v: number | null | undefined): string {
   return x < 10 ? `${x.toFixed(2)} ms` : `${x.toFixed(1)} ms`;
 }
 
-export function ServingMetricsPanel({ namespace, name }: { namespace: string; name: string }) {
+export interface ServingMetrics {
+  url: string;
+  points: Point[];
+  latest: Scrape | null;
+  error: string | null;
+}
+
+/** Poll a service's metrics; `points` are the last two minutes of intervals. */
+export function useServingMetrics(namespace: string, name: string): ServingMetrics {
   const [points, setPoints] = useState<Point[]>([]);
   const [latest, setLatest] = useState<Scrape | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -48,7 +56,26 @@ export function ServingMetricsPanel({ namespace, name }: { namespace: string; na
       window.clearInterval(id);
     };
   }, [url]);
+  return { url, points, latest, error };
+}
 
+/** Share of requests each revision answered over the last `window` intervals (percent). */
+export function observedSplit(points: Point[], window = 15): Record<string, number> {
+  const totals: Record<string, number> = {};
+  let all = 0;
+  for (const p of points.slice(-window)) {
+    for (const [rev, rate] of Object.entries(p.revisionRates)) {
+      totals[rev] = (totals[rev] ?? 0) + rate;
+      all += rate;
+    }
+  }
+  const out: Record<string, number> = {};
+  if (all > 0) for (const [rev, v] of Object.entries(totals)) out[rev] = (100 * v) / all;
+  return out;
+}
+
+export function ServingMetricsPanel({ metrics }: { metrics: ServingMetrics }) {
+  const { url, points, latest, error } = metrics;
   const last = points[points.length - 1];
   const cards: [string, string, string][] = [
     ["Requests/s", last ? last.rate.toFixed(last.rate < 10 ? 2 : 0) : "—", "rate"],

@@ -4,7 +4,7 @@ import { objectUrl } from "../api";
 import { CopyButton, Facts } from "../components/Registry";
 import { LogViewer } from "../components/LogViewer";
 import { PageLink } from "../components/PipelineTabs";
-import { ServingMetricsPanel } from "../components/ServingMetricsPanel";
+import { ServingMetricsPanel, observedSplit, useServingMetrics } from "../components/ServingMetricsPanel";
 import { StatusBadge } from "../components/StatusBadge";
 import { TryIt } from "../components/TryIt";
 import { useResource } from "../components/useResource";
@@ -15,6 +15,8 @@ import { ISVC_KIND, TrafficBar, isvcStatus, readiness } from "./ServingList";
 export function ServingDetailPage({ namespace, name }: { namespace: string; name: string }) {
   const { object: svc, error, loading, missing } = useResource(ISVC_KIND, namespace, name);
   const now = useNow(5000);
+  const metrics = useServingMetrics(namespace, name);
+  const observed = observedSplit(metrics.points);
   if (missing) {
     return (
       <div className="empty-page">
@@ -72,7 +74,7 @@ export function ServingDetailPage({ namespace, name }: { namespace: string; name
             <h3>Traffic</h3>
             <TrafficBar traffic={traffic} />
           </section>
-          <ServingMetricsPanel namespace={namespace} name={name} />
+          <ServingMetricsPanel metrics={metrics} />
           <div className="detail-grid">
             <section className="panel">
               <div className="panel-head">
@@ -86,6 +88,7 @@ export function ServingDetailPage({ namespace, name }: { namespace: string; name
                       <th>State</th>
                       <th className="num">Ready</th>
                       <th className="num">Traffic</th>
+                      <th className="num" title="Share of the requests of the last 30 s">Observed</th>
                       <th>Model</th>
                     </tr>
                   </thead>
@@ -100,6 +103,9 @@ export function ServingDetailPage({ namespace, name }: { namespace: string; name
                           {(rev.replicas ?? []).filter((x) => x.ready).length}/{rev.desiredReplicas ?? (rev.replicas ?? []).length}
                         </td>
                         <td className="num">{percentOf(rev.name)}%</td>
+                        <td className="num" data-observed={rev.name}>
+                          {observed[rev.name] !== undefined ? `${observed[rev.name]?.toFixed(0)}%` : "—"}
+                        </td>
                         <td className="mono wrap">
                           {rev.format ?? ""} {rev.uri ?? ""}
                         </td>
