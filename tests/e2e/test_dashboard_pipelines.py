@@ -195,9 +195,17 @@ def test_run_page_draws_the_dag_with_states_outputs_logs_and_previews(
     expect(graph.locator('[data-edge="make-data->evaluate"]')).to_have_count(1)
     expect(graph.locator('[data-edge="evaluate->condition-branches-1"]')).to_have_count(1)
 
-    # The loop opens into its three iterations.
+    # The loop lists its iterations (item, phase, tasks) in its panel...
     loop = graph.locator('[data-task="for-loop-5"]')
     expect(loop).to_contain_text("3 iterations")
+    loop.click()
+    iterations = page.get_by_test_id("loop-iterations")
+    expect(iterations.locator("tbody tr")).to_have_count(3)
+    expect(iterations.locator('tr[data-iteration="2"]')).to_contain_text("3")
+    iterations.locator('[data-select="for-loop-5/2/square"]').click()
+    expect(page).to_have_url(re.compile(r"task=for-loop-5%2F2%2Fsquare"))
+    expect(page.get_by_test_id("task-outputs").locator('[data-param="Output"]')).to_contain_text("9")
+    # ...and opens into them in the graph.
     graph.locator('[data-toggle="for-loop-5"]').click()
     for i, want in enumerate((1, 4, 9)):
         node = graph.locator(f'[data-task="for-loop-5/{i}/square"]')

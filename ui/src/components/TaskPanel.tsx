@@ -63,11 +63,14 @@ export function TaskPanel({
   namespace,
   runUrl,
   onClose,
+  onSelect,
 }: {
   node: GraphNode;
   namespace: string;
   runUrl: string;
   onClose: () => void;
+  /** Select another task by path (a loop lists every iteration's tasks). */
+  onSelect: (path: string) => void;
 }) {
   const now = useNow(1000);
   const st = node.status;
@@ -139,15 +142,25 @@ export function TaskPanel({
                     <th>#</th>
                     <th>Item</th>
                     <th>Phase</th>
+                    <th>Tasks</th>
                   </tr>
                 </thead>
                 <tbody>
                   {node.loop.iterations.map((it) => (
-                    <tr key={it.index}>
+                    <tr key={it.index} data-iteration={it.index}>
                       <td className="num">{it.index}</td>
                       <td className="mono wrap">{st?.items ? JSON.stringify(st.items[it.index]) : ""}</td>
                       <td>
                         <StatusBadge phase={it.phase} />
+                      </td>
+                      <td>
+                        <span className="chips">
+                          {it.graph.nodes.map((n) => (
+                            <button key={n.path} className="chip" onClick={() => onSelect(n.path)} data-select={n.path}>
+                              {n.label}
+                            </button>
+                          ))}
+                        </span>
                       </td>
                     </tr>
                   ))}

@@ -143,7 +143,13 @@ export function RunDetailPage({ namespace, name, task }: { namespace: string; na
               </div>
             </section>
             {selected && (
-              <TaskPanel node={selected} namespace={namespace} runUrl={url} onClose={() => setQueryParam("task", null)} />
+              <TaskPanel
+                node={selected}
+                namespace={namespace}
+                runUrl={url}
+                onClose={() => setQueryParam("task", null)}
+                onSelect={(path) => setQueryParam("task", path)}
+              />
             )}
           </div>
         </>
