@@ -35,6 +35,11 @@ function clip(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
+/** A loop item as a short label: strings bare, other values as JSON. */
+function itemText(item: unknown): string {
+  return typeof item === "string" ? item : JSON.stringify(item);
+}
+
 function phaseClass(phase: string, cached: boolean): string {
   return `phase-${phase || "none"}${cached ? " is-cached" : ""}`;
 }
@@ -245,7 +250,7 @@ function GroupView({ box, ctx }: { box: Box; ctx: Ctx }) {
         >
           <rect className="dag-iteration-box" width={it.w} height={it.h} rx={9} />
           <text className="dag-iteration-label" x={10} y={18}>
-            #{it.index} · {it.phase}
+            {clip(`#${it.index}${it.item === undefined ? "" : ` · ${itemText(it.item)}`} · ${it.phase}`, Math.floor((it.w - 16) / 6.5))}
           </text>
           <g transform={`translate(${(it.w - it.inner.w) / 2},${HEADER - 4})`}>
             <LayoutView layout={it.inner} ctx={ctx} />

@@ -9,7 +9,7 @@ export type NodeType = "task" | "pipeline" | "condition" | "branches" | "exit" |
 export interface LoopView {
   count: number | null;
   parallelism?: number;
-  iterations: { index: number; phase: string; graph: Graph }[];
+  iterations: { index: number; phase: string; item: unknown; graph: Graph }[];
 }
 
 export interface GraphNode {
@@ -112,6 +112,7 @@ export function buildGraph(
       const iterations = (st?.iterations ?? []).map((it) => ({
         index: it.index,
         phase: it.phase || defaultPhase(runPhase),
+        item: st?.items?.[it.index],
         graph: buildGraph(ir, inner, it.tasks, `${path}/${it.index}`, runPhase),
       }));
       node.loop = {
@@ -182,6 +183,7 @@ const ITER_COLUMNS = 4;
 export interface IterationBox {
   index: number;
   phase: string;
+  item: unknown;
   x: number;
   y: number;
   w: number;
@@ -228,7 +230,7 @@ function sizeBox(node: GraphNode, expanded: Set<string>, collapsed: Set<string>)
     const shown = node.loop.iterations.slice(0, MAX_ITERATIONS_SHOWN);
     const iters: IterationBox[] = shown.map((it) => {
       const inner = layoutGraph(it.graph, expanded, collapsed);
-      return { index: it.index, phase: it.phase, x: 0, y: 0, w: inner.w + 2 * PAD, h: inner.h + HEADER + PAD, inner };
+      return { index: it.index, phase: it.phase, item: it.item, x: 0, y: 0, w: inner.w + 2 * PAD, h: inner.h + HEADER + PAD, inner };
     });
     let y = HEADER;
     let maxW = 0;
