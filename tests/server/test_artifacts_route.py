@@ -5,13 +5,14 @@ refused with the ``uri`` field named, symbolic links out of the root included.""
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import ServerProcess, start_server
+from conftest import ServerProcess, start_server, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -120,3 +121,39 @@ def test_missing_file_is_404(http: httpx.Client, root: Path) -> None:
     resp = http.get(f"{ROUTE}/content", params={"uri": str(root / "nope")})
     assert resp.status_code == 404
     assert "does not exist" in resp.json()["message"]
+
+
+def test_remote_store_serves_keys_under_its_root(tmp_path: Path) -> None:
+    """A non-local store (fsspec's memory://, standing in for s3:// or gs://, which
+    cannot run here): a finished Job's log, which the executor uploads to the store,
+    is readable by its URI; URIs outside the store's root are refused."""
+    root = "memory://ketch-artifacts-route"
+    srv = start_server(tmp_path / "home", KETCH_ARTIFACTS_URI=root)
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as http:
+            coll = "/apis/ketch.dev/v1/namespaces/default/jobs"
+            resp = http.post(coll, json={
+                "apiVersion": "ketch.dev/v1", "kind": "Job", "metadata": {"name": "hello"},
+                "spec": {"command": [sys.executable, "-c", "print('stored log line')"]}})
+            assert resp.status_code == 201, resp.text
+
+            def log_uri() -> str | None:
+                status = http.get(f"{coll}/hello").json().get("status", {})
+                done = status.get("phase") == "Succeeded" and status.get("logUri")
+                return str(status["logUri"]) if done else None
+
+            uri = wait_for(log_uri, timeout=60, message="the job's log in the store")
+            assert uri.startswith(f"{root}/logs/default/jobs/hello/")
+            assert http.get(ROUTE, params={"uri": uri}).json()["type"] == "file"
+            content = http.get(f"{ROUTE}/content", params={"uri": uri})
+            assert content.status_code == 200, content.text
+            assert content.text == "stored log line\n"
+            short = http.get(f"{ROUTE}/content", params={"uri": uri, "maxBytes": 6})
+            assert (short.text, short.headers["x-ketch-truncated"]) == ("stored", "true")
+
+            for outside in (f"{root}/../elsewhere/x", "memory://other-root/x",
+                            f"{root}-evil/x", "/etc/passwd"):
+                assert http.get(ROUTE, params={"uri": outside}).status_code == 422, outside
+            assert http.get(ROUTE, params={"uri": f"{uri}.nope"}).status_code == 404
+    finally:
+        srv.kill(signal.SIGTERM)
