@@ -152,11 +152,11 @@ class PipelineRunController(Controller):
         directory = run_dir(self.rt, obj)
         root = obj.spec.get("pipelineRoot") or spec.default_root
         if not root or ("://" in root and not root.startswith("file://")):
-            # Steps write artifacts to local paths (KFP's .path); a remote root needs
-            # staging that local runs do not do yet, so they stay under the run.
+            # Under the artifact store, local or remote (s3://...: steps then stage their
+            # artifacts through it). A remote root compiled into the IR names a cluster's
+            # bucket, which this store stands in for.
             root = self.rt.artifacts.uri(
-                f"pipelines/{obj.namespace}/{obj.name}-{str(obj.metadata.uid)[:8]}") \
-                if "://" not in self.rt.artifacts.root_uri else str(directory / "artifacts")
+                f"pipelines/{obj.namespace}/{obj.name}-{str(obj.metadata.uid)[:8]}")
         elif root.startswith("file://"):
             root = root[len("file://"):]
         env = {"KETCH_PIPELINE_RUN": obj.name, "KETCH_PIPELINE_RUN_NAMESPACE": obj.namespace,

@@ -35,6 +35,8 @@ from ketch.pipelines._inputs import (
 )
 from ketch.pipelines._ir import ComponentSpec, PipelineSpec, TaskSpec, upstream_tasks
 from ketch.pipelines._packages import requirements_of
+from ketch.pipelines._staging import MOUNT_ROOT_ENV
+from ketch.pipelines._staging import plan as staging_plan
 from ketch.pipelines._steps import (
     NotProduced,
     accelerators,
@@ -362,9 +364,16 @@ class RunEngine:
         output_uri = f"{self.ctx.artifact_root}/{path}"
         inputs = executor_input(component, params, artifacts, task_dir, output_uri)
         (task_dir / "outputs").mkdir(parents=True, exist_ok=True)
-        for arts in inputs["outputs"]["artifacts"].values():
-            Path(arts["artifacts"][0]["uri"]).parent.mkdir(parents=True, exist_ok=True)
+        # A remote store: the step works on local copies under its own mount root, and
+        # its process moves them in and out (``_staging``). A local store: none of that.
+        staging = staging_plan(self.ctx.artifact_root, str(task_dir), inputs)
+        mount_root = staging["mountRoot"] if staging else None
+        if staging is None:
+            for arts in inputs["outputs"]["artifacts"].values():
+                Path(arts["artifacts"][0]["uri"]).parent.mkdir(parents=True, exist_ok=True)
         env = {**self.ctx.env, **container.env, "KETCH_PIPELINE_TASK": path}
+        if mount_root:
+            env[MOUNT_ROOT_ENV] = mount_root
         runtime = runtime_placeholders(
             job_name=self.ctx.name, job_id=self.ctx.uid, task_name=task.name,
             task_id=task_id, pipeline_root=self.ctx.artifact_root,
@@ -375,21 +384,22 @@ class RunEngine:
             self.runner.start(task_id, task_dir, env=env, argv=[
                 python, "-m", "ketch.pipelines.executor", "--executor_input",
                 json.dumps(inputs), "--function_to_execute", function,
-                "--source", str(task_dir / "component.py")])
+                "--source", str(task_dir / "component.py")], staging=staging)
         elif lightweight is not None:
             source, function = lightweight
             self.runner.start(task_id, task_dir, env=env, python={
-                "source": source, "function": function, "executorInput": inputs})
+                "source": source, "function": function, "executorInput": inputs},
+                staging=staging)
         else:
             try:
                 argv = resolve_placeholders([*container.command, *container.args], inputs,
-                                            runtime)
+                                            runtime, mount_root=mount_root)
             except InvalidError as err:
                 self.slots.release(task_id)
                 self._mark(st, "Failed", f"{err.message}: {err.fields[0].message}")
                 self.failed = True
                 return
-            self.runner.start(task_id, task_dir, env=env, argv=argv)
+            self.runner.start(task_id, task_dir, env=env, argv=argv, staging=staging)
         memory = memory_limit(container.resources)
         if memory:
             st["memoryLimit"] = memory

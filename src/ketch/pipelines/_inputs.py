@@ -102,7 +102,16 @@ def _param_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _one(text: str, inputs: Mapping[str, Any], runtime: Mapping[str, str]) -> str:
+def _one(text: str, inputs: Mapping[str, Any], runtime: Mapping[str, str],
+         mount_root: str | None = None) -> str:
+    def path_of(uri: str) -> str:
+        # A staged step reads and writes local copies under its mount root (kfp's /s3/...).
+        if mount_root is None:
+            return uri
+        from ketch.pipelines.dsl._artifacts import local_path_for_uri
+
+        return local_path_for_uri(uri, mount_root=mount_root)
+
     def sub(match: re.Match[str]) -> str:
         section, kind, key, attr, runtime_name = match.groups()
         if runtime_name is not None:
@@ -117,15 +126,18 @@ def _one(text: str, inputs: Mapping[str, Any], runtime: Mapping[str, str]) -> st
         elif section == "inputs":
             if key in ins["artifacts"] and ins["artifacts"][key]["artifacts"]:
                 art = ins["artifacts"][key]["artifacts"][0]
-                if attr in ("uri", "path"):
+                if attr == "uri":
                     return str(art["uri"])
+                if attr == "path":
+                    return path_of(str(art["uri"]))
                 if attr == "metadata":
                     return json.dumps(art.get("metadata") or {})
         elif section == "outputs" and kind == "parameters":
             if attr == "output_file" and key in outs["parameters"]:
                 return str(outs["parameters"][key]["outputFile"])
         elif section == "outputs" and attr in ("uri", "path") and key in outs["artifacts"]:
-            return str(outs["artifacts"][key]["artifacts"][0]["uri"])
+            uri = str(outs["artifacts"][key]["artifacts"][0]["uri"])
+            return path_of(uri) if attr == "path" else uri
         raise InvalidError("unknown placeholder", [FieldError(
             "deploymentSpec.executors.container", f"cannot resolve {match.group(0)}")])
 
@@ -137,27 +149,32 @@ def _has_input(name: str, inputs: Mapping[str, Any]) -> bool:
     return name in ins["parameterValues"] or name in ins["artifacts"]
 
 
-def _structured(node: Any, inputs: Mapping[str, Any], runtime: Mapping[str, str]) -> list[str]:
+def _structured(node: Any, inputs: Mapping[str, Any], runtime: Mapping[str, str],
+                mount_root: str | None = None) -> list[str]:
     """``{"Concat": [...]}`` and ``{"IfPresent": {...}}`` as KFP serializes them."""
     if isinstance(node, str):
-        return [_one(node, inputs, runtime)]
+        return [_one(node, inputs, runtime, mount_root)]
     if isinstance(node, dict) and "Concat" in node:
         return ["".join(part for item in node["Concat"]
-                        for part in _structured(item, inputs, runtime))]
+                        for part in _structured(item, inputs, runtime, mount_root))]
     if isinstance(node, dict) and "IfPresent" in node:
         spec = node["IfPresent"]
         branch = spec.get("Then") if _has_input(spec["InputName"], inputs) else spec.get("Else")
         if branch is None:
             return []
         items = branch if isinstance(branch, list) else [branch]
-        return [part for item in items for part in _structured(item, inputs, runtime)]
+        return [part for item in items
+                for part in _structured(item, inputs, runtime, mount_root)]
     raise InvalidError("unknown placeholder", [FieldError(
         "deploymentSpec.executors.container", f"cannot resolve {node!r}")])
 
 
 def resolve_placeholders(argv: list[str], inputs: Mapping[str, Any],
-                         runtime: Mapping[str, str]) -> list[str]:
-    """A container's command + args with every placeholder filled in."""
+                         runtime: Mapping[str, str], *,
+                         mount_root: str | None = None) -> list[str]:
+    """A container's command + args with every placeholder filled in. With
+    ``mount_root`` (a staged step), artifact ``.path`` placeholders are the local copies
+    under it; without, an artifact's path is its URI (a local store)."""
     out: list[str] = []
     for arg in argv:
         if arg.startswith("{\"") and arg.endswith("}"):
@@ -166,9 +183,9 @@ def resolve_placeholders(argv: list[str], inputs: Mapping[str, Any],
             except ValueError:
                 node = None
             if isinstance(node, dict) and ("Concat" in node or "IfPresent" in node):
-                out.extend(_structured(node, inputs, runtime))
+                out.extend(_structured(node, inputs, runtime, mount_root))
                 continue
-        out.append(_one(arg, inputs, runtime))
+        out.append(_one(arg, inputs, runtime, mount_root))
     return out
 
 

@@ -11,9 +11,12 @@ worker's ``exit`` message only wakes the engine early. If the control plane dies
 worker sees end-of-file and exits, but running children carry on and still write their
 status, so a restarted control plane adopts them (ADR 002's rule, for forks).
 
-Wire format: one JSON object per line. Requests ``{"id", "dir", "env", "cwd", and either
-"python": {"source", "function", "executorInput"} or "argv": [...]}``; replies
-``{"id", "rc"}`` when a child ends.
+Wire format: one JSON object per line. Requests ``{"id", "dir", "env", "cwd", either
+"python": {"source", "function", "executorInput"} or "argv": [...], and, when the artifact
+store is remote, "staging": {"mountRoot", "store", "executorInput"}}``; replies
+``{"id", "rc"}`` when a child ends. A staged step downloads its inputs, runs, uploads its
+outputs and only then writes its status (see ``_staging``); an unstaged argv step is
+exec'd through the ``sh`` status wrapper.
 """
 
 from __future__ import annotations
@@ -125,8 +128,11 @@ class TaskRunner:
 
     def start(self, task_id: str, task_dir: Path, *, env: Mapping[str, str],
               cwd: str | None = None, python: Mapping[str, Any] | None = None,
-              argv: list[str] | None = None) -> None:
-        """Fork the step. Returns once the worker has the request (not when it runs)."""
+              argv: list[str] | None = None,
+              staging: Mapping[str, Any] | None = None) -> None:
+        """Fork the step. Returns once the worker has the request (not when it runs).
+        ``staging`` (mount root, store URI, executor input) moves its artifacts through
+        a remote store around the step."""
         task_dir.mkdir(parents=True, exist_ok=True)
         request = {"id": task_id, "dir": str(task_dir), "env": dict(env),
                    "cwd": cwd or str(task_dir)}
@@ -134,6 +140,8 @@ class TaskRunner:
             request["python"] = dict(python)
         else:
             request["argv"] = list(argv or [])
+        if staging is not None:
+            request["staging"] = dict(staging)
         data = json.dumps(request).encode() + b"\n"
         with self._lock:
             for _ in range(2):
@@ -190,10 +198,20 @@ def _child(request: dict[str, Any], keep: tuple[int, ...]) -> None:
         os.environ.update(request.get("env") or {})
         os.environ["KETCH_TASK_DIR"] = task_dir
         os.chdir(request.get("cwd") or task_dir)
-        if "argv" in request:
+        staging = request.get("staging")
+        if "argv" in request and staging is None:
             argv = request["argv"]
             os.execvp("sh", ["sh", "-c", _EXEC_WRAPPER, "sh", *argv])
-        rc = _run_python(request["python"])
+        if staging is None:
+            rc = _run_python(request["python"])
+        else:
+            # This process stays the step's session leader (its pid is the one in the pid
+            # file) and writes the status below once the outputs are uploaded.
+            from ketch.pipelines import _staging
+
+            rc = _staging.staged(staging, (lambda: _staging.run_command(request["argv"]))
+                                 if "argv" in request else
+                                 (lambda: _run_python(request["python"])))
     except SystemExit as stop:
         rc = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
     except BaseException:  # the user's step failed: its traceback is its log
@@ -219,6 +237,21 @@ def _run_python(spec: dict[str, Any]) -> int:
     install_kfp_alias()
     run_lightweight(spec["source"], spec["function"], spec["executorInput"])
     return 0
+
+
+_preloaded: set[str] = set()
+
+
+def _preload(store: str) -> None:
+    """Import the remote store's filesystem once, before forking, not in every step."""
+    scheme = store.split("://", 1)[0]
+    if scheme in _preloaded:
+        return
+    _preloaded.add(scheme)
+    with contextlib.suppress(Exception):  # the step reports a missing backend itself
+        from ketch.pipelines._staging import preload
+
+        preload(store)
 
 
 def _serve() -> None:
@@ -258,6 +291,8 @@ def _serve() -> None:
             while b"\n" in buffer:
                 line, buffer = buffer.split(b"\n", 1)
                 request = json.loads(line)
+                if "staging" in request:
+                    _preload(str(request["staging"].get("store") or ""))
                 pid = os.fork()
                 if pid == 0:
                     _child(request, keep)

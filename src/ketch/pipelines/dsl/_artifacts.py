@@ -4,14 +4,19 @@ An artifact is a name, a URI and a metadata dict. ``.path`` is where a step read
 writes it on local disk: for ketch's local runs the URI is an absolute path and
 ``.path == .uri`` (as in ``kfp.local``); remote URIs map to kfp's FUSE mount points
 (``gs://b/x`` -> ``/gcs/b/x``) so a component written for a KFP cluster behaves the same.
+When ketch stages a step's artifacts through a remote store it sets
+``KETCH_ARTIFACT_MOUNT_ROOT`` to a directory of the step's own, and those mount points
+(and ``/<scheme>/...`` for any other fsspec scheme) lie under it instead of ``/``.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 __all__ = [
     "HTML",
+    "MOUNT_ROOT_ENV",
     "SCHEMA_TITLE_TO_TYPE",
     "Artifact",
     "ClassificationMetrics",
@@ -26,25 +31,49 @@ __all__ = [
 
 # Remote scheme -> the local mount prefix kfp's launcher uses for it.
 _MOUNTS = (("gs://", "/gcs/"), ("minio://", "/minio/"), ("s3://", "/s3/"))
+MOUNT_ROOT_ENV = "KETCH_ARTIFACT_MOUNT_ROOT"
 
 
-def local_path_for_uri(uri: str) -> str:
-    """The local path a component reads/writes for ``uri`` (kfp's mount rules)."""
+def _mount_root(mount_root: str | None) -> str:
+    root = os.environ.get(MOUNT_ROOT_ENV, "") if mount_root is None else mount_root
+    return root.rstrip("/")
+
+
+def local_path_for_uri(uri: str, *, mount_root: str | None = None) -> str:
+    """The local path a component reads/writes for ``uri`` (kfp's mount rules).
+
+    Args:
+        uri: The artifact's URI.
+        mount_root: Where the mount points lie; by default ``KETCH_ARTIFACT_MOUNT_ROOT``
+            if set (a staged step), else ``/`` as on a KFP cluster.
+    """
+    root = _mount_root(mount_root)
     for scheme, mount in _MOUNTS:
         if uri.startswith(scheme):
-            return mount + uri[len(scheme):]
+            return root + mount + uri[len(scheme):]
     if uri.startswith("oci://"):
-        return "/oci/" + uri[len("oci://"):].replace("/", "_")
+        return root + "/oci/" + uri[len("oci://"):].replace("/", "_")
     if uri.startswith("file://"):
         return uri[len("file://"):]
+    if root and "://" in uri:
+        scheme, rest = uri.split("://", 1)
+        return f"{root}/{scheme}/{rest}"
     return uri
 
 
-def uri_for_local_path(path: str) -> str:
+def uri_for_local_path(path: str, *, mount_root: str | None = None) -> str:
     """Inverse of :func:`local_path_for_uri` for paths under a mount prefix."""
+    root = _mount_root(mount_root)
+    if root:
+        if not path.startswith(root + "/"):
+            return path
+        path = path[len(root):]
     for scheme, mount in _MOUNTS:
         if path.startswith(mount):
             return scheme + path[len(mount):]
+    if root and path.count("/") >= 2:
+        scheme, rest = path[1:].split("/", 1)
+        return f"{scheme}://{rest}"
     return path
 
 

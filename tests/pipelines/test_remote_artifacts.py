@@ -1,0 +1,429 @@
+"""Pipeline artifacts on a remote artifact store, staged as KFP's launcher stages them.
+
+Fast tests drive the staging layer (``ketch.pipelines._staging``) against fsspec's real
+``memory://`` filesystem: URIs map to local paths under a step's mount root, inputs
+(files and directories) are downloaded there, outputs are uploaded back, a failed
+transfer names the artifact and URI and never a credential.
+
+Slow tests run a real ``ketch up`` whose ``KETCH_ARTIFACTS_URI`` is ``s3://...``. There
+is no S3 here, so the endpoint is a fake: moto's standalone server
+(``moto.server.ThreadedMotoServer``) on a free 127.0.0.1 port, reached through
+botocore's standard ``AWS_ENDPOINT_URL`` as s3fs would reach MinIO. Everything else is
+real: the server, its warm worker forking the steps, s3fs in the steps, boto3 listing
+the bucket, the lineage API.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import pytest
+
+from conftest import ServerProcess, start_server
+from ketch.pipelines import _staging
+from ketch.pipelines._inputs import resolve_placeholders
+from ketch.pipelines.dsl._artifacts import (
+    MOUNT_ROOT_ENV,
+    Dataset,
+    local_path_for_uri,
+    uri_for_local_path,
+)
+
+# -- the staging layer, on fsspec's memory filesystem ------------------------------------
+
+
+def _executor_input(tmp_path: Path, inputs: dict[str, str],
+                    outputs: dict[str, str]) -> dict[str, Any]:
+    def arts(uri: str) -> dict[str, Any]:
+        return {"artifacts": [{"name": "", "uri": uri, "metadata": {},
+                               "type": {"schemaTitle": "system.Artifact"}}]}
+
+    return {"inputs": {"parameterValues": {},
+                       "artifacts": {k: arts(v) for k, v in inputs.items()}},
+            "outputs": {"parameters": {}, "artifacts": {k: arts(v) for k, v in outputs.items()},
+                        "outputFile": str(tmp_path / "executor_output.json")}}
+
+
+@pytest.fixture
+def memory_root() -> Iterator[str]:
+    fs = fsspec.filesystem("memory")
+    root = "memory://staging-test"
+    yield root
+    if fs.exists("/staging-test"):
+        fs.rm("/staging-test", recursive=True)
+
+
+def test_remote_uris_map_under_the_mount_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert local_path_for_uri("s3://b/run/t/model", mount_root="/t/mnt") == \
+        "/t/mnt/s3/b/run/t/model"
+    assert local_path_for_uri("gs://b/x", mount_root="/t/mnt") == "/t/mnt/gcs/b/x"
+    assert local_path_for_uri("memory://b/x", mount_root="/t/mnt") == "/t/mnt/memory/b/x"
+    assert local_path_for_uri("/home/u/artifacts/x", mount_root="/t/mnt") == \
+        "/home/u/artifacts/x"
+    assert uri_for_local_path("/t/mnt/s3/b/k", mount_root="/t/mnt") == "s3://b/k"
+    assert uri_for_local_path("/t/mnt/memory/b/k", mount_root="/t/mnt") == "memory://b/k"
+    # No mount root: kfp's own mount points, as on a cluster.
+    monkeypatch.delenv(MOUNT_ROOT_ENV, raising=False)
+    assert Dataset(uri="s3://b/k").path == "/s3/b/k"
+    # A staged step: the engine sets the mount root, and .path and its setter follow it.
+    monkeypatch.setenv(MOUNT_ROOT_ENV, "/t/mnt/")
+    data = Dataset(uri="s3://b/k")
+    assert data.path == "/t/mnt/s3/b/k"
+    data.path = "/t/mnt/s3/b/other"
+    assert data.uri == "s3://b/other"
+
+
+def test_container_placeholders_give_local_paths_and_remote_uris() -> None:
+    inputs = _executor_input(Path("/t"), {"data": "s3://b/r/a/data"}, {"model": "s3://b/r/b/m"})
+    argv = ["{{$.inputs.artifacts['data'].path}}", "{{$.inputs.artifacts['data'].uri}}",
+            "{{$.outputs.artifacts['model'].path}}", "{{$.outputs.artifacts['model'].uri}}"]
+    assert resolve_placeholders(argv, inputs, {}, mount_root="/t/mnt") == [
+        "/t/mnt/s3/b/r/a/data", "s3://b/r/a/data", "/t/mnt/s3/b/r/b/m", "s3://b/r/b/m"]
+    # A local store: path and URI are the same local path, as before.
+    local = _executor_input(Path("/t"), {"data": "/s/a/data"}, {"model": "/s/b/m"})
+    assert resolve_placeholders(argv, local, {}) == ["/s/a/data", "/s/a/data", "/s/b/m",
+                                                     "/s/b/m"]
+
+
+def test_inputs_download_and_outputs_upload_files_and_directories(
+        tmp_path: Path, memory_root: str) -> None:
+    fs = fsspec.filesystem("memory")
+    fs.pipe_file(f"{memory_root}/up/table.csv", b"a,b\n1,2\n")
+    fs.pipe_file(f"{memory_root}/up/dir/part-0", b"zero")
+    fs.pipe_file(f"{memory_root}/up/dir/sub/part-1", b"one")
+    mount = str(tmp_path / "mnt")
+    inputs = _executor_input(
+        tmp_path, {"table": f"{memory_root}/up/table.csv", "parts": f"{memory_root}/up/dir",
+                   "metrics": f"{memory_root}/up/no-object"},
+        {"model": f"{memory_root}/down/model", "shards": f"{memory_root}/down/shards",
+         "scores": f"{memory_root}/down/scores"})
+
+    _staging.download_inputs(inputs, mount)
+    _staging.prepare_outputs(inputs, mount)
+    local = Path(local_path_for_uri(f"{memory_root}/up/table.csv", mount_root=mount))
+    assert local.read_bytes() == b"a,b\n1,2\n"
+    parts = Path(local_path_for_uri(f"{memory_root}/up/dir", mount_root=mount))
+    assert (parts / "part-0").read_bytes() == b"zero"
+    assert (parts / "sub" / "part-1").read_bytes() == b"one"
+    # An artifact with no object (metadata only) downloads to nothing, as in KFP.
+    assert not Path(local_path_for_uri(f"{memory_root}/up/no-object", mount_root=mount)).exists()
+
+    # The step writes a file, a directory, and nothing for a metadata-only output.
+    model = Path(local_path_for_uri(f"{memory_root}/down/model", mount_root=mount))
+    assert model.parent.is_dir()  # prepared, as KFP's launcher does
+    model.write_bytes(b"weights")
+    shards = Path(local_path_for_uri(f"{memory_root}/down/shards", mount_root=mount))
+    (shards / "x").mkdir(parents=True)
+    (shards / "x" / "s0").write_text("s0")
+    (shards / "s1").write_text("s1")
+    _staging.upload_outputs(inputs, mount)
+    assert fs.cat_file(f"{memory_root}/down/model") == b"weights"
+    assert fs.cat_file(f"{memory_root}/down/shards/x/s0") == b"s0"
+    assert fs.cat_file(f"{memory_root}/down/shards/s1") == b"s1"
+    assert not fs.exists(f"{memory_root}/down/scores")
+
+
+def test_outputs_follow_what_the_step_reported(tmp_path: Path, memory_root: str) -> None:
+    """A step may move an output (a new URI, or ``set_path``): the executor output says
+    where, and the upload goes there from there."""
+    fs = fsspec.filesystem("memory")
+    mount = str(tmp_path / "mnt")
+    inputs = _executor_input(tmp_path, {}, {"a": f"{memory_root}/planned/a",
+                                            "b": f"{memory_root}/planned/b"})
+    elsewhere = tmp_path / "written-here.bin"
+    elsewhere.write_bytes(b"custom")
+    moved = Path(local_path_for_uri(f"{memory_root}/moved/a", mount_root=mount))
+    moved.parent.mkdir(parents=True)
+    moved.write_bytes(b"moved")
+    Path(inputs["outputs"]["outputFile"]).write_text(json.dumps({"artifacts": {
+        "a": {"artifacts": [{"name": "a", "uri": f"{memory_root}/moved/a"}]},
+        "b": {"artifacts": [{"name": "b", "uri": f"{memory_root}/planned/b",
+                             "custom_path": str(elsewhere)}]}}}))
+    _staging.upload_outputs(inputs, mount)
+    assert fs.cat_file(f"{memory_root}/moved/a") == b"moved"
+    assert fs.cat_file(f"{memory_root}/planned/b") == b"custom"
+    assert not fs.exists(f"{memory_root}/planned/a")
+
+
+def test_a_failed_transfer_names_artifact_and_uri_and_no_secret(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret-key-42")
+    mount = str(tmp_path / "mnt")
+    uri = "nosuchproto://user:hunter2@host/bucket/model"
+    inputs = _executor_input(tmp_path, {}, {"model": uri})
+    out = Path(local_path_for_uri(uri, mount_root=mount))
+    out.parent.mkdir(parents=True)
+    out.write_text("w")
+    with pytest.raises(_staging.StagingError) as failed:
+        _staging.upload_outputs(inputs, mount)
+    message = str(failed.value)
+    assert message.startswith("could not upload output artifact 'model' to "
+                              "nosuchproto://***@host/bucket/model: ")
+    assert "nosuchproto" in message.split(": ", 1)[1]  # the cause: an unknown protocol
+    assert "hunter2" not in message
+    down = _executor_input(tmp_path, {"data": "nosuchproto://host/b/d"}, {})
+    with pytest.raises(_staging.StagingError, match=r"input artifact 'data' from "
+                                                    r"nosuchproto://host/b/d: "):
+        _staging.download_inputs(down, mount)
+    assert _staging.redact("denied for very-secret-key-42 at s3://ak:sk@b/k") == \
+        "denied for *** at s3://***@b/k"
+
+
+def test_staged_step_runs_between_download_and_upload(
+        tmp_path: Path, memory_root: str, capsys: pytest.CaptureFixture[str]) -> None:
+    fs = fsspec.filesystem("memory")
+    fs.pipe_file(f"{memory_root}/in/text", b"hello")
+    mount = str(tmp_path / "mnt")
+    inputs = _executor_input(tmp_path, {"text": f"{memory_root}/in/text"},
+                             {"upper": f"{memory_root}/out/upper"})
+    src = local_path_for_uri(f"{memory_root}/in/text", mount_root=mount)
+    dst = local_path_for_uri(f"{memory_root}/out/upper", mount_root=mount)
+    staging = _staging.plan(memory_root, str(tmp_path), inputs)
+    assert staging is not None and staging["mountRoot"] == mount
+    assert _staging.plan(str(tmp_path / "store"), str(tmp_path), inputs) is None
+
+    rc = _staging.staged(staging, lambda: _staging.run_command(
+        ["sh", "-c", 'tr a-z A-Z < "$0" > "$1"', src, dst]))
+    assert rc == 0
+    assert fs.cat_file(f"{memory_root}/out/upper") == b"HELLO"
+
+    # A failing step uploads nothing and keeps its status; a killed one reads as sh's.
+    fs.rm(f"{memory_root}/out/upper")
+    assert _staging.staged(staging, lambda: _staging.run_command(
+        ["sh", "-c", 'echo partial > "$0"; exit 3', dst])) == 3
+    assert not fs.exists(f"{memory_root}/out/upper")
+    assert _staging.run_command(["sh", "-c", "kill -9 $$"]) == 137
+    assert _staging.run_command([str(tmp_path / "no-such-command")]) == 127
+    assert "cannot run" in capsys.readouterr().err
+
+
+# -- end to end: a real server on a (fake) S3 bucket -------------------------------------
+
+BUCKET = "ketch-team"
+ROOT_URI = f"s3://{BUCKET}/shared"
+REGION = "us-east-1"
+SECRET = "s3-secret-do-not-log-7f3a"
+S3_ENV = {"AWS_ACCESS_KEY_ID": "ketch-test-key", "AWS_SECRET_ACCESS_KEY": SECRET,
+          "AWS_DEFAULT_REGION": REGION}
+
+PIPELINE = '''
+from ketch import dsl
+from ketch.dsl import Dataset, Input, Metrics, Model, Output
+
+
+@dsl.component
+def make_data(rows: int, data: Output[Dataset]):
+    import os
+
+    os.makedirs(data.path)
+    with open(os.path.join(data.path, "train.csv"), "w") as fh:
+        fh.write("x,y\\n" + "".join(f"{i},{2 * i}\\n" for i in range(rows)))
+    with open(os.path.join(data.path, "README"), "w") as fh:
+        fh.write("synthetic\\n")
+    data.metadata["rows"] = rows
+
+
+@dsl.container_component
+def train(data: Input[Dataset], model: Output[Model]):
+    return dsl.ContainerSpec(
+        image="python:3.12-slim",
+        command=["sh", "-c", 'wc -l < "$0/train.csv" | tr -d " " > "$1"'],
+        args=[data.path, model.path])
+
+
+@dsl.component
+def evaluate(model: Input[Model], metrics: Output[Metrics]) -> int:
+    with open(model.path) as fh:
+        lines = int(fh.read())
+    metrics.log_metric("lines", lines)
+    return lines
+
+
+@dsl.pipeline(name="remote-artifacts")
+def remote_artifacts(rows: int = 5) -> int:
+    data = make_data(rows=rows)
+    model = train(data=data.outputs["data"])
+    return evaluate(model=model.outputs["model"]).outputs["Output"]
+
+
+@dsl.component
+def lost(out: Output[Model]):
+    import os
+
+    out.uri = "s3://no-such-bucket/lost/model"  # a bucket nobody created
+    os.makedirs(os.path.dirname(out.path), exist_ok=True)
+    with open(out.path, "w") as fh:
+        fh.write("never arrives")
+
+
+@dsl.pipeline(name="upload-fails")
+def upload_fails():
+    lost()
+'''
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server (a stand-in: no real S3 here) with the team's bucket."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        _s3(endpoint).create_bucket(Bucket=BUCKET)
+        yield endpoint
+    finally:
+        server.stop()
+
+
+def _s3(endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint, region_name=REGION,
+                        aws_access_key_id=S3_ENV["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=SECRET)
+
+
+def _keys(endpoint: str, prefix: str) -> list[str]:
+    listing = _s3(endpoint).list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+    return sorted(obj["Key"] for obj in listing.get("Contents", []))
+
+
+def _object(endpoint: str, uri: str) -> bytes:
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    return bytes(_s3(endpoint).get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+@pytest.fixture(scope="module")
+def s3_server(s3_endpoint: str,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """``ketch up`` with the team's artifact store on the (fake) S3 bucket."""
+    server = start_server(tmp_path_factory.mktemp("s3home"), command="up",
+                          KETCH_ARTIFACTS_URI=ROOT_URI, AWS_ENDPOINT_URL=s3_endpoint, **S3_ENV)
+    yield server
+    server.kill(15)
+
+
+@pytest.fixture(scope="module")
+def pipelines(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    path = tmp_path_factory.mktemp("pipelines") / "remote_pipelines.py"
+    path.write_text(PIPELINE)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("remote_pipelines", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["remote_pipelines"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _artifact(run: Any, task: str, name: str) -> dict[str, Any]:
+    return dict(run.status["tasks"][task]["outputs"]["artifacts"][name])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_artifacts_live_in_the_bucket_and_flow_between_steps(
+        s3_server: ServerProcess, s3_endpoint: str, pipelines: Any) -> None:
+    import httpx
+
+    from ketch import Client
+
+    with Client(s3_server.url) as client:
+        first = client.create_run_from_pipeline_func(pipelines.remote_artifacts,
+                                                     arguments={"rows": 5})
+        run = first.wait_for_run_completion(timeout=180)
+        assert run.status["phase"] == "Succeeded", run.status.get("message")
+        # evaluate read the model the container step wrote from the dataset directory
+        # the first step wrote: 5 rows and a header.
+        assert run.status["outputs"]["parameters"]["Output"] == 6
+
+        base = f"{ROOT_URI}/pipelines/default/{run.name}-{str(run.metadata.uid)[:8]}"
+        data, model = _artifact(run, "make-data", "data"), _artifact(run, "train", "model")
+        metrics = _artifact(run, "evaluate", "metrics")
+        assert data["uri"] == f"{base}/make-data/data"
+        assert model["uri"] == f"{base}/train/model"
+        assert metrics["uri"] == f"{base}/evaluate/metrics"
+        assert data["metadata"] == {"rows": 5} and metrics["metadata"] == {"lines": 6}
+        tasks = run.status["tasks"]
+        assert tasks["train"]["inputs"]["artifacts"]["data"][0]["uri"] == data["uri"]
+        assert tasks["evaluate"]["inputs"]["artifacts"]["model"][0]["uri"] == model["uri"]
+        assert {c["type"] for c in tasks["train"]["conditions"]} >= {"HostProcess"}
+
+        # The objects are in the bucket at exactly those URIs (a directory, a file;
+        # Metrics are metadata only and leave no object, as in KFP).
+        prefix = base.removeprefix(f"s3://{BUCKET}/")
+        assert _keys(s3_endpoint, prefix) == [f"{prefix}/make-data/data/README",
+                                              f"{prefix}/make-data/data/train.csv",
+                                              f"{prefix}/train/model"]
+        assert _object(s3_endpoint, f"{data['uri']}/train.csv").startswith(b"x,y\n0,0\n1,2\n")
+        assert _object(s3_endpoint, model["uri"]).strip() == b"6"
+
+        # Lineage records the same remote URIs, linked producer to consumer.
+        api = f"{s3_server.url}/api/ketch/lineage"
+        recorded = httpx.get(f"{api}/artifacts/{model['id']}").json()
+        assert recorded["uri"] == model["uri"]
+        upstream = httpx.get(f"{api}/artifacts/{model['id']}/upstream").json()
+        assert data["uri"] in json.dumps(upstream)
+
+        # The dashboard's preview route reads the artifact back from the bucket.
+        content = httpx.get(f"{s3_server.url}/api/ketch/artifacts/content",
+                            params={"uri": model["uri"]})
+        assert content.status_code == 200 and content.content.strip() == b"6"
+
+        # Run again: every step is cached and the outputs are the same objects.
+        again = client.create_run_from_pipeline_func(pipelines.remote_artifacts,
+                                                     arguments={"rows": 5})
+        cached = again.wait_for_run_completion(timeout=120)
+        assert cached.status["phase"] == "Succeeded", cached.status.get("message")
+        assert all(cached.status["tasks"][t]["cached"] for t in ("make-data", "train",
+                                                                 "evaluate"))
+        for task, name in (("make-data", "data"), ("train", "model"),
+                           ("evaluate", "metrics")):
+            assert _artifact(cached, task, name)["uri"] == _artifact(run, task, name)["uri"]
+        assert cached.status["outputs"]["parameters"]["Output"] == 6
+        assert _keys(s3_endpoint, "shared/pipelines/default/" + cached.name) == []
+
+        # Nothing of a step's scratch leaked into the store's local side.
+        home = s3_server.home
+        assert not list(home.glob("**/s3:"))
+        assert not (home / "artifacts").exists() or not any((home / "artifacts").iterdir())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_failed_upload_fails_the_step_naming_the_uri(
+        s3_server: ServerProcess, pipelines: Any) -> None:
+    from ketch import Client
+
+    with Client(s3_server.url) as client:
+        result = client.create_run_from_pipeline_func(pipelines.upload_fails)
+        run = result.wait_for_run_completion(timeout=120)
+    assert run.status["phase"] == "Failed"
+    message = run.status["tasks"]["lost"]["message"]
+    assert "could not upload output artifact 'out' to s3://no-such-bucket/lost/model" in \
+        message, message
+    assert "NoSuchBucket" in message or "does not exist" in message, message
+    assert "outputs" not in run.status["tasks"]["lost"] or not run.status["tasks"]["lost"][
+        "outputs"].get("artifacts")
+    # Credentials appear nowhere: not in the status, not in the step's log.
+    assert SECRET not in json.dumps(run.status)
+    logs = [p.read_text(errors="replace") for p in s3_server.home.glob("pipelines/**/log")]
+    assert logs and not any(SECRET in text for text in logs)
