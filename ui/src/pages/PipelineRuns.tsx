@@ -11,6 +11,8 @@ import { useNow } from "../useNow";
 import { useWatch } from "../useWatch";
 
 const PHASES = ["Pending", "Running", "Succeeded", "Failed", "Cancelled"];
+// Rows drawn at first: a namespace may hold thousands of runs.
+const PAGE = 100;
 const KINDS = [RUN_KIND];
 
 function runId(r: Resource): string {
@@ -47,6 +49,7 @@ export function PipelineRunsPage({ namespace, query }: { namespace: string; quer
   const { items, loading, errors, live } = useWatch(KINDS, namespace);
   const now = useNow(1000);
   const [picked, setPicked] = useState<Set<string>>(() => new Set());
+  const [shown, setShown] = useState(PAGE);
   const phase = query.get("phase") ?? "";
   const pipeline = query.get("pipeline") ?? "";
   const experiment = query.get("experiment") ?? "";
@@ -125,7 +128,7 @@ export function PipelineRunsPage({ namespace, query }: { namespace: string; quer
                 </tr>
               </thead>
               <tbody>
-                {rows.map((r) => {
+                {rows.slice(0, shown).map((r) => {
                   const st = runStatus(r);
                   const id = runId(r);
                   return (
@@ -160,6 +163,13 @@ export function PipelineRunsPage({ namespace, query }: { namespace: string; quer
                 })}
               </tbody>
             </table>
+          </div>
+        )}
+        {rows.length > shown && (
+          <div className="panel-foot">
+            <button className="button" onClick={() => setShown((n) => n + PAGE)} data-testid="more-runs">
+              Show {Math.min(PAGE, rows.length - shown)} more of {rows.length - shown}
+            </button>
           </div>
         )}
       </section>
