@@ -86,13 +86,16 @@ def test_home_page_and_navigation(page: Page, server_url: str) -> None:
     expect(jobs).to_have_attribute("href", re.compile(r"^/jobs"))
     expect(jobs).not_to_have_attribute("aria-disabled", "true")
 
+    # An installed component is a link; one that is not installed yet is not.
     pipelines = nav.locator('[data-nav="pipelines"]')
-    expect(pipelines).to_have_attribute("aria-disabled", "true")
-    expect(pipelines).to_have_attribute("title", NOT_INSTALLED)
-    expect(pipelines).to_have_class(re.compile(r"\bdisabled\b"))
+    expect(pipelines).to_have_attribute("href", re.compile(r"^/pipelines"))
+    training = nav.locator('[data-nav="training"]')
+    expect(training).to_have_attribute("aria-disabled", "true")
+    expect(training).to_have_attribute("title", NOT_INSTALLED)
+    expect(training).to_have_class(re.compile(r"\bdisabled\b"))
     # Not a link: clicking it goes nowhere.
-    pipelines.click(force=True)
-    assert "/pipelines" not in page.url
+    training.click(force=True)
+    assert "/training" not in page.url
 
     # The namespace selector offers "All namespaces" and the current one.
     select = page.get_by_label("Namespace")

@@ -634,3 +634,32 @@ def test_home_is_the_servers_own(server: ServerProcess) -> None:
     info = json.loads((Path(server.home) / "server.json").read_text())
     assert info["url"] == server.url and info["mode"] == "server"
     assert info["token"] is None  # loopback needs no token
+
+
+def test_one_stream_watches_several_kinds(server: ServerProcess, http: httpx.Client,
+                                          ns: str) -> None:
+    """/api/ketch/watch: what a dashboard page watching every kind uses (a browser allows
+    six connections per host, so one stream per kind does not scale)."""
+    create(http, ns, job("before"))
+    both = Watcher(server.url, "/api/ketch/watch", kinds="jobs,pipelineruns.pipelines.ketch.dev",
+                   namespace=ns, timeoutSeconds=4)
+    other_ns = Watcher(server.url, "/api/ketch/watch", kinds="jobs", namespace=f"{ns}-x",
+                       timeoutSeconds=4)
+    for w in (both, other_ns):
+        w.start()
+        assert w.opened.wait(10)
+    wait_for(lambda: both.events, timeout=10, message="the initial ADDED")
+    create(http, ns, job("after"))
+    run = {"apiVersion": "pipelines.ketch.dev/v1", "kind": "PipelineRun",
+           "metadata": {"name": "a-run"}, "spec": {"pipelineSpec": {
+               "pipelineInfo": {"name": "empty"}, "root": {"dag": {"tasks": {}}}}}}
+    resp = http.post(f"/apis/pipelines.ketch.dev/v1/namespaces/{ns}/pipelineruns", json=run)
+    assert resp.status_code == 201, resp.text
+    for w in (both, other_ns):
+        w.join(15)
+        assert w.status == 200 and w.content_type.startswith("text/event-stream")
+    kinds = {(e["object"]["kind"], e["object"]["metadata"]["name"]) for e in both.events}
+    assert {("Job", "before"), ("Job", "after"), ("PipelineRun", "a-run")} <= kinds
+    assert other_ns.events == []
+    bad = http.get("/api/ketch/watch", params={"kinds": "nosuchkind"})
+    assert bad.status_code == 404 and "nosuchkind" in bad.text

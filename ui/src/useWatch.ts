@@ -1,18 +1,18 @@
 // List + watch one or more kinds, keeping a live map of resources.
 //
-// For each kind: list the collection (to render at once and learn the
-// resourceVersion), then open one EventSource on the watch URL from that
-// resourceVersion and apply ADDED / MODIFIED / DELETED in place. If the
-// stream breaks, it is closed and the kind is re-listed and re-watched
-// after a short back-off, so no event is lost across reconnects.
+// List each kind (to render at once and learn its resourceVersion), then open
+// ONE EventSource on /api/ketch/watch for all of them from the earliest
+// resourceVersion, and apply ADDED / MODIFIED / DELETED in place (replays of
+// older versions are dropped). If the stream breaks, every kind is re-listed
+// and re-watched after a short back-off, so no event is lost across reconnects.
 import { useEffect, useMemo, useReducer, useState } from "react";
 import {
+  ALL_NAMESPACES,
   type KindInfo,
   type Resource,
   type WatchEvent,
   keyOf,
   listResources,
-  watchUrl,
 } from "./api";
 
 type Action =
@@ -69,52 +69,75 @@ export interface WatchState {
   live: boolean;
 }
 
+/** One stream for every kind: a browser allows six connections per host. */
+function multiWatchUrl(kinds: KindInfo[], namespace: string, resourceVersion?: string): string {
+  const params = new URLSearchParams({
+    kinds: kinds.map((k) => (k.group ? `${k.plural}.${k.group}` : k.plural)).join(","),
+  });
+  if (namespace !== ALL_NAMESPACES) params.set("namespace", namespace);
+  if (resourceVersion) params.set("resourceVersion", resourceVersion);
+  return `/api/ketch/watch?${params.toString()}`;
+}
+
 export function useWatch(kinds: KindInfo[], namespace: string): WatchState {
   const [state, dispatch] = useReducer(reducer, undefined, () => new Map<string, Resource>());
   const [pending, setPending] = useState(0);
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const [liveCount, setLiveCount] = useState(0);
+  const [live, setLive] = useState(false);
   const kindsKey = kinds.map((k) => `${k.group}/${k.version}/${k.plural}`).join(",");
 
   useEffect(() => {
     dispatch({ type: "reset" });
     setErrors({});
-    setPending(kinds.length);
-    setLiveCount(0);
+    setPending(kinds.length > 0 ? 1 : 0);
+    setLive(false);
+    if (kinds.length === 0) return;
     let cancelled = false;
-    const sources = new Map<string, EventSource>();
-    const timers = new Set<number>();
+    let source: EventSource | null = null;
+    let timer: number | undefined;
     const controller = new AbortController();
+    const byKind = new Map(kinds.map((k) => [k.kind, k]));
 
-    const start = async (kind: KindInfo, attempt: number, first: boolean) => {
-      const id = `${kind.group}/${kind.plural}`;
-      let rv: string | undefined;
-      try {
-        const list = await listResources(kind, namespace, controller.signal);
-        if (cancelled) return;
-        dispatch({ type: "replaceKind", kind: kind.kind, items: list.items ?? [] });
-        rv = list.metadata?.resourceVersion || undefined;
-        setErrors((e) => {
-          if (!(id in e)) return e;
-          const { [id]: _drop, ...rest } = e;
-          void _drop;
-          return rest;
-        });
-      } catch (err) {
-        if (cancelled) return;
-        setErrors((e) => ({ ...e, [id]: `${kind.kind}: ${(err as Error).message}` }));
-        schedule(kind, attempt + 1);
+    // List every kind (to render at once and learn where to watch from), then
+    // follow all of them on one stream from the earliest list's resourceVersion.
+    const start = async (attempt: number, first: boolean) => {
+      const versions: number[] = [];
+      let failed = false;
+      await Promise.all(
+        kinds.map(async (kind) => {
+          const id = `${kind.group}/${kind.plural}`;
+          try {
+            const list = await listResources(kind, namespace, controller.signal);
+            if (cancelled) return;
+            dispatch({ type: "replaceKind", kind: kind.kind, items: list.items ?? [] });
+            const rv = Number(list.metadata?.resourceVersion);
+            if (Number.isFinite(rv)) versions.push(rv);
+            setErrors((e) => {
+              if (!(id in e)) return e;
+              const { [id]: _drop, ...rest } = e;
+              void _drop;
+              return rest;
+            });
+          } catch (err) {
+            if (cancelled) return;
+            failed = true;
+            setErrors((e) => ({ ...e, [id]: `${kind.kind}: ${(err as Error).message}` }));
+          }
+        }),
+      );
+      if (first && !cancelled) setPending(0);
+      if (cancelled) return;
+      if (failed) {
+        schedule(attempt + 1);
         return;
-      } finally {
-        if (first && !cancelled) setPending((p) => Math.max(0, p - 1));
       }
-
-      const es = new EventSource(watchUrl(kind, namespace, rv));
-      sources.set(id, es);
+      const since = versions.length ? String(Math.min(...versions)) : undefined;
+      const es = new EventSource(multiWatchUrl(kinds, namespace, since));
+      source = es;
       let opened = false;
       es.onopen = () => {
         opened = true;
-        setLiveCount((n) => n + 1);
+        setLive(true);
       };
       es.onmessage = (msg: MessageEvent<string>) => {
         let event: WatchEvent;
@@ -123,38 +146,35 @@ export function useWatch(kinds: KindInfo[], namespace: string): WatchState {
         } catch {
           return;
         }
-        if (event.type === "ERROR") return;
-        if (event.object && !event.object.kind) event.object.kind = kind.kind;
+        if (event.type === "ERROR" || !event.object) return;
+        if (!event.object.kind && kinds.length === 1) event.object.kind = kinds[0]?.kind ?? "";
+        if (event.object.kind && !byKind.has(event.object.kind)) return;
         dispatch({ type: "event", event });
       };
       es.onerror = () => {
         es.close();
-        if (sources.get(id) === es) sources.delete(id);
-        const wasOpen = opened;
-        opened = false;
-        if (wasOpen) setLiveCount((n) => Math.max(0, n - 1));
-        // A stream that had been working restarts quickly; one that never
-        // opened backs off.
-        if (!cancelled) schedule(kind, wasOpen ? 0 : attempt + 1);
+        if (source === es) source = null;
+        setLive(false);
+        // A stream that had been working restarts quickly; one that never opened backs off.
+        if (!cancelled) schedule(opened ? 0 : attempt + 1);
       };
     };
 
-    const schedule = (kind: KindInfo, attempt: number) => {
+    const schedule = (attempt: number) => {
       const delay = Math.min(15000, 1000 * 2 ** Math.min(attempt, 4));
-      const t = window.setTimeout(() => {
-        timers.delete(t);
-        if (!cancelled) void start(kind, attempt, false);
+      timer = window.setTimeout(() => {
+        timer = undefined;
+        if (!cancelled) void start(attempt, false);
       }, delay);
-      timers.add(t);
     };
 
-    for (const kind of kinds) void start(kind, 0, true);
+    void start(0, true);
 
     return () => {
       cancelled = true;
       controller.abort();
-      for (const es of sources.values()) es.close();
-      for (const t of timers) window.clearTimeout(t);
+      source?.close();
+      if (timer !== undefined) window.clearTimeout(timer);
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [kindsKey, namespace]);
@@ -164,6 +184,6 @@ export function useWatch(kinds: KindInfo[], namespace: string): WatchState {
     items,
     loading: pending > 0,
     errors: Object.values(errors),
-    live: kinds.length > 0 && liveCount >= kinds.length,
+    live: kinds.length > 0 && live,
   };
 }

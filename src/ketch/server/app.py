@@ -23,6 +23,7 @@ from ketch.server._artifacts import artifacts_router
 from ketch.server._lineage import lineage_router
 from ketch.server._observability import install_observability
 from ketch.server._resources import kind_router
+from ketch.server._watch import multi_watch_router
 
 __all__ = ["STATIC_DIR", "create_app"]
 
@@ -94,6 +95,7 @@ def create_app(runtime: Runtime, *, token: str | None = None, manage_runtime: bo
     defs: dict[str, Any] = {}
     for info in runtime.registry:
         app.include_router(kind_router(runtime, service, info, defs))
+    app.include_router(multi_watch_router(runtime))
     app.include_router(lineage_router(runtime))
     app.include_router(artifacts_router(runtime))
     for component in runtime.components:
