@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge, SGDClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from ketch.serving._batcher import Batcher, BatchTimeout
@@ -289,6 +291,9 @@ def test_auto_offload_keeps_fast_models_inline_and_slow_ones_off_loop() -> None:
     lambda: SGDClassifier(random_state=0).fit(X, Y),
     lambda: LinearRegression().fit(X, X[:, 0] * 2),
     lambda: Ridge().fit(X, np.c_[X[:, 0], X[:, 1]]),  # two targets
+    lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, Y),
+    lambda: make_pipeline(StandardScaler(with_mean=False), "passthrough",
+                          StandardScaler(), LinearRegression()).fit(X, X[:, 0]),
 ])
 def test_sklearn_fast_path_matches_predict_exactly(make: Callable[[], Any]) -> None:
     model = make()
@@ -312,6 +317,7 @@ def test_sklearn_fast_path_leaves_odd_inputs_and_models_to_sklearn() -> None:
     assert fast(X[:2].astype(np.float32)) is None
     assert fast([[1.0, 2.0, 3.0, 4.0]]) is None
     assert fast_predict(DecisionTreeClassifier().fit(X, Y)) is None
+    assert fast_predict(make_pipeline(MinMaxScaler(), LogisticRegression()).fit(X, Y)) is None
 
 
 # -- JSON ----------------------------------------------------------------------------------

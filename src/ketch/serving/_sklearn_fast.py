@@ -1,4 +1,5 @@
-"""A fast path for scikit-learn's linear models on small, clean inputs.
+"""A fast path for scikit-learn's linear models (alone or after ``StandardScaler`` steps
+in a ``Pipeline``) on small, clean inputs.
 
 For a 1-row request, ``LogisticRegression.predict`` spends most of its ~60 µs in input
 validation (dataframe detection, finiteness and feature-name checks), not in the dot
@@ -88,7 +89,64 @@ _PASS_THROUGH_PREDICT = frozenset({"LinearModel.predict", "MultiOutputLinearMode
                                    "Ridge.predict"})
 
 
+def _scaler(step: Any, n_features: int) -> Callable[[NDArray], NDArray] | None:
+    """``StandardScaler.transform`` on a clean float64 array: the same two operations."""
+    try:
+        cls = importlib.import_module("sklearn.preprocessing").StandardScaler
+    except (ImportError, AttributeError):
+        return None
+    if type(step) is not cls or getattr(step, "n_features_in_", None) != n_features:
+        return None
+    mean = step.mean_ if step.with_mean else None
+    scale = step.scale_ if step.with_std else None
+    if mean is not None and not isinstance(mean, np.ndarray):
+        return None
+    if scale is not None and not isinstance(scale, np.ndarray):
+        return None
+
+    def transform(x: NDArray) -> NDArray:
+        if mean is not None:
+            x = x - mean
+        if scale is not None:
+            x = x / scale
+        return x
+
+    return transform
+
+
+def _pipeline(model: Any) -> FastPredict | None:
+    try:
+        cls = importlib.import_module("sklearn.pipeline").Pipeline
+    except (ImportError, AttributeError):
+        return None
+    if type(model) is not cls:  # exactly sklearn's Pipeline (a subclass may differ)
+        return None
+    steps = [step for _, step in model.steps if step not in (None, "passthrough")]
+    if not steps:
+        return None
+    final = _candidate(steps[-1])
+    n_features = getattr(steps[0], "n_features_in_", None)
+    if final is None or not isinstance(n_features, int):
+        return None
+    transforms = [_scaler(step, n_features) for step in steps[:-1]]
+    if any(t is None for t in transforms):
+        return None
+    chain = [t for t in transforms if t is not None]
+
+    def predict(data: Any) -> NDArray | None:
+        x = _clean(data, n_features)
+        if x is None or not len(x):
+            return None
+        for transform in chain:
+            x = transform(x)
+        return final(x)
+
+    return predict
+
+
 def _candidate(model: Any) -> FastPredict | None:
+    if type(model).__name__ == "Pipeline":
+        return _pipeline(model)
     try:
         base = importlib.import_module("sklearn.linear_model._base")
         LinearClassifierMixin, LinearModel = base.LinearClassifierMixin, base.LinearModel
