@@ -382,6 +382,38 @@ def test_compare_runs_side_by_side(page: Page, ketch_server: Any, tmp_path: Path
     expect(outputs).not_to_have_class(re.compile(r"\bdiffers\b"))
 
 
+def test_run_again_with_edited_arguments(page: Page, ketch_server: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    first = _run(ketch_server, _write(tmp_path, "demo.py", DEMO), "rows=3")["metadata"]["name"]
+    _open_run(page, ketch_server.url, first)
+    page.get_by_test_id("run-again").click()
+    form = page.get_by_test_id("run-again-form")
+    rows = form.locator('[data-param-input="rows"]')
+    expect(rows).to_have_value("3")
+
+    # Wrong values are refused with the parameter named: by the page, then by the server.
+    rows.fill("three")
+    form.get_by_test_id("run-again-submit").click()
+    expect(form.get_by_test_id("run-again-error")).to_contain_text("rows: not a NUMBER_INTEGER")
+    rows.fill("1.5")
+    form.get_by_test_id("run-again-submit").click()
+    expect(form.get_by_test_id("run-again-error")).to_contain_text(
+        "spec.arguments.rows: expected NUMBER_INTEGER")
+
+    rows.fill("7")
+    form.get_by_test_id("run-again-submit").click()
+    expect(page.get_by_test_id("run-name")).not_to_have_text(first)
+    expect(page.locator(".page-head .badge")).to_have_text("Succeeded", timeout=RUN_TIMEOUT_MS)
+    expect(page.get_by_test_id("run-arguments").locator('[data-param="rows"]')).to_contain_text("7")
+    with Client(ketch_server.url) as client:
+        runs = {r.name: r for r in client.list("pipelineruns").items}
+    assert len(runs) == 2
+    again = runs[page.get_by_test_id("run-name").inner_text()]
+    assert again.spec["arguments"] == {"rows": 7}
+    assert again.status["phase"] == "Succeeded"
+
+
 def test_pipeline_catalog_shows_versions_and_the_ir(page: Page, ketch_server: Any,
                                                     tmp_path: Path) -> None:
     from playwright.sync_api import expect

@@ -365,3 +365,14 @@ export async function artifactText(
   if (!res.ok) throw await errorFrom(res);
   return { text: await res.text(), truncated: res.headers.get("X-Ketch-Truncated") === "true" };
 }
+
+/** Create an object (POST to its collection); the server's error is thrown as ApiError. */
+export async function postJSON<T>(url: string, body: unknown): Promise<T> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok) throw await errorFrom(res);
+  return (await res.json()) as T;
+}

@@ -6,6 +6,7 @@ import { DagGraph } from "../components/DagGraph";
 import { type GraphNode, findNode, phaseCounts, runGraph } from "../components/dagModel";
 import { PageLink as Link } from "../components/PipelineTabs";
 import { StatusBadge } from "../components/StatusBadge";
+import { RunAgainForm } from "../components/RunAgainForm";
 import { ParamTable, TaskPanel } from "../components/TaskPanel";
 import { type PipelineIR, RUN_KIND, TERMINAL_RUN_PHASES, artifactList, pipelineOf, runSpec, runStatus } from "../components/pipelineTypes";
 import { usePipelineIR } from "../components/usePipelineIR";
@@ -31,6 +32,7 @@ export function RunDetailPage({ namespace, name, task }: { namespace: string; na
   const now = useNow(1000);
   const [cancelling, setCancelling] = useState(false);
   const [cancelError, setCancelError] = useState<string | null>(null);
+  const [again, setAgain] = useState(false);
   const url = objectUrl(RUN_KIND, namespace, name);
 
   const st = run ? runStatus(run) : null;
@@ -79,6 +81,11 @@ export function RunDetailPage({ namespace, name, task }: { namespace: string; na
         {run && <StatusBadge phase={phase} />}
         {spec?.cancel && !terminal && <span className="muted small">cancelling…</span>}
         <div className="topbar-spacer" />
+        {run && ir && (
+          <button className="button" onClick={() => setAgain((v) => !v)} data-testid="run-again">
+            Run again
+          </button>
+        )}
         {run && !terminal && (
           <button className="button danger" onClick={cancel} disabled={cancelling || spec?.cancel === true} data-testid="cancel-run">
             {cancelling ? "Cancelling…" : "Cancel run"}
@@ -89,6 +96,7 @@ export function RunDetailPage({ namespace, name, task }: { namespace: string; na
       {cancelError && <div className="banner banner-error">Cancel failed: {cancelError}</div>}
       {irError && <div className="banner banner-error">Cannot show the graph: {irError}</div>}
       {loading && !run && <div className="loading">Loading…</div>}
+      {again && run && ir && <RunAgainForm run={run} ir={ir} onClose={() => setAgain(false)} />}
       {run && st && (
         <>
           {st.message && phase !== "Succeeded" && (
