@@ -2,6 +2,7 @@
 // and outputs, a Cancel button while it runs, and the selected task's panel.
 import { useMemo, useState } from "react";
 import { objectUrl, patchMerge } from "../api";
+import { ArtifactPreview } from "../components/ArtifactPreview";
 import { DagGraph } from "../components/DagGraph";
 import { type GraphNode, findNode, phaseCounts, runGraph } from "../components/dagModel";
 import { PageLink as Link } from "../components/PipelineTabs";
@@ -140,15 +141,23 @@ export function RunDetailPage({ namespace, name, task }: { namespace: string; na
                 <div>
                   <h3>Pipeline outputs</h3>
                   <ParamTable params={outputs?.parameters} testId="run-outputs" />
-                  {outArtifacts.flatMap(([slot, v]) =>
-                    artifactList(v).map((a, i) => (
-                      <div key={`${slot}.${i}`} className="mono small">
-                        {slot}: {a.uri}
-                      </div>
-                    )),
+                  {outArtifacts.length > 0 && (
+                    <div className="artifact-previews" data-testid="run-artifacts">
+                      {outArtifacts.flatMap(([slot, v]) =>
+                        artifactList(v).map((a, i) => <ArtifactPreview key={`${slot}.${i}`} slot={slot} artifact={a} />),
+                      )}
+                    </div>
                   )}
                 </div>
               </div>
+              {ir && (
+                <details className="ir-details">
+                  <summary>Pipeline spec (IR)</summary>
+                  <pre className="code" data-testid="run-ir">
+                    {JSON.stringify(ir, null, 2)}
+                  </pre>
+                </details>
+              )}
             </section>
             {selected && (
               <TaskPanel
