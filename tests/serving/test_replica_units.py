@@ -16,10 +16,12 @@ import joblib
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris
+from sklearn.ensemble import ExtraTreesRegressor, RandomForestClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge, SGDClassifier
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
-from sklearn.tree import DecisionTreeClassifier
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from ketch.serving._batcher import Batcher, BatchTimeout
 from ketch.serving._dataplane import DataPlane
@@ -294,6 +296,10 @@ def test_auto_offload_keeps_fast_models_inline_and_slow_ones_off_loop() -> None:
     lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X, Y),
     lambda: make_pipeline(StandardScaler(with_mean=False), "passthrough",
                           StandardScaler(), LinearRegression()).fit(X, X[:, 0]),
+    lambda: DecisionTreeClassifier(random_state=0).fit(X, np.array(["a", "b", "c"])[Y]),
+    lambda: DecisionTreeRegressor(random_state=0).fit(X, X[:, 0]),
+    lambda: RandomForestClassifier(n_estimators=15, random_state=0).fit(X, Y),
+    lambda: ExtraTreesRegressor(n_estimators=15, random_state=0).fit(X, X[:, 0]),
 ])
 def test_sklearn_fast_path_matches_predict_exactly(make: Callable[[], Any]) -> None:
     model = make()
@@ -316,7 +322,8 @@ def test_sklearn_fast_path_leaves_odd_inputs_and_models_to_sklearn() -> None:
     assert fast(X[:2, :3]) is None
     assert fast(X[:2].astype(np.float32)) is None
     assert fast([[1.0, 2.0, 3.0, 4.0]]) is None
-    assert fast_predict(DecisionTreeClassifier().fit(X, Y)) is None
+    assert fast_predict(KNeighborsClassifier().fit(X, Y)) is None
+    assert fast_predict(RandomForestClassifier(n_estimators=3, n_jobs=2).fit(X, Y)) is None
     assert fast_predict(make_pipeline(MinMaxScaler(), LogisticRegression()).fit(X, Y)) is None
 
 

@@ -1,5 +1,5 @@
 """A fast path for scikit-learn's linear models (alone or after ``StandardScaler`` steps
-in a ``Pipeline``) on small, clean inputs.
+in a ``Pipeline``), decision trees and random/extra-trees forests on small, clean inputs.
 
 For a 1-row request, ``LogisticRegression.predict`` spends most of its ~60 µs in input
 validation (dataframe detection, finiteness and feature-name checks), not in the dot
@@ -144,9 +144,70 @@ def _pipeline(model: Any) -> FastPredict | None:
     return predict
 
 
+def _classes(module: str, *names: str) -> tuple[type, ...]:
+    try:
+        mod = importlib.import_module(module)
+        return tuple(getattr(mod, name) for name in names)
+    except (ImportError, AttributeError):
+        return ()
+
+
+def _trees(model: Any) -> FastPredict | None:
+    """Decision trees and random/extra-trees forests with one output: each tree's
+    ``tree_.predict`` on float32 rows, summed in the forest's order (as sklearn does with
+    ``n_jobs`` unset), then averaged; skipping joblib's per-call dispatch is most of the
+    gain (a 100-tree forest: ~10 ms -> ~0.3 ms for one row)."""
+    cls = type(model)
+    single_clf = _classes("sklearn.tree", "DecisionTreeClassifier")
+    single_reg = _classes("sklearn.tree", "DecisionTreeRegressor")
+    forest_clf = _classes("sklearn.ensemble", "RandomForestClassifier", "ExtraTreesClassifier")
+    forest_reg = _classes("sklearn.ensemble", "RandomForestRegressor", "ExtraTreesRegressor")
+    n_features = getattr(model, "n_features_in_", None)
+    if (not isinstance(n_features, int) or getattr(model, "n_outputs_", None) != 1
+            or cls not in single_clf + single_reg + forest_clf + forest_reg):
+        return None
+    classifier = cls in single_clf + forest_clf
+    if cls in forest_clf + forest_reg:
+        if getattr(model, "n_jobs", None) not in (None, 1):
+            return None  # sklearn sums trees in thread order then: no fixed order to match
+        trees = [e.tree_ for e in model.estimators_]
+    else:
+        trees = [model.tree_]
+    forest = cls in forest_clf + forest_reg
+    classes = model.classes_ if classifier else None
+    width = int(model.n_classes_) if classifier else 1
+
+    def predict(data: Any) -> NDArray | None:
+        x = _clean(data, n_features)
+        if x is None or not len(x):
+            return None
+        x32 = x.astype(np.float32)
+        if not forest:
+            values = trees[0].predict(x32)
+            if classes is not None:
+                picked: NDArray = classes.take(np.argmax(values, axis=1), axis=0)
+                return picked
+            single: NDArray = values[:, 0]
+            return single
+        total = np.zeros((len(x32), width) if classes is not None else len(x32))
+        for tree in trees:
+            values = tree.predict(x32)
+            total += values[:, :width] if classes is not None else values[:, 0]
+        total /= len(trees)
+        if classes is not None:
+            voted: NDArray = classes.take(np.argmax(total, axis=1), axis=0)
+            return voted
+        return total
+
+    return predict
+
+
 def _candidate(model: Any) -> FastPredict | None:
     if type(model).__name__ == "Pipeline":
         return _pipeline(model)
+    trees = _trees(model)
+    if trees is not None:
+        return trees
     try:
         base = importlib.import_module("sklearn.linear_model._base")
         LinearClassifierMixin, LinearModel = base.LinearClassifierMixin, base.LinearModel
