@@ -251,3 +251,22 @@ def test_a_killed_step_fails_its_task_not_the_engine(client: Any) -> None:
     # The engine carries on: the next run on the same server succeeds.
     client.create(run_doc("after", chain_ir(), arguments={"n": 1}))
     assert finished(client, "after").status["phase"] == "Succeeded"
+
+
+def test_following_a_cancelled_steps_log_ends(client: Any, tmp_path: Path) -> None:
+    """A killed or cancelled step writes no exit status; a follow must still end."""
+    import threading
+
+    started = tmp_path / "started"
+    slow = ["sh", "-c", f"echo working; touch {started}; sleep 60",
+            "{{$.inputs.parameters['x']}}"]
+    client.create(run_doc("follow-cancel", chain_ir(slow), arguments={"n": 1}))
+    wait_for(started.exists, timeout=30, message="the step to start")
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: chunks.extend(
+        client.logs("pipelinerun", "follow-cancel", task="add-one", follow=True)), daemon=True)
+    reader.start()
+    client.patch("pipelinerun", "follow-cancel", {"spec": {"cancel": True}})
+    reader.join(30)
+    assert not reader.is_alive(), "the log follow did not end after the step was cancelled"
+    assert b"".join(chunks) == b"working\n"

@@ -17,11 +17,12 @@ from ketch.core.kinds import LogOptions
 from ketch.core.resources import Resource
 from ketch.core.runtime import Runtime
 from ketch.pipelines._kind import PIPELINE_RUN, TERMINAL_PHASES
-from ketch.pipelines._worker import EXIT_FILE, LOG_FILE
+from ketch.pipelines._worker import EXIT_FILE, LOG_FILE, PID_FILE, task_alive
 
 __all__ = ["flatten_tasks", "read_run_log"]
 
 _POLL = 0.1
+_NEVER_STARTED = 30.0
 
 
 def flatten_tasks(tasks: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -81,10 +82,21 @@ def _one_task(runtime: Runtime, run: Resource, options: LogOptions) -> Iterator[
     yield from _tail(directory, options.follow)
 
 
+def _step_over(directory: Path, since: float) -> bool:
+    """The step wrote its exit status, or its process is gone (killed or cancelled steps
+    write none), or it never started within the time a fork takes."""
+    if (directory / EXIT_FILE).exists():
+        return True
+    if (directory / PID_FILE).exists():
+        return not task_alive(directory)
+    return time.monotonic() - since > _NEVER_STARTED
+
+
 def _tail(directory: Path, follow: bool) -> Iterator[bytes]:
     offset = 0
+    since = time.monotonic()
     while True:
-        ended = (directory / EXIT_FILE).exists()
+        ended = _step_over(directory, since)
         try:
             with open(directory / LOG_FILE, "rb") as f:
                 f.seek(offset)

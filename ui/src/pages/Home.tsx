@@ -1,5 +1,6 @@
 import { ALL_NAMESPACES, type KindInfo, type Resource, keyOf } from "../api";
 import { StatusBadge } from "../components/StatusBadge";
+import { runPath } from "../components/pipelineTypes";
 import { age, created, lastCondition, phaseOf } from "../format";
 import { navigate } from "../router";
 import { useNow } from "../useNow";
@@ -30,10 +31,13 @@ export function HomePage({ kinds, namespace }: { kinds: KindInfo[] | null; names
   const allNs = namespace === ALL_NAMESPACES;
 
   const open = (r: Resource) => {
+    const ns = r.metadata.namespace ?? "default";
     if (r.kind === "Job") {
-      navigate(
-        `/jobs/${encodeURIComponent(r.metadata.namespace ?? "default")}/${encodeURIComponent(r.metadata.name)}`,
-      );
+      navigate(`/jobs/${encodeURIComponent(ns)}/${encodeURIComponent(r.metadata.name)}`);
+    } else if (r.kind === "PipelineRun") {
+      navigate(runPath(ns, r.metadata.name));
+    } else if (r.kind === "InferenceService") {
+      navigate(`/serving?service=${encodeURIComponent(`${ns}/${r.metadata.name}`)}`);
     }
   };
 
