@@ -124,9 +124,9 @@ def _from_python(file: Path, name: str | None) -> dict[str, Any]:
                            f"{', '.join(sorted(pipelines)) or 'none'}; components: "
                            f"{', '.join(sorted(components)) or 'none'})", source=str(file))
     if not pipelines:
-        components = sorted(_components_in(module))
-        hint = (f" (components: {', '.join(components)}; compile one with --pipeline NAME)"
-                if components else "")
+        names = sorted(_components_in(module))
+        hint = (f" (components: {', '.join(names)}; compile one with --pipeline NAME)"
+                if names else "")
         raise InvalidError(f"holds no @dsl.pipeline function{hint}", source=str(file))
     if len(pipelines) > 1:
         # A pipeline used as a component of another is not a candidate on its own.
