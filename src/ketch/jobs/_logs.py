@@ -22,6 +22,8 @@ def read_job_log(runtime: Runtime, job: Resource, options: LogOptions) -> Iterat
     Checks the options at once (``InvalidError`` for an attempt that does not
     exist) and returns a lazy stream.
     """
+    if options.task is not None:
+        raise InvalidError(f"jobs have no tasks: job {job.name!r} has one log per attempt")
     attempts = int(job.status.get("attempts") or 0)
     if options.attempt is not None and not 1 <= options.attempt <= max(attempts, 1):
         raise InvalidError(f"job {job.name!r} has attempts 1..{attempts}, not {options.attempt}")
