@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import socket
 import sys
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from typing import Any
 import fsspec
 import pytest
 
-from conftest import ServerProcess, start_server
+from conftest import ServerProcess, start_server, wait_for
 from ketch.pipelines import _staging
 from ketch.pipelines._inputs import resolve_placeholders
 from ketch.pipelines.dsl._artifacts import (
@@ -69,6 +70,8 @@ def test_remote_uris_map_under_the_mount_root(monkeypatch: pytest.MonkeyPatch) -
         "/home/u/artifacts/x"
     assert uri_for_local_path("/t/mnt/s3/b/k", mount_root="/t/mnt") == "s3://b/k"
     assert uri_for_local_path("/t/mnt/memory/b/k", mount_root="/t/mnt") == "memory://b/k"
+    assert uri_for_local_path("/t/mnt/loose", mount_root="/t/mnt") == "/t/mnt/loose"
+    assert uri_for_local_path("/elsewhere/s3/b/k", mount_root="/t/mnt") == "/elsewhere/s3/b/k"
     # No mount root: kfp's own mount points, as on a cluster.
     monkeypatch.delenv(MOUNT_ROOT_ENV, raising=False)
     assert Dataset(uri="s3://b/k").path == "/s3/b/k"
@@ -234,7 +237,7 @@ def make_data(rows: int, data: Output[Dataset]):
 def train(data: Input[Dataset], model: Output[Model]):
     return dsl.ContainerSpec(
         image="python:3.12-slim",
-        command=["sh", "-c", 'wc -l < "$0/train.csv" | tr -d " " > "$1"'],
+        command=["sh", "-c", 'sleep 1.5; wc -l < "$0/train.csv" | tr -d " " > "$1"'],
         args=[data.path, model.path])
 
 
@@ -249,7 +252,8 @@ def evaluate(model: Input[Model], metrics: Output[Metrics]) -> int:
 @dsl.pipeline(name="remote-artifacts")
 def remote_artifacts(rows: int = 5) -> int:
     data = make_data(rows=rows)
-    model = train(data=data.outputs["data"])
+    # A small memory limit: what counts is the command's memory, not the staging's.
+    model = train(data=data.outputs["data"]).set_memory_limit("40M")
     return evaluate(model=model.outputs["model"]).outputs["Output"]
 
 
@@ -266,6 +270,26 @@ def lost(out: Output[Model]):
 @dsl.pipeline(name="upload-fails")
 def upload_fails():
     lost()
+
+
+@dsl.container_component
+def gated(gate: str, out: Output[Dataset]):
+    return dsl.ContainerSpec(
+        image="alpine:3.19",
+        command=["sh", "-c", 'while [ ! -f "$0" ]; do sleep 0.05; done; printf opened > "$1"'],
+        args=[gate, out.path])
+
+
+@dsl.component
+def read_back(data: Input[Dataset]) -> str:
+    with open(data.path) as fh:
+        return fh.read()
+
+
+@dsl.pipeline(name="gated")
+def gated_pipeline(gate: str) -> str:
+    opened = gated(gate=gate)
+    return read_back(data=opened.outputs["out"]).output
 '''
 
 
@@ -427,3 +451,39 @@ def test_a_failed_upload_fails_the_step_naming_the_uri(
     assert SECRET not in json.dumps(run.status)
     logs = [p.read_text(errors="replace") for p in s3_server.home.glob("pipelines/**/log")]
     assert logs and not any(SECRET in text for text in logs)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_a_staged_step_outlives_a_killed_control_plane(
+        s3_endpoint: str, pipelines: Any, tmp_path: Path) -> None:
+    """kill -9 of the server while a staged step runs: the step still uploads its output
+    and writes its own status, and the restarted server adopts it (ADR 005)."""
+    from ketch import Client
+
+    home, gate = tmp_path / "home", tmp_path / "gate"
+    env = {"KETCH_ARTIFACTS_URI": ROOT_URI, "AWS_ENDPOINT_URL": s3_endpoint, **S3_ENV}
+    server = start_server(home, **env)
+    try:
+        with Client(server.url) as client:
+            run_id = client.create_run_from_pipeline_func(
+                pipelines.gated_pipeline, arguments={"gate": str(gate)}).run_id
+
+            def gated_running() -> bool:
+                tasks = client.get_run(run_id).status.get("tasks") or {}
+                return bool(tasks.get("gated", {}).get("phase") == "Running")
+
+            wait_for(gated_running, timeout=60, message="the gated step to run")
+        server.kill(signal.SIGKILL)
+        gate.write_text("")  # the step ends, and uploads, while no control plane is up
+        server = start_server(home, **env)
+        with Client(server.url) as client:
+            run = client.wait_for_run_completion(run_id, timeout=120)
+        assert run.status["phase"] == "Succeeded", run.status.get("message")
+        assert run.status["outputs"]["parameters"]["Output"] == "opened"
+        out = run.status["tasks"]["gated"]["outputs"]["artifacts"]["out"]
+        assert run.status["tasks"]["gated"]["attempts"] == 1
+        assert out["uri"].startswith(f"{ROOT_URI}/pipelines/default/{run_id}-")
+        assert _object(s3_endpoint, out["uri"]) == b"opened"
+    finally:
+        server.kill(signal.SIGTERM)

@@ -38,6 +38,9 @@ __all__ = ["EXIT_FILE", "LOG_FILE", "PID_FILE", "TaskRunner", "read_exit_code", 
 EXIT_FILE = "exit_code"
 PID_FILE = "pid"
 LOG_FILE = "log"
+# Present when the pid file's process is a staging wrapper around an argv step, not the
+# step itself: its own memory is then not the step's (see task_rss).
+WRAPPER_FILE = "wrapper"
 # Environment the control plane has that a user's step must not see.
 _SECRET_ENV = ("KETCH_TOKEN", "KETCH_DATABASE_URL")
 # argv steps record their status through sh, as the core executor does (ADR 002).
@@ -79,13 +82,17 @@ def kill_task(task_dir: str | Path, sig: int = signal.SIGTERM) -> None:
 
 
 def task_rss(task_dir: str | Path) -> int:
-    """Resident memory of the step's process and its descendants, in bytes (0 if gone)."""
+    """Resident memory of the step's process and its descendants, in bytes (0 if gone).
+    Under a staging wrapper, only the command's processes count: the limit is the
+    step's, and the wrapper (a fork of the warm worker) shares most of its pages."""
     import psutil
 
     try:
         pid = int(Path(task_dir, PID_FILE).read_text(encoding="utf-8").strip())
         root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
+        procs = root.children(recursive=True)
+        if not Path(task_dir, WRAPPER_FILE).exists():
+            procs.insert(0, root)
     except (FileNotFoundError, ValueError, psutil.Error):
         return 0
     total = 0
@@ -191,6 +198,8 @@ def _child(request: dict[str, Any], keep: tuple[int, ...]) -> None:
         os.close(null_fd)
         sys.stdout = open(1, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
         sys.stderr = open(2, "w", buffering=1, encoding="utf-8", closefd=False)  # noqa: SIM115
+        if request.get("staging") and "argv" in request:
+            open(os.path.join(task_dir, WRAPPER_FILE), "w").close()  # before the pid: see task_rss
         # Written whole or not at all: a reader never sees an empty pid file.
         with open(os.path.join(task_dir, PID_FILE + ".tmp"), "w", encoding="utf-8") as f:
             f.write(str(os.getpid()))

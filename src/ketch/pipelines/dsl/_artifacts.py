@@ -64,15 +64,14 @@ def local_path_for_uri(uri: str, *, mount_root: str | None = None) -> str:
 def uri_for_local_path(path: str, *, mount_root: str | None = None) -> str:
     """Inverse of :func:`local_path_for_uri` for paths under a mount prefix."""
     root = _mount_root(mount_root)
-    if root:
-        if not path.startswith(root + "/"):
-            return path
-        path = path[len(root):]
+    if root and not path.startswith(root + "/"):
+        return path
+    inside = path[len(root):]
     for scheme, mount in _MOUNTS:
-        if path.startswith(mount):
-            return scheme + path[len(mount):]
-    if root and path.count("/") >= 2:
-        scheme, rest = path[1:].split("/", 1)
+        if inside.startswith(mount):
+            return scheme + inside[len(mount):]
+    if root and inside.count("/") >= 2:
+        scheme, rest = inside[1:].split("/", 1)
         return f"{scheme}://{rest}"
     return path
 
