@@ -5,7 +5,7 @@
 # when one of its input files is newer than it, so `make install` is a no-op
 # (well under a second) when nothing changed.
 #
-#   .make/python <- pyproject.toml, .venv/pyvenv.cfg       pip install -e '.[all,test]'
+#   .make/python <- pyproject.toml, .venv/pyvenv.cfg       pip install -e '.[all,serving-frameworks,test]'
 #   .make/npm-ci <- ui/package.json, ui/package-lock.json  npm ci
 #   .make/ui     <- .make/npm-ci, everything under ui/src and ui/public (files
 #                   and directories, so added/removed files count too),
@@ -51,7 +51,7 @@ help: ## list targets
 
 # --- install -----------------------------------------------------------------
 
-install: install-python install-ui ## create .venv, install ketch[all,test] editable, build the dashboard
+install: install-python install-ui ## create .venv, install ketch[all,serving-frameworks,test] editable, build the dashboard
 
 install-python: $(STAMPS)/python
 
@@ -61,7 +61,7 @@ $(VENV)/pyvenv.cfg:
 $(STAMPS)/python: pyproject.toml $(VENV)/pyvenv.cfg
 	@mkdir -p $(@D)
 	$(VPY) -m pip install --upgrade pip
-	$(VPY) -m pip install -e '.[all,test]'
+	$(VPY) -m pip install -e '.[all,serving-frameworks,test]'
 	@touch $@
 
 ifeq ($(UI_PRESENT),)
