@@ -14,7 +14,6 @@ would not take part in the unique constraint.
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Column,
     Index,
@@ -24,11 +23,10 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+
+from ketch.core.store.types import JsonType
 
 metadata = MetaData()
-
-JsonType = JSON().with_variant(JSONB(), "postgresql")
 
 entities = Table(
     "registry_entities",

@@ -8,7 +8,6 @@ The schema is created and changed only through the Alembic migrations in
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Column,
     Float,
@@ -20,12 +19,10 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+
+from ketch.core.store.types import JsonType
 
 metadata = MetaData()
-
-# JSONB on PostgreSQL (indexed, compact); JSON text elsewhere.
-JsonType = JSON().with_variant(JSONB(), "postgresql")
 
 resources = Table(
     "ketch_resources",
