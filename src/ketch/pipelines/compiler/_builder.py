@@ -23,6 +23,7 @@ from ketch.pipelines.compiler._ir_parts import (
     channel_definition,
     dag_outputs,
     io_definitions,
+    present,
     replace_text,
     sort_keys,
     to_value,
@@ -120,12 +121,7 @@ class _Builder(GraphAnalysis):
             if str(spec.type) == "PipelineTaskFinalStatus" and task.is_exit_handler:
                 handler = next(g for g, t in self.exit_tasks if t is task)
                 params[key] = {"taskFinalStatus": {"producerTask": handler.name}}
-        result: dict[str, Any] = {}
-        if artifacts:
-            result["artifacts"] = artifacts
-        if params:
-            result["parameters"] = params
-        return result
+        return present(artifacts=artifacts, parameters=params)
 
     def _resources_of(self, task: PipelineTask) -> dict[str, str]:
         """The task's resource settings, channels replaced by input placeholders."""
@@ -149,13 +145,8 @@ class _Builder(GraphAnalysis):
         sub_pipeline = getattr(component, "pipeline_spec", None)
         if isinstance(component, GraphComponent | YamlComponent) and sub_pipeline:
             return self._merge_subpipeline(sub_pipeline)
-        spec: dict[str, Any] = {}
-        inputs = io_definitions(component.inputs, inputs=True)
-        outputs = io_definitions(component.outputs, inputs=False)
-        if inputs:
-            spec["inputDefinitions"] = inputs
-        if outputs:
-            spec["outputDefinitions"] = outputs
+        spec = present(inputDefinitions=io_definitions(component.inputs, inputs=True),
+                       outputDefinitions=io_definitions(component.outputs, inputs=False))
         label = unique_name(f"exec-{task.name}", self.executors)
         if isinstance(component, ImporterComponent):
             self.executors[label] = importer_executor(component)
@@ -261,13 +252,7 @@ class _Builder(GraphAnalysis):
                 entry = {"parameterType": ir_parameter_type(str(channel.channel_type))
                          or "STRING"}
             (artifacts if kind == "artifacts" else params)[name] = entry
-        defs: dict[str, Any] = {}
-        if artifacts:
-            defs["artifacts"] = artifacts
-        if params:
-            defs["parameters"] = params
-        if defs:
-            spec["inputDefinitions"] = defs
+        spec.update(present(inputDefinitions=present(artifacts=artifacts, parameters=params)))
         outputs = self.output_defs.get(group.name, {})
         if outputs:
             out_defs: dict[str, Any] = {}
@@ -326,12 +311,8 @@ class _Builder(GraphAnalysis):
         self.analyse()
         graph = self.graph
         root: dict[str, Any] = {"dag": {"tasks": {}}}
-        inputs = io_definitions(graph.inputs, inputs=True)
-        outputs = io_definitions(graph.outputs, inputs=False)
-        if inputs:
-            root["inputDefinitions"] = inputs
-        if outputs:
-            root["outputDefinitions"] = outputs
+        root.update(present(inputDefinitions=io_definitions(graph.inputs, inputs=True),
+                            outputDefinitions=io_definitions(graph.outputs, inputs=False)))
         for group in self.root.walk():
             target = root if group is self.root else self.group_specs[group.name]
             self._build_group(group, target)

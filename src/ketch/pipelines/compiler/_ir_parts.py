@@ -54,12 +54,13 @@ def io_definitions(specs: dict[str, IOSpec], *, inputs: bool) -> dict[str, Any]:
             if spec.description:
                 entry["description"] = spec.description
             params[name] = entry
-    result: dict[str, Any] = {}
-    if artifacts:
-        result["artifacts"] = artifacts
-    if params:
-        result["parameters"] = params
-    return result
+    return present(artifacts=artifacts, parameters=params)
+
+
+def present(**sections: Any) -> dict[str, Any]:
+    """The non-empty ones of ``sections``: the IR leaves an empty section out, as kfp's
+    compiler does."""
+    return {key: value for key, value in sections.items() if value}
 
 
 def channel_definition(channel: PipelineChannel) -> tuple[str, dict[str, Any]]:
