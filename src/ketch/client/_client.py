@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from ketch.core.codec import loads
 from ketch.core.config import Settings
 from ketch.core.errors import (
     FieldError,
@@ -288,7 +289,7 @@ class Client(PipelinesClient):
                 for line in response.iter_lines():
                     if not line.startswith("data:"):
                         continue
-                    event = json.loads(line[5:])
+                    event = loads(line[5:])
                     if event.get("type") == "ERROR":
                         raise error_from_body(int(event["object"].get("code", 500)),
                                               event["object"])

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import AsyncIterator
 
@@ -21,6 +20,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from ketch.core.codec import dumps
 from ketch.core.errors import FieldError, InvalidError, KetchError, NotFoundError
 from ketch.core.kinds import KindInfo
 from ketch.core.labels import LabelSelector
@@ -35,7 +35,7 @@ _HEARTBEAT = 15.0
 
 
 def _sse(payload: dict[str, object]) -> str:
-    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"
+    return f"data: {dumps(payload)}\n\n"
 
 
 async def watch_stream(request: Request, runtime: Runtime, info: KindInfo | list[KindInfo],

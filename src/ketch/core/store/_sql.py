@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from ketch.core.codec import dumps, loads
 from ketch.core.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -59,13 +60,15 @@ def make_engine(url: str) -> Engine:
     """An engine tuned per backend: SQLite gets WAL, a busy timeout and
     ``BEGIN IMMEDIATE`` for writes (so concurrent writers queue instead of
     failing with 'database is locked' on lock upgrade)."""
+    # orjson: every status write serializes the whole object (see ketch.core.codec).
+    codec: dict[str, Any] = {"json_serializer": dumps, "json_deserializer": loads}
     try:
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                                   poolclass=NullPool if ":memory:" in url else None)
+                                   poolclass=NullPool if ":memory:" in url else None, **codec)
             _tune_sqlite(engine)
             return engine
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, **codec)
     except (SQLAlchemyError, ImportError) as err:
         raise StoreError(f"cannot open database {_redact(url)}: {err}") from None
 
