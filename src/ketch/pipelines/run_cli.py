@@ -107,10 +107,7 @@ def run(file: Annotated[Path, typer.Argument(help="A .py with @dsl.pipeline func
             finished = client.wait_for_run_completion(created.name, timeout=timeout,
                                                       namespace=namespace,
                                                       on_change=_Progress())
-    except KetchError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1) from None
-    except TimeoutError as err:
+    except (KetchError, TimeoutError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     phase = finished.status.get("phase")
