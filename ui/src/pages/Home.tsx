@@ -1,4 +1,5 @@
 import { ALL_NAMESPACES, type KindInfo, type Resource, keyOf } from "../api";
+import { ErrorBanner, ListTable, LivePill, PageHead } from "../components/PagePieces";
 import { StatusBadge } from "../components/StatusBadge";
 import { runPath } from "../components/pipelineTypes";
 import { age, created, lastCondition, phaseOf } from "../format";
@@ -43,13 +44,9 @@ export function HomePage({ kinds, namespace }: { kinds: KindInfo[] | null; names
 
   return (
     <div className="page">
-      <div className="page-head">
-        <h1>Home</h1>
-        <span className={`live-pill${live ? " on" : ""}`} title={live ? "Watching for changes" : "Connecting…"}>
-          <span className="live-dot" aria-hidden="true" />
-          {live ? "Live" : "Connecting"}
-        </span>
-      </div>
+      <PageHead title="Home">
+        <LivePill live={live} />
+      </PageHead>
 
       <section className="cards" aria-label="Resources by phase">
         {PHASE_CARDS.map((p) => (
@@ -60,85 +57,67 @@ export function HomePage({ kinds, namespace }: { kinds: KindInfo[] | null; names
         ))}
       </section>
 
-      {errors.length > 0 && (
-        <div className="banner banner-error">
-          {errors.map((e) => (
-            <div key={e}>{e}</div>
-          ))}
-        </div>
-      )}
+      <ErrorBanner errors={errors} stacked />
 
-      <section className="panel">
-        <div className="panel-head">
-          <h2>Recent activity</h2>
-          <span className="muted small">
-            {items.length > MAX_ROWS ? `newest ${MAX_ROWS} of ${items.length}` : `${items.length} resources`}
-          </span>
-        </div>
-        {rows.length === 0 ? (
-          <div className="empty-state">
-            {loading || kinds === null ? (
-              "Loading…"
-            ) : (
-              <>
-                No resources yet — try <code>ketch apply -f examples/hello-job.yaml</code>
-              </>
-            )}
+      <ListTable
+        testId="recent-activity"
+        rows={rows.length}
+        loading={loading || kinds === null}
+        empty={<>No resources yet — try <code>ketch apply -f examples/hello-job.yaml</code></>}
+        header={
+          <div className="panel-head">
+            <h2>Recent activity</h2>
+            <span className="muted small">
+              {items.length > MAX_ROWS ? `newest ${MAX_ROWS} of ${items.length}` : `${items.length} resources`}
+            </span>
           </div>
-        ) : (
-          <div className="table-scroll">
-            <table className="table" data-testid="recent-activity">
-              <thead>
-                <tr>
-                  <th>Kind</th>
-                  <th>Name</th>
-                  <th>Namespace</th>
-                  <th>Phase</th>
-                  <th>Age</th>
-                  <th>Last condition</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((r) => {
-                  const cond = lastCondition(r);
-                  const clickable = r.kind === "Job";
-                  return (
-                    <tr
-                      key={keyOf(r)}
-                      data-kind={r.kind}
-                      data-name={r.metadata.name}
-                      data-namespace={r.metadata.namespace ?? ""}
-                      className={clickable ? "clickable" : undefined}
-                      onClick={clickable ? () => open(r) : undefined}
-                    >
-                      <td className="kind-cell">{r.kind}</td>
-                      <td className="name-cell">{r.metadata.name}</td>
-                      <td className={allNs ? undefined : "muted"}>{r.metadata.namespace ?? "—"}</td>
-                      <td>
-                        <StatusBadge phase={phaseOf(r)} />
-                      </td>
-                      <td className="nowrap" title={r.metadata.creationTimestamp}>
-                        {age(r.metadata.creationTimestamp, now)}
-                      </td>
-                      <td className="cond-cell">
-                        {cond ? (
-                          <>
-                            <span className="cond-reason">{cond.reason || cond.type}</span>
-                            {cond.message && <span className="cond-message">{cond.message}</span>}
-                          </>
-                        ) : (
-                          <span className="muted">—</span>
-                        )}
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            
-            </table>
-          </div>
-        )}
-      </section>
+        }
+        columns={
+          <>
+            <th>Kind</th>
+            <th>Name</th>
+            <th>Namespace</th>
+            <th>Phase</th>
+            <th>Age</th>
+            <th>Last condition</th>
+          </>
+        }
+      >
+        {rows.map((r) => {
+          const cond = lastCondition(r);
+          const clickable = r.kind === "Job";
+          return (
+            <tr
+              key={keyOf(r)}
+              data-kind={r.kind}
+              data-name={r.metadata.name}
+              data-namespace={r.metadata.namespace ?? ""}
+              className={clickable ? "clickable" : undefined}
+              onClick={clickable ? () => open(r) : undefined}
+            >
+              <td className="kind-cell">{r.kind}</td>
+              <td className="name-cell">{r.metadata.name}</td>
+              <td className={allNs ? undefined : "muted"}>{r.metadata.namespace ?? "—"}</td>
+              <td>
+                <StatusBadge phase={phaseOf(r)} />
+              </td>
+              <td className="nowrap" title={r.metadata.creationTimestamp}>
+                {age(r.metadata.creationTimestamp, now)}
+              </td>
+              <td className="cond-cell">
+                {cond ? (
+                  <>
+                    <span className="cond-reason">{cond.reason || cond.type}</span>
+                    {cond.message && <span className="cond-message">{cond.message}</span>}
+                  </>
+                ) : (
+                  <span className="muted">—</span>
+                )}
+              </td>
+            </tr>
+          );
+        })}
+      </ListTable>
     </div>
   );
 }

@@ -1,8 +1,9 @@
 import { useEffect, useMemo, useState } from "react";
 import { ALL_NAMESPACES, type KindInfo, type Resource, getJSON, keyOf, objectUrl } from "../api";
 import { LogViewer } from "../components/LogViewer";
+import { AgoCell, ConditionsTable, ErrorBanner, ListTable, PageHead } from "../components/PagePieces";
 import { StatusBadge } from "../components/StatusBadge";
-import { age, created, duration, phaseOf, timestamp } from "../format";
+import { created, duration, phaseOf, timestamp } from "../format";
 import { navigate } from "../router";
 import { useNow } from "../useNow";
 import { useWatch } from "../useWatch";
@@ -47,78 +48,55 @@ export function JobsPage({
 
   return (
     <div className="page">
-      <div className="page-head">
-        <h1>Jobs</h1>
+      <PageHead title="Jobs">
         <span className="muted small">{rows.length} total</span>
-      </div>
-      {errors.length > 0 && (
-        <div className="banner banner-error">
-          {errors.map((e) => (
-            <div key={e}>{e}</div>
-          ))}
-        </div>
-      )}
+      </PageHead>
+      <ErrorBanner errors={errors} stacked />
       <div className={`split${selected ? " with-detail" : ""}`}>
-        <section className="panel">
-          {rows.length === 0 ? (
-            <div className="empty-state">
-              {loading ? (
-                "Loading…"
-              ) : (
-                <>
-                  No jobs yet — try <code>ketch apply -f examples/hello-job.yaml</code>
-                </>
-              )}
-            </div>
-          ) : (
-            <div className="table-scroll">
-              <table className="table" data-testid="jobs-table">
-                <thead>
-                  <tr>
-                    <th>Name</th>
-                    {allNs && <th>Namespace</th>}
-                    <th>Phase</th>
-                    <th className="num">Attempts</th>
-                    <th className="num">Exit code</th>
-                    <th>Started</th>
-                    <th>Duration</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {rows.map((r) => {
-                    const isSel =
-                      !!selected &&
-                      selected.name === r.metadata.name &&
-                      selected.namespace === (r.metadata.namespace ?? "");
-                    const st = r.status ?? {};
-                    return (
-                      <tr
-                        key={keyOf(r)}
-                        data-name={r.metadata.name}
-                        data-namespace={r.metadata.namespace ?? ""}
-                        className={`clickable${isSel ? " selected" : ""}`}
-                        onClick={() => navigate(jobPath(r))}
-                      >
-                        <td className="name-cell">{r.metadata.name}</td>
-                        {allNs && <td>{r.metadata.namespace}</td>}
-                        <td>
-                          <StatusBadge phase={phaseOf(r)} />
-                        </td>
-                        <td className="num">{st.attempts ?? "—"}</td>
-                        <td className="num">{st.exitCode ?? "—"}</td>
-                        <td className="nowrap" title={timestamp(st.startTime)}>
-                          {st.startTime ? `${age(st.startTime, now)} ago` : "—"}
-                        </td>
-                        <td className="nowrap">{duration(st.startTime, st.completionTime, now)}</td>
-                      </tr>
-                    );
-                  })}
-                </tbody>
-              
-              </table>
-            </div>
-          )}
-        </section>
+        <ListTable
+          testId="jobs-table"
+          rows={rows.length}
+          loading={loading}
+          empty={<>No jobs yet — try <code>ketch apply -f examples/hello-job.yaml</code></>}
+          columns={
+            <>
+              <th>Name</th>
+              {allNs && <th>Namespace</th>}
+              <th>Phase</th>
+              <th className="num">Attempts</th>
+              <th className="num">Exit code</th>
+              <th>Started</th>
+              <th>Duration</th>
+            </>
+          }
+        >
+          {rows.map((r) => {
+            const isSel =
+              !!selected &&
+              selected.name === r.metadata.name &&
+              selected.namespace === (r.metadata.namespace ?? "");
+            const st = r.status ?? {};
+            return (
+              <tr
+                key={keyOf(r)}
+                data-name={r.metadata.name}
+                data-namespace={r.metadata.namespace ?? ""}
+                className={`clickable${isSel ? " selected" : ""}`}
+                onClick={() => navigate(jobPath(r))}
+              >
+                <td className="name-cell">{r.metadata.name}</td>
+                {allNs && <td>{r.metadata.namespace}</td>}
+                <td>
+                  <StatusBadge phase={phaseOf(r)} />
+                </td>
+                <td className="num">{st.attempts ?? "—"}</td>
+                <td className="num">{st.exitCode ?? "—"}</td>
+                <AgoCell ts={st.startTime} now={now} />
+                <td className="nowrap">{duration(st.startTime, st.completionTime, now)}</td>
+              </tr>
+            );
+          })}
+        </ListTable>
         {selected && (
           <JobDetail
             key={`${selected.namespace}/${selected.name}`}
@@ -198,33 +176,7 @@ function JobDetail({
           {conditions.length === 0 ? (
             <p className="muted small">No conditions.</p>
           ) : (
-            <div className="table-scroll">
-              <table className="table compact">
-                <thead>
-                  <tr>
-                    <th>Type</th>
-                    <th>Status</th>
-                    <th>Reason</th>
-                    <th>Message</th>
-                    <th>Changed</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {conditions.map((c) => (
-                    <tr key={c.type}>
-                      <td>{c.type}</td>
-                      <td>{c.status}</td>
-                      <td>{c.reason ?? "—"}</td>
-                      <td className="wrap">{c.message ?? ""}</td>
-                      <td className="nowrap" title={timestamp(c.lastTransitionTime)}>
-                      {c.lastTransitionTime ? `${age(c.lastTransitionTime, now)} ago` : "—"}
-                    </td>
-                    </tr>
-                  ))}
-                </tbody>
-              
-              </table>
-            </div>
+            <ConditionsTable conditions={conditions} now={now} />
           )}
 
           {kind.hasLogs !== false && (

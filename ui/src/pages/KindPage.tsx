@@ -1,4 +1,5 @@
 import { type ComponentInfo, keyOf } from "../api";
+import { ErrorBanner, ListTable, PageHead } from "../components/PagePieces";
 import { StatusBadge } from "../components/StatusBadge";
 import { age, created, lastCondition, phaseOf } from "../format";
 import { useNow } from "../useNow";
@@ -21,49 +22,41 @@ export function KindPage({
   const rows = [...items].sort((a, b) => created(b) - created(a));
   return (
     <div className="page">
-      <div className="page-head">
-        <h1>{title}</h1>
+      <PageHead title={title}>
         {component?.description && <span className="muted small">{component.description}</span>}
-      </div>
-      {errors.length > 0 && <div className="banner banner-error">{errors.join("; ")}</div>}
-      <section className="panel">
-        {rows.length === 0 ? (
-          <div className="empty-state">{loading ? "Loading…" : "Nothing here yet."}</div>
-        ) : (
-          <div className="table-scroll">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th>Kind</th>
-                  <th>Name</th>
-                  <th>Namespace</th>
-                  <th>Phase</th>
-                  <th>Age</th>
-                  <th>Last condition</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((r) => {
-                  const c = lastCondition(r);
-                  return (
-                    <tr key={keyOf(r)} data-name={r.metadata.name}>
-                      <td>{r.kind}</td>
-                      <td className="name-cell">{r.metadata.name}</td>
-                      <td>{r.metadata.namespace ?? "—"}</td>
-                      <td>
-                        <StatusBadge phase={phaseOf(r)} />
-                      </td>
-                      <td>{age(r.metadata.creationTimestamp, now)}</td>
-                      <td className="cond-cell">{c ? `${c.reason ?? c.type}${c.message ? `: ${c.message}` : ""}` : "—"}</td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            
-            </table>
-          </div>
-        )}
-      </section>
+      </PageHead>
+      <ErrorBanner errors={errors} />
+      <ListTable
+        rows={rows.length}
+        loading={loading}
+        empty="Nothing here yet."
+        columns={
+          <>
+            <th>Kind</th>
+            <th>Name</th>
+            <th>Namespace</th>
+            <th>Phase</th>
+            <th>Age</th>
+            <th>Last condition</th>
+          </>
+        }
+      >
+        {rows.map((r) => {
+          const c = lastCondition(r);
+          return (
+            <tr key={keyOf(r)} data-name={r.metadata.name}>
+              <td>{r.kind}</td>
+              <td className="name-cell">{r.metadata.name}</td>
+              <td>{r.metadata.namespace ?? "—"}</td>
+              <td>
+                <StatusBadge phase={phaseOf(r)} />
+              </td>
+              <td>{age(r.metadata.creationTimestamp, now)}</td>
+              <td className="cond-cell">{c ? `${c.reason ?? c.type}${c.message ? `: ${c.message}` : ""}` : "—"}</td>
+            </tr>
+          );
+        })}
+      </ListTable>
     </div>
   );
 }

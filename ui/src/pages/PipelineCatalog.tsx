@@ -5,9 +5,10 @@ import { ALL_NAMESPACES, type Resource, keyOf } from "../api";
 import { DagGraph } from "../components/DagGraph";
 import { runGraph } from "../components/dagModel";
 import { PageLink, PipelineTabs, go } from "../components/PipelineTabs";
+import { AgoCell, Crumbs, ErrorBanner, ListTable, PageHead } from "../components/PagePieces";
 import { Facts } from "../components/Registry";
 import { PIPELINE_KIND, type PipelineIR, VERSION_KIND } from "../components/pipelineTypes";
-import { age, created, timestamp } from "../format";
+import { created } from "../format";
 import { setQueryParam } from "../router";
 import { useNow } from "../useNow";
 import { useWatch } from "../useWatch";
@@ -38,54 +39,43 @@ export function PipelineCatalogPage({ namespace }: { namespace: string }) {
   const allNs = namespace === ALL_NAMESPACES;
   return (
     <div className="page">
-      <div className="page-head">
-        <h1>Pipelines</h1>
-      </div>
+      <PageHead title="Pipelines" />
       <PipelineTabs active="catalog" />
-      {errors.length > 0 && <div className="banner banner-error">{errors.join("; ")}</div>}
-      <section className="panel">
-        {pipelines.length === 0 ? (
-          <div className="empty-state">
-            {loading ? "Loading…" : <>No pipelines uploaded — try <code>ketch.Client().upload_pipeline(...)</code></>}
-          </div>
-        ) : (
-          <div className="table-scroll">
-            <table className="table" data-testid="pipelines-table">
-              <thead>
-                <tr>
-                  <th>Name</th>
-                  {allNs && <th>Namespace</th>}
-                  <th>Description</th>
-                  <th className="num">Versions</th>
-                  <th>Latest version</th>
-                  <th>Created</th>
-                </tr>
-              </thead>
-              <tbody>
-                {pipelines.map((p) => {
-                  const spec = (p.spec ?? {}) as { description?: string; displayName?: string | null };
-                  const st = (p.status ?? {}) as { latestVersion?: string; versions?: number };
-                  const own = versions.filter(
-                    (v) => versionSpec(v).pipeline === p.metadata.name && v.metadata.namespace === p.metadata.namespace,
-                  );
-                  return (
-                    <tr key={keyOf(p)} className="clickable" data-name={p.metadata.name} onClick={() => go(catalogPath(p))}>
-                      <td className="name-cell">{spec.displayName || p.metadata.name}</td>
-                      {allNs && <td>{p.metadata.namespace}</td>}
-                      <td className="wrap">{spec.description || <span className="muted">—</span>}</td>
-                      <td className="num">{st.versions ?? own.length}</td>
-                      <td className="mono">{st.latestVersion ?? "—"}</td>
-                      <td className="nowrap" title={timestamp(p.metadata.creationTimestamp)}>
-                        {age(p.metadata.creationTimestamp, now)} ago
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
-        )}
-      </section>
+      <ErrorBanner errors={errors} />
+      <ListTable
+        testId="pipelines-table"
+        rows={pipelines.length}
+        loading={loading}
+        empty={<>No pipelines uploaded — try <code>ketch.Client().upload_pipeline(...)</code></>}
+        columns={
+          <>
+            <th>Name</th>
+            {allNs && <th>Namespace</th>}
+            <th>Description</th>
+            <th className="num">Versions</th>
+            <th>Latest version</th>
+            <th>Created</th>
+          </>
+        }
+      >
+        {pipelines.map((p) => {
+          const spec = (p.spec ?? {}) as { description?: string; displayName?: string | null };
+          const st = (p.status ?? {}) as { latestVersion?: string; versions?: number };
+          const own = versions.filter(
+            (v) => versionSpec(v).pipeline === p.metadata.name && v.metadata.namespace === p.metadata.namespace,
+          );
+          return (
+            <tr key={keyOf(p)} className="clickable" data-name={p.metadata.name} onClick={() => go(catalogPath(p))}>
+              <td className="name-cell">{spec.displayName || p.metadata.name}</td>
+              {allNs && <td>{p.metadata.namespace}</td>}
+              <td className="wrap">{spec.description || <span className="muted">—</span>}</td>
+              <td className="num">{st.versions ?? own.length}</td>
+              <td className="mono">{st.latestVersion ?? "—"}</td>
+              <AgoCell ts={p.metadata.creationTimestamp} now={now} />
+            </tr>
+          );
+        })}
+      </ListTable>
     </div>
   );
 }
@@ -183,18 +173,15 @@ export function PipelineDetailPage({ namespace, name, version }: { namespace: st
 
   return (
     <div className="page">
-      <div className="crumbs">
+      <Crumbs namespace={namespace}>
         <PageLink to="/pipelines/catalog">Pipelines</PageLink>
-        <span className="crumb-sep">/</span>
-        <span>{namespace}</span>
-      </div>
-      <div className="page-head">
-        <h1>{spec.displayName || name}</h1>
+      </Crumbs>
+      <PageHead title={spec.displayName || name}>
         <PageLink to="/pipelines" query={{ pipeline: name }} className="button small" testId="pipeline-runs-link">
           Runs of this pipeline
         </PageLink>
-      </div>
-      {errors.length > 0 && <div className="banner banner-error">{errors.join("; ")}</div>}
+      </PageHead>
+      <ErrorBanner errors={errors} />
       {!pipeline && !loading && <div className="banner banner-error">No pipeline “{name}” in namespace {namespace}.</div>}
       {spec.description && <p className="description">{spec.description}</p>}
       <div className="detail-grid catalog-grid">
@@ -226,9 +213,7 @@ export function PipelineDetailPage({ namespace, name, version }: { namespace: st
                       {versionSpec(v).description && <div className="sub">{versionSpec(v).description}</div>}
                     </td>
                     <td className="mono">{versionSpec(v).sourceFile ?? "—"}</td>
-                    <td className="nowrap" title={timestamp(v.metadata.creationTimestamp)}>
-                      {age(v.metadata.creationTimestamp, now)} ago
-                    </td>
+                    <AgoCell ts={v.metadata.creationTimestamp} now={now} />
                   </tr>
                 ))}
               </tbody>

@@ -2,10 +2,11 @@
 // the URL), with a selection to compare runs side by side.
 import { useMemo, useState } from "react";
 import { ALL_NAMESPACES, type Resource, keyOf } from "../api";
+import { AgoCell, ErrorBanner, ListTable, LivePill, PageHead } from "../components/PagePieces";
 import { PipelineTabs, go } from "../components/PipelineTabs";
 import { StatusBadge } from "../components/StatusBadge";
 import { RUN_KIND, pipelineOf, runPath, runSpec, runStatus } from "../components/pipelineTypes";
-import { age, created, duration, phaseOf, timestamp } from "../format";
+import { created, duration, phaseOf } from "../format";
 import { setQueryParam } from "../router";
 import { useNow } from "../useNow";
 import { useWatch } from "../useWatch";
@@ -80,13 +81,9 @@ export function PipelineRunsPage({ namespace, query }: { namespace: string; quer
 
   return (
     <div className="page">
-      <div className="page-head">
-        <h1>Pipelines</h1>
-        <span className={`live-pill${live ? " on" : ""}`}>
-          <span className="live-dot" aria-hidden="true" />
-          {live ? "Live" : "Connecting"}
-        </span>
-      </div>
+      <PageHead title="Pipelines">
+        <LivePill live={live} />
+      </PageHead>
       <PipelineTabs active="runs" />
       <div className="toolbar">
         <FilterSelect label="Phase" param="phase" value={phase} options={PHASES} />
@@ -106,73 +103,66 @@ export function PipelineRunsPage({ namespace, query }: { namespace: string; quer
           Compare{chosen.length ? ` (${chosen.length})` : ""}
         </button>
       </div>
-      {errors.length > 0 && <div className="banner banner-error">{errors.join("; ")}</div>}
-      <section className="panel">
-        {rows.length === 0 ? (
-          <div className="empty-state">
-            {loading ? "Loading…" : items.length ? "No runs match the filters." : <>No runs yet — try <code>ketch run pipeline.py</code></>}
-          </div>
-        ) : (
-          <div className="table-scroll">
-            <table className="table" data-testid="runs-table">
-              <thead>
-                <tr>
-                  <th aria-label="Select" />
-                  <th>Name</th>
-                  {allNs && <th>Namespace</th>}
-                  <th>Pipeline</th>
-                  <th>Experiment</th>
-                  <th>Phase</th>
-                  <th>Started</th>
-                  <th>Duration</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.slice(0, shown).map((r) => {
-                  const st = runStatus(r);
-                  const id = runId(r);
-                  return (
-                    <tr
-                      key={keyOf(r)}
-                      className="clickable"
-                      data-name={r.metadata.name}
-                      data-phase={phaseOf(r)}
-                      onClick={() => go(runPath(r.metadata.namespace ?? "default", r.metadata.name))}
-                    >
-                      <td onClick={(e) => e.stopPropagation()}>
-                        <input
-                          type="checkbox"
-                          aria-label={`Select ${r.metadata.name}`}
-                          checked={picked.has(id)}
-                          onChange={() => toggle(id)}
-                        />
-                      </td>
-                      <td className="name-cell">{r.metadata.name}</td>
-                      {allNs && <td>{r.metadata.namespace}</td>}
-                      <td>{pipelineOf(r) || "—"}</td>
-                      <td>{runSpec(r).experiment || "—"}</td>
-                      <td>
-                        <StatusBadge phase={phaseOf(r)} />
-                      </td>
-                      <td className="nowrap" title={timestamp(st.startTime)}>
-                        {st.startTime ? `${age(st.startTime, now)} ago` : "—"}
-                      </td>
-                      <td className="nowrap">{duration(st.startTime, st.completionTime, now)}</td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
-        )}
-        {rows.length > shown && (
-          <div className="panel-foot">
-            <button className="button" onClick={() => setShown((n) => n + PAGE)} data-testid="more-runs">
-              Show {Math.min(PAGE, rows.length - shown)} more of {rows.length - shown}
-            </button>
-          </div>
-        )}
-      </section>
+      <ErrorBanner errors={errors} />
+      <ListTable
+        testId="runs-table"
+        rows={rows.length}
+        loading={loading}
+        empty={items.length ? "No runs match the filters." : <>No runs yet — try <code>ketch run pipeline.py</code></>}
+        columns={
+          <>
+            <th aria-label="Select" />
+            <th>Name</th>
+            {allNs && <th>Namespace</th>}
+            <th>Pipeline</th>
+            <th>Experiment</th>
+            <th>Phase</th>
+            <th>Started</th>
+            <th>Duration</th>
+          </>
+        }
+        footer={
+          rows.length > shown && (
+            <div className="panel-foot">
+              <button className="button" onClick={() => setShown((n) => n + PAGE)} data-testid="more-runs">
+                Show {Math.min(PAGE, rows.length - shown)} more of {rows.length - shown}
+              </button>
+            </div>
+          )
+        }
+      >
+        {rows.slice(0, shown).map((r) => {
+          const st = runStatus(r);
+          const id = runId(r);
+          return (
+            <tr
+              key={keyOf(r)}
+              className="clickable"
+              data-name={r.metadata.name}
+              data-phase={phaseOf(r)}
+              onClick={() => go(runPath(r.metadata.namespace ?? "default", r.metadata.name))}
+            >
+              <td onClick={(e) => e.stopPropagation()}>
+                <input
+                  type="checkbox"
+                  aria-label={`Select ${r.metadata.name}`}
+                  checked={picked.has(id)}
+                  onChange={() => toggle(id)}
+                />
+              </td>
+              <td className="name-cell">{r.metadata.name}</td>
+              {allNs && <td>{r.metadata.namespace}</td>}
+              <td>{pipelineOf(r) || "—"}</td>
+              <td>{runSpec(r).experiment || "—"}</td>
+              <td>
+                <StatusBadge phase={phaseOf(r)} />
+              </td>
+              <AgoCell ts={st.startTime} now={now} />
+              <td className="nowrap">{duration(st.startTime, st.completionTime, now)}</td>
+            </tr>
+          );
+        })}
+      </ListTable>
     </div>
   );
 }

@@ -2,10 +2,11 @@
 // runs (schedules: trigger, mode with enable/disable, last and next run).
 import { useState } from "react";
 import { ALL_NAMESPACES, type Resource, keyOf, objectUrl, patchMerge } from "../api";
+import { AgoCell, ErrorBanner, ListTable, PageHead } from "../components/PagePieces";
 import { PageLink, PipelineTabs, go } from "../components/PipelineTabs";
 import { StatusBadge } from "../components/StatusBadge";
 import { EXPERIMENT_KIND, RECURRING_KIND, RUN_KIND, runPath, runSpec } from "../components/pipelineTypes";
-import { age, created, formatDuration, phaseOf, timestamp } from "../format";
+import { created, formatDuration, phaseOf, timestamp } from "../format";
 import { useNow } from "../useNow";
 import { useWatch } from "../useWatch";
 
@@ -24,70 +25,61 @@ export function PipelineExperimentsPage({ namespace }: { namespace: string }) {
   const allNs = namespace === ALL_NAMESPACES;
   return (
     <div className="page">
-      <div className="page-head">
-        <h1>Experiments</h1>
-      </div>
+      <PageHead title="Experiments" />
       <PipelineTabs active="experiments" />
       <div className="toolbar">
         <label className="filter">
           <input type="checkbox" checked={showArchived} onChange={(e) => setShowArchived(e.target.checked)} /> Show archived
         </label>
       </div>
-      {errors.length > 0 && <div className="banner banner-error">{errors.join("; ")}</div>}
-      <section className="panel">
-        {experiments.length === 0 ? (
-          <div className="empty-state">{loading ? "Loading…" : <>No experiments — <code>ketch run FILE --experiment NAME</code> makes one.</>}</div>
-        ) : (
-          <div className="table-scroll">
-            <table className="table" data-testid="experiments-table">
-              <thead>
-                <tr>
-                  <th>Name</th>
-                  {allNs && <th>Namespace</th>}
-                  <th>Description</th>
-                  <th className="num">Runs</th>
-                  <th>Latest runs</th>
-                  <th>Created</th>
-                </tr>
-              </thead>
-              <tbody>
-                {experiments.map((e) => {
-                  const spec = (e.spec ?? {}) as { description?: string; displayName?: string | null; archived?: boolean };
-                  const own = runs
-                    .filter((r) => runSpec(r).experiment === e.metadata.name && r.metadata.namespace === e.metadata.namespace)
-                    .sort((a, b) => created(b) - created(a));
-                  return (
-                    <tr
-                      key={keyOf(e)}
-                      className="clickable"
-                      data-name={e.metadata.name}
-                      onClick={() => go("/pipelines", { experiment: e.metadata.name })}
-                    >
-                      <td className="name-cell">
-                        {spec.displayName || e.metadata.name}
-                        {spec.archived && <span className="chip">archived</span>}
-                      </td>
-                      {allNs && <td>{e.metadata.namespace}</td>}
-                      <td className="wrap">{spec.description || <span className="muted">—</span>}</td>
-                      <td className="num">{own.length}</td>
-                      <td>
-                        <span className="phase-strip">
-                          {own.slice(0, 8).map((r) => (
-                            <span key={r.metadata.name} className={`phase-dot phase-${phaseOf(r)}`} title={`${r.metadata.name}: ${phaseOf(r)}`} />
-                          ))}
-                        </span>
-                      </td>
-                      <td className="nowrap" title={timestamp(e.metadata.creationTimestamp)}>
-                        {age(e.metadata.creationTimestamp, now)} ago
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
-        )}
-      </section>
+      <ErrorBanner errors={errors} />
+      <ListTable
+        testId="experiments-table"
+        rows={experiments.length}
+        loading={loading}
+        empty={<>No experiments — <code>ketch run FILE --experiment NAME</code> makes one.</>}
+        columns={
+          <>
+            <th>Name</th>
+            {allNs && <th>Namespace</th>}
+            <th>Description</th>
+            <th className="num">Runs</th>
+            <th>Latest runs</th>
+            <th>Created</th>
+          </>
+        }
+      >
+        {experiments.map((e) => {
+          const spec = (e.spec ?? {}) as { description?: string; displayName?: string | null; archived?: boolean };
+          const own = runs
+            .filter((r) => runSpec(r).experiment === e.metadata.name && r.metadata.namespace === e.metadata.namespace)
+            .sort((a, b) => created(b) - created(a));
+          return (
+            <tr
+              key={keyOf(e)}
+              className="clickable"
+              data-name={e.metadata.name}
+              onClick={() => go("/pipelines", { experiment: e.metadata.name })}
+            >
+              <td className="name-cell">
+                {spec.displayName || e.metadata.name}
+                {spec.archived && <span className="chip">archived</span>}
+              </td>
+              {allNs && <td>{e.metadata.namespace}</td>}
+              <td className="wrap">{spec.description || <span className="muted">—</span>}</td>
+              <td className="num">{own.length}</td>
+              <td>
+                <span className="phase-strip">
+                  {own.slice(0, 8).map((r) => (
+                    <span key={r.metadata.name} className={`phase-dot phase-${phaseOf(r)}`} title={`${r.metadata.name}: ${phaseOf(r)}`} />
+                  ))}
+                </span>
+              </td>
+              <AgoCell ts={e.metadata.creationTimestamp} now={now} />
+            </tr>
+          );
+        })}
+      </ListTable>
     </div>
   );
 }
@@ -152,67 +144,60 @@ export function PipelineRecurringPage({ namespace }: { namespace: string }) {
   };
   return (
     <div className="page">
-      <div className="page-head">
-        <h1>Recurring runs</h1>
-      </div>
+      <PageHead title="Recurring runs" />
       <PipelineTabs active="recurring" />
-      {errors.length > 0 && <div className="banner banner-error">{errors.join("; ")}</div>}
-      <section className="panel">
-        {rows.length === 0 ? (
-          <div className="empty-state">{loading ? "Loading…" : <>No recurring runs — <code>ketch.Client().create_recurring_run(...)</code></>}</div>
-        ) : (
-          <div className="table-scroll">
-            <table className="table" data-testid="recurring-table">
-              <thead>
-                <tr>
-                  <th>Name</th>
-                  {allNs && <th>Namespace</th>}
-                  <th>Pipeline</th>
-                  <th>Trigger</th>
-                  <th>Mode</th>
-                  <th className="num">Active</th>
-                  <th>Last run</th>
-                  <th>Next</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((r) => {
-                  const spec = (r.spec ?? {}) as RecurringSpec;
-                  const st = (r.status ?? {}) as RecurringStatus;
-                  const ns = r.metadata.namespace ?? "default";
-                  return (
-                    <tr key={keyOf(r)} data-name={r.metadata.name}>
-                      <td className="name-cell">
-                        {r.metadata.name}
-                        {spec.description && <div className="sub">{spec.description}</div>}
-                      </td>
-                      {allNs && <td>{ns}</td>}
-                      <td>{spec.runTemplate?.pipelineRef?.name ?? "inline IR"}</td>
-                      <td className="mono">
-                        {triggerText(spec.trigger)}
-                        <div className="sub">
-                          at most {spec.maxConcurrency ?? 10} at once{spec.noCatchup ? ", no catch-up" : ""}
-                        </div>
-                      </td>
-                      <td>
-                        <ModeToggle r={r} />
-                      </td>
-                      <td className="num">{st.active ?? 0}</td>
-                      <td>
-                        {st.lastRunName ? <PageLink to={runPath(ns, st.lastRunName)}>{st.lastRunName}</PageLink> : "—"}
-                        {st.lastScheduledTime && <div className="sub">{timestamp(st.lastScheduledTime)}</div>}
-                      </td>
-                      <td className="nowrap" title={timestamp(st.nextScheduledTime)}>
-                        {spec.mode === "Disable" ? "—" : untilNext(st.nextScheduledTime)}
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
-        )}
-      </section>
+      <ErrorBanner errors={errors} />
+      <ListTable
+        testId="recurring-table"
+        rows={rows.length}
+        loading={loading}
+        empty={<>No recurring runs — <code>ketch.Client().create_recurring_run(...)</code></>}
+        columns={
+          <>
+            <th>Name</th>
+            {allNs && <th>Namespace</th>}
+            <th>Pipeline</th>
+            <th>Trigger</th>
+            <th>Mode</th>
+            <th className="num">Active</th>
+            <th>Last run</th>
+            <th>Next</th>
+          </>
+        }
+      >
+        {rows.map((r) => {
+          const spec = (r.spec ?? {}) as RecurringSpec;
+          const st = (r.status ?? {}) as RecurringStatus;
+          const ns = r.metadata.namespace ?? "default";
+          return (
+            <tr key={keyOf(r)} data-name={r.metadata.name}>
+              <td className="name-cell">
+                {r.metadata.name}
+                {spec.description && <div className="sub">{spec.description}</div>}
+              </td>
+              {allNs && <td>{ns}</td>}
+              <td>{spec.runTemplate?.pipelineRef?.name ?? "inline IR"}</td>
+              <td className="mono">
+                {triggerText(spec.trigger)}
+                <div className="sub">
+                  at most {spec.maxConcurrency ?? 10} at once{spec.noCatchup ? ", no catch-up" : ""}
+                </div>
+              </td>
+              <td>
+                <ModeToggle r={r} />
+              </td>
+              <td className="num">{st.active ?? 0}</td>
+              <td>
+                {st.lastRunName ? <PageLink to={runPath(ns, st.lastRunName)}>{st.lastRunName}</PageLink> : "—"}
+                {st.lastScheduledTime && <div className="sub">{timestamp(st.lastScheduledTime)}</div>}
+              </td>
+              <td className="nowrap" title={timestamp(st.nextScheduledTime)}>
+                {spec.mode === "Disable" ? "—" : untilNext(st.nextScheduledTime)}
+              </td>
+            </tr>
+          );
+        })}
+      </ListTable>
     </div>
   );
 }

@@ -5,6 +5,7 @@ import { objectUrl, patchMerge } from "../api";
 import { ArtifactPreview } from "../components/ArtifactPreview";
 import { DagGraph } from "../components/DagGraph";
 import { type GraphNode, findNode, phaseCounts, runGraph } from "../components/dagModel";
+import { Crumbs } from "../components/PagePieces";
 import { PageLink as Link } from "../components/PipelineTabs";
 import { StatusBadge } from "../components/StatusBadge";
 import { RunAgainForm } from "../components/RunAgainForm";
@@ -72,11 +73,9 @@ export function RunDetailPage({ namespace, name, task }: { namespace: string; na
   const outArtifacts = Object.entries(outputs?.artifacts ?? {});
   return (
     <div className="page run-page">
-      <div className="crumbs">
+      <Crumbs namespace={namespace}>
         <Link to="/pipelines">Runs</Link>
-        <span className="crumb-sep">/</span>
-        <span>{namespace}</span>
-      </div>
+      </Crumbs>
       <div className="page-head">
         <h1 data-testid="run-name">{name}</h1>
         {run && <StatusBadge phase={phase} />}

@@ -3,6 +3,7 @@
 import { objectUrl } from "../api";
 import { CopyButton, Facts } from "../components/Registry";
 import { LogViewer } from "../components/LogViewer";
+import { ConditionsTable, Crumbs } from "../components/PagePieces";
 import { PageLink } from "../components/PipelineTabs";
 import { ServingMetricsPanel, observedSplit, useServingMetrics } from "../components/ServingMetricsPanel";
 import { StatusBadge } from "../components/StatusBadge";
@@ -36,11 +37,9 @@ export function ServingDetailPage({ namespace, name }: { namespace: string; name
 
   return (
     <div className="page">
-      <div className="crumbs">
+      <Crumbs namespace={namespace}>
         <PageLink to="/serving">Serving</PageLink>
-        <span className="crumb-sep">/</span>
-        <span>{namespace}</span>
-      </div>
+      </Crumbs>
       <div className="page-head">
         <h1 data-testid="service-name">{name}</h1>
         {svc && <StatusBadge phase={ready.phase} />}
@@ -119,32 +118,7 @@ export function ServingDetailPage({ namespace, name }: { namespace: string; name
               <div className="panel-head">
                 <h2>Conditions</h2>
               </div>
-              <div className="table-scroll">
-                <table className="table compact" data-testid="conditions-table">
-                  <thead>
-                    <tr>
-                      <th>Type</th>
-                      <th>Status</th>
-                      <th>Reason</th>
-                      <th>Message</th>
-                      <th>Changed</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {conditions.map((c) => (
-                      <tr key={c.type} data-condition={c.type}>
-                        <td>{c.type}</td>
-                        <td>{c.status}</td>
-                        <td>{c.reason || "—"}</td>
-                        <td className="wrap">{c.message ?? ""}</td>
-                        <td className="nowrap" title={timestamp(c.lastTransitionTime)}>
-                          {c.lastTransitionTime ? `${age(c.lastTransitionTime, now)} ago` : "—"}
-                        </td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
+              <ConditionsTable conditions={conditions} now={now} testId="conditions-table" />
             </section>
           </div>
           <TryIt namespace={namespace} name={name} ready={ready.phase === "Ready"} />

@@ -1,8 +1,9 @@
 // Serving: every InferenceService, live: URL, readiness, traffic per revision.
 import { ALL_NAMESPACES, type Condition, type KindInfo, type Resource, keyOf } from "../api";
+import { AgoCell, ErrorBanner, ListTable, LivePill, PageHead } from "../components/PagePieces";
 import { go } from "../components/PipelineTabs";
 import { StatusBadge } from "../components/StatusBadge";
-import { age, created, timestamp } from "../format";
+import { created } from "../format";
 import { useNow } from "../useNow";
 import { useWatch } from "../useWatch";
 
@@ -92,60 +93,47 @@ export function ServingListPage({ namespace }: { namespace: string }) {
   const allNs = namespace === ALL_NAMESPACES;
   return (
     <div className="page">
-      <div className="page-head">
-        <h1>Serving</h1>
-        <span className={`live-pill${live ? " on" : ""}`}>
-          <span className="live-dot" aria-hidden="true" />
-          {live ? "Live" : "Connecting"}
-        </span>
-      </div>
-      {errors.length > 0 && <div className="banner banner-error">{errors.join("; ")}</div>}
-      <section className="panel">
-        {rows.length === 0 ? (
-          <div className="empty-state">
-            {loading ? "Loading…" : <>No inference services — try <code>ketch serve MODEL_URI --name NAME</code></>}
-          </div>
-        ) : (
-          <div className="table-scroll">
-            <table className="table" data-testid="services-table">
-              <thead>
-                <tr>
-                  <th>Name</th>
-                  {allNs && <th>Namespace</th>}
-                  <th>Ready</th>
-                  <th>URL</th>
-                  <th>Traffic</th>
-                  <th className="num">Replicas</th>
-                  <th>Age</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((r) => {
-                  const st = isvcStatus(r);
-                  const ready = readiness(r);
-                  return (
-                    <tr key={keyOf(r)} className="clickable" data-name={r.metadata.name} onClick={() => go("/serving", serviceQuery(r))}>
-                      <td className="name-cell">{r.metadata.name}</td>
-                      {allNs && <td>{r.metadata.namespace}</td>}
-                      <td title={ready.message}>
-                        <StatusBadge phase={ready.phase} />
-                      </td>
-                      <td className="mono">{st.url ?? "—"}</td>
-                      <td>
-                        <TrafficBar traffic={st.components?.predictor?.traffic} />
-                      </td>
-                      <td className="num">{st.readyReplicas ?? 0}</td>
-                      <td className="nowrap" title={timestamp(r.metadata.creationTimestamp)}>
-                        {age(r.metadata.creationTimestamp, now)}
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
-        )}
-      </section>
+      <PageHead title="Serving">
+        <LivePill live={live} />
+      </PageHead>
+      <ErrorBanner errors={errors} />
+      <ListTable
+        testId="services-table"
+        rows={rows.length}
+        loading={loading}
+        empty={<>No inference services — try <code>ketch serve MODEL_URI --name NAME</code></>}
+        columns={
+          <>
+            <th>Name</th>
+            {allNs && <th>Namespace</th>}
+            <th>Ready</th>
+            <th>URL</th>
+            <th>Traffic</th>
+            <th className="num">Replicas</th>
+            <th>Age</th>
+          </>
+        }
+      >
+        {rows.map((r) => {
+          const st = isvcStatus(r);
+          const ready = readiness(r);
+          return (
+            <tr key={keyOf(r)} className="clickable" data-name={r.metadata.name} onClick={() => go("/serving", serviceQuery(r))}>
+              <td className="name-cell">{r.metadata.name}</td>
+              {allNs && <td>{r.metadata.namespace}</td>}
+              <td title={ready.message}>
+                <StatusBadge phase={ready.phase} />
+              </td>
+              <td className="mono">{st.url ?? "—"}</td>
+              <td>
+                <TrafficBar traffic={st.components?.predictor?.traffic} />
+              </td>
+              <td className="num">{st.readyReplicas ?? 0}</td>
+              <AgoCell ts={r.metadata.creationTimestamp} now={now} ago={false} />
+            </tr>
+          );
+        })}
+      </ListTable>
     </div>
   );
 }
