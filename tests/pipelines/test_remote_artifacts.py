@@ -207,6 +207,19 @@ def test_staged_step_runs_between_download_and_upload(
     assert "cannot run" in capsys.readouterr().err
 
 
+def test_preloading_s3_starts_no_thread_and_is_used_by_steps() -> None:
+    """The warm worker prepares s3fs before it forks steps; a thread or event loop made
+    there would not survive the fork, so there must be none."""
+    import threading
+
+    before = threading.active_count()
+    _staging.preload("s3://any-bucket/prefix")
+    assert threading.active_count() == before
+    fs, path = _staging._fs("s3://any-bucket/prefix/k")
+    assert path == "any-bucket/prefix/k"
+    assert fs.session is _staging._WARM_OPTIONS["s3"]["session"]
+
+
 # -- end to end: a real server on a (fake) S3 bucket -------------------------------------
 
 BUCKET = "ketch-team"

@@ -71,19 +71,47 @@ def plan(store_root: str, task_dir: str,
             "executorInput": executor_input}
 
 
+# Storage options prepared by preload() in the warm worker, inherited by every fork.
+_WARM_OPTIONS: dict[str, dict[str, Any]] = {}
+
+
 def preload(uri: str) -> None:
-    """Import the filesystem implementation for ``uri`` (s3fs takes about a second), so
-    that steps forked afterwards find it in memory. Creates no instance and no thread,
-    so the process stays safe to fork."""
+    """Import the filesystem implementation for ``uri`` (s3fs takes about a second) and
+    prepare what its first request would build, so that steps forked afterwards find it
+    in memory. Creates no filesystem instance, event loop or thread: the process stays
+    safe to fork."""
     import fsspec
 
-    fsspec.get_filesystem_class(uri.split("://", 1)[0])
+    protocol = uri.split("://", 1)[0]
+    fsspec.get_filesystem_class(protocol)
+    warm = _WARMERS.get(protocol)
+    if warm is not None and protocol not in _WARM_OPTIONS:
+        _WARM_OPTIONS[protocol] = warm()
+
+
+def _warm_s3() -> dict[str, Any]:
+    """An aiobotocore session with S3's service model and endpoint data already parsed:
+    a fresh one costs a step about 250 ms before its first request (measured against
+    moto). Credentials are still resolved in the step, from its own environment."""
+    from aiobotocore.session import AioSession  # type: ignore[import-untyped]
+
+    session = AioSession()
+    loader = session.get_component("data_loader")
+    loader.load_service_model("s3", "service-2")
+    loader.load_service_model("s3", "endpoint-rule-set-1")
+    for name in ("endpoints", "partitions", "sdk-default-configuration"):
+        loader.load_data(name)
+    return {"session": session}
+
+
+_WARMERS: dict[str, Callable[[], dict[str, Any]]] = {"s3": _warm_s3, "s3a": _warm_s3}
 
 
 def _fs(uri: str) -> tuple[Any, str]:
     import fsspec
 
-    fs, path = fsspec.core.url_to_fs(uri)
+    options = _WARM_OPTIONS.get(uri.split("://", 1)[0], {})
+    fs, path = fsspec.core.url_to_fs(uri, **options)
     return fs, str(path)
 
 
