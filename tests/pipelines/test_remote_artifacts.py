@@ -500,3 +500,66 @@ def test_a_staged_step_outlives_a_killed_control_plane(
         assert _object(s3_endpoint, out["uri"]) == b"opened"
     finally:
         server.kill(signal.SIGTERM)
+
+
+def _differences(expected: Any, actual: Any, where: str) -> list[str]:
+    """Where ``actual`` differs from ``expected`` (a dict matches on the keys it names),
+    as the corpus test compares a run's status with a file's EXPECTED."""
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f"{where}: expected a mapping, got {actual!r}"]
+        return [p for key, value in expected.items()
+                for p in ([f"{where}.{key}: missing"] if key not in actual
+                          else _differences(value, actual[key], f"{where}.{key}"))]
+    if isinstance(expected, list) and expected and isinstance(expected[0], dict):
+        if not isinstance(actual, list) or len(actual) != len(expected):
+            return [f"{where}: expected {len(expected)} items, got {actual!r}"]
+        return [p for i, (e, a) in enumerate(zip(expected, actual, strict=True))
+                for p in _differences(e, a, f"{where}[{i}]")]
+    return [] if expected == actual else [f"{where}: expected {expected!r}, got {actual!r}"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_the_pipeline_corpus_runs_unchanged_on_the_s3_store(
+        s3_server: ServerProcess, s3_endpoint: str) -> None:
+    """Every corpus pipeline (artifacts in loops and fan-ins, nested pipelines, importers,
+    conditions, container components...) gives its expected results with every artifact
+    staged through the bucket."""
+    import warnings
+
+    from _kfp import corpus_files, load_expected
+    from ketch import Client
+    from ketch.pipelines.compiler import load_pipeline_file
+
+    names: dict[str, dict[str, Any]] = {}
+    with Client(s3_server.url) as client:
+        for path in corpus_files():
+            expected = load_expected(path)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # dsl.Condition
+                ir = load_pipeline_file(path, expected.get("pipeline"))
+            name = "s3-" + path.stem.replace("_", "-")
+            client.create({"apiVersion": "pipelines.ketch.dev/v1", "kind": "PipelineRun",
+                           "metadata": {"name": name},
+                           "spec": {"pipelineSpec": ir, "caching": False,
+                                    "arguments": expected.get("arguments", {})}})
+            names[name] = expected
+
+        def all_done() -> dict[str, Any] | None:
+            runs = {n: client.get("pipelinerun", n) for n in names}
+            done = all(r.status.get("phase") in ("Succeeded", "Failed", "Cancelled")
+                       for r in runs.values())
+            return runs if done else None
+
+        runs = wait_for(all_done, timeout=480, interval=0.5, message="every corpus run")
+    problems = []
+    for name, expected in names.items():
+        want = {k: expected[k] for k in ("phase", "outputs", "tasks") if k in expected}
+        found = _differences(want, runs[name].status, "status")
+        if found:
+            problems.append(f"{name}: " + "; ".join(found[:3])
+                            + f" (message: {str(runs[name].status.get('message'))[-500:]})")
+    assert not problems, "\n".join(problems)
+    # The artifacts went to the bucket, not to local disk.
+    assert _keys(s3_endpoint, "shared/pipelines/default/s3-")
