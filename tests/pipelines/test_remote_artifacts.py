@@ -299,6 +299,25 @@ def read_back(data: Input[Dataset]) -> str:
         return fh.read()
 
 
+@dsl.component(packages_to_install=["tomli-w==1.0.0"])
+def to_toml(data: Input[Dataset], config: Output[Dataset]):
+    import os
+
+    import tomli_w
+
+    with open(os.path.join(data.path, "train.csv")) as fh:
+        rows = len(fh.read().splitlines()) - 1
+    with open(config.path, "w") as fh:
+        fh.write(tomli_w.dumps({"rows": rows}))
+
+
+@dsl.pipeline(name="venv-step")
+def venv_step(rows: int = 3) -> str:
+    data = make_data(rows=rows)
+    config = to_toml(data=data.outputs["data"])
+    return read_back(data=config.outputs["config"]).output
+
+
 @dsl.pipeline(name="gated")
 def gated_pipeline(gate: str) -> str:
     opened = gated(gate=gate)
@@ -563,3 +582,23 @@ def test_the_pipeline_corpus_runs_unchanged_on_the_s3_store(
     assert not problems, "\n".join(problems)
     # The artifacts went to the bucket, not to local disk.
     assert _keys(s3_endpoint, "shared/pipelines/default/s3-")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_a_step_in_its_own_venv_is_staged_too(
+        s3_server: ServerProcess, s3_endpoint: str, pipelines: Any) -> None:
+    """``--install-packages``: the step runs from a venv's interpreter (an argv step)
+    and still reads and writes its artifacts through the bucket."""
+    from ketch import Client
+    from ketch.pipelines.compiler import compile_pipeline
+
+    with Client(s3_server.url) as client:
+        created = client.run_pipeline_spec(compile_pipeline(pipelines.venv_step),
+                                           arguments={"rows": 3}, install_packages=True)
+        run = client.wait_for_run_completion(created.name, timeout=360)
+    assert run.status["phase"] == "Succeeded", run.status.get("message")
+    assert run.status["outputs"]["parameters"]["Output"] == "rows = 3\n"
+    config = _artifact(run, "to-toml", "config")
+    assert config["uri"].startswith(f"{ROOT_URI}/pipelines/default/{run.name}-")
+    assert _object(s3_endpoint, config["uri"]) == b"rows = 3\n"
