@@ -196,6 +196,7 @@ def test_staged_step_runs_between_download_and_upload(
         ["sh", "-c", 'tr a-z A-Z < "$0" > "$1"', src, dst]))
     assert rc == 0
     assert fs.cat_file(f"{memory_root}/out/upper") == b"HELLO"
+    assert not Path(mount).exists()  # the local copies went with the step
 
     # A failing step uploads nothing and keeps its status; a killed one reads as sh's.
     fs.rm(f"{memory_root}/out/upper")
@@ -457,9 +458,11 @@ def test_artifacts_live_in_the_bucket_and_flow_between_steps(
         assert cached.status["outputs"]["parameters"]["Output"] == 6
         assert _keys(s3_endpoint, "shared/pipelines/default/" + cached.name) == []
 
-        # Nothing of a step's scratch leaked into the store's local side.
+        # Nothing of a step's scratch leaked into the store's local side, and no step
+        # kept its local copies.
         home = s3_server.home
         assert not list(home.glob("**/s3:"))
+        assert not list(home.glob("pipelines/**/mnt"))
         assert not (home / "artifacts").exists() or not any((home / "artifacts").iterdir())
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -252,9 +253,18 @@ def run_command(argv: list[str]) -> int:
 def staged(staging: Mapping[str, Any], run: Callable[[], int]) -> int:
     """Download the step's inputs, ``run()`` it, upload its outputs if it exited 0, and
     return its exit status. Staging failures are one clear line on stderr (the step's
-    log, whose tail becomes the task's message) and status 1."""
-    executor_input = staging["executorInput"]
+    log, whose tail becomes the task's message) and status 1. The local copies go when
+    the step ends, as a pod's volume does: the store holds the artifacts, and a dataset
+    read by several steps must not pile up on this disk once per step."""
     mount_root = str(staging["mountRoot"])
+    try:
+        return _staged(staging["executorInput"], mount_root, run)
+    finally:
+        shutil.rmtree(mount_root, ignore_errors=True)
+
+
+def _staged(executor_input: Mapping[str, Any], mount_root: str,
+            run: Callable[[], int]) -> int:
     try:
         download_inputs(executor_input, mount_root)
         prepare_outputs(executor_input, mount_root)
