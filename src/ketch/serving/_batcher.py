@@ -133,6 +133,10 @@ class Batcher:
             if isinstance(batch, list):
                 result: Any = list(out) if isinstance(out, list | tuple | np.ndarray) else out
                 count = len(result) if isinstance(result, list) else -1
+            elif isinstance(out, dict):  # named outputs (ONNX, TorchScript), row-aligned
+                result = {k: np.asarray(v) for k, v in out.items()}
+                counts = {len(v) if v.ndim else 0 for v in result.values()}
+                count = counts.pop() if len(counts) == 1 else -1
             else:
                 result = out if isinstance(out, np.ndarray) else np.asarray(out)
                 count = len(result) if result.ndim else 0
@@ -148,5 +152,6 @@ class Batcher:
         for rows, future in items:
             end = start + rows_of(rows)
             if not future.done():
-                future.set_result(result[start:end])
+                future.set_result({k: v[start:end] for k, v in result.items()}
+                                  if isinstance(result, dict) else result[start:end])
             start = end

@@ -41,7 +41,7 @@ from ketch.serving._json import dumps
 from ketch.serving._logger import LoggedRequest, RequestLogger
 from ketch.serving._metrics import ReplicaMetrics
 from ketch.serving._predict import Predictor
-from ketch.serving._runtimes import OUTPUT_NAME, CustomRuntime, Runtime
+from ketch.serving._runtimes import OUTPUT_NAME, CustomRuntime, InvalidInput, Runtime
 from ketch.serving._transformer import Transformer, TransformerError
 
 __all__ = ["DataPlane", "HTTPError"]
@@ -52,6 +52,17 @@ _PROMETHEUS = b"text/plain; version=0.0.4"
 
 def _ok(obj: Any) -> Response:
     return 200, dumps(obj), _JSON, []
+
+
+def _named(preds: Any) -> list[tuple[str, Any]]:
+    """A built-in runtime's result as V2 outputs: one array is ``output-0``, a dict is
+    already named (ONNX, TorchScript)."""
+    return list(preds.items()) if isinstance(preds, dict) else [(OUTPUT_NAME, preds)]
+
+
+def _v1(preds: Any) -> Any:
+    """A built-in runtime's result as V1 ``predictions``: a dict's first output."""
+    return plain(next(iter(preds.values())) if isinstance(preds, dict) else preds)
 
 
 def _want(method: str, expected: str) -> None:
@@ -227,6 +238,8 @@ class DataPlane:
     def _model_error(self, e: Exception) -> HTTPError:
         if isinstance(e, HTTPError):
             return e
+        if isinstance(e, InvalidInput):
+            return HTTPError(400, str(e))
         if isinstance(e, BatchTimeout):
             return HTTPError(504, f"model {self.name}: {e}")
         if isinstance(e, TransformerError):
@@ -309,7 +322,7 @@ class DataPlane:
         if self.transformer is not None or self._custom is not None:
             return self._predict_v1_async(req, payload)
         return self._then(self._predict(self._v1_array(payload)),
-                          lambda preds: _ok({"predictions": plain(preds)}))
+                          lambda preds: _ok({"predictions": _v1(preds)}))
 
     async def _predict_v1_async(self, req: Request, payload: Any) -> Response:
         if self.transformer is not None:
@@ -328,7 +341,7 @@ class DataPlane:
             out = self._predict(self._v1_array(payload))
             if asyncio.iscoroutine(out) or asyncio.isfuture(out):
                 out = await self._await_model(out)
-            response = {"predictions": plain(out)}
+            response = {"predictions": _v1(out)}
         if self.transformer is not None:
             response = plain(await self.transformer.postprocess(response, req.headers))
         return _ok(response)
@@ -349,14 +362,17 @@ class DataPlane:
             return self._infer_v2_async(req, request, inputs, arrays, version)
         arr = self._single_input(inputs, arrays)
         return self._then(self._predict(arr), lambda preds: encode_v2_response(
-            self.name, request, [(OUTPUT_NAME, preds)], version, self._new_id))
+            self.name, request, _named(preds), version, self._new_id))
 
     def _single_input(self, inputs: list[dict[str, Any]], arrays: list[Any]) -> Any:
-        if len(arrays) != 1:
-            raise HTTPError(400, f"model {self.name} takes one input tensor, got "
-                                 f"{len(arrays)}")
-        self._check_features(arrays[0], inputs[0]["name"])
-        return arrays[0]
+        """What the runtime's predict takes for these V2 inputs (400 if they do not fit)."""
+        try:
+            data = self.runtime.model_input([spec["name"] for spec in inputs], arrays)
+        except InvalidInput as e:
+            raise HTTPError(400, str(e)) from None
+        if len(arrays) == 1:
+            self._check_features(arrays[0], inputs[0]["name"])
+        return data
 
     async def _infer_v2_async(self, req: Request, request: dict[str, Any],
                               inputs: list[dict[str, Any]], arrays: list[Any],
@@ -376,7 +392,7 @@ class DataPlane:
             out = self._predict(arr)
             if asyncio.iscoroutine(out) or asyncio.isfuture(out):
                 out = await self._await_model(out)
-            outputs = [(OUTPUT_NAME, out)]
+            outputs = _named(out)
         if self.transformer is not None:
             response = {"model_name": self.name, "id": request.get("id"), "outputs": [
                 {"name": n, "data": as_array(v)} for n, v in outputs]}
