@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Connection, Row, Table, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -64,6 +64,10 @@ from ketch.core.errors import FieldError, InvalidError, NotFoundError
 from ketch.core.store import ResourceStore
 from ketch.core.store import _schema as t
 
+if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
+    from sqlalchemy.sql.base import ReadOnlyColumnCollection
+
 __all__ = [
     "ARTIFACT_STATES",
     "DEFAULT_DEPTH",
@@ -95,6 +99,12 @@ def _insert_links(c: Connection, table: Table, rows: list[dict[str, Any]]) -> No
         c.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)
     else:  # another database: plain inserts (its writers must serialize)
         c.execute(insert(table), rows)
+
+
+def _equal(cols: ReadOnlyColumnCollection[str, Any],
+           **values: object) -> list[ColumnElement[bool]]:
+    """``column == value`` for each filter given (``None``: not filtered on)."""
+    return [cols[key] == value for key, value in values.items() if value is not None]
 
 
 def _event_refs(inputs: list[tuple[str, ArtifactRef]], outputs: list[tuple[str, ArtifactRef]],
@@ -197,15 +207,8 @@ class LineageStore:
                       conn: Connection | None = None) -> list[Context]:
         """Contexts ordered by id, those after id ``after`` (a page cursor)."""
         cols = t.lineage_contexts.c
-        conds: list[Any] = [cols.id > after]
-        if type is not None:
-            conds.append(cols.type == type)
-        if name is not None:
-            conds.append(cols.name == name)
-        if namespace is not None:
-            conds.append(cols.namespace == namespace)
-        if parent_id is not None:
-            conds.append(cols.parent_id == parent_id)
+        conds = [cols.id > after, *_equal(cols, type=type, name=name, namespace=namespace,
+                                          parent_id=parent_id)]
         with self._tx(conn, write=False) as c:
             rows = c.execute(select(t.lineage_contexts).where(*conds).order_by(cols.id)
                              .limit(check_page(limit))).all()
@@ -275,12 +278,7 @@ class LineageStore:
             stmt = stmt.join(t.lineage_attributions,
                              t.lineage_attributions.c.artifact_id == cols.id).where(
                 t.lineage_attributions.c.context_id == context_id)
-        if type is not None:
-            stmt = stmt.where(cols.type == type)
-        if namespace is not None:
-            stmt = stmt.where(cols.namespace == namespace)
-        if uri is not None:
-            stmt = stmt.where(cols.uri == uri)
+        stmt = stmt.where(*_equal(cols, type=type, namespace=namespace, uri=uri))
         with self._tx(conn, write=False) as c:
             rows = c.execute(stmt.order_by(cols.id).limit(check_page(limit))).all()
         return [artifact_from_row(r) for r in rows]
@@ -376,14 +374,10 @@ class LineageStore:
             stmt = stmt.join(t.lineage_associations,
                              t.lineage_associations.c.execution_id == cols.id).where(
                 t.lineage_associations.c.context_id == context_id)
-        if type is not None:
-            stmt = stmt.where(cols.type == type)
-        if namespace is not None:
-            stmt = stmt.where(cols.namespace == namespace)
         if state is not None:
-            stmt = stmt.where(cols.state == check_choice(state, EXECUTION_STATES, "state"))
-        if cache_key is not None:
-            stmt = stmt.where(cols.cache_key == cache_key)
+            state = check_choice(state, EXECUTION_STATES, "state")
+        stmt = stmt.where(*_equal(cols, type=type, namespace=namespace, state=state,
+                                  cache_key=cache_key))
         with self._tx(conn, write=False) as c:
             rows = c.execute(stmt.order_by(cols.id).limit(check_page(limit))).all()
         return [execution_from_row(r) for r in rows]
