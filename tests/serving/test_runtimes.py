@@ -541,3 +541,127 @@ def test_model_file_named_model_wins_over_other_files(models: Path,
             xgb.DMatrix(IRIS_ROWS)).tolist()
     finally:
         served.server.stop()
+
+
+# -- InferenceServices -----------------------------------------------------------------
+
+
+ISVC_YAML = """\
+apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata:
+  name: flowers-legacy
+spec:
+  predictor:
+    xgboost:
+      storageUri: {uri}
+---
+apiVersion: serving.kserve.io/v1beta1
+kind: InferenceService
+metadata:
+  name: flowers
+spec:
+  predictor:
+    model:
+      modelFormat:
+        name: xgboost
+      storageUri: {uri}
+"""
+
+
+def _ketch(server: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "ketch.cli", *args], env=server.env,
+                          capture_output=True, text=True, timeout=180, check=False)
+
+
+def _delete_all(server: Any) -> None:
+    """Model servers outlive their control plane by design, so each test deletes its
+    InferenceServices, which stops their processes."""
+    from conftest import wait_for
+    from ketch import Client
+
+    with Client(server.url) as client:
+        for obj in client.list("isvc").items:
+            client.delete("isvc", obj.name)
+        wait_for(lambda: not client.list("isvc").items, timeout=60,
+                 message="inference services deleted")
+
+
+def test_xgboost_inference_service_by_legacy_key_and_model_format(
+        ketch_server: Any, models: Path, xgb_booster: xgb.Booster) -> None:
+    path = models / "isvc-xgb" / "model.json"
+    path.parent.mkdir()
+    xgb_booster.save_model(str(path))
+    expected = xgb_booster.predict(xgb.DMatrix(IRIS_ROWS))
+    manifest = models / "isvc-xgb.yaml"
+    manifest.write_text(ISVC_YAML.format(uri=path.parent.as_uri()))
+    try:
+        applied = _ketch(ketch_server, "apply", "-f", str(manifest))
+        assert applied.returncode == 0, applied.stderr
+        assert "inferenceservice.serving.kserve.io/flowers-legacy created" in applied.stdout
+        assert "inferenceservice.serving.kserve.io/flowers created" in applied.stdout
+        for name in ("flowers-legacy", "flowers"):
+            waited = _ketch(ketch_server, "wait", "isvc", name, "--for=condition=Ready",
+                            "--timeout", "120")
+            assert waited.returncode == 0, waited.stderr
+            got = _ketch(ketch_server, "get", "isvc", name, "-o", "json")
+            status = json.loads(got.stdout)["status"]
+            url = status["url"]
+            assert status["modelStatus"]["states"]["activeModelState"] == "Loaded"
+            with httpx.Client(base_url=url, timeout=60) as http:
+                v1 = http.post(f"/v1/models/{name}:predict",
+                               json={"instances": IRIS_ROWS.tolist()})
+                assert v1.status_code == 200, v1.text
+                assert v1.json() == {"predictions": expected.tolist()}
+                meta = http.get(f"/v2/models/{name}").json()
+                assert meta["platform"] == "xgboost"
+            client = triton.InferenceServerClient(url.removeprefix("http://"))
+            try:
+                inp = triton.InferInput("input-0", list(IRIS_ROWS.shape), "FP64")
+                inp.set_data_from_numpy(IRIS_ROWS)
+                out = client.infer(name, [inp]).as_numpy("output-0")
+            finally:
+                client.close()
+            np.testing.assert_array_equal(out, expected)
+    finally:
+        _delete_all(ketch_server)
+
+
+def test_missing_framework_is_a_condition_on_the_service(
+        server_factory: Any, tmp_path: Path, models: Path,
+        xgb_booster: xgb.Booster) -> None:
+    """The control plane (and so its model servers) runs with xgboost's import made to
+    fail by a sitecustomize (see ``BLOCKER``): a stand-in for xgboost not installed."""
+    from conftest import wait_for
+    from ketch import Client
+
+    env = blocked_env(tmp_path, "xgboost")
+    server = server_factory(tmp_path / "home", command="server",
+                            PYTHONPATH=env["PYTHONPATH"],
+                            KETCH_TEST_BLOCK_IMPORTS="xgboost")
+    path = models / "isvc-no-xgb" / "model.json"
+    path.parent.mkdir()
+    xgb_booster.save_model(str(path))
+    manifest = tmp_path / "isvc.yaml"
+    manifest.write_text(ISVC_YAML.format(uri=path.parent.as_uri()).split("---\n")[1])
+    try:
+        applied = _ketch(server, "apply", "-f", str(manifest))
+        assert applied.returncode == 0, applied.stderr
+        with Client(server.url) as client:
+            failed = wait_for(lambda: (o := client.get("isvc", "flowers")).status.get(
+                "modelStatus", {}).get("lastFailureInfo") and o, timeout=90,
+                message="load failure reported")
+            status = failed.status  # type: ignore[attr-defined]
+            info = status["modelStatus"]["lastFailureInfo"]
+            assert info["reason"] == "ModelLoadFailed"
+            assert "needs the xgboost-cpu package" in info["message"]
+            assert status["modelStatus"]["states"]["targetModelState"] == "FailedToLoad"
+            ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+            assert ready["status"] == "False"
+            # The control plane is up and answers everything else.
+            assert client.get("isvc", "flowers").name == "flowers"
+            assert server.proc.poll() is None
+    finally:
+        _delete_all(server)
