@@ -521,7 +521,7 @@ def test_missing_framework_is_one_line_naming_the_package(
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
-    assert f"needs the {package} package" in lines[0]
+    assert f"need the {package} package" in lines[0]
     assert f"pip install {package}" in lines[0]
     assert "ketch[serving-frameworks]" in lines[0]
 
@@ -656,7 +656,7 @@ def test_missing_framework_is_a_condition_on_the_service(
             status = failed.status  # type: ignore[attr-defined]
             info = status["modelStatus"]["lastFailureInfo"]
             assert info["reason"] == "ModelLoadFailed"
-            assert "needs the xgboost-cpu package" in info["message"]
+            assert "need the xgboost-cpu package" in info["message"]
             assert status["modelStatus"]["states"]["targetModelState"] == "FailedToLoad"
             ready = next(c for c in status["conditions"] if c["type"] == "Ready")
             assert ready["status"] == "False"

@@ -50,11 +50,11 @@ def _need(module: str, framework: str, package: str, extra: str = "serving-frame
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        raise ModelLoadError(f"a {framework} model needs the {package} package, which "
+        raise ModelLoadError(f"{framework} models need the {package} package, which "
                              f"cannot be imported here ({e}): pip install {package} "
                              f"(or pip install 'ketch[{extra}]')") from None
     except OSError as e:  # installed, but a native library it links against is missing
-        raise ModelLoadError(f"a {framework} model needs {package}, which is installed "
+        raise ModelLoadError(f"{framework} models need {package}, which is installed "
                              f"but cannot load: {e}") from None
 
 
