@@ -28,8 +28,9 @@ from _postgres import start_postgres
 _db_counter = itertools.count()
 
 
-# The kfp==2.16.1 venv and corpus fixtures (tests/_kfp.py) for the pipeline tests.
-pytest_plugins = ["_kfp"]
+# The kfp==2.16.1 venv and corpus fixtures (tests/_kfp.py) for the pipeline tests; the
+# iris model and InferenceService clean-up fixtures (tests/_modelserver.py) for serving's.
+pytest_plugins = ["_kfp", "_modelserver"]
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Tests parametrized over the postgres backend carry the marker too, so
