@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import ast
 import json
-import os
-import shutil
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from _venvs import cached_venv
 
 KFP_VERSION = "2.16.1"
 CORPUS = Path(__file__).parent / "pipelines" / "corpus"
@@ -43,23 +42,7 @@ def load_expected(path: Path) -> dict[str, Any]:
 
 def kfp_python() -> Path:
     """The python of a venv holding ``kfp==KFP_VERSION``, built once and cached."""
-    cache = Path(os.environ.get("KETCH_TEST_CACHE", Path.home() / ".cache" / "ketch-test"))
-    venv = cache / f"kfp-{KFP_VERSION}"
-    python = venv / "bin" / "python"
-    if python.exists():
-        probe = subprocess.run([str(python), "-c", "import kfp, kfp.pipeline_spec"],
-                               capture_output=True, check=False)
-        if probe.returncode == 0:
-            return python
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = cache / f"kfp-{KFP_VERSION}.building-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", str(tmp)], check=True)
-    subprocess.run([str(tmp / "bin" / "python"), "-m", "pip", "install", "-q",
-                    f"kfp=={KFP_VERSION}"], check=True, timeout=900)
-    shutil.rmtree(venv, ignore_errors=True)
-    tmp.rename(venv)
-    return python
+    return cached_venv("kfp", KFP_VERSION, "import kfp, kfp.pipeline_spec")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Helpers for the serving tests: start a real model server process, and KServe's client.
+"""Helpers for the serving tests: start a real model server process, and KServe's client;
+the iris model they serve, and the fixture that deletes InferenceServices after a test.
 
 KServe's Python package (``kserve==0.21.0``) pins ``psutil<6`` while ketch runs on
 psutil 7, so it is not installed into ketch's venv: :func:`kserve_python` builds a
@@ -7,17 +8,73 @@ separate venv once, cached under ``~/.cache/ketch-test/kserve-<version>``.
 
 from __future__ import annotations
 
-import os
 import queue
-import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from _venvs import cached_venv
+from conftest import ServerProcess, wait_for
+from ketch import Client
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
 
 KSERVE_VERSION = "0.21.0"
 START_TIMEOUT = 60.0
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "serving"
+
+
+def train_iris(out: Path) -> Path:
+    """An sklearn iris model trained by ``examples/serving/train_iris.py``, saved in
+    ``out`` (``model.joblib``); returns ``out``."""
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        from train_iris import main
+    finally:
+        sys.path.pop(0)
+    main(str(out))
+    return out
+
+
+def trained_iris(out: Path) -> Any:
+    """:func:`train_iris`, then the fitted estimator itself (for expected predictions)."""
+    import joblib
+
+    return joblib.load(train_iris(out) / "model.joblib")
+
+
+@pytest.fixture(scope="module")
+def iris(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, LogisticRegression]:
+    """An iris ``LogisticRegression`` fitted here, saved as ``model.joblib`` in a folder
+    of its own: (folder, model)."""
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    model_dir = tmp_path_factory.mktemp("iris")
+    joblib.dump(model, model_dir / "model.joblib")
+    return model_dir, model
+
+
+@pytest.fixture
+def stop_services(ketch_server: ServerProcess) -> Iterator[None]:
+    """Model servers outlive their control plane by design (a restart adopts them),
+    so each test deletes its InferenceServices, which stops their processes."""
+    yield
+    with Client(ketch_server.url) as client:
+        for obj in client.list("isvc").items:
+            client.delete("isvc", obj.name)
+        wait_for(lambda: not client.list("isvc").items, timeout=60,
+                 message="inference services deleted")
 
 
 @dataclass
@@ -83,19 +140,4 @@ def start_modelserver(*args: str, env: dict[str, str] | None = None) -> ModelSer
 
 def kserve_python() -> Path:
     """The python of a venv holding ``kserve==KSERVE_VERSION``, built once and cached."""
-    cache = Path(os.environ.get("KETCH_TEST_CACHE", Path.home() / ".cache" / "ketch-test"))
-    venv = cache / f"kserve-{KSERVE_VERSION}"
-    python = venv / "bin" / "python"
-    ok = subprocess.run([str(python), "-c", "import kserve"], capture_output=True,
-                        check=False) if python.exists() else None
-    if ok is not None and ok.returncode == 0:
-        return python
-    cache.mkdir(parents=True, exist_ok=True)
-    tmp = cache / f"kserve-{KSERVE_VERSION}.building-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", str(tmp)], check=True)
-    subprocess.run([str(tmp / "bin" / "python"), "-m", "pip", "install", "-q",
-                    f"kserve=={KSERVE_VERSION}"], check=True, timeout=900)
-    shutil.rmtree(venv, ignore_errors=True)
-    tmp.rename(venv)
-    return python
+    return cached_venv("kserve", KSERVE_VERSION, "import kserve")

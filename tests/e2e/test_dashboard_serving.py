@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,41 +19,19 @@ import pytest
 import yaml
 from _browser import page  # noqa: F401  (the fixture; tests/e2e is on sys.path)
 
+from _modelserver import trained_iris
 from conftest import ServerProcess, wait_for
 from ketch import Client
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(300),
+              pytest.mark.usefixtures("stop_services")]
 
 ROOT = Path(__file__).resolve().parents[2]
 SETOSA = [5.1, 3.5, 1.4, 0.2]
 VIRGINICA = [6.7, 3.0, 5.2, 2.3]
-
-
-@pytest.fixture(autouse=True)
-def _stop_services(ketch_server: ServerProcess) -> Iterator[None]:
-    """Model servers outlive their control plane by design, so the test deletes
-    its InferenceServices, which stops their processes."""
-    yield
-    with Client(ketch_server.url) as client:
-        for obj in client.list("isvc").items:
-            client.delete("isvc", obj.name)
-        wait_for(lambda: not client.list("isvc").items, timeout=60,
-                 message="inference services deleted")
-
-
-def _train(out: Path) -> Any:
-    sys.path.insert(0, str(ROOT / "examples" / "serving"))
-    try:
-        from train_iris import main
-    finally:
-        sys.path.pop(0)
-    main(str(out))
-    import joblib
-
-    return joblib.load(out / "model.joblib")
 
 
 def _deploy(client: Client, name: str, model_dir: Path) -> Any:
@@ -76,7 +52,7 @@ def test_serving_page_lists_the_service_and_try_it_predicts(
         page: Page, ketch_server: ServerProcess, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    model = _train(tmp_path / "iris")
+    model = trained_iris(tmp_path / "iris")
     with Client(ketch_server.url) as client:
         svc = _deploy(client, "iris", tmp_path / "iris")
     url = svc.status["url"]

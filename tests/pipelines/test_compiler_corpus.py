@@ -4,34 +4,22 @@ with kfp-pipeline-spec's protobuf (unknown fields rejected)."""
 
 from __future__ import annotations
 
-import ast
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from _kfp import CORPUS, corpus_files, load_expected
 from ketch.pipelines.compiler import load_pipeline_file
-
-CORPUS = Path(__file__).parent / "corpus"
 
 # Top-level IR keys whose values legitimately differ between the two compilers.
 COSMETIC = {
     "sdkVersion": "names the compiler: 'kfp-2.16.1' there, 'ketch-<version>' here",
 }
 
-FILES = sorted(CORPUS.glob("*.py"))
+FILES = corpus_files()
 IDS = [p.stem for p in FILES]
-
-
-def load_expected(path: Path) -> dict[str, Any]:
-    """A corpus file's EXPECTED dict (read without importing the file)."""
-    tree = ast.parse(path.read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == "EXPECTED" for t in node.targets):
-            return ast.literal_eval(node.value)  # type: ignore[no-any-return]
-    raise AssertionError(f"{path.name} has no EXPECTED dict")
 
 
 def ketch_ir(path: Path) -> dict[str, Any]:

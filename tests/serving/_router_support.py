@@ -1,52 +1,25 @@
-"""Shared pieces of the router, canary and autoscaling tests: a trained iris model,
-InferenceService documents, the front's admin socket, and replica processes."""
+"""Shared pieces of the router, canary and autoscaling tests: InferenceService
+documents, the front's admin socket, and replica processes (the iris model and the
+``stop_services`` fixture are in ``tests/_modelserver.py``)."""
 
 from __future__ import annotations
 
 import shutil
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
-import pytest
 
-from conftest import ServerProcess, wait_for
 from ketch import Client
 
-ROOT = Path(__file__).resolve().parents[2]
 ROW = {"instances": [[5.1, 3.5, 1.4, 0.2]]}
-
-
-def train_iris(out: Path) -> Path:
-    """An sklearn iris model trained by the example script, saved in ``out``."""
-    sys.path.insert(0, str(ROOT / "examples" / "serving"))
-    try:
-        from train_iris import main
-    finally:
-        sys.path.pop(0)
-    main(str(out))
-    return out
 
 
 def copy_model(src: Path, dest: Path) -> str:
     """The same model at another URI: a new revision for the controller."""
     shutil.copytree(src, dest)
     return dest.as_uri()
-
-
-@pytest.fixture
-def stop_services(ketch_server: ServerProcess) -> Iterator[None]:
-    """Fronts and replicas outlive their control plane by design (a restart adopts
-    them), so each test deletes its InferenceServices, which stops their processes."""
-    yield
-    with Client(ketch_server.url) as client:
-        for obj in client.list("isvc").items:
-            client.delete("isvc", obj.name)
-        wait_for(lambda: not client.list("isvc").items, timeout=60,
-                 message="inference services deleted")
 
 
 def isvc(name: str, uri: str, annotations: dict[str, str] | None = None,

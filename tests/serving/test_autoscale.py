@@ -10,15 +10,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _router_support import (  # noqa: F401 - fixtures
+from _router_support import (
     ROW,
     front_stats,
     isvc,
     replicas,
-    stop_services,
-    train_iris,
 )
 
+from _modelserver import train_iris
 from conftest import ServerProcess, wait_for
 from ketch import Client
 from ketch.serving._autoscale import ScalePolicy, ScaleState, desired_replicas

@@ -15,17 +15,16 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from _router_support import (  # noqa: F401 - fixtures
+from _router_support import (
     ROW,
     copy_model,
     isvc,
     model_server_process,
     replicas,
-    stop_services,
     traffic,
-    train_iris,
 )
 
+from _modelserver import train_iris
 from conftest import ServerProcess, wait_for
 from ketch import Client
 

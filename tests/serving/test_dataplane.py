@@ -20,11 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import joblib
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 from _modelserver import ModelServer, kserve_python, modelserver_cmd, start_modelserver
@@ -62,15 +60,6 @@ class Doubler:
     def postprocess(self, result):
         return result
 '''
-
-
-@pytest.fixture(scope="module")
-def iris(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, LogisticRegression]:
-    X, y = load_iris(return_X_y=True)
-    model = LogisticRegression(max_iter=1000).fit(X, y)
-    model_dir = tmp_path_factory.mktemp("iris")
-    joblib.dump(model, model_dir / "model.joblib")
-    return model_dir, model
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,36 +12,13 @@ import psutil
 import pytest
 import yaml
 
+from _modelserver import trained_iris
 from conftest import ServerProcess, wait_for
 from ketch import Client
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("stop_services")]
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def _stop_services(ketch_server: ServerProcess) -> Iterator[None]:
-    """Model servers outlive their control plane by design (a restart adopts them),
-    so each test deletes its InferenceServices, which stops their processes."""
-    yield
-    with Client(ketch_server.url) as client:
-        for obj in client.list("isvc").items:
-            client.delete("isvc", obj.name)
-        wait_for(lambda: not client.list("isvc").items, timeout=60,
-                 message="inference services deleted")
-
-
-def _train(out: Path) -> object:
-    sys.path.insert(0, str(ROOT / "examples" / "serving"))
-    try:
-        from train_iris import main
-    finally:
-        sys.path.pop(0)
-    main(str(out))
-    import joblib
-
-    return joblib.load(out / "model.joblib")
 
 
 def _isvc(name: str, uri: str) -> dict[str, object]:
@@ -68,7 +44,7 @@ def _condition(obj: object, type_: str) -> dict[str, str]:
 
 def test_example_iris_service_serves_triton_and_rolls_out(ketch_server: ServerProcess,
                                                           tmp_path: Path) -> None:
-    model = _train(tmp_path / "iris")
+    model = trained_iris(tmp_path / "iris")
     rows = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], dtype=np.float64)
     with Client(ketch_server.url) as client:
         client.apply(_isvc("iris", (tmp_path / "iris").as_uri()))
@@ -76,7 +52,7 @@ def test_example_iris_service_serves_triton_and_rolls_out(ketch_server: ServerPr
         url = ready.status["url"]
         assert url.startswith("http://127.0.0.1:")
         assert ready.status["modelStatus"]["states"]["activeModelState"] == "Loaded"
-        expected = model.predict(rows)  # type: ignore[attr-defined]
+        expected = model.predict(rows)
         assert _triton_predict(url, "iris", rows).tolist() == expected.tolist()
 
         # The same service through the main server's /serving/{namespace}/{name} route.
@@ -143,7 +119,7 @@ def test_model_registry_uri_resolves_to_the_registered_artifact(ketch_server: Se
                                                                  tmp_path: Path) -> None:
     from ketch.registry.client import ModelRegistry
 
-    model = _train(tmp_path / "iris-reg")
+    model = trained_iris(tmp_path / "iris-reg")
     with ModelRegistry(ketch_server.url, author="alice") as reg:
         reg.register_model("iris", (tmp_path / "iris-reg").as_uri(),
                            model_format_name="sklearn", version="v1")
@@ -159,7 +135,7 @@ def test_ketch_serve_shortcut_from_the_registry(ketch_server: ServerProcess,
                                                 tmp_path: Path) -> None:
     from ketch.registry.client import ModelRegistry
 
-    _train(tmp_path / "m")
+    trained_iris(tmp_path / "m")
     with ModelRegistry(ketch_server.url, author="alice") as reg:
         reg.register_model("flowers", (tmp_path / "m").as_uri(), model_format_name="sklearn",
                            version="v3")

@@ -17,11 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import joblib
 import numpy as np
 import pytest
-from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
 
 from _modelserver import ModelServer, start_modelserver
 from conftest import wait_for
@@ -80,15 +77,6 @@ class Gated:
         (self.dir / f"finished-{tag}").touch()
         return [tag]
 '''
-
-
-@pytest.fixture(scope="module")
-def iris(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, LogisticRegression]:
-    X, y = load_iris(return_X_y=True)
-    model = LogisticRegression(max_iter=1000).fit(X, y)
-    model_dir = tmp_path_factory.mktemp("iris")
-    joblib.dump(model, model_dir / "model.joblib")
-    return model_dir, model
 
 
 def _metric(text: str, name: str) -> float:

@@ -16,16 +16,15 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from _router_support import (  # noqa: F401 - fixtures
+from _router_support import (
     ROW,
     front_stats,
     isvc,
     model_server_process,
     replicas,
-    stop_services,
-    train_iris,
 )
 
+from _modelserver import train_iris
 from conftest import ServerProcess, wait_for
 from ketch import Client
 

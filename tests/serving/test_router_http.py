@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _router_support import train_iris
 
+from _modelserver import train_iris
 from conftest import wait_for
 
 pytestmark = pytest.mark.slow
