@@ -186,17 +186,25 @@ def _sklearn_version() -> str:
 
 
 @contextmanager
-def ketch_replica(model_path: Path, work: Path) -> Iterator[str]:
-    port = _free_port()
-    proc = _spawn([sys.executable, "-m", "ketch.serving.modelserver", "--name", MODEL,
-                   "--model-dir", str(model_path), "--format", "sklearn",
-                   "--port", str(port)], work / "replica.log")
+def _ready(proc: subprocess.Popen[bytes], port: int) -> Iterator[str]:
+    """The URL of ``proc``'s server once its health route answers; ``proc`` stopped on
+    the way out, also when it never came up."""
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_ready(url, proc)
         yield url
     finally:
         _stop(proc)
+
+
+@contextmanager
+def ketch_replica(model_path: Path, work: Path) -> Iterator[str]:
+    port = _free_port()
+    proc = _spawn([sys.executable, "-m", "ketch.serving.modelserver", "--name", MODEL,
+                   "--model-dir", str(model_path), "--format", "sklearn",
+                   "--port", str(port)], work / "replica.log")
+    with _ready(proc, port) as url:
+        yield url
 
 
 @contextmanager
@@ -265,12 +273,8 @@ def mlserver(model_path: Path, work: Path) -> Iterator[str]:
         "parameters": {"uri": "./model.joblib", "version": "v1"}}))
     proc = _spawn([str(python), "-m", "mlserver.cli.main", "start", str(root)],
                   work / "mlserver.log", cwd=root)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_ready(url, proc)
+    with _ready(proc, port) as url:
         yield url
-    finally:
-        _stop(proc)
 
 
 @contextmanager
@@ -284,12 +288,8 @@ def kserve(model_path: Path, work: Path) -> Iterator[str]:
     port = _free_port()
     proc = _spawn([str(python), str(script), str(model_path), str(port)],
                   work / "kserve.log", cwd=work)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_ready(url, proc)
+    with _ready(proc, port) as url:
         yield url
-    finally:
-        _stop(proc)
 
 
 @contextmanager
