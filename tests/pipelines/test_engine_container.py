@@ -12,7 +12,7 @@ import pytest
 from conftest import wait_for
 from ketch.core.errors import InvalidError
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 ADD_ONE = ["sh", "-c", 'printf "%s" "$(( $0 + 1 ))" > "$1"',
            "{{$.inputs.parameters['x']}}", "{{$.outputs.parameters['y'].output_file}}"]
