@@ -22,21 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import lightgbm as lgb
 import numpy as np
-import onnx
-import onnxruntime as ort
 import pytest
-import torch
 import tritonclient.http as triton
-import xgboost as xgb
-from skl2onnx import to_onnx
 from sklearn.datasets import load_diabetes, load_iris
 from sklearn.linear_model import LogisticRegression
 
 from _modelserver import ModelServer, modelserver_cmd, start_modelserver
 
-pytestmark = pytest.mark.slow
+# The tests that start model servers or a ketch server; the in-process ones are fast.
+slow = pytest.mark.slow
 
 IRIS_X, IRIS_Y = load_iris(return_X_y=True)
 DIABETES_X, DIABETES_Y = load_diabetes(return_X_y=True)
@@ -116,26 +111,36 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def xgb_booster() -> xgb.Booster:
+def xgb_booster() -> Any:
+    import xgboost as xgb
+
     return xgb.train({"objective": "multi:softprob", "num_class": 3, "max_depth": 3,
                       "nthread": 1, "seed": 0}, xgb.DMatrix(IRIS_X, label=IRIS_Y), 10)
 
 
+def _xgb_predict(booster: Any, rows: np.ndarray) -> Any:
+    """The booster's own predict, as KServe's xgbserver calls it."""
+    import xgboost as xgb
+
+    return booster.predict(xgb.DMatrix(rows))
+
+
 @pytest.fixture(scope="module", params=["bst", "json", "ubj"])
 def xgb_served(request: pytest.FixtureRequest, models: Path,
-               xgb_booster: xgb.Booster) -> Iterator[Served]:
+               xgb_booster: Any) -> Iterator[Served]:
     path = models / f"xgb-{request.param}" / f"model.{request.param}"
     path.parent.mkdir()
     # A .bst is written in xgboost's default format (UBJSON); KServe's examples use it.
     xgb_booster.save_model(str(path) if request.param != "bst" else str(path) + ".ubj")
     if request.param == "bst":
         path.with_suffix(".bst.ubj").rename(path)
-    expected = xgb_booster.predict(xgb.DMatrix(IRIS_ROWS))
-    served = _serve("flowers", path, "xgboost", IRIS_ROWS, expected)
+    served = _serve("flowers", path, "xgboost", IRIS_ROWS,
+                    _xgb_predict(xgb_booster, IRIS_ROWS))
     yield served
     served.server.stop()
 
 
+@slow
 def test_xgboost_v1_and_v2_match_booster_predict(xgb_served: Served) -> None:
     expected = xgb_served.expected
     assert expected.dtype == np.float32 and expected.shape == (4, 3)
@@ -159,6 +164,7 @@ def test_xgboost_v1_and_v2_match_booster_predict(xgb_served: Served) -> None:
     ([["a", "b", "c", "d"]], 400, "takes numbers"),
     ([5.1, 3.5, 1.4, 0.2], 400, "2-D array"),
 ])
+@slow
 def test_xgboost_bad_input_is_400_and_the_server_keeps_serving(
         xgb_served: Served, instances: Any, status: int, needle: str) -> None:
     r = _v1(xgb_served, instances)
@@ -175,6 +181,8 @@ def test_xgboost_bad_input_is_400_and_the_server_keeps_serving(
 
 @pytest.fixture(scope="module", params=["bst", "txt"])
 def lgb_served(request: pytest.FixtureRequest, models: Path) -> Iterator[Served]:
+    import lightgbm as lgb
+
     booster = lgb.train({"objective": "regression", "verbose": -1, "num_threads": 1,
                          "seed": 0}, lgb.Dataset(DIABETES_X, DIABETES_Y), 20)
     path = models / f"lgb-{request.param}" / f"model.{request.param}"
@@ -186,6 +194,7 @@ def lgb_served(request: pytest.FixtureRequest, models: Path) -> Iterator[Served]
     served.server.stop()
 
 
+@slow
 def test_lightgbm_v1_and_v2_match_booster_predict(lgb_served: Served) -> None:
     expected = lgb_served.expected
     assert expected.dtype == np.float64 and expected.shape == (3,)
@@ -210,6 +219,9 @@ def test_lightgbm_v1_and_v2_match_booster_predict(lgb_served: Served) -> None:
 
 @pytest.fixture(scope="module")
 def onnx_served(models: Path) -> Iterator[Served]:
+    import onnxruntime as ort
+    from skl2onnx import to_onnx
+
     clf = LogisticRegression(max_iter=1000).fit(IRIS_X, IRIS_Y)
     # zipmap off: probabilities as a tensor, not a list of dicts (which V2 cannot carry).
     proto = to_onnx(clf, IRIS_X[:1].astype(np.float32), options={"zipmap": False})
@@ -226,6 +238,7 @@ def onnx_served(models: Path) -> Iterator[Served]:
     served.server.stop()
 
 
+@slow
 def test_onnx_v1_and_v2_use_the_models_names_and_match_onnxruntime(
         onnx_served: Served) -> None:
     expected = onnx_served.expected
@@ -253,6 +266,7 @@ def test_onnx_v1_and_v2_use_the_models_names_and_match_onnxruntime(
                                 "shape": [-1, 3]}]
 
 
+@slow
 def test_onnx_batched_requests_get_their_own_rows_of_every_output(
         onnx_served: Served) -> None:
     """The server batches (--max-batch-size 8): concurrent 1-row requests share predicts,
@@ -274,6 +288,7 @@ def test_onnx_batched_requests_get_their_own_rows_of_every_output(
                                    onnx_served.expected["probabilities"][i % 4], rtol=1e-5)
 
 
+@slow
 def test_batcher_slices_every_named_output_per_request(onnx_served: Served) -> None:
     """In process: four 1-row submissions close one batch of 4 (maxBatchSize), whose
     dict of outputs is split back row by row."""
@@ -312,6 +327,7 @@ def test_batcher_slices_every_named_output_per_request(onnx_served: Served) -> N
      "expects shape [-1, 4], got [4, 3]"),
     (_tensor("X", IRIS_ROWS[0].astype(np.float32), "FP32"), "expects shape [-1, 4]"),
 ])
+@slow
 def test_onnx_bad_input_is_400_naming_the_input(onnx_served: Served, tensor: Any,
                                                 needle: str) -> None:
     r = _v2_json(onnx_served, {"inputs": [tensor]})
@@ -324,6 +340,7 @@ def test_onnx_bad_input_is_400_naming_the_input(onnx_served: Served, tensor: Any
 
 def _two_input_model(path: Path) -> None:
     """An ONNX graph with two named inputs and two outputs: sum = a + b, scaled = a * k."""
+    import onnx
     from onnx import TensorProto, helper
 
     a = helper.make_tensor_value_info("a", TensorProto.FLOAT, [None, 2])
@@ -341,7 +358,10 @@ def _two_input_model(path: Path) -> None:
     path.write_bytes(model.SerializeToString())
 
 
+@slow
 def test_onnx_model_with_several_named_inputs(models: Path) -> None:
+    import onnxruntime as ort
+
     path = models / "onnx-two" / "model.onnx"
     path.parent.mkdir()
     _two_input_model(path)
@@ -367,25 +387,74 @@ def test_onnx_model_with_several_named_inputs(models: Path) -> None:
         served.server.stop()
 
 
+def _plane(model_dir: Path, fmt: str) -> Any:
+    """An in-process data plane over a loaded runtime, predicting inline (no server)."""
+    from ketch.serving._dataplane import DataPlane
+    from ketch.serving._metrics import ReplicaMetrics
+    from ketch.serving._predict import Predictor
+    from ketch.serving._runtimes import make_runtime
+
+    runtime = make_runtime("m", str(model_dir), fmt)
+    runtime.load()
+    metrics = ReplicaMetrics("m")
+    return DataPlane(runtime, metrics=metrics,
+                     predictor=Predictor(runtime, metrics, mode="inline"))
+
+
+def _handle(plane: Any, path: str, body: Any) -> tuple[int, Any]:
+    from ketch.serving._http import Request
+
+    status, raw, _, _ = plane.handle(Request("POST", path, b"", {}, json.dumps(body).encode()))
+    return status, json.loads(raw)
+
+
+def test_onnx_zipmap_output_is_left_out(tmp_path: Path) -> None:
+    """skl2onnx's default classifier has a ZipMap output (a list of dicts), which no V2
+    tensor can carry: the labels are served, the ZipMap is not."""
+    from skl2onnx import to_onnx
+
+    clf = LogisticRegression(max_iter=1000).fit(IRIS_X, IRIS_Y)
+    (tmp_path / "model.onnx").write_bytes(
+        to_onnx(clf, IRIS_X[:1].astype(np.float32)).SerializeToString())
+    plane = _plane(tmp_path, "onnx")
+    assert plane.runtime.metadata["outputs"] == [
+        {"name": "output_label", "datatype": "INT64", "shape": [-1]}]
+    status, body = _handle(plane, "/v2/models/m/infer", {"inputs": [
+        _tensor("X", IRIS_ROWS.astype(np.float32), "FP32")]})
+    assert status == 200, body
+    assert [o["name"] for o in body["outputs"]] == ["output_label"]
+    assert body["outputs"][0]["data"] == clf.predict(IRIS_ROWS).tolist()
+
+
+def test_onnx_v1_casts_floats_down_but_never_to_integers(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["ids"], ["same"])], "ids",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, [None, 2])],
+        [helper.make_tensor_value_info("same", TensorProto.INT64, [None, 2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "model.onnx"))
+    plane = _plane(tmp_path, "onnx")
+    status, body = _handle(plane, "/v1/models/m:predict", {"instances": [[1, 2], [3, 4]]})
+    assert (status, body) == (200, {"predictions": [[1, 2], [3, 4]]})
+    status, body = _handle(plane, "/v1/models/m:predict", {"instances": [[1.5, 2.0]]})
+    assert status == 400
+    assert body["error"] == "input 'ids': model m expects INT64, got float64 values"
+
+
 # -- TorchScript -----------------------------------------------------------------------
 
 
-class _IrisNet(torch.nn.Module):
-    """A small MLP: 4 features in, 3 class scores out."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.hidden = torch.nn.Linear(4, 16)
-        self.out = torch.nn.Linear(16, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(torch.relu(self.hidden(x)))
-
-
 @pytest.fixture(scope="module")
-def iris_net() -> torch.nn.Module:
+def iris_net() -> Any:
+    """A small MLP (4 features, 16 hidden, 3 class scores) trained on iris."""
+    import torch
+
     torch.manual_seed(0)
-    net = _IrisNet()
+    net = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
     optimizer = torch.optim.Adam(net.parameters(), lr=0.05)
     x = torch.from_numpy(IRIS_X.astype(np.float32))
     y = torch.from_numpy(IRIS_Y.astype(np.int64))
@@ -398,7 +467,9 @@ def iris_net() -> torch.nn.Module:
 
 @pytest.fixture(scope="module", params=["script", "trace"])
 def torch_served(request: pytest.FixtureRequest, models: Path,
-                 iris_net: torch.nn.Module) -> Iterator[Served]:
+                 iris_net: Any) -> Iterator[Served]:
+    import torch
+
     example = torch.from_numpy(IRIS_X[:1].astype(np.float32))
     with warnings.catch_warnings():
         # PyTorch 2.13 deprecates TorchScript (for torch.export); Triton, and so KServe,
@@ -420,6 +491,7 @@ def torch_served(request: pytest.FixtureRequest, models: Path,
     served.server.stop()
 
 
+@slow
 def test_torchscript_v1_and_v2_match_the_module(torch_served: Served) -> None:
     expected = torch_served.expected
     # V1 JSON floats (float64) are given to the module as its float32.
@@ -427,7 +499,7 @@ def test_torchscript_v1_and_v2_match_the_module(torch_served: Served) -> None:
     assert r.status_code == 200, r.text
     assert r.json() == {"predictions": expected.tolist()}
     for binary in (True, False):
-        for name in ("INPUT__0", "x"):  # Triton's name, or forward's argument name
+        for name in ("INPUT__0", "x"):  # Triton's name, or any: the module takes one
             got = _v2_infer(torch_served, [(name, torch_served.rows, "FP32")], binary,
                             ["OUTPUT__0"])["OUTPUT__0"]
             assert got.dtype == np.float32
@@ -441,6 +513,7 @@ def test_torchscript_v1_and_v2_match_the_module(torch_served: Served) -> None:
     assert [(t["name"], t["datatype"]) for t in meta["outputs"]] == [("OUTPUT__0", "FP32")]
 
 
+@slow
 def test_torchscript_model_error_is_500_with_its_cause_and_the_server_survives(
         torch_served: Served) -> None:
     r = _v1(torch_served, IRIS_ROWS[:, :3].tolist())
@@ -455,6 +528,39 @@ def test_torchscript_model_error_is_500_with_its_cause_and_the_server_survives(
     assert torch_served.server.proc.poll() is None
 
 
+@slow  # importing torch takes seconds
+def test_torchscript_inputs_by_name_or_index_and_tuple_outputs(tmp_path: Path) -> None:
+    """A two-argument module: inputs by Triton's INPUT__i or forward's argument names, in
+    any order; a tuple's items come back as OUTPUT__0, OUTPUT__1."""
+    import torch
+
+    class Scale(torch.nn.Module):
+        def forward(self, x: torch.Tensor, scale: torch.Tensor) -> tuple[torch.Tensor,
+                                                                        torch.Tensor]:
+            return x * scale, x.sum(dim=1)
+
+    x = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
+    k = np.array([[2.0], [0.5]], dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "`torch.jit", DeprecationWarning)
+        torch.jit.trace(Scale(), (torch.from_numpy(x), torch.from_numpy(k))).save(
+            str(tmp_path / "model.pt"))
+    plane = _plane(tmp_path, "pytorch")
+    assert [t["name"] for t in plane.runtime.metadata["inputs"]] == ["INPUT__0", "INPUT__1"]
+    for first, second in (("x", "scale"), ("INPUT__0", "INPUT__1")):
+        status, body = _handle(plane, "/v2/models/m/infer", {"inputs": [
+            _tensor(second, k, "FP32"), _tensor(first, x, "FP32")]})
+        assert status == 200, body
+        assert [(o["name"], o["data"]) for o in body["outputs"]] == [
+            ("OUTPUT__0", [2.0, 4.0, 1.5, 2.0]), ("OUTPUT__1", [3.0, 7.0])]
+    status, body = _handle(plane, "/v2/models/m/infer", {"inputs": [
+        _tensor("x", x, "FP32"), _tensor("y", k, "FP32")]})
+    assert status == 400
+    assert "unexpected input 'y' (it takes INPUT__0, INPUT__1 or x, scale)" in body["error"]
+    status, body = _handle(plane, "/v1/models/m:predict", {"instances": x.tolist()})
+    assert status == 400 and "takes 2 inputs (x, scale)" in body["error"]
+
+
 # -- load failures ---------------------------------------------------------------------
 
 
@@ -467,6 +573,7 @@ def _run_cli(*args: str, env: dict[str, str] | None = None
 @pytest.mark.parametrize(("fmt", "filename"), [
     ("xgboost", "model.bst"), ("xgboost", "model.json"), ("lightgbm", "model.txt"),
     ("onnx", "model.onnx"), ("pytorch", "model.pt")])
+@slow
 def test_corrupt_model_file_exits_with_one_clear_line(tmp_path: Path, fmt: str,
                                                       filename: str) -> None:
     (tmp_path / filename).write_bytes(b"\x00 this is not a model \xff")
@@ -511,6 +618,7 @@ def blocked_env(tmp_path: Path, module: str) -> dict[str, str]:
 @pytest.mark.parametrize(("fmt", "module", "package"), [
     ("xgboost", "xgboost", "xgboost-cpu"), ("lightgbm", "lightgbm", "lightgbm"),
     ("onnx", "onnxruntime", "onnxruntime"), ("pytorch", "torch", "torch")])
+@slow
 def test_missing_framework_is_one_line_naming_the_package(
         tmp_path: Path, fmt: str, module: str, package: str) -> None:
     """The framework's import is made to fail by a sitecustomize (see ``BLOCKER``)."""
@@ -526,8 +634,9 @@ def test_missing_framework_is_one_line_naming_the_package(
     assert "ketch[serving-frameworks]" in lines[0]
 
 
+@slow
 def test_model_file_named_model_wins_over_other_files(models: Path,
-                                                      xgb_booster: xgb.Booster) -> None:
+                                                      xgb_booster: Any) -> None:
     """KServe's servers load model.<ext>: a metadata.json beside model.json is not it."""
     path = models / "xgb-with-metadata" / "model.json"
     path.parent.mkdir()
@@ -537,8 +646,7 @@ def test_model_file_named_model_wins_over_other_files(models: Path,
     try:
         r = _v1(served, IRIS_ROWS.tolist())
         assert r.status_code == 200, r.text
-        assert r.json()["predictions"] == xgb_booster.predict(
-            xgb.DMatrix(IRIS_ROWS)).tolist()
+        assert r.json()["predictions"] == _xgb_predict(xgb_booster, IRIS_ROWS).tolist()
     finally:
         served.server.stop()
 
@@ -589,12 +697,13 @@ def _delete_all(server: Any) -> None:
                  message="inference services deleted")
 
 
+@slow
 def test_xgboost_inference_service_by_legacy_key_and_model_format(
-        ketch_server: Any, models: Path, xgb_booster: xgb.Booster) -> None:
+        ketch_server: Any, models: Path, xgb_booster: Any) -> None:
     path = models / "isvc-xgb" / "model.json"
     path.parent.mkdir()
     xgb_booster.save_model(str(path))
-    expected = xgb_booster.predict(xgb.DMatrix(IRIS_ROWS))
+    expected = _xgb_predict(xgb_booster, IRIS_ROWS)
     manifest = models / "isvc-xgb.yaml"
     manifest.write_text(ISVC_YAML.format(uri=path.parent.as_uri()))
     try:
@@ -629,9 +738,10 @@ def test_xgboost_inference_service_by_legacy_key_and_model_format(
         _delete_all(ketch_server)
 
 
+@slow
 def test_missing_framework_is_a_condition_on_the_service(
         server_factory: Any, tmp_path: Path, models: Path,
-        xgb_booster: xgb.Booster) -> None:
+        xgb_booster: Any) -> None:
     """The control plane (and so its model servers) runs with xgboost's import made to
     fail by a sitecustomize (see ``BLOCKER``): a stand-in for xgboost not installed."""
     from conftest import wait_for
