@@ -214,6 +214,49 @@ def test_lightgbm_v1_and_v2_match_booster_predict(lgb_served: Served) -> None:
     assert bad.status_code == 400 and "expects 10 features" in bad.json()["error"]
 
 
+IRIS_FEATURES = ["sepal_length_(cm)", "sepal_width_(cm)", "petal_length_(cm)",
+                 "petal_width_(cm)"]
+
+
+@pytest.mark.parametrize("fmt", ["lightgbm", "xgboost"])
+def test_instances_by_feature_name_as_kserve_takes_them(tmp_path: Path, fmt: str) -> None:
+    """KServe's lightgbm sample request (iris-input.json): one dict per instance, each
+    feature a number, [number] or {index: number}; a missing one is NaN (missing)."""
+    row = IRIS_X[0]
+    partial = row.copy()
+    partial[3] = np.nan
+    if fmt == "lightgbm":
+        import lightgbm as lgb
+
+        booster = lgb.train({"objective": "multiclass", "num_class": 3, "verbose": -1},
+                            lgb.Dataset(IRIS_X, IRIS_Y, feature_name=IRIS_FEATURES), 5)
+        booster.save_model(str(tmp_path / "model.txt"))
+        want = booster.predict(np.vstack([row, row, partial])).tolist()
+    else:
+        import xgboost as xgb
+
+        booster = xgb.train({"objective": "multi:softprob", "num_class": 3},
+                            xgb.DMatrix(IRIS_X, IRIS_Y, feature_names=IRIS_FEATURES), 5)
+        booster.save_model(str(tmp_path / "model.json"))
+        want = booster.predict(xgb.DMatrix(np.vstack([row, row, partial]),
+                                           feature_names=IRIS_FEATURES)).tolist()
+    plane = _plane(tmp_path, fmt)
+    sample = {name: [float(v)] for name, v in zip(IRIS_FEATURES, row, strict=True)}
+    indexed = {name: {"0": float(v)} for name, v in zip(IRIS_FEATURES, row, strict=True)}
+    missing = {name: float(v) for name, v in zip(IRIS_FEATURES[:3], row[:3], strict=True)}
+    status, body = _handle(plane, "/v1/models/m:predict",
+                           {"inputs": [sample, indexed, missing]})
+    assert status == 200, body
+    assert body == {"predictions": want}
+    for bad, needle in (({"petal_colour": 1.0}, "has no feature 'petal_colour' (its "
+                                               "features: sepal_length_(cm), "),
+                        ({"sepal_width_(cm)": [1.0, 2.0]}, "one value per instance"),
+                        ({"sepal_width_(cm)": "wide"}, "expected a number")):
+        status, body = _handle(plane, "/v1/models/m:predict", {"instances": [bad]})
+        assert status == 400, body
+        assert needle in body["error"]
+
+
 # -- ONNX ------------------------------------------------------------------------------
 
 

@@ -53,14 +53,45 @@ class _BoosterRuntime(Runtime):
     KServe's xgbserver and lgbserver. Both run one thread per predict, as KServe's
     servers do by default (``--nthread 1``): a replica is scaled out, not up."""
 
+    feature_names: list[str] | None = None
+
     def _rows(self, data: Any) -> NDArray:
         arr = np.asarray(data)
+        if arr.dtype == object and arr.ndim == 1 and all(isinstance(r, dict) for r in arr):
+            return self._records(arr.tolist())
         if arr.ndim != 2:
             raise InvalidInput(f"model {self.name} takes rows of features (a 2-D array), "
                                f"got shape {list(arr.shape)}")
         if arr.dtype.kind not in "biuf":
             raise InvalidInput(f"model {self.name} takes numbers, got {arr.dtype} values")
         return arr
+
+    def _records(self, records: list[dict[str, Any]]) -> NDArray:
+        """Rows from V1 instances given by feature name, as KServe's lgbserver takes
+        them: ``{"petal_length_(cm)": 1.4, ...}``, each value a number, ``[number]`` or
+        pandas' ``{index: number}``; one row per instance, a missing feature is NaN."""
+        names = self.feature_names
+        if not names:
+            raise InvalidInput(f"model {self.name} has no feature names: send rows of "
+                               "numbers")
+        column = {name: i for i, name in enumerate(names)}
+        rows = np.full((len(records), len(names)), np.nan)
+        for r, record in enumerate(records):
+            for key, given in record.items():
+                if key not in column:
+                    raise InvalidInput(f"instance {r}: model {self.name} has no feature "
+                                       f"{key!r} (its features: {', '.join(names)})")
+                value = list(given.values()) if isinstance(given, dict) else given
+                if isinstance(value, list):
+                    if len(value) != 1:
+                        raise InvalidInput(f"instance {r}, feature {key!r}: one value per "
+                                           f"instance, got {len(value)}")
+                    value = value[0]
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise InvalidInput(f"instance {r}, feature {key!r}: expected a "
+                                       f"number, got {value!r}")
+                rows[r, column[key]] = value
+        return rows
 
     def _probe(self) -> None:
         """Learn the output's datatype and shape from one row of zeros (for metadata)."""
@@ -93,6 +124,7 @@ class XGBoostRuntime(_BoosterRuntime):
         except Exception as e:
             raise self._load_error(path, e) from None
         self.n_features = int(self._booster.num_features()) or None
+        self.feature_names = list(self._booster.feature_names or []) or None
         self._probe()
         self.ready = True
 
@@ -123,6 +155,7 @@ class LightGBMRuntime(_BoosterRuntime):
         except Exception as e:
             raise self._load_error(path, e) from None
         self.n_features = int(self._booster.num_feature()) or None
+        self.feature_names = list(self._booster.feature_name()) or None
         self._probe()
         self.ready = True
 
