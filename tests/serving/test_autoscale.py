@@ -118,9 +118,25 @@ def test_router_picks_the_least_outstanding_replica_under_the_limit() -> None:
 def test_scales_up_under_load_and_back_down(ketch_server: ServerProcess,
                                             tmp_path: Path) -> None:
     model = train_iris(tmp_path / "iris")
+    # Each request is held 50 ms in the replica (an async transformer), so six clients
+    # mean about six requests in flight however slowly a busy machine runs the clients:
+    # with a ~1 ms model, Python client threads on 2 shared cores kept in-flight near 1.
+    code = tmp_path / "hold"
+    code.mkdir()
+    (code / "hold.py").write_text(
+        "import asyncio\n\n"
+        "class Hold:\n"
+        "    async def preprocess(self, payload, headers=None):\n"
+        "        await asyncio.sleep(0.05)\n"
+        "        return payload\n\n"
+        "    def postprocess(self, response, headers=None):\n"
+        "        return response\n")
     with Client(ketch_server.url) as client:
-        client.apply(isvc("elastic", model.as_uri(), FAST, minReplicas=1, maxReplicas=3,
-                          scaleMetric="concurrency", scaleTarget=1))
+        service = isvc("elastic", model.as_uri(), FAST, minReplicas=1, maxReplicas=3,
+                       scaleMetric="concurrency", scaleTarget=1)
+        service["spec"]["transformer"] = {"python": {"class": "hold:Hold",
+                                                     "codeDir": str(code)}}
+        client.apply(service)
         url = client.wait("isvc", "elastic", condition="Ready", timeout=120).status["url"]
         stop = threading.Event()
         failures: list[int] = []
@@ -165,6 +181,8 @@ def test_scale_to_zero_holds_the_first_request_until_a_replica_is_ready(
         # The first request waits in the front while a replica starts, then is served.
         reply = httpx.post(f"{url}/v1/models/sleepy:predict", json=ROW, timeout=90)
         assert reply.status_code == 200 and reply.json() == {"predictions": [0]}
-        assert len(replicas(client.get("isvc", "sleepy"))) == 1
+        # The controller records the replica it started; on a busy machine a moment later.
+        wait_for(lambda: len(replicas(client.get("isvc", "sleepy"))) == 1, timeout=30,
+                 message="the woken replica recorded")
         stats = front_stats(client, "sleepy")["revisions"]["sleepy-predictor-00001"]
         assert stats["requests"] == 1 and stats["queued"] == 0
