@@ -20,7 +20,7 @@ import json
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -134,6 +134,9 @@ class RunEngine:
         self.runner = runner
         self.slots = slots
         self.lineage = lineage
+        # Lineage writes wait for the end of the pass: the next step starts first, so a
+        # database write is off the path from one step's exit to the next one's start.
+        self._records: list[Callable[[], None]] = []
         self.venvs = venvs
         self.cancel = cancel
         self.failed = False
@@ -146,6 +149,19 @@ class RunEngine:
     # -- the step ----------------------------------------------------------------
 
     def step(self, root_params: dict[str, Any]) -> StepResult:
+        try:
+            return self._step(root_params)
+        finally:
+            for record in self._records:
+                record()
+            self._records.clear()
+
+    def _record(self, write: Callable[[RunLineage], None]) -> None:
+        if self.lineage is not None:
+            lineage = self.lineage
+            self._records.append(lambda: write(lineage))
+
+    def _step(self, root_params: dict[str, Any]) -> StepResult:
         self.failed = _any_failed(self.tasks)
         scope = _Scope(dict(root_params), {})
         phase = self._dag(self.spec.root, scope, self.tasks, "")
@@ -341,7 +357,7 @@ class RunEngine:
             hit = self.lineage.lookup(key, component)
             if hit is not None:
                 st.update(outputs=hit["outputs"], cached=True, cachedFrom=hit["origin"])
-                self.lineage.cached(path, st)
+                self._record(lambda lineage: lineage.cached(path, st))
                 self._mark(st, "Succeeded")
                 return
         if executor.importer is not None:
@@ -432,8 +448,7 @@ class RunEngine:
         if error is not None:
             self._mark(st, "Failed", error)
             self.failed = True
-            if self.lineage is not None:
-                self.lineage.failed(path, st)
+            self._record(lambda lineage: lineage.failed(path, st))
             return ""
         if python is None:
             if not any(c.get("type") == "PackagesInstalled" for c in st.get("conditions", [])):
@@ -476,8 +491,8 @@ class RunEngine:
             except (OSError, ValueError) as err:
                 rc, st["message"] = 1, f"could not read the step's outputs: {err}"
             else:
-                if self.lineage is not None:
-                    self.lineage.completed(path, st, st.get("cacheKey"))
+                key = st.get("cacheKey")
+                self._record(lambda lineage: lineage.completed(path, st, key))
                 self._mark(st, "Succeeded")
                 return
         attempts = int(st.get("attempts") or 1)
@@ -491,8 +506,7 @@ class RunEngine:
             return
         self._mark(st, "Failed", why)
         self.failed = True
-        if self.lineage is not None:
-            self.lineage.failed(path, st)
+        self._record(lambda lineage: lineage.failed(path, st))
 
     def _import(self, component: ComponentSpec, importer: Mapping[str, Any],
                 st: dict[str, Any], params: dict[str, Any], path: str) -> None:
@@ -508,8 +522,8 @@ class RunEngine:
                          lambda text: fill_constant(text, self._runtime(path), params))
         st["outputs"] = {"parameters": {}, "artifacts": {name: {
             "name": name, "uri": str(uri), "type": schema, "metadata": metadata}}}
-        if self.lineage is not None:
-            self.lineage.completed(st.get("displayName") or name, st, None)
+        self._record(lambda lineage: lineage.completed(st.get("displayName") or name, st,
+                                                       None))
         self._mark(st, "Succeeded")
 
     def _cancel(self, st: dict[str, Any]) -> None:

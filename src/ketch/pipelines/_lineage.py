@@ -65,9 +65,23 @@ class RunLineage:
                            "task": props.get("task")}}
 
     def _inputs(self, st: Mapping[str, Any]) -> dict[str, list[int]]:
+        """Input artifacts' lineage ids. A step may have taken its inputs before the
+        producer was recorded (records come after the next step starts): then the
+        artifact is found by its URI."""
         arts = (st.get("inputs") or {}).get("artifacts") or {}
-        return {slot: [int(a["id"]) for a in items if a.get("id") is not None]
-                for slot, items in arts.items()}
+        found: dict[str, list[int]] = {}
+        for slot, items in arts.items():
+            ids = []
+            for art in items:
+                if art.get("id") is not None:
+                    ids.append(int(art["id"]))
+                    continue
+                match = self.lineage.list_artifacts(uri=art.get("uri"),
+                                                    namespace=self.namespace, limit=1000)
+                if match:
+                    ids.append(match[-1].id)
+            found[slot] = ids
+        return found
 
     def completed(self, path: str, st: dict[str, Any], cache_key: str | None) -> None:
         """Record a successful step; give its output artifacts their lineage ids."""

@@ -50,9 +50,13 @@ class WatchEvent:
     object: Resource
     revision: int
     kind_key: str = ""
+    # The object as stored (its wire form), when the store has it: a watch sends it
+    # as is instead of serializing the model again (a pipeline run's is large).
+    body: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def to_wire(self) -> dict[str, Any]:
-        return {"type": self.type, "object": self.object.to_wire()}
+        return {"type": self.type,
+                "object": self.body if self.body is not None else self.object.to_wire()}
 
 
 @dataclass(frozen=True)

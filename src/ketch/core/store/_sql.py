@@ -339,7 +339,8 @@ class SqlResourceStore(ResourceStore):
                 stmt = stmt.where(cols.namespace == namespace)
             rows = conn.execute(stmt.order_by(cols.revision).limit(limit)).all()
         return [WatchEvent(type=row.event_type, object=Resource.model_validate(row.body),
-                           revision=int(row.revision), kind_key=row.kind_key) for row in rows]
+                           revision=int(row.revision), kind_key=row.kind_key, body=row.body)
+                for row in rows]
 
     def revision(self) -> int:
         with self._transaction(write=False) as conn:
