@@ -23,7 +23,7 @@ from ketch.core.runtime import LEASE_TTL, Runtime
 from ketch.pipelines._engine import RunContext, RunEngine, Slots
 from ketch.pipelines._inputs import root_arguments
 from ketch.pipelines._ir import PipelineSpec, parse_pipeline_spec
-from ketch.pipelines._kind import PIPELINE_RUN, TERMINAL_PHASES
+from ketch.pipelines._kind import PIPELINE_RUN, TERMINAL_PHASES, flatten_tasks
 from ketch.pipelines._lineage import RunLineage
 from ketch.pipelines._packages import VenvCache
 from ketch.pipelines._worker import TaskRunner, kill_task
@@ -211,10 +211,7 @@ def _top_level(status: dict[str, Any]) -> str:
 
 
 def _kill_all(tasks: dict[str, Any]) -> None:
-    for st in tasks.values():
+    for _, st in flatten_tasks(tasks):
         if st.get("phase") == "Running" and st.get("dir"):
             kill_task(st["dir"])
-        _kill_all(st.get("tasks") or {})
-        for entry in st.get("iterations") or []:
-            _kill_all(entry.get("tasks") or {})
 

@@ -34,6 +34,7 @@ from ketch.pipelines._inputs import (
     runtime_placeholders,
 )
 from ketch.pipelines._ir import ComponentSpec, PipelineSpec, TaskSpec, upstream_tasks
+from ketch.pipelines._kind import flatten_tasks
 from ketch.pipelines._packages import requirements_of
 from ketch.pipelines._staging import MOUNT_ROOT_ENV
 from ketch.pipelines._staging import plan as staging_plan
@@ -229,7 +230,7 @@ class RunEngine:
             self._wake_in(retry_at - time.time())
             return
         try:
-            params, artifacts = self._resolve_inputs(task, component, scope, siblings)
+            params, artifacts = self._resolve_inputs(task, component, scope, siblings, path)
         except NotProduced as missing:
             self._mark(st, "Skipped", f"not run: {missing}")
             return
@@ -390,10 +391,7 @@ class RunEngine:
         env = {**self.ctx.env, **container.env, "KETCH_PIPELINE_TASK": path}
         if mount_root:
             env[MOUNT_ROOT_ENV] = mount_root
-        runtime = runtime_placeholders(
-            job_name=self.ctx.name, job_id=self.ctx.uid, task_name=task.name,
-            task_id=task_id, pipeline_root=self.ctx.artifact_root,
-            create_time=self.ctx.create_time, schedule_time=self.ctx.schedule_time)
+        runtime = self._runtime(task.name, path)
         if lightweight is not None and python is not None:
             source, function = lightweight
             (task_dir / "component.py").write_text(source, encoding="utf-8")
@@ -518,8 +516,9 @@ class RunEngine:
         name = next(iter(component.output_artifacts), "artifact")
         # Metadata may hold the task's inputs as placeholders (kfp compiles task outputs
         # used in importer metadata to {{$.inputs.parameters['...']}}).
+        runtime = self._runtime(path.rsplit("/", 1)[-1], path)
         metadata = fill_strings(dict(importer.get("metadata") or {}),
-                         lambda text: fill_constant(text, self._runtime(path), params))
+                                lambda text: fill_constant(text, runtime, params))
         st["outputs"] = {"parameters": {}, "artifacts": {name: {
             "name": name, "uri": str(uri), "type": schema, "metadata": metadata}}}
         self._record(lambda lineage: lineage.completed(st.get("displayName") or name, st,
@@ -542,15 +541,16 @@ class RunEngine:
 
     # -- inputs ------------------------------------------------------------------
 
-    def _runtime(self, task_name: str) -> dict[str, str]:
-        """KFP's run-time placeholders (``{{$.pipeline_job_name}}``...) for one task."""
+    def _runtime(self, task_name: str, path: str) -> dict[str, str]:
+        """KFP's run-time placeholders (``{{$.pipeline_job_name}}``...) for the task at
+        ``path``; its uuid is the one its step runs under (``<run uid>/<path>``)."""
         return runtime_placeholders(
             job_name=self.ctx.name, job_id=self.ctx.uid, task_name=task_name,
-            task_id=f"{self.ctx.uid}/{task_name}", pipeline_root=self.ctx.artifact_root,
+            task_id=f"{self.ctx.uid}/{path}", pipeline_root=self.ctx.artifact_root,
             create_time=self.ctx.create_time, schedule_time=self.ctx.schedule_time)
 
     def _resolve_inputs(self, task: TaskSpec, component: ComponentSpec, scope: _Scope,
-                        siblings: dict[str, Any]) -> tuple[dict[str, Any],
+                        siblings: dict[str, Any], path: str) -> tuple[dict[str, Any],
                                                            dict[str, list[dict[str, Any]]]]:
         params: dict[str, Any] = {}
         constants: dict[str, Any] = {}
@@ -569,10 +569,10 @@ class RunEngine:
             params[name] = select(value, src.selector) if src.selector else value
         # Constants last: an f-string constant refers to the task's other inputs.
         for name, constant in constants.items():
-            params[name] = fill_constant(constant, self._runtime(task.name), params)
+            params[name] = fill_constant(constant, self._runtime(task.name, path), params)
         for name, spec in component.input_params.items():
             if name not in params and "defaultValue" in spec:
-                params[name] = fill_constant(spec["defaultValue"], self._runtime(task.name),
+                params[name] = fill_constant(spec["defaultValue"], self._runtime(task.name, path),
                                                  params)
             if name in params:
                 # IR constants are protobuf numbers (10.0 for an int input): type them as
@@ -619,24 +619,11 @@ def _dag_phase(children: list[dict[str, Any]]) -> str | None:
 
 
 def _any_failed(tasks: dict[str, Any]) -> bool:
-    for st in tasks.values():
-        if st.get("phase") == "Failed":
-            return True
-        if _any_failed(st.get("tasks") or {}):
-            return True
-        for entry in st.get("iterations") or []:
-            if _any_failed(entry["tasks"]):
-                return True
-    return False
+    return any(st.get("phase") == "Failed" for _, st in flatten_tasks(tasks))
 
 
 def _first_failure(tasks: dict[str, Any]) -> str | None:
-    for name, st in tasks.items():
-        nested = _first_failure(st.get("tasks") or {})
-        for entry in st.get("iterations") or []:
-            nested = nested or _first_failure(entry["tasks"])
-        if nested:
-            return nested
+    for path, st in flatten_tasks(tasks):
         if st.get("phase") == "Failed" and st.get("message"):
-            return f"task {name}: {st['message']}"
+            return f"task {path.rsplit('/', 1)[-1]}: {st['message']}"
     return None

@@ -9,6 +9,7 @@ of sub-DAGs nested under their parent, loop iterations under ``iterations``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -25,6 +26,7 @@ __all__ = [
     "PipelineRef",
     "PipelineRunSpec",
     "PipelineRunStatus",
+    "flatten_tasks",
 ]
 
 RunPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Cancelled"]
@@ -115,3 +117,13 @@ PIPELINE_RUN = KindInfo(
         Column("MESSAGE", "status.message", wide_only=True),
     ),
 )
+
+
+def flatten_tasks(tasks: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every task of a status tree with its path (``for-loop-1/0/train``)."""
+    for name, st in tasks.items():
+        path = f"{prefix}{name}"
+        yield path, st
+        yield from flatten_tasks(st.get("tasks") or {}, f"{path}/")
+        for entry in st.get("iterations") or []:
+            yield from flatten_tasks(entry.get("tasks") or {}, f"{path}/{entry['index']}/")

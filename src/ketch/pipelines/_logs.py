@@ -16,23 +16,13 @@ from ketch.core.errors import InvalidError, NotFoundError
 from ketch.core.kinds import LogOptions
 from ketch.core.resources import Resource
 from ketch.core.runtime import Runtime
-from ketch.pipelines._kind import PIPELINE_RUN, TERMINAL_PHASES
+from ketch.pipelines._kind import PIPELINE_RUN, TERMINAL_PHASES, flatten_tasks
 from ketch.pipelines._worker import EXIT_FILE, LOG_FILE, PID_FILE, task_alive
 
-__all__ = ["flatten_tasks", "read_run_log"]
+__all__ = ["read_run_log"]
 
 _POLL = 0.1
 _NEVER_STARTED = 30.0
-
-
-def flatten_tasks(tasks: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every task of a status tree with its path (``for-loop-1/0/train``)."""
-    for name, st in tasks.items():
-        path = f"{prefix}{name}"
-        yield path, st
-        yield from flatten_tasks(st.get("tasks") or {}, f"{path}/")
-        for entry in st.get("iterations") or []:
-            yield from flatten_tasks(entry.get("tasks") or {}, f"{path}/{entry['index']}/")
 
 
 def read_run_log(runtime: Runtime, run: Resource, options: LogOptions) -> Iterator[bytes]:

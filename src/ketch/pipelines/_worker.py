@@ -56,10 +56,15 @@ def read_exit_code(task_dir: str | Path) -> int | None:
         return None
 
 
+def _read_pid(task_dir: str | Path) -> int:
+    """The step's pid from its pid file (FileNotFoundError/ValueError if none yet)."""
+    return int(Path(task_dir, PID_FILE).read_text(encoding="utf-8").strip())
+
+
 def task_alive(task_dir: str | Path) -> bool:
     """Whether the step's process (group) still exists, for adopting after a restart."""
     try:
-        pid = int(Path(task_dir, PID_FILE).read_text(encoding="utf-8").strip())
+        pid = _read_pid(task_dir)
     except (FileNotFoundError, ValueError):
         return False
     import psutil
@@ -77,7 +82,7 @@ def task_alive(task_dir: str | Path) -> bool:
 def kill_task(task_dir: str | Path, sig: int = signal.SIGTERM) -> None:
     with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError,
                              PermissionError):
-        pid = int(Path(task_dir, PID_FILE).read_text(encoding="utf-8").strip())
+        pid = _read_pid(task_dir)
         os.killpg(pid, sig)
 
 
@@ -88,7 +93,7 @@ def task_rss(task_dir: str | Path) -> int:
     import psutil
 
     try:
-        pid = int(Path(task_dir, PID_FILE).read_text(encoding="utf-8").strip())
+        pid = _read_pid(task_dir)
         root = psutil.Process(pid)
         procs = root.children(recursive=True)
         if not Path(task_dir, WRAPPER_FILE).exists():

@@ -153,7 +153,7 @@ class PipelinesClient:
         """Runs, newest first; those of one experiment when given."""
         selector = f"{EXPERIMENT_LABEL}={experiment_name}" if experiment_name else None
         result = self._api.list(RUN_KIND, namespace=namespace, label_selector=selector)
-        items = list(getattr(result, "items", result))
+        items = _items(result)
         items.sort(key=lambda r: str(r.metadata.creation_timestamp or ""), reverse=True)
         return items[:page_size] if page_size else items
 
@@ -219,7 +219,7 @@ class PipelinesClient:
         return self._api.get("experiment", experiment_name, namespace=namespace)
 
     def list_experiments(self, namespace: str | None = None) -> list[Resource]:
-        return list(getattr(r := self._api.list("experiment", namespace=namespace), "items", r))
+        return _items(self._api.list("experiment", namespace=namespace))
 
     # -- recurring runs ----------------------------------------------------------
 
@@ -271,7 +271,7 @@ class PipelinesClient:
 
     def list_recurring_runs(self, namespace: str | None = None) -> list[Resource]:
         result = self._api.list("recurringrun", namespace=namespace)
-        return list(getattr(result, "items", result))
+        return _items(result)
 
     def enable_recurring_run(self, name: str, namespace: str | None = None) -> Resource:
         return self._api.patch("recurringrun", name, {"spec": {"mode": "Enable"}},
@@ -287,7 +287,7 @@ class PipelinesClient:
     # -- pipelines and versions --------------------------------------------------
 
     def list_pipelines(self, namespace: str | None = None) -> list[Resource]:
-        return list(getattr(r := self._api.list("pipeline", namespace=namespace), "items", r))
+        return _items(self._api.list("pipeline", namespace=namespace))
 
     def get_pipeline(self, name: str, namespace: str | None = None) -> Resource:
         return self._api.get("pipeline", name, namespace=namespace)
@@ -295,7 +295,7 @@ class PipelinesClient:
     def list_pipeline_versions(self, pipeline_name: str,
                                namespace: str | None = None) -> list[Resource]:
         result = self._api.list("pipelineversion", namespace=namespace)
-        return [v for v in getattr(result, "items", result)
+        return [v for v in _items(result)
                 if v.spec.get("pipeline") == pipeline_name]
 
     def upload_pipeline(self, pipeline_package_path: str | Path, pipeline_name: str | None = None,
@@ -333,6 +333,11 @@ class PipelinesClient:
                             "spec": {"pipeline": pipeline, "pipelineSpec": ir,
                                      "description": description or "",
                                      "sourceFile": Path(source).name}}, namespace=namespace)
+
+
+def _items(listed: Any) -> list[Resource]:
+    """The resources of a ``Client.list`` result."""
+    return list(getattr(listed, "items", listed))
 
 
 def _resource_name(text: str) -> str:

@@ -43,7 +43,7 @@ class _Progress:
         self.started = time.monotonic()
 
     def __call__(self, run: Any) -> None:
-        from ketch.pipelines._logs import flatten_tasks
+        from ketch.pipelines._kind import flatten_tasks
 
         changes = []
         for path, st in flatten_tasks(run.status.get("tasks") or {}):
