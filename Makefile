@@ -5,7 +5,8 @@
 # when one of its input files is newer than it, so `make install` is a no-op
 # (well under a second) when nothing changed.
 #
-#   .make/python <- pyproject.toml, .venv/pyvenv.cfg       pip install -e '.[all,serving-frameworks,test]'
+#   .make/python <- pyproject.toml, requirements/lock.txt, .venv/pyvenv.cfg
+#                   pip install torch (alone), then -c lock.txt -e '.[all,serving-frameworks,test]'
 #   .make/npm-ci <- ui/package.json, ui/package-lock.json  npm ci
 #   .make/ui     <- .make/npm-ci, everything under ui/src and ui/public (files
 #                   and directories, so added/removed files count too),
@@ -27,6 +28,11 @@ STATIC_DIR  := src/ketch/server/static
 PORT        ?=
 HOST        ?=
 PYTEST_ARGS ?=
+LOCK        := requirements/lock.txt
+EXTRAS      := all,serving-frameworks,test
+# PyTorch's CPU build (its local version +cpu is on no index but PyTorch's own CPU one
+# and this machine's wheel directory, so nothing else can satisfy it).
+TORCH       ?= torch==2.13.0+cpu
 
 # apt needs root: use sudo when we are not root and sudo exists.
 SUDO := $(if $(filter 0,$(shell id -u)),,$(shell command -v sudo 2>/dev/null))
@@ -40,7 +46,7 @@ UI_SOURCES := $(shell find ui/src ui/public 2>/dev/null) \
 # Rebuild the dashboard if its output was deleted even though the stamp is fresh.
 UI_FORCE   := $(if $(wildcard $(STATIC_DIR)/*),,FORCE)
 
-.PHONY: help install install-python install-ui up test test-fast test-deps lint bench clean FORCE
+.PHONY: help install install-python install-ui check-venv lock up test test-fast test-deps lint bench clean FORCE
 
 help: ## list targets
 	@echo "ketch make targets:"
@@ -58,11 +64,35 @@ install-python: $(STAMPS)/python
 $(VENV)/pyvenv.cfg:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMPS)/python: pyproject.toml $(VENV)/pyvenv.cfg
+# Two steps, so pip never re-resolves torch: first PyTorch alone (the CPU build by
+# default; a bare `torch==2.13.0` asked for with other packages can resolve to the
+# multi-GB CUDA build while pip backtracks), then everything else pinned by the lock
+# file, so the resolver has nothing to search. A GPU user runs
+# `make install TORCH=torch==2.13.0` for the CUDA build.
+$(STAMPS)/python: pyproject.toml $(LOCK) $(VENV)/pyvenv.cfg
 	@mkdir -p $(@D)
-	$(VPY) -m pip install --upgrade pip
-	$(VPY) -m pip install -e '.[all,serving-frameworks,test]'
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install '$(TORCH)'
+	$(VPY) -m pip install -c $(LOCK) -e '.[$(EXTRAS)]' '$(TORCH)'
+	$(MAKE) check-venv
 	@touch $@
+
+check-venv: ## pip check, and (with the CPU torch) no CUDA libraries in .venv
+	$(VPY) -m pip check
+	@if [[ '$(TORCH)' == *+cpu ]] && $(VPY) -m pip list --format=freeze | grep -i '^nvidia-'; then \
+	  echo "error: .venv holds NVIDIA CUDA wheels although TORCH=$(TORCH)"; exit 1; fi
+	@echo "check-venv: pip check passed, no nvidia-* packages"
+
+lock: ## refresh requirements/lock.txt from a fresh venv (unpinned resolve of pyproject.toml)
+	rm -rf $(STAMPS)/lock-venv
+	$(PYTHON) -m venv $(STAMPS)/lock-venv
+	$(STAMPS)/lock-venv/bin/pip install --quiet --upgrade pip
+	$(STAMPS)/lock-venv/bin/pip install '$(TORCH)'
+	$(STAMPS)/lock-venv/bin/pip install -e '.[$(EXTRAS)]' '$(TORCH)'
+	{ echo '# pip constraints for make install: the resolved set of .[$(EXTRAS)], torch excluded'; \
+	  echo '# (installed first, alone; see TORCH in the Makefile). Refresh with: make lock'; \
+	  $(STAMPS)/lock-venv/bin/pip freeze --exclude-editable | grep -v '^torch=='; } > $(LOCK)
+	rm -rf $(STAMPS)/lock-venv
 
 ifeq ($(UI_PRESENT),)
 install-ui:
