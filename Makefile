@@ -68,12 +68,14 @@ $(VENV)/pyvenv.cfg:
 # default; a bare `torch==2.13.0` asked for with other packages can resolve to the
 # multi-GB CUDA build while pip backtracks), then everything else pinned by the lock
 # file, so the resolver has nothing to search. A GPU user runs
-# `make install TORCH=torch==2.13.0` for the CUDA build.
+# `make install TORCH=torch==2.13.0` for the CUDA build. --no-compile: byte-compiling every
+# file of every wheel up front (torch alone has thousands) costs about 60% of the install;
+# Python compiles the modules a program does import on first use instead.
 $(STAMPS)/python: pyproject.toml $(LOCK) $(VENV)/pyvenv.cfg
 	@mkdir -p $(@D)
 	$(VPY) -m pip install --quiet --upgrade pip
-	$(VPY) -m pip install '$(TORCH)'
-	$(VPY) -m pip install -c $(LOCK) -e '.[$(EXTRAS)]' '$(TORCH)'
+	$(VPY) -m pip install --no-compile '$(TORCH)'
+	$(VPY) -m pip install --no-compile -c $(LOCK) -e '.[$(EXTRAS)]' '$(TORCH)'
 	$(MAKE) check-venv
 	@touch $@
 
