@@ -164,12 +164,15 @@ def artifact_ir() -> dict[str, Any]:
         "root": {
             "inputDefinitions": {"parameters": {"rows": {"parameterType": "NUMBER_INTEGER"}}},
             "dag": {"tasks": {
+                # Caching on, as kfp writes it (an absent cachingOptions is off).
                 "make-data": {"taskInfo": {"name": "make-data"},
                               "componentRef": {"name": "comp-make-data"},
+                              "cachingOptions": {"enableCache": True},
                               "inputs": {"parameters": {"rows": {
                                   "componentInputParameter": "rows"}}}},
                 "count": {"taskInfo": {"name": "count"}, "componentRef": {"name": "comp-count"},
                           "dependentTasks": ["make-data"],
+                          "cachingOptions": {"enableCache": True},
                           "inputs": {"artifacts": {"data": {"taskOutputArtifact": {
                               "producerTask": "make-data", "outputArtifactKey": "data"}}}}},
             }},

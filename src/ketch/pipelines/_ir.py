@@ -250,8 +250,10 @@ def _task(name: str, raw: Any, path: str) -> TaskSpec:
         condition=trigger.get("condition") or None,
         run_after_failure=trigger.get("strategy") == "ALL_UPSTREAM_TASKS_COMPLETED",
         iterator=_iterator(raw, path),
-        # KFP's IR says enableCache only when the task sets it; absent means "on".
-        cache=bool(caching.get("enableCache", True)) if caching else True,
+        # Read as KFP's driver does (GetCachingOptions().GetEnableCache(), protobuf
+        # defaults): absent or empty is off. kfp and ketch write {} for
+        # set_caching_options(False) and {enableCache: true} otherwise.
+        cache=caching.get("enableCache") is True,
         retry=_retry(raw.get("retryPolicy"), f"{path}.retryPolicy"),
     )
 
