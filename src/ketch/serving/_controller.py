@@ -287,13 +287,53 @@ class InferenceServiceController(Controller):
             self._fail(rev, "InvalidSpec", str(err))
             return
         try:
-            path = local_model_path(uri, store=self.store, namespace=work.obj.namespace,
+            source = self._record(work, uri, spec)
+            path = local_model_path(source, store=self.store, namespace=work.obj.namespace,
                                     cache=self.rt.settings.home / "models")
         except KetchError as err:
             self._fail(rev, "StorageUriError", err.message)
             return
         rev.update(state="Loading", format=fmt, uri=uri, path=str(path), args=args,
                    resources=resources, loadingSince=time.time())
+
+    def _record(self, work: _Work, uri: str, spec: InferenceServiceSpec) -> str:
+        """A ``model-registry://`` URI is recorded in the registry as served by this
+        service (which guards the model against deletion) and resolved to its storage
+        URI; any other URI undeploys an earlier record and comes back as it is."""
+        from ketch.registry.resolve import SCHEME, deploy_in_store
+
+        status = work.status
+        if not uri.startswith(SCHEME):
+            self._undeploy(work)
+            status.pop("modelRegistry", None)
+            return uri
+        port = (status.get("front") or {}).get("port")
+        url = f"http://127.0.0.1:{port}" if port else None
+        runtime = (spec.predictor.model.runtime if spec.predictor.model else None) or "ketch"
+        done = deploy_in_store(self.store, uri, work.obj.namespace, service=work.obj.name,
+                               url=url, runtime=runtime)
+        status["modelRegistry"] = {
+            "registeredModelId": done.registered_model_id,
+            "modelVersionId": done.model_version_id,
+            "inferenceServiceId": done.inference_service_id, "url": url}
+        holder = {"conditions": list(status.get("conditions") or [])}
+        if done.warning:
+            log.warning("%s serves an archived model: %s", work.obj.name, done.warning)
+            set_condition(holder, "ModelArchived", True, "ModelArchived",
+                          f"serving an archived model: {done.warning}")
+        else:
+            holder["conditions"] = [c for c in holder["conditions"]
+                                    if c.get("type") != "ModelArchived"]
+        status["conditions"] = holder["conditions"]
+        return done.storage_uri
+
+    def _undeploy(self, work: _Work) -> None:
+        from ketch.registry.resolve import undeploy_in_store
+
+        recorded = work.status.get("modelRegistry") or {}
+        if recorded.get("inferenceServiceId"):
+            undeploy_in_store(self.store, work.obj.namespace,
+                              str(recorded["inferenceServiceId"]))
 
     def _fail(self, rev: dict[str, Any], reason: str, message: str) -> None:
         rev["failures"] = int(rev.get("failures") or 0) + 1
@@ -521,6 +561,7 @@ class InferenceServiceController(Controller):
 
     def _delete(self, work: _Work) -> Result | None:
         status = work.status
+        self._undeploy(work)  # the registry's record first: the model may be deleted now
         for key in ("pending", "active", "front"):
             if status.get(key):
                 stop_unit(self.rt, status[key])

@@ -36,8 +36,13 @@ def serve(model_uri: Annotated[str, typer.Argument(
             else (parts[-1] if parts else "model")
         name = re.sub(r"[^a-z0-9-]+", "-", base.lower().rsplit(".", 1)[0]).strip("-") or "model"
     try:
-        if model_format is None:
-            model_format = _format_from_registry(model_uri, namespace)
+        if model_uri.startswith("model-registry://"):
+            registered, warning = _from_registry(model_uri, namespace)
+            model_format = model_format or registered
+            if warning:
+                typer.echo(f"warning: {warning}", err=True)
+        elif model_format is None:
+            raise _fail("--format is required unless the URI is model-registry://NAME/VERSION")
         if model_format not in _FORMATS:
             raise _fail(f"--format: say one of {', '.join(_FORMATS)} (got {model_format!r})")
         doc = {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
@@ -60,17 +65,28 @@ def serve(model_uri: Annotated[str, typer.Argument(
         raise _fail(err.message) from None
 
 
-def _format_from_registry(uri: str, namespace: str) -> str | None:
-    if not uri.startswith("model-registry://"):
-        raise _fail("--format is required unless the URI is model-registry://NAME/VERSION")
+def _from_registry(uri: str, namespace: str) -> tuple[str | None, str]:
+    """The registered model format, and a warning when the model or the version is
+    ARCHIVED (it is served all the same, as Kubeflow's registry allows)."""
     from ketch.registry.client import ModelRegistry
     from ketch.registry.uri import parse_model_uri
 
     name, version = parse_model_uri(uri)
     with ModelRegistry(namespace=namespace) as reg:
+        model = reg.get_registered_model(name) or {}
+        mv = reg.get_model_version(name, version) or {}
+        if not model:
+            raise _fail(f"{uri}: no registered model {name!r} in namespace {namespace!r}")
+        if not mv:
+            raise _fail(f"{uri}: model {name!r} has no version {version!r}")
         artifact = reg.get_model_artifact(name, version)
     fmt = (artifact or {}).get("modelFormatName")
-    return str(fmt) if fmt else None
+    warning = ""
+    if model.get("state") == "ARCHIVED":
+        warning = f"{uri}: model {name!r} is ARCHIVED"
+    elif mv.get("state") == "ARCHIVED":
+        warning = f"{uri}: version {version!r} of model {name!r} is ARCHIVED"
+    return (str(fmt) if fmt else None), warning
 
 
 def _fail(message: str) -> typer.Exit:
