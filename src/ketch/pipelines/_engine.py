@@ -218,7 +218,11 @@ class RunEngine:
         states = [siblings.get(name, {}).get("phase", "Pending") for name in upstream]
         if any(p not in DONE for p in states):
             return
-        if not task.run_after_failure and (self.failed or any(
+        # A task between retry attempts has started, so its upstream succeeded: it goes
+        # on as a running step does when another fails (Argo's fail-fast only stops new
+        # tasks), and ends with its own outcome, never Skipped.
+        retrying = bool(st.get("attempts"))
+        if not task.run_after_failure and not retrying and (self.failed or any(
                 p in ("Failed", "Cancelled") for p in states)):
             self._mark(st, "Skipped", "not run: an upstream task failed")
             st["reason"] = "UpstreamFailed"
