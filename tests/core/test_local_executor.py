@@ -370,3 +370,19 @@ def test_forget_running_unit(ex: LocalExecutor) -> None:
     assert gone(handle["pid"])
     assert not Path(handle["dir"]).exists()
     assert ex.fits(ex.capacity())
+
+
+@pytest.mark.parametrize("unit", [
+    WorkUnit(unit_id="u1", command=["echo", "a\x00b"]),
+    WorkUnit(unit_id="u1", command=["true"], env={"A": "x\x00"}),
+    WorkUnit(unit_id="u1", command=["true"], env={"A=B": "x"}),
+], ids=["nul-in-argv", "nul-in-env", "equals-in-env-name"])
+def test_what_exec_refuses_is_a_start_error_and_leaves_nothing(
+        ex: LocalExecutor, unit: WorkUnit) -> None:
+    """exec refuses these before any syscall (ValueError): a start error like a missing
+    command, with no scratch directory left behind that no lookup would ever find."""
+    with pytest.raises(ExecutorError):
+        ex.submit(unit)
+    assert ex.fits(ex.capacity())
+    assert ex.lookup("u1") is None
+    assert not (ex.runs_dir / "u1").exists()

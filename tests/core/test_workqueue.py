@@ -67,3 +67,26 @@ def test_close_wakes_blocked_getters() -> None:
     q.close()
     thread.join(5)
     assert got == [None]
+
+
+def test_a_failing_key_backs_off_even_when_it_was_re_added_while_processed() -> None:
+    """A reconcile that writes its object and then fails is re-added by its own write;
+    that add must not skip the backoff (client-go's rate limiter delays it)."""
+    q = WorkQueue(base_delay=0.05, max_delay=10.0)
+    for failures in range(4):
+        q.add(A)
+        key = q.get(1.0)
+        assert key == A
+        q.add(A)  # the reconcile's own status write
+        q.add_rate_limited(A)
+        q.done(A)
+        # Not back before base * 2**failures: 50, 100, 200, 400 ms.
+        assert q.get(0.05 * 2**failures * 0.8) is None
+        assert q.get(5.0) == A
+        q.done(A)
+    assert q.failures(A) == 4
+
+
+def test_default_backoff_is_client_gos() -> None:
+    q = WorkQueue()
+    assert (q._base, q._max) == (0.005, 1000.0)

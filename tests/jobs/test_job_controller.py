@@ -305,3 +305,87 @@ def test_many_jobs_racing_for_few_slots_all_run(tmp_path: Path, database_url: st
             assert obj.status["attempts"] == 1
     finally:
         rt.stop()
+
+
+@pytest.mark.parametrize(("spec", "field"), [
+    ({"command": ["echo", "a\x00b"]}, "spec.command[1]"),
+    ({"command": ["true"], "args": ["\x00"]}, "spec.args[0]"),
+    ({"command": ["true"], "env": [{"name": "A", "value": "x\x00"}]}, "spec.env[0].value"),
+    ({"command": ["true"], "env": [{"name": "A=B", "value": "x"}]}, "spec.env[0].name"),
+    ({"command": ["true"], "env": {"OK": "1", "A=B": "x"}}, "spec.env[1].name"),
+    ({"command": ["true"], "workingDir": "/tmp\x00"}, "spec.workingDir"),
+    ({"command": ["true"], "activeDeadlineSeconds": 18446744073709551616},
+     "spec.activeDeadlineSeconds"),
+    ({"command": ["true"], "activeDeadlineSeconds": 5.0}, "spec.activeDeadlineSeconds"),
+    ({"command": ["true"], "backoffLimit": "2"}, "spec.backoffLimit"),
+    ({"command": ["true"], "resources": {"gpu": 1.0}}, "spec.resources.gpu"),
+], ids=["nul-command", "nul-args", "nul-env-value", "equals-env-name", "equals-env-mapping",
+        "nul-working-dir", "deadline-beyond-int64", "deadline-float", "backoff-string",
+        "gpu-float"])
+def test_admission_refuses_what_can_never_run(runtime: Runtime, spec: dict[str, object],
+                                              field: str) -> None:
+    """Refused at create with the field named (422), instead of being stored and then
+    failing every reconcile."""
+    from ketch.core.errors import InvalidError
+
+    with pytest.raises(InvalidError) as err:
+        submit(runtime, "bad", **spec)
+    assert err.value.http_status == 422
+    assert [f.path for f in err.value.fields] == [field]
+    with pytest.raises(NotFoundError):
+        runtime.store.get(JOB, "default", "bad")
+
+
+def test_largest_int64_deadline_is_accepted_and_runs(runtime: Runtime) -> None:
+    submit(runtime, "long", command=[PY, "-c", "pass"], activeDeadlineSeconds=2**63 - 1,
+           env={"A": "1"})
+    obj = wait_job(runtime, "long", phase_is("Succeeded", "Failed"))
+    assert obj.status["phase"] == "Succeeded", obj.status
+    assert obj.spec["env"] == [{"name": "A", "value": "1"}]
+
+
+def _store_unchecked(rt: Runtime, name: str, spec: dict[str, object]) -> None:
+    """Write a Job past admission, as one stored by an older ketch would be."""
+    rt.store.create(JOB, Resource.model_validate({
+        "apiVersion": "ketch.dev/v1", "kind": "Job",
+        "metadata": {"name": name, "finalizers": list(JOB.finalizers)}, "spec": spec}))
+
+
+def test_a_stored_spec_exec_would_refuse_fails_once_naming_the_field(runtime: Runtime) -> None:
+    _store_unchecked(runtime, "nul", {"command": ["echo", "a\x00b"], "backoffLimit": 3})
+    # Before, it looped claim/ValueError/unclaim thousands of times, never Failed.
+    obj = wait_job(runtime, "nul", phase_is("Failed"))
+    failed = condition(obj, "Failed")
+    assert failed["reason"] == "InvalidSpec", obj.status
+    assert "spec.command[1]" in failed["message"] and "NUL" in failed["message"]
+    assert obj.status["attempts"] == 0
+    assert not any(runtime.settings.runs_dir.glob(f"{obj.metadata.uid}-*"))
+
+
+def test_a_stored_spec_that_no_longer_parses_fails_once_and_deletes(runtime: Runtime) -> None:
+    _store_unchecked(runtime, "huge", {"command": ["true"],
+                                       "activeDeadlineSeconds": 1.8446744073709552e19})
+    obj = wait_job(runtime, "huge", phase_is("Failed"))
+    assert condition(obj, "Failed")["reason"] == "InvalidSpec", obj.status
+    ResourceService(runtime).delete(JOB, "default", "huge")
+    deadline = time.monotonic() + 30
+    while runtime.store.list(JOB, "default").items:
+        assert time.monotonic() < deadline, "the Job was never deleted"
+        time.sleep(0.05)
+
+
+def test_a_finished_jobs_spec_is_immutable(runtime: Runtime) -> None:
+    """As a Kubernetes Job's template: no command can be put under a Succeeded status
+    that never ran it. Metadata (labels) still changes."""
+    from ketch.core.errors import InvalidError
+
+    submit(runtime, "done", command=[PY, "-c", "pass"])
+    wait_job(runtime, "done", phase_is("Succeeded"))
+    service = ResourceService(runtime)
+    with pytest.raises(InvalidError) as err:
+        service.patch(JOB, "default", "done", {"spec": {"command": ["rm", "-rf", "/"]}})
+    assert err.value.http_status == 422
+    assert [f.path for f in err.value.fields] == ["spec.command"]
+    assert "Succeeded" in str(err.value)
+    obj = service.patch(JOB, "default", "done", {"metadata": {"labels": {"kept": "yes"}}})
+    assert obj.spec["command"] == [PY, "-c", "pass"] and obj.metadata.labels == {"kept": "yes"}

@@ -7,7 +7,8 @@ line — it gets no event payload, only the key, as in controller-runtime.
 
 The ``WorkQueue`` dedupes keys (a key is processed by one worker at a time; an
 add while it is processed re-queues it once afterwards), supports delayed adds
-and per-key exponential backoff for failures.
+and per-key exponential backoff for failures: 5 ms doubling per consecutive
+failure up to 1000 s, client-go's ``DefaultControllerRateLimiter`` item limiter.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class Result:
 class WorkQueue:
     """A deduplicating, delaying, rate-limiting queue of keys. Thread-safe."""
 
-    def __init__(self, base_delay: float = 0.05, max_delay: float = 30.0) -> None:
+    def __init__(self, base_delay: float = 0.005, max_delay: float = 1000.0) -> None:
         self._cond = threading.Condition()
         self._queue: list[ObjectKey] = []
         self._queued: set[ObjectKey] = set()
@@ -79,10 +80,23 @@ class WorkQueue:
             self._cond.notify()
 
     def add_rate_limited(self, key: ObjectKey) -> None:
+        """Re-add ``key`` after its backoff (``base * 2**failures``, capped).
+
+        Called for a key being processed, it also drops the adds made meanwhile:
+        a failing reconcile that wrote its object (a claim, a condition) would
+        otherwise be re-queued at once by its own write and never back off. The
+        delayed add reads the object afresh, so no change is missed, only seen later.
+        """
         with self._cond:
             failures = self._failures.get(key, 0)
             self._failures[key] = failures + 1
-        self.add_after(key, min(self._base * 2**failures, self._max))
+            self._dirty.discard(key)
+        self.add_after(key, min(self._base * 2**min(failures, 64), self._max))
+
+    def failures(self, key: ObjectKey) -> int:
+        """Consecutive failures of ``key`` since it last succeeded."""
+        with self._cond:
+            return self._failures.get(key, 0)
 
     def forget(self, key: ObjectKey) -> None:
         with self._cond:

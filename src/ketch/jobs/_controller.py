@@ -23,6 +23,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from ketch.core.controller import Controller, ObjectKey, Result
 from ketch.core.errors import (
     ConflictError,
@@ -31,6 +33,7 @@ from ketch.core.errors import (
     NotFoundError,
 )
 from ketch.core.executors import Handle, ResourceRequest, UnitState, UnitStatus, WorkUnit
+from ketch.core.kinds import validation_fields
 from ketch.core.quantity import parse_cpu, parse_memory
 from ketch.core.resources import Resource, now, set_condition
 from ketch.core.runtime import LEASE_TTL, Runtime
@@ -132,11 +135,19 @@ class JobController(Controller):
                 self._pending.discard(key)
             return None
         status = JobStatus.model_validate(job.status)
-        spec: JobSpec = JOB.parse_spec(job)
+        # Delete first: a Job whose stored spec no longer parses must still go away.
         if job.metadata.deletion_timestamp:
             return self._delete(key, job, status)
         if status.phase in TERMINAL_PHASES:
             return None
+        try:
+            spec: JobSpec = JOB.parse_spec(job)
+        except ValidationError as err:
+            # Stored before admission checked it (an int beyond int64, say): no
+            # retry can run it, so it fails once instead of on every reconcile.
+            fields = "; ".join(str(f) for f in validation_fields(err, "spec"))
+            return self._failed_to_start(key, status.attempts, "InvalidSpec",
+                                         f"the stored spec is invalid: {fields}")
         if status.active is not None and status.control_plane != self.rt.id:
             if self.rt.is_alive(status.control_plane):
                 return Result(requeue_after=LEASE_TTL / 2)  # another live plane runs it
@@ -211,7 +222,7 @@ class JobController(Controller):
             self._update(key, unclaim)
             return Result(requeue_after=0.5)
         except ExecutorError as err:
-            return self._failed_to_start(key, attempt, str(err))
+            return self._failed_to_start(key, attempt, "StartError", str(err))
 
         def running(_job: Resource, st: JobStatus) -> bool:
             if st.active is None or st.active.get("unitId") != unit_id:
@@ -232,14 +243,17 @@ class JobController(Controller):
                 self._update(key, running)
         return Result(requeue_after=_RUNNING_RECHECK)
 
-    def _failed_to_start(self, key: ObjectKey, attempt: int, message: str) -> Result | None:
+    def _failed_to_start(self, key: ObjectKey, attempt: int, reason: str,
+                         message: str) -> Result | None:
+        """Fail the Job for a start that no retry can fix (its own spec is at fault)."""
         def failed(_job: Resource, st: JobStatus) -> bool:
             st.active = None
             st.phase = "Failed"
             st.completion_time = now()
-            _condition(st, "Running", False, "StartError", message)
-            _condition(st, "Failed", True, "StartError",
-                          f"attempt {attempt} could not start: {message}")
+            _condition(st, "Running", False, reason, message)
+            _condition(st, "Failed", True, reason,
+                          f"attempt {attempt} could not start: {message}" if attempt
+                          else message)
             return True
 
         self._update(key, failed)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from ketch.core.errors import FieldError, InvalidError
 from ketch.core.kinds import Column, KindInfo
 from ketch.core.quantity import parse_cpu, parse_memory
-from ketch.core.resources import KetchModel
+from ketch.core.resources import KetchModel, Resource
 
 __all__ = ["JOB", "EnvVar", "JobResources", "JobSpec", "JobStatus", "Phase"]
 
@@ -17,11 +18,38 @@ TERMINAL_PHASES = ("Succeeded", "Failed", "Cancelled")
 __all__ += ["TERMINAL_PHASES"]
 
 
+# Kubernetes' int64 fields: a bigger number is refused at admission, never stored
+# (JSON decoders turn it into a float that no later read accepts).
+_INT64_MAX = 2**63 - 1
+
+
+def _no_nul(value: str) -> str:
+    # execve takes C strings: a NUL can never reach a process, so no retry helps.
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL byte")
+    return value
+
+
+def _env_name(value: str) -> str:
+    # Kubernetes' rule (RelaxedEnvironmentVariableValidation, GA in 1.32).
+    if not value or "=" in value or not all(" " <= ch <= "~" for ch in value):
+        raise ValueError("a valid environment variable name must consist only of "
+                         "printable ASCII characters other than '='")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+"""A string handed to the operating system (argv, env, paths): no NUL bytes."""
+
+StrictInt = Annotated[int, Field(strict=True, le=_INT64_MAX)]
+"""An integer as Kubernetes reads it: JSON integers only (no ``5.0``, no ``"5"``)."""
+
+
 class EnvVar(KetchModel):
     """``{name, value}`` as in a Kubernetes container."""
 
-    name: str
-    value: str = ""
+    name: Annotated[str, AfterValidator(_env_name)]
+    value: Text = ""
 
 
 class JobResources(KetchModel):
@@ -30,7 +58,7 @@ class JobResources(KetchModel):
 
     cpu: str | int | float = 1
     memory: str | int | None = None
-    gpu: int = Field(default=0, ge=0)
+    gpu: StrictInt = Field(default=0, ge=0)
 
     @field_validator("cpu")
     @classmethod
@@ -49,16 +77,25 @@ class JobResources(KetchModel):
 class JobSpec(KetchModel):
     """Exactly one of ``command`` (argv list) or ``python`` (``module:function``)."""
 
-    command: list[str] | None = None
+    command: list[Text] | None = None
     python: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-    args: list[str] = Field(default_factory=list)
-    env: list[EnvVar] | dict[str, str] = Field(default_factory=list)
-    working_dir: str | None = None
+    args: list[Text] = Field(default_factory=list)
+    # A mapping is accepted and stored as the list, so every error has one path
+    # (spec.env[0].name) and the stored form is Kubernetes'.
+    env: list[EnvVar] = Field(default_factory=list)
+    working_dir: Text | None = None
     resources: JobResources = Field(default_factory=JobResources)
-    backoff_limit: int = Field(default=0, ge=0, le=100)
-    active_deadline_seconds: int | None = Field(default=None, gt=0)
+    backoff_limit: StrictInt = Field(default=0, ge=0, le=100)
+    active_deadline_seconds: StrictInt | None = Field(default=None, gt=0)
     # Set to true to stop the Job: the running attempt is killed, phase Cancelled.
     cancel: bool = False
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_mapping(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return [{"name": k, "value": v} for k, v in value.items()]
+        return value
 
     @model_validator(mode="after")
     def _one_entry_point(self) -> JobSpec:
@@ -70,8 +107,6 @@ class JobSpec(KetchModel):
         return self
 
     def env_dict(self) -> dict[str, str]:
-        if isinstance(self.env, dict):
-            return dict(self.env)
         return {var.name: var.value for var in self.env}
 
 
@@ -90,6 +125,19 @@ class JobStatus(KetchModel):
     log_uri: str | None = None
 
 
+def _check_update(stored: Resource, proposed: Resource) -> None:
+    """A finished Job's spec is its record: changing it would put a command under a
+    Succeeded status that never ran it (Kubernetes keeps a Job's template immutable)."""
+    phase = (stored.status or {}).get("phase")
+    if phase in TERMINAL_PHASES:
+        changed = sorted(k for k in {*stored.spec, *proposed.spec}
+                         if stored.spec.get(k) != proposed.spec.get(k))
+        raise InvalidError(f"job {stored.name!r} is {phase}: its spec can no longer change",
+                           [FieldError(f"spec.{changed[0]}" if changed else "spec",
+                                       f"field is immutable once the Job is {phase}; "
+                                       "create a new Job to run again")])
+
+
 JOB = KindInfo(
     group="ketch.dev",
     version="v1",
@@ -101,6 +149,7 @@ JOB = KindInfo(
     has_logs=True,
     conditions=("Succeeded", "Failed", "Running", "Cancelled"),
     finalizers=("ketch.dev/job-cleanup",),
+    check_update=_check_update,
     columns=(
         Column("PHASE", "status.phase"),
         Column("ATTEMPTS", "status.attempts"),

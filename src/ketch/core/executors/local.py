@@ -174,7 +174,7 @@ class LocalExecutor(Executor):
             env["PYTHONUNBUFFERED"] = "1"  # so logs stream while the unit runs
         try:
             exe = proc.resolve_executable(unit.command[0], env, unit.working_dir)
-        except OSError as err:
+        except (OSError, ValueError) as err:
             raise ExecutorError(str(err)) from None
         reused = directory.is_dir()
         existing = self.lookup(unit.unit_id) if reused else None
@@ -204,6 +204,9 @@ class LocalExecutor(Executor):
             handle = self._spawn(unit, directory, exe, env, record, reused=reused)
         except BaseException:
             self._release(unit.unit_id)
+            # Nothing runs and no handle.json names the directory, so no later
+            # lookup/forget would ever find it: remove it now.
+            shutil.rmtree(directory, ignore_errors=True)
             raise
         self._ensure_monitor()
         return handle
@@ -225,7 +228,10 @@ class LocalExecutor(Executor):
                 popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf,
                                          stderr=subprocess.STDOUT, env=env,
                                          cwd=unit.working_dir, start_new_session=True)
-        except OSError as err:
+        except (OSError, ValueError) as err:
+            # ValueError: what exec refuses before any syscall (a NUL byte in argv or
+            # env, '=' in an env name); the same unit can never start, so it is a
+            # start error like a missing command, not a crash of the caller.
             raise ExecutorError(str(err)) from None
         try:
             # A wrapper that already exited is a zombie until the waiter reaps it,
