@@ -21,7 +21,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from ketch.core.errors import KetchError, NotFoundError
+from ketch.core.errors import (
+    AlreadyExistsError,
+    FieldError,
+    InvalidError,
+    KetchError,
+    NotFoundError,
+)
+from ketch.pipelines._kfp_pages import (
+    ListExperimentsResponse,
+    ListPipelinesResponse,
+    ListPipelineVersionsResponse,
+    ListRecurringRunsResponse,
+    ListRunsResponse,
+    page,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -121,13 +135,17 @@ class PipelinesClient:
             self, pipeline_func: Any, arguments: dict[str, Any] | None = None,
             run_name: str | None = None, experiment_name: str | None = None,
             namespace: str | None = None, pipeline_root: str | None = None,
-            enable_caching: bool | None = None, **_: Any) -> RunPipelineResult:
-        """Compile a ``@dsl.pipeline`` function and run it (``kfp.Client``'s call)."""
+            enable_caching: bool | None = None, cache_key: str | None = None,
+            service_account: str | None = None,
+            experiment_id: str | None = None) -> RunPipelineResult:
+        """Compile a ``@dsl.pipeline`` function and run it (``kfp.Client``'s call).
+        ``experiment_id`` is the experiment's name (a ketch id is its name)."""
         from ketch.pipelines.compiler import compile_pipeline
 
+        _unsupported(cache_key=cache_key, service_account=service_account)
         created = self.run_pipeline_spec(
             compile_pipeline(pipeline_func), arguments=arguments, run_name=run_name,
-            experiment_name=experiment_name, namespace=namespace,
+            experiment_name=experiment_name or experiment_id, namespace=namespace,
             pipeline_root=pipeline_root, enable_caching=enable_caching)
         return RunPipelineResult(self, created.name, created.namespace)
 
@@ -135,27 +153,34 @@ class PipelinesClient:
             self, pipeline_file: str | Path, arguments: dict[str, Any] | None = None,
             run_name: str | None = None, experiment_name: str | None = None,
             namespace: str | None = None, pipeline_root: str | None = None,
-            enable_caching: bool | None = None, **_: Any) -> RunPipelineResult:
+            enable_caching: bool | None = None, cache_key: str | None = None,
+            service_account: str | None = None,
+            experiment_id: str | None = None) -> RunPipelineResult:
         """Run a compiled IR file (or a ``.py`` holding one pipeline)."""
         from ketch.pipelines.compiler import load_pipeline_file
 
+        _unsupported(cache_key=cache_key, service_account=service_account)
         created = self.run_pipeline_spec(
             load_pipeline_file(pipeline_file), arguments=arguments, run_name=run_name,
-            experiment_name=experiment_name, namespace=namespace,
+            experiment_name=experiment_name or experiment_id, namespace=namespace,
             pipeline_root=pipeline_root, enable_caching=enable_caching)
         return RunPipelineResult(self, created.name, created.namespace)
 
     def get_run(self, run_id: str, namespace: str | None = None) -> Resource:
         return self._api.get(RUN_KIND, run_id, namespace=namespace)
 
-    def list_runs(self, experiment_name: str | None = None, namespace: str | None = None,
-                  page_size: int | None = None, **_: Any) -> list[Resource]:
-        """Runs, newest first; those of one experiment when given."""
-        selector = f"{EXPERIMENT_LABEL}={experiment_name}" if experiment_name else None
+    def list_runs(self, page_token: str = "", page_size: int = 10, sort_by: str = "",
+                  experiment_id: str | None = None, namespace: str | None = None,
+                  filter: str | None = None, *,
+                  experiment_name: str | None = None) -> ListRunsResponse:
+        """One page of runs, newest first, as kfp's ``V2beta1ListRunsResponse``:
+        ``.runs``, ``.total_size``, ``.next_page_token`` (pass it as ``page_token``).
+        ``experiment_id`` (or ``experiment_name``: the same here) picks one experiment's."""
+        experiment = experiment_id or experiment_name
+        selector = f"{EXPERIMENT_LABEL}={experiment}" if experiment else None
         result = self._api.list(RUN_KIND, namespace=namespace, label_selector=selector)
-        items = _items(result)
-        items.sort(key=lambda r: str(r.metadata.creation_timestamp or ""), reverse=True)
-        return items[:page_size] if page_size else items
+        return page(ListRunsResponse, _items(result), page_token=page_token,
+                    page_size=page_size, sort_by=sort_by, filter=filter)
 
     def terminate_run(self, run_id: str, namespace: str | None = None) -> Resource:
         return self._api.patch(RUN_KIND, run_id, {"spec": {"cancel": True}}, namespace=namespace)
@@ -163,11 +188,15 @@ class PipelinesClient:
     def delete_run(self, run_id: str, namespace: str | None = None) -> Resource:
         return self._api.delete(RUN_KIND, run_id, namespace=namespace)
 
-    def wait_for_run_completion(self, run_id: str, timeout: float = 3600.0, *,
+    def wait_for_run_completion(self, run_id: str, timeout: float = 3600.0,
+                                sleep_duration: float | None = None, *,
                                 namespace: str | None = None,
                                 on_change: Callable[[Resource], None] | None = None
                                 ) -> Resource:
         """Block until the run ends (any terminal phase) and return it.
+
+        ``sleep_duration`` is kfp's polling interval; this call watches the run instead
+        of polling, so it needs none.
 
         ``on_change`` sees every new state of the run (for progress displays). Raises
         ``TimeoutError`` after ``timeout`` seconds.
@@ -211,15 +240,38 @@ class PipelinesClient:
 
     def create_experiment(self, name: str, description: str | None = None,
                           namespace: str | None = None) -> Resource:
-        return self._api.create({"apiVersion": GROUP, "kind": "Experiment",
-                            "metadata": {"name": name},
-                            "spec": {"description": description or ""}}, namespace=namespace)
+        """The experiment ``name``, created if it does not exist; an existing one is
+        returned as it is (kfp 2.16.1's behaviour, so that calling it again is safe)."""
+        try:
+            return self._api.get("experiment", name, namespace=namespace)
+        except NotFoundError:
+            pass
+        try:
+            return self._api.create({"apiVersion": GROUP, "kind": "Experiment",
+                                     "metadata": {"name": name},
+                                     "spec": {"description": description or ""}},
+                                    namespace=namespace)
+        except AlreadyExistsError:  # created by someone else since the look
+            return self._api.get("experiment", name, namespace=namespace)
 
-    def get_experiment(self, experiment_name: str, namespace: str | None = None) -> Resource:
-        return self._api.get("experiment", experiment_name, namespace=namespace)
+    def get_experiment(self, experiment_id: str | None = None,
+                       experiment_name: str | None = None,
+                       namespace: str | None = None) -> Resource:
+        """By ``experiment_id`` or ``experiment_name`` (the same here), as kfp's."""
+        name = experiment_id or experiment_name
+        if not name:
+            raise InvalidError("missing argument", [FieldError(
+                "experiment_id", "give experiment_id or experiment_name")])
+        return self._api.get("experiment", name, namespace=namespace)
 
-    def list_experiments(self, namespace: str | None = None) -> list[Resource]:
-        return _items(self._api.list("experiment", namespace=namespace))
+    def list_experiments(self, page_token: str = "", page_size: int = 10, sort_by: str = "",
+                         namespace: str | None = None,
+                         filter: str | None = None) -> ListExperimentsResponse:
+        """One page of experiments (``.experiments``), as kfp's."""
+        return page(ListExperimentsResponse,
+                    _items(self._api.list("experiment", namespace=namespace)),
+                    page_token=page_token, page_size=page_size, sort_by=sort_by,
+                    filter=filter)
 
     # -- recurring runs ----------------------------------------------------------
 
@@ -232,11 +284,19 @@ class PipelinesClient:
             pipeline_package_path: str | Path | None = None, pipeline_name: str | None = None,
             version_name: str | None = None, enabled: bool = True,
             enable_caching: bool | None = None, namespace: str | None = None,
-            **_: Any) -> Resource:
+            experiment_id: str | None = None, pipeline_id: str | None = None,
+            version_id: str | None = None, pipeline_root: str | None = None,
+            cache_key: str | None = None, service_account: str | None = None) -> Resource:
         """A ``RecurringRun`` on a cron schedule or every ``interval_second`` seconds, for a
-        pipeline file (``pipeline_package_path``) or an uploaded pipeline version."""
+        pipeline file (``pipeline_package_path``) or an uploaded pipeline version
+        (``pipeline_id``/``version_id``, kfp's names, or ``pipeline_name``/``version_name``).
+        kfp's parameters are keywords here (``job_name`` comes first)."""
         from ketch.pipelines.compiler import load_pipeline_file
 
+        _unsupported(cache_key=cache_key, service_account=service_account)
+        experiment_name = experiment_name or experiment_id
+        pipeline_name = pipeline_name or pipeline_id
+        version_name = version_name or version_id
         if (cron_expression is None) == (interval_second is None):
             raise KetchError("give exactly one of cron_expression or interval_second")
         template: dict[str, Any] = {"arguments": params or {}}
@@ -252,6 +312,8 @@ class PipelinesClient:
             template["experiment"] = experiment_name
         if enable_caching is not None:
             template["caching"] = enable_caching
+        if pipeline_root:
+            template["pipelineRoot"] = pipeline_root
         trigger = ({"cron": cron_expression} if cron_expression is not None
                    else {"intervalSeconds": interval_second})
         spec: dict[str, Any] = {"trigger": trigger, "runTemplate": template,
@@ -266,37 +328,64 @@ class PipelinesClient:
                                  "metadata": {"name": _resource_name(job_name)},
                                  "spec": spec}, namespace=namespace)
 
-    def get_recurring_run(self, name: str, namespace: str | None = None) -> Resource:
-        return self._api.get("recurringrun", name, namespace=namespace)
+    def get_recurring_run(self, recurring_run_id: str, job_id: str | None = None,
+                          namespace: str | None = None) -> Resource:
+        return self._api.get("recurringrun", recurring_run_id or job_id or "",
+                             namespace=namespace)
 
-    def list_recurring_runs(self, namespace: str | None = None) -> list[Resource]:
-        result = self._api.list("recurringrun", namespace=namespace)
-        return _items(result)
+    def list_recurring_runs(self, page_token: str = "", page_size: int = 10,
+                            sort_by: str = "", experiment_id: str | None = None,
+                            namespace: str | None = None,
+                            filter: str | None = None
+                            ) -> ListRecurringRunsResponse:
+        """One page of recurring runs (``.recurring_runs``), as kfp's."""
+        items = _items(self._api.list("recurringrun", namespace=namespace))
+        if experiment_id:
+            items = [r for r in items
+                     if (r.spec.get("runTemplate") or {}).get("experiment") == experiment_id]
+        return page(ListRecurringRunsResponse, items,
+                    page_token=page_token, page_size=page_size, sort_by=sort_by,
+                    filter=filter)
 
-    def enable_recurring_run(self, name: str, namespace: str | None = None) -> Resource:
-        return self._api.patch("recurringrun", name, {"spec": {"mode": "Enable"}},
-                               namespace=namespace)
+    def enable_recurring_run(self, recurring_run_id: str,
+                             namespace: str | None = None) -> Resource:
+        return self._api.patch("recurringrun", recurring_run_id,
+                               {"spec": {"mode": "Enable"}}, namespace=namespace)
 
-    def disable_recurring_run(self, name: str, namespace: str | None = None) -> Resource:
-        return self._api.patch("recurringrun", name, {"spec": {"mode": "Disable"}},
-                               namespace=namespace)
+    def disable_recurring_run(self, recurring_run_id: str,
+                              namespace: str | None = None) -> Resource:
+        return self._api.patch("recurringrun", recurring_run_id,
+                               {"spec": {"mode": "Disable"}}, namespace=namespace)
 
-    def delete_recurring_run(self, name: str, namespace: str | None = None) -> Resource:
-        return self._api.delete("recurringrun", name, namespace=namespace)
+    def delete_recurring_run(self, recurring_run_id: str,
+                             namespace: str | None = None) -> Resource:
+        return self._api.delete("recurringrun", recurring_run_id, namespace=namespace)
 
     # -- pipelines and versions --------------------------------------------------
 
-    def list_pipelines(self, namespace: str | None = None) -> list[Resource]:
-        return _items(self._api.list("pipeline", namespace=namespace))
+    def list_pipelines(self, page_token: str = "", page_size: int = 10, sort_by: str = "",
+                       filter: str | None = None,
+                       namespace: str | None = None) -> ListPipelinesResponse:
+        """One page of uploaded pipelines (``.pipelines``), as kfp's."""
+        return page(ListPipelinesResponse,
+                    _items(self._api.list("pipeline", namespace=namespace)),
+                    page_token=page_token, page_size=page_size, sort_by=sort_by,
+                    filter=filter)
 
-    def get_pipeline(self, name: str, namespace: str | None = None) -> Resource:
-        return self._api.get("pipeline", name, namespace=namespace)
+    def get_pipeline(self, pipeline_id: str, namespace: str | None = None) -> Resource:
+        return self._api.get("pipeline", pipeline_id, namespace=namespace)
 
-    def list_pipeline_versions(self, pipeline_name: str,
-                               namespace: str | None = None) -> list[Resource]:
+    def list_pipeline_versions(self, pipeline_id: str, page_token: str = "",
+                               page_size: int = 10, sort_by: str = "",
+                               filter: str | None = None,
+                               namespace: str | None = None) -> ListPipelineVersionsResponse:
+        """One page of a pipeline's versions (``.pipeline_versions``), as kfp's; a
+        pipeline's id is its name."""
         result = self._api.list("pipelineversion", namespace=namespace)
-        return [v for v in _items(result)
-                if v.spec.get("pipeline") == pipeline_name]
+        items = [v for v in _items(result) if v.spec.get("pipeline") == pipeline_id]
+        return page(ListPipelineVersionsResponse, items,
+                    page_token=page_token, page_size=page_size, sort_by=sort_by,
+                    filter=filter)
 
     def upload_pipeline(self, pipeline_package_path: str | Path, pipeline_name: str | None = None,
                         description: str | None = None, namespace: str | None = None
@@ -315,13 +404,19 @@ class PipelinesClient:
         return pipeline
 
     def upload_pipeline_version(self, pipeline_package_path: str | Path,
-                                pipeline_version_name: str, pipeline_name: str,
+                                pipeline_version_name: str, pipeline_id: str | None = None,
+                                pipeline_name: str | None = None,
                                 description: str | None = None,
                                 namespace: str | None = None) -> Resource:
+        """A new version of the pipeline ``pipeline_id`` (or ``pipeline_name``: the same)."""
         from ketch.pipelines.compiler import load_pipeline_file
 
+        pipeline = pipeline_id or pipeline_name
+        if not pipeline:
+            raise InvalidError("missing argument", [FieldError(
+                "pipeline_id", "give pipeline_id or pipeline_name")])
         ir = load_pipeline_file(pipeline_package_path)
-        return self._create_version(_resource_name(pipeline_name),
+        return self._create_version(_resource_name(pipeline),
                                     _resource_name(pipeline_version_name), ir, description,
                                     pipeline_package_path, namespace)
 
@@ -333,6 +428,15 @@ class PipelinesClient:
                             "spec": {"pipeline": pipeline, "pipelineSpec": ir,
                                      "description": description or "",
                                      "sourceFile": Path(source).name}}, namespace=namespace)
+
+
+def _unsupported(**given: str | None) -> None:
+    """kfp parameters with no meaning here fail loudly rather than being dropped."""
+    for name, value in given.items():
+        if value:
+            raise InvalidError("unsupported argument", [FieldError(
+                name, "not supported by ketch (no per-run cache key or Kubernetes "
+                      "service account here); leave it unset")])
 
 
 def _items(listed: Any) -> list[Resource]:
