@@ -386,3 +386,42 @@ def test_what_exec_refuses_is_a_start_error_and_leaves_nothing(
     assert ex.fits(ex.capacity())
     assert ex.lookup("u1") is None
     assert not (ex.runs_dir / "u1").exists()
+
+
+def test_a_log_is_capped_keeping_its_tail(make_executor: Callable[..., LocalExecutor],
+                                          store: ArtifactStore, tmp_path: Path) -> None:
+    """300 MB of output used to be kept whole; the cap keeps the latest part, while
+    the unit runs (the live file) and in the artifact store."""
+    cap = 1 << 20
+    ex = make_executor(log_max_bytes=cap)
+    gate = tmp_path / "gate"
+    code = ("import sys\n"
+            "for i in range(200_000): sys.stdout.write(f'line {i:07d} ' + 'x' * 40 + '\\n')\n"
+            "sys.stdout.flush()\n" + wait_file(gate) +
+            "for i in range(100_000): sys.stdout.write(f'late {i:07d} ' + 'y' * 40 + '\\n')\n"
+            "print('LAST')\n")
+    handle = ex.submit(py(code, log_key="logs/u1.log"))
+    live = Path(handle["dir"]) / "output.log"
+    # ~10 MB written, then the unit waits: the monitor trims the live file.
+    wait_for(lambda: live.exists() and 0 < live.stat().st_size <= cap
+             and b"line 0199999" in live.read_bytes(), what="the live log trimmed")
+    gate.touch()
+    assert wait_done(ex, handle).state is UnitState.SUCCEEDED
+    ex.finalize(handle)
+    stored = b"".join(store.iter_bytes("logs/u1.log"))
+    assert len(stored) <= cap
+    first, _, rest = stored.partition(b"\n")
+    assert first.startswith(b"[ketch: earlier output dropped") and b"1048576" in first
+    assert rest.startswith(b"late ") and rest.endswith(b"late 0099999 " + b"y" * 40 + b"\nLAST\n")
+    assert b"line 0000000" not in stored
+
+
+def test_log_cap_setting_is_checked(tmp_path: Path, store: ArtifactStore,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KETCH_LOG_MAX_BYTES", "lots")
+    with pytest.raises(ExecutorError, match="KETCH_LOG_MAX_BYTES must be an integer"):
+        LocalExecutor(tmp_path / "runs", store)
+    monkeypatch.setenv("KETCH_LOG_MAX_BYTES", "2097152")
+    assert LocalExecutor(tmp_path / "runs", store).log_max_bytes == 2 << 20
+    monkeypatch.delenv("KETCH_LOG_MAX_BYTES")
+    assert LocalExecutor(tmp_path / "runs", store).log_max_bytes == 64 << 20

@@ -43,6 +43,7 @@ __all__ = [
     "read_reason",
     "resolve_executable",
     "tree_rss",
+    "trim_log",
 ]
 
 HANDLE_FILE = "handle.json"
@@ -275,3 +276,47 @@ def deadline_message(handle: Handle) -> str:
 
 def _fmt(value: Any) -> str:
     return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
+_TRIM_CHUNK = 1 << 20
+
+
+def trim_log(path: Path, max_bytes: int) -> bool:
+    """Cap the log at ``path``: past ``max_bytes``, keep its last three quarters of
+    ``max_bytes`` (from a line start) after a one-line marker. Returns whether it trimmed.
+
+    The unit keeps writing through its own ``O_APPEND`` descriptor, so the file is
+    rewritten in place (moved forward in chunks, never held in memory) and the
+    writer's next write lands at the new end. Bytes written during the few
+    milliseconds of the move can be lost; the log is already missing its head then.
+    """
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return False
+    if size <= max_bytes:
+        return False
+    keep = max_bytes * 3 // 4
+    with open(path, "r+b") as logf:
+        start = size - keep
+        logf.seek(start)
+        # Start at a line boundary when one is near, so the first line is whole.
+        newline = logf.read(min(4096, keep)).find(b"\n")
+        if newline >= 0:
+            start += newline + 1
+        marker = (f"[ketch: earlier output dropped; a log keeps its last part under "
+                  f"KETCH_LOG_MAX_BYTES={max_bytes}]\n").encode()
+        logf.seek(0)
+        logf.write(marker)
+        read_at, write_at = start, len(marker)
+        while True:
+            logf.seek(read_at)
+            chunk = logf.read(_TRIM_CHUNK)
+            if not chunk:
+                break
+            logf.seek(write_at)
+            logf.write(chunk)
+            read_at += len(chunk)
+            write_at += len(chunk)
+        logf.truncate(write_at)
+    return True

@@ -53,6 +53,8 @@ _WRAPPER = '"$@"; code=$?; printf %s "$code" > "$0.tmp" && mv "$0.tmp" "$0"; exi
 _MONITOR_INTERVAL = 0.5
 _FOLLOW_INTERVAL = 0.1
 _EPSILON = 1e-9
+# A unit's log is capped (its tail kept) so one chatty unit cannot fill the disk.
+DEFAULT_LOG_MAX_BYTES = 64 << 20
 
 
 _PRIVATE_ENV = frozenset({"KETCH_TOKEN", "KETCH_DATABASE_URL"})
@@ -81,13 +83,16 @@ class LocalExecutor(Executor):
         memory: Memory bytes to hand out; defaults to the machine's total RAM.
         gpus: GPU ids to hand out; None detects them lazily with ``nvidia-smi -L``.
         kill_grace_seconds: SIGTERM-to-SIGKILL grace for deadline kills.
+        log_max_bytes: Cap of each unit's log (its tail is kept); defaults to
+            ``KETCH_LOG_MAX_BYTES`` or 64 MiB.
     """
 
     name = "local"
 
     def __init__(self, runs_dir: Path, artifacts: ArtifactStore, *,
                  cpus: float | None = None, memory: int | None = None,
-                 gpus: list[str] | None = None, kill_grace_seconds: float = 5.0) -> None:
+                 gpus: list[str] | None = None, kill_grace_seconds: float = 5.0,
+                 log_max_bytes: int | None = None) -> None:
         self.runs_dir = Path(runs_dir)
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         # Resolved once: handles carry absolute paths, and resolving per submit costs.
@@ -97,6 +102,8 @@ class LocalExecutor(Executor):
         self._memory = int(memory if memory is not None else psutil.virtual_memory().total)
         self._gpus = list(gpus) if gpus is not None else None
         self._grace = kill_grace_seconds
+        self.log_max_bytes = (log_max_bytes if log_max_bytes is not None
+                              else _log_max_bytes_from_env())
         self._host = socket.gethostname()
         self._lock = threading.Lock()
         self._units: dict[str, _Unit] = {}
@@ -306,6 +313,7 @@ class LocalExecutor(Executor):
 
     def _check(self, unit: _Unit) -> None:
         handle = unit.handle
+        proc.trim_log(Path(handle["dir"]) / proc.LOG_FILE, self.log_max_bytes)
         pid, created = handle["pid"], handle["createTime"]
         if not proc.is_alive(pid, created):
             if unit.popen is None:  # adopted: no waiter thread will notice the exit
@@ -421,6 +429,8 @@ class LocalExecutor(Executor):
                     continue
                 if not follow or self.poll(handle).done:
                     break
+                if os.fstat(logf.fileno()).st_size < logf.tell():
+                    logf.seek(0)  # trimmed under us: the kept tail starts at 0
                 time.sleep(_FOLLOW_INTERVAL)
             # The unit ended: whatever it wrote before exiting is in the file now.
             while chunk := logf.read(65536):
@@ -458,6 +468,8 @@ class LocalExecutor(Executor):
         key = handle.get("logKey")
         path = Path(handle["dir"]) / proc.LOG_FILE
         if key and path.exists():
+            # The last burst may have passed the cap since the monitor's last look.
+            proc.trim_log(path, self.log_max_bytes)
             self.artifacts.put_file(str(path), key)
             path.unlink(missing_ok=True)
 
@@ -466,3 +478,16 @@ class LocalExecutor(Executor):
         self._release(handle["unitId"])
         shutil.rmtree(handle["dir"], ignore_errors=True)
 
+
+def _log_max_bytes_from_env() -> int:
+    raw = os.environ.get("KETCH_LOG_MAX_BYTES", "").strip()
+    if not raw:
+        return DEFAULT_LOG_MAX_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 4096:
+        raise ExecutorError(f"KETCH_LOG_MAX_BYTES must be an integer of at least 4096 "
+                            f"bytes, not {raw!r}")
+    return value
