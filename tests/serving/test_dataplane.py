@@ -115,6 +115,81 @@ def test_tritonclient_infer(server: ModelServer, iris: Any, binary_in: bool,
         client.close()
 
 
+def _batch(rows: int, dtype: Any) -> Any:
+    """``rows`` iris rows of all three classes, as ``dtype``."""
+    from sklearn.datasets import load_iris
+
+    return load_iris().data[::19][:rows].astype(dtype)
+
+
+@pytest.mark.parametrize("binary_in", [True, False])
+@pytest.mark.parametrize("rows", [1, 8])
+@pytest.mark.parametrize("datatype", ["FP32", "FP64", "INT64"])
+def test_tritonclient_fp32_int_and_batches_equal_predict(
+        server: ModelServer, iris: Any, datatype: str, rows: int, binary_in: bool) -> None:
+    """tritonclient's usual FP32 (and the fast path's other dtypes), 1 row or a batch:
+    the answer is what the estimator predicts on the same array."""
+    arr = _batch(rows, triton.triton_to_np_dtype(datatype))
+    client = triton.InferenceServerClient(f"127.0.0.1:{server.port}")
+    try:
+        inp = triton.InferInput("input-0", list(arr.shape), datatype)
+        inp.set_data_from_numpy(arr, binary_data=binary_in)
+        for binary_out in (True, False):
+            out = triton.InferRequestedOutput("output-0", binary_data=binary_out)
+            got = client.infer("iris", [inp], outputs=[out]).as_numpy("output-0")
+            assert got is not None
+            np.testing.assert_array_equal(got, iris[1].predict(arr))
+            assert got.dtype == np.int64
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("rows", [1, 8])
+def test_json_fp32_fp16_int_and_batches_equal_predict(http: httpx.Client, iris: Any,
+                                                      rows: int) -> None:
+    for datatype, dtype in (("FP32", np.float32), ("FP64", np.float64),
+                            ("FP16", np.float16), ("INT32", np.int32)):
+        arr = _batch(rows, dtype)
+        r = http.post("/v2/models/iris/infer",
+                      json=_v2(arr.reshape(-1).tolist(), [rows, 4], datatype))
+        assert r.status_code == 200, r.text
+        assert r.json()["outputs"][0]["data"] == iris[1].predict(arr).tolist(), datatype
+    for dtype in (np.float64, np.int64):  # V1: JSON numbers, as np.asarray reads them
+        arr = _batch(rows, dtype)
+        r = http.post("/v1/models/iris:predict", json={"instances": arr.tolist()})
+        assert r.status_code == 200, r.text
+        assert r.json() == {"predictions": iris[1].predict(arr).tolist()}
+
+
+def test_a_model_without_a_fast_path_answers_as_sklearn(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A pipeline the fast path does not cover (MinMaxScaler) is served by sklearn's
+    own predict, for every dtype and batch size."""
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+
+    data, target = load_iris(return_X_y=True)
+    model = make_pipeline(MinMaxScaler(), LogisticRegression(max_iter=1000)).fit(data, target)
+    model_dir = tmp_path_factory.mktemp("minmax")
+    joblib.dump(model, model_dir / "model.joblib")
+    srv = start_modelserver("--name", "minmax", "--model-dir", str(model_dir),
+                            "--format", "sklearn")
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as client:
+            for datatype, dtype in (("FP32", np.float32), ("FP64", np.float64),
+                                    ("INT64", np.int64)):
+                for rows in (1, 8):
+                    arr = _batch(rows, dtype)
+                    r = client.post("/v2/models/minmax/infer",
+                                    json=_v2(arr.reshape(-1).tolist(), [rows, 4], datatype))
+                    assert r.status_code == 200, r.text
+                    assert r.json()["outputs"][0]["data"] == model.predict(arr).tolist()
+    finally:
+        srv.stop()
+
+
 def test_tritonclient_health_and_metadata(server: ModelServer) -> None:
     client = triton.InferenceServerClient(f"127.0.0.1:{server.port}")
     try:

@@ -283,6 +283,45 @@ def test_auto_offload_keeps_fast_models_inline_and_slow_ones_off_loop() -> None:
     assert not any(slow.inline_for(1) for _ in range(1000))  # not even as a probe
 
 
+class TickingRuntime(Runtime):
+    """A model whose predict takes ``fixed + per_row * rows`` seconds on a shared fake
+    clock: the offload policy's estimate, without real time in the test."""
+
+    platform = "test"
+
+    def __init__(self, fixed: float, per_row: float) -> None:
+        super().__init__("ticking", "")
+        self.fixed, self.per_row, self.now = fixed, per_row, 0.0
+        self.ready = True
+
+    def load(self) -> None:
+        self.ready = True
+
+    def clock(self) -> float:
+        return self.now
+
+    def predict(self, data: Any) -> Any:
+        self.now += self.fixed + self.per_row * len(data)
+        return np.zeros(len(data))
+
+
+def test_auto_offload_expects_a_call_to_cost_what_it_was_timed_at() -> None:
+    """A 0.6 ms predict is under the 1 ms budget: it stays inline, timed at 1 row or at
+    8 (it was sent to a thread when the estimate added per-call and per-row costs)."""
+    for rows in (1, 8):
+        per_call = TickingRuntime(fixed=0.0006, per_row=0.0)
+        p = Predictor(per_call, ReplicaMetrics("m"), clock=per_call.clock)
+        p.warm_up(np.ones((rows, 4)))
+        for _ in range(50):
+            assert not asyncio.iscoroutine(p.run(np.ones((rows, 4)))), rows
+
+    per_row = TickingRuntime(fixed=0.0, per_row=0.0001)  # 0.1 ms a row
+    p = Predictor(per_row, ReplicaMetrics("m"), clock=per_row.clock)
+    p.warm_up(np.ones((1, 4)))
+    assert p.inline_for(8)  # 0.8 ms
+    assert not p.inline_for(20)  # 2 ms: a thread
+
+
 # -- sklearn fast path ---------------------------------------------------------------------
 
 
@@ -320,7 +359,7 @@ def test_sklearn_fast_path_leaves_odd_inputs_and_models_to_sklearn() -> None:
     bad[0, 0] = math.nan
     assert fast(bad) is None  # sklearn raises its own error for NaN
     assert fast(X[:2, :3]) is None
-    assert fast(X[:2].astype(np.float32)) is None
+    assert fast(X[:2].astype(np.float16)) is None  # float32 is taken: test_sklearn_fast.py
     assert fast([[1.0, 2.0, 3.0, 4.0]]) is None
     assert fast_predict(KNeighborsClassifier().fit(X, Y)) is None
     assert fast_predict(RandomForestClassifier(n_estimators=3, n_jobs=2).fit(X, Y)) is None

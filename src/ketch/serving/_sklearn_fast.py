@@ -1,17 +1,34 @@
 """A fast path for scikit-learn's linear models (alone or after ``StandardScaler`` steps
 in a ``Pipeline``), decision trees and random/extra-trees forests on small, clean inputs.
 
-For a 1-row request, ``LogisticRegression.predict`` spends most of its ~60 µs in input
-validation (dataframe detection, finiteness and feature-name checks), not in the dot
-product. For linear models whose ``predict`` is sklearn's own (not overridden), the same
-arithmetic (``X @ coef_.T + intercept_``, then the class with the highest score) is done
-here directly, and only for inputs where sklearn's validation would pass them through
-unchanged: a 2-D float64 (or integer, converted as sklearn does) array with the model's
-feature count and only finite values. Anything else (NaN, a wrong shape, strings, a
-DataFrame) returns ``None`` and takes sklearn's own path, with its own errors.
+For a 1-row request, ``LogisticRegression.predict`` spends most of its time (60 µs to
+500 µs, depending on the sklearn version and the machine) in input validation: dataframe
+detection, array-API namespace dispatch, finiteness and feature-name checks, not in the
+dot product. For estimators whose ``predict`` is sklearn's own (not overridden), the same
+numpy operations are done here directly, on the same arrays, and only for inputs that
+sklearn's validation passes through unchanged: a C-contiguous 2-D numpy array with the
+model's feature count, at least one row and only finite values, of float64, float32
+(tritonclient's usual ``FP32``), integer or bool dtype. Each step converts the dtype as
+sklearn does:
 
-At load time the fast path is checked against ``estimator.predict`` on probe rows and
-dropped if the results differ in any way.
+- linear models keep the dtype (sklearn validates with ``dtype="numeric"``), so
+  ``x @ coef_.T + intercept_`` is numpy's own mixed-type matmul, as in sklearn;
+- ``StandardScaler`` keeps float64/float32 and makes anything else float64, then
+  subtracts and divides by ``mean_``/``scale_`` cast to that dtype (sklearn >= 1.8; an
+  older sklearn computes in float64, and the load-time check below then turns float32
+  off for that pipeline);
+- trees cast to float32 (and sklearn refuses a float64 that overflows float32, so the
+  fast path declines those).
+
+Anything else (NaN, a wrong shape, strings, a DataFrame, float16) returns ``None`` and
+takes sklearn's own path, with its own errors.
+
+At load time every dtype family (float64, float32, integers) is checked against the
+estimator on probe batches of 1, 3, 8 and 40 rows: the predictions, and bit for bit the
+intermediate results (a scaler's ``transform``, a linear classifier's
+``decision_function``), since a class label rarely shows a last-bit difference. A family
+that differs in any way is left to sklearn; a model whose float64 differs gets no fast
+path at all.
 """
 
 from __future__ import annotations
@@ -19,6 +36,7 @@ from __future__ import annotations
 import importlib
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,27 +46,57 @@ __all__ = ["fast_predict"]
 
 NDArray = npt.NDArray[Any]
 FastPredict = Callable[[Any], "NDArray | None"]
+Step = Callable[[NDArray], NDArray]
+
+_F64 = np.dtype(np.float64)
+_F32 = np.dtype(np.float32)
+# The probe families checked at load: which of them a request's dtype belongs to.
+_FAMILIES: tuple[tuple[str, np.dtype[Any]], ...] = (
+    ("f8", _F64), ("f4", _F32), ("int", np.dtype(np.int64)))
+
+
+def _family(dtype: np.dtype[Any]) -> str | None:
+    if dtype == _F64:
+        return "f8"
+    if dtype == _F32:
+        return "f4"
+    if dtype.kind in "iub":
+        return "int"
+    return None  # float16, complex, strings, objects: sklearn's path
+
+
+@dataclass
+class _Plan:
+    """A fast predict for clean arrays, and what must match sklearn bit for bit.
+
+    ``run`` takes a clean array (see :func:`_clean`) and returns the predictions, or
+    None to decline it. ``parts`` pairs our intermediate steps with sklearn's, checked
+    on the same probes at load.
+    """
+
+    run: Callable[[NDArray], NDArray | None]
+    n_features: int
+    parts: list[tuple[Step, Callable[[NDArray], Any]]] = field(default_factory=list)
 
 
 def _clean(data: Any, n_features: int) -> NDArray | None:
-    """``data`` as sklearn would validate it, or None where sklearn must see it."""
-    if type(data) is not np.ndarray or data.ndim != 2 or data.shape[1] != n_features:
+    """``data`` when sklearn's validation would pass it through unchanged, else None."""
+    if (type(data) is not np.ndarray or data.ndim != 2 or data.shape[1] != n_features
+            or not data.shape[0] or not data.flags.c_contiguous):
         return None
     kind = data.dtype.kind
     if kind == "f":
-        if data.dtype != np.float64:
-            return None  # sklearn keeps float32 as is: let it decide
-    elif kind in "iub":
-        data = data.astype(np.float64)
-    else:
-        return None
-    if not np.isfinite(data).all():
+        if data.dtype not in (_F64, _F32):
+            return None
+        if not np.isfinite(data).all():
+            return None
+    elif kind not in "iub":
         return None
     clean: NDArray = data
     return clean
 
 
-def _linear_classifier(model: Any, n_features: int) -> FastPredict | None:
+def _linear_classifier(model: Any, n_features: int) -> _Plan | None:
     coef, intercept, classes = model.coef_, model.intercept_, model.classes_
     if not (isinstance(coef, np.ndarray) and coef.ndim == 2
             and isinstance(classes, np.ndarray)):
@@ -56,32 +104,31 @@ def _linear_classifier(model: Any, n_features: int) -> FastPredict | None:
     coef_t = coef.T  # the same view sklearn multiplies by, so BLAS sees the same call
     binary = coef.shape[0] == 1
 
-    def predict(data: Any) -> NDArray | None:
-        x = _clean(data, n_features)
-        if x is None or not len(x):
-            return None
-        scores = x @ coef_t + intercept
-        indices = (scores.reshape(-1) > 0).astype(np.intp) if binary else scores.argmax(axis=1)
+    def scores(x: NDArray) -> NDArray:
+        # sklearn: safe_sparse_dot(X, coef_.T) (a plain ``@`` for dense arrays) + intercept_
+        out: NDArray = x @ coef_t + intercept
+        return out.reshape(-1) if binary else out
+
+    def run(x: NDArray) -> NDArray:
+        s = scores(x)
+        indices = (s > 0).astype(np.intp) if binary else s.argmax(axis=1)
         out: NDArray = classes.take(indices, axis=0)
         return out
 
-    return predict
+    return _Plan(run, n_features, [(scores, model.decision_function)])
 
 
-def _linear_regressor(model: Any, n_features: int) -> FastPredict | None:
+def _linear_regressor(model: Any, n_features: int) -> _Plan | None:
     coef, intercept = model.coef_, model.intercept_
     if not isinstance(coef, np.ndarray) or coef.ndim not in (1, 2):
         return None
     weights = coef if coef.ndim == 1 else coef.T
 
-    def predict(data: Any) -> NDArray | None:
-        x = _clean(data, n_features)
-        if x is None or not len(x):
-            return None
+    def run(x: NDArray) -> NDArray:
         out: NDArray = x @ weights + intercept
         return out
 
-    return predict
+    return _Plan(run, n_features)
 
 
 # sklearn regressors whose predict() only restates LinearModel.predict for its docstring.
@@ -89,8 +136,8 @@ _PASS_THROUGH_PREDICT = frozenset({"LinearModel.predict", "MultiOutputLinearMode
                                    "Ridge.predict"})
 
 
-def _scaler(step: Any, n_features: int) -> Callable[[NDArray], NDArray] | None:
-    """``StandardScaler.transform`` on a clean float64 array: the same two operations."""
+def _scaler(step: Any, n_features: int) -> Step | None:
+    """``StandardScaler.transform`` on a clean array: the same dtype and two operations."""
     try:
         cls = importlib.import_module("sklearn.preprocessing").StandardScaler
     except (ImportError, AttributeError):
@@ -103,18 +150,24 @@ def _scaler(step: Any, n_features: int) -> Callable[[NDArray], NDArray] | None:
         return None
     if scale is not None and not isinstance(scale, np.ndarray):
         return None
+    # sklearn casts mean_/scale_ to X's dtype on every call; done once here.
+    means = {dt: None if mean is None else mean.astype(dt) for dt in (_F64, _F32)}
+    scales = {dt: None if scale is None else scale.astype(dt) for dt in (_F64, _F32)}
 
     def transform(x: NDArray) -> NDArray:
-        if mean is not None:
-            x = x - mean
-        if scale is not None:
-            x = x / scale
+        if x.dtype not in (_F64, _F32):
+            x = x.astype(_F64)  # validate_data's dtype=(float64, float32, float16)
+        m, s = means[x.dtype], scales[x.dtype]
+        if m is not None:
+            x = x - m
+        if s is not None:
+            x = x / s
         return x
 
     return transform
 
 
-def _pipeline(model: Any) -> FastPredict | None:
+def _pipeline(model: Any) -> _Plan | None:
     try:
         cls = importlib.import_module("sklearn.pipeline").Pipeline
     except (ImportError, AttributeError):
@@ -129,19 +182,18 @@ def _pipeline(model: Any) -> FastPredict | None:
     if final is None or not isinstance(n_features, int):
         return None
     transforms = [_scaler(step, n_features) for step in steps[:-1]]
-    if any(t is None for t in transforms):
-        return None
     chain = [t for t in transforms if t is not None]
+    if len(chain) != len(transforms):
+        return None
+    final_run = final.run
 
-    def predict(data: Any) -> NDArray | None:
-        x = _clean(data, n_features)
-        if x is None or not len(x):
-            return None
+    def run(x: NDArray) -> NDArray | None:
         for transform in chain:
             x = transform(x)
-        return final(x)
+        return final_run(x)
 
-    return predict
+    parts = [(ours, step.transform) for ours, step in zip(chain, steps, strict=False)]
+    return _Plan(run, n_features, [*parts, *final.parts])
 
 
 def _classes(module: str, *names: str) -> tuple[type, ...]:
@@ -152,7 +204,7 @@ def _classes(module: str, *names: str) -> tuple[type, ...]:
         return ()
 
 
-def _trees(model: Any) -> FastPredict | None:
+def _trees(model: Any) -> _Plan | None:
     """Decision trees and random/extra-trees forests with one output: each tree's
     ``tree_.predict`` on float32 rows, summed in the forest's order (as sklearn does with
     ``n_jobs`` unset), then averaged; skipping joblib's per-call dispatch is most of the
@@ -177,11 +229,14 @@ def _trees(model: Any) -> FastPredict | None:
     classes = model.classes_ if classifier else None
     width = int(model.n_classes_) if classifier else 1
 
-    def predict(data: Any) -> NDArray | None:
-        x = _clean(data, n_features)
-        if x is None or not len(x):
-            return None
-        x32 = x.astype(np.float32)
+    def run(x: NDArray) -> NDArray | None:
+        if x.dtype == _F64:
+            with np.errstate(over="ignore"):
+                x32 = x.astype(_F32)  # validate_data(dtype=float32), then its checks:
+            if not np.isfinite(x32).all():
+                return None  # too large for float32: sklearn raises its own error
+        else:
+            x32 = x.astype(_F32)  # straight from x's dtype, as sklearn casts
         if not forest:
             values = trees[0].predict(x32)
             if classes is not None:
@@ -199,10 +254,10 @@ def _trees(model: Any) -> FastPredict | None:
             return voted
         return total
 
-    return predict
+    return _Plan(run, n_features)
 
 
-def _candidate(model: Any) -> FastPredict | None:
+def _candidate(model: Any) -> _Plan | None:
     if type(model).__name__ == "Pipeline":
         return _pipeline(model)
     trees = _trees(model)
@@ -230,6 +285,32 @@ def _candidate(model: Any) -> FastPredict | None:
     return None
 
 
+def _same(got: Any, want: Any) -> bool:
+    """Equal in dtype, shape and every value (NaN equal to NaN, as a bit-for-bit check)."""
+    got, want = np.asarray(got), np.asarray(want)
+    return (got.dtype == want.dtype and got.shape == want.shape
+            and np.array_equal(got, want, equal_nan=want.dtype.kind in "fc"))
+
+
+def _exact_for(model: Any, plan: _Plan, dtype: np.dtype[Any]) -> bool:
+    """Whether ``plan`` gives sklearn's results, bit for bit, on probes of ``dtype``."""
+    rng = np.random.default_rng(0)
+    for rows in (1, 3, 8, 40):
+        probe = rng.normal(scale=10.0, size=(rows, plan.n_features))
+        if dtype.kind != "f":
+            probe = np.rint(probe)
+        probe = np.ascontiguousarray(probe.astype(dtype))
+        with warnings.catch_warnings():  # fitted on a DataFrame: "no feature names"
+            warnings.simplefilter("ignore")
+            want = model.predict(probe)
+            if not all(_same(ours(probe), theirs(probe)) for ours, theirs in plan.parts):
+                return False
+        got = plan.run(probe)
+        if got is None or not _same(got, want):
+            return False
+    return True
+
+
 def fast_predict(model: Any) -> FastPredict | None:
     """A validated fast ``predict`` for ``model``, or None when it has none.
 
@@ -237,20 +318,20 @@ def fast_predict(model: Any) -> FastPredict | None:
     accepts and None for the rest (the caller then uses ``model.predict``).
     """
     try:
-        fast = _candidate(model)
-        if fast is None:
+        plan = _candidate(model)
+        if plan is None:
             return None
-        rng = np.random.default_rng(0)
-        n = int(model.n_features_in_)
-        for rows in (1, 3, 40):
-            probe = rng.normal(scale=10.0, size=(rows, n))
-            got = fast(probe)
-            with warnings.catch_warnings():  # fitted on a DataFrame: "no feature names"
-                warnings.simplefilter("ignore")
-                want = np.asarray(model.predict(probe))
-            if (got is None or got.dtype != want.dtype or got.shape != want.shape
-                    or not np.array_equal(got, want)):
-                return None
-        return fast
+        exact = {name for name, dtype in _FAMILIES if _exact_for(model, plan, dtype)}
     except Exception:  # any surprise in an estimator's attributes: use sklearn's path
         return None
+    if "f8" not in exact:
+        return None
+    run, n_features = plan.run, plan.n_features
+
+    def predict(data: Any) -> NDArray | None:
+        x = _clean(data, n_features)
+        if x is None or _family(x.dtype) not in exact:
+            return None
+        return run(x)
+
+    return predict
