@@ -105,11 +105,12 @@ def _serve(host: str, port: int, *, mode: str, dashboard: bool) -> None:
 def stop() -> None:
     """Stop the ketch server running for this KETCH_HOME."""
     from ketch.core.config import Settings
-    from ketch.server.run import ServerInfo
+    from ketch.server.run import HomeLock, ServerInfo
 
     settings = Settings.from_env()
     data = ServerInfo(settings.home).read()
-    pid = int((data or {}).get("pid") or 0)
+    # The home's lock names the control plane even before (or after) its server.json.
+    pid = int((HomeLock(settings.home).holder() or data or {}).get("pid") or 0)
     if not pid:
         raise _fail(f"no ketch server is recorded for KETCH_HOME={settings.home}")
     try:

@@ -3,7 +3,9 @@
 Order: ``KETCH_HOST`` if set; else the server recorded in ``server.json`` if it
 answers; else start ``ketch server --background`` for this home (detached, so
 work outlives the caller, as ``ray.init()`` does) and wait until it is ready.
-A file lock keeps two concurrent callers from starting two servers.
+A file lock keeps two concurrent callers from starting two servers, and no
+caller starts one while a control plane holds the home's lock (``ketch up``
+starting or restarting, say): it waits for that one's ``server.json`` instead.
 """
 
 from __future__ import annotations
@@ -72,29 +74,48 @@ def find_server(settings: Settings, *, autostart: bool = True) -> Endpoint:
     return start_background_server(settings)
 
 
+def _spawn(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ketch.cli", "server", "--port", "0", "--background"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            env={**os.environ, "KETCH_HOME": str(settings.home)}, close_fds=True)
+
+
 def start_background_server(settings: Settings) -> Endpoint:
+    from ketch.server.run import HomeLock
+
     settings.home.mkdir(parents=True, exist_ok=True)
     lock_path = settings.home / "server.lock"
+    home_lock = HomeLock(settings.home)
+    log_path = settings.home / "server.log"
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        found = _recorded(settings.home)
-        if found is not None:
-            return found
-        log_path = settings.home / "server.log"
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "ketch.cli", "server", "--port", "0", "--background"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                env={**os.environ, "KETCH_HOME": str(settings.home)}, close_fds=True)
+        proc: subprocess.Popen[bytes] | None = None
+        waiting_for: object = None
         deadline = time.monotonic() + _START_TIMEOUT
         while time.monotonic() < deadline:
             found = _recorded(settings.home)
             if found is not None:
                 return found
-            if proc.poll() is not None:
+            holder = home_lock.holder()
+            if holder is not None and (proc is None or holder.get("pid") != proc.pid):
+                # Another control plane owns this home (maybe still starting): use it.
+                if waiting_for != holder.get("pid"):
+                    waiting_for = holder.get("pid")
+                    print(f"ketch: waiting for the control plane (pid {waiting_for}) "
+                          f"that holds KETCH_HOME={settings.home}", file=sys.stderr)
+                    deadline = time.monotonic() + _START_TIMEOUT
+            elif proc is None:
+                proc = _spawn(settings, log_path)
+            elif proc.poll() is not None and home_lock.holder() is None:
                 tail = log_path.read_text(errors="replace")[-2000:]
                 raise UnavailableError(f"the background ketch server exited with code "
                                        f"{proc.returncode}; its log ({log_path}):\n{tail}")
             time.sleep(0.05)
+        if waiting_for is not None:
+            raise UnavailableError(f"the ketch control plane (pid {waiting_for}) holding "
+                                   f"KETCH_HOME={settings.home} did not answer in "
+                                   f"{_START_TIMEOUT:.0f}s; stop it with `ketch stop`")
         raise UnavailableError(f"the background ketch server did not become ready in "
                                f"{_START_TIMEOUT:.0f}s; see {log_path}")

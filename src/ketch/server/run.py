@@ -1,4 +1,11 @@
-"""Running the server: bind, write ``server.json`` for discovery, serve until stopped.
+"""Running the server: lock the home, bind, write ``server.json``, serve until stopped.
+
+One control plane per ``KETCH_HOME``: ``serve`` holds an exclusive ``flock`` on
+``KETCH_HOME/control-plane.pid`` for the life of the process (the kernel drops it
+when the process dies, however it dies), as PostgreSQL's postmaster holds
+``postmaster.pid``. A second server for the same home fails at once naming the
+one that runs; clients wait for the holder instead of starting another.
+Several control planes on one database, each with its own home, stay supported.
 
 ``server.json`` in ``KETCH_HOME`` tells CLIs and SDK clients of the same home
 where the control plane listens (written once it is ready, removed on a clean
@@ -8,6 +15,7 @@ exit; a stale one is detected by its pid).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import json
 import logging
@@ -21,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from ketch.core.config import Settings
-from ketch.core.errors import KetchError
+from ketch.core.errors import ConflictError, KetchError
 
-__all__ = ["ServerInfo", "bind_socket", "is_loopback", "serve"]
+__all__ = ["HomeLock", "ServerInfo", "bind_socket", "is_loopback", "serve"]
 
 log = logging.getLogger("ketch.server")
 
@@ -82,6 +90,67 @@ class ServerInfo:
             self.path.unlink(missing_ok=True)
 
 
+class HomeLock:
+    """The one-control-plane-per-home lock: ``flock`` on ``KETCH_HOME/control-plane.pid``.
+
+    The file holds the holder's pid and mode (JSON), for messages only: the lock
+    itself, not the file's presence, says whether a control plane runs.
+    """
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.path = home / "control-plane.pid"
+        self._fd: int | None = None
+
+    def acquire(self, mode: str) -> None:
+        """Take the lock for this process or raise ``ConflictError`` naming the holder."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # not inherited by units
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConflictError(self.busy_message()) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "mode": mode}).encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+    def holder(self) -> dict[str, Any] | None:
+        """``{"pid", "mode"}`` of the process holding the lock, or None when free."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                try:
+                    data = json.loads(os.pread(fd, 4096, 0) or b"{}")
+                except ValueError:
+                    data = {}  # the holder is between truncate and write
+                return data if isinstance(data, dict) else {}
+            return None
+        finally:
+            os.close(fd)
+
+    def busy_message(self) -> str:
+        holder = self.holder() or {}
+        info = ServerInfo(self.home).read() or {}
+        pid = holder.get("pid") or info.get("pid") or "?"
+        where = (f" at {info['url']}" if info.get("url") and info.get("pid") == pid
+                 else " (still starting)")
+        mode = holder.get("mode")
+        return (f"a ketch control plane already runs for KETCH_HOME={self.home}: pid {pid}"
+                f"{f' (ketch {mode})' if mode else ''}{where}; one control plane per home: "
+                f"use that one, or stop it first with `ketch stop`")
+
+
 def _token_for(settings: Settings, host: str) -> str | None:
     """Loopback needs no token unless one is configured; any other address does."""
     if settings.token:
@@ -100,15 +169,30 @@ def _token_for(settings: Settings, host: str) -> str | None:
 
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8080,
           mode: str = "server", announce: Any = None, dashboard: bool = True) -> None:
-    """Serve the API (and dashboard) for ``settings`` until SIGINT/SIGTERM."""
+    """Serve the API (and dashboard) for ``settings`` until SIGINT/SIGTERM.
+
+    Raises ``ConflictError`` at once when another control plane holds this home.
+    """
+    started = time.time()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    # Before binding: with the home taken, a busy port is not the error to report.
+    home_lock = HomeLock(settings.home)
+    home_lock.acquire("background" if mode == "background" else mode)
+    try:
+        _serve_locked(settings, host=host, port=port, mode=mode, announce=announce,
+                      dashboard=dashboard, started=started)
+    finally:
+        home_lock.release()
+
+
+def _serve_locked(settings: Settings, *, host: str, port: int, mode: str, announce: Any,
+                  dashboard: bool, started: float) -> None:
     import uvicorn
 
     from ketch.core.runtime import Runtime
     from ketch.server.app import create_app
     from ketch.server.components import load_components
 
-    started = time.time()
-    settings.home.mkdir(parents=True, exist_ok=True)
     sock = bind_socket(host, port)
     actual_port = sock.getsockname()[1]
     token = _token_for(settings, host)
