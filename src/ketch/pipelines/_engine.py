@@ -35,7 +35,7 @@ from ketch.pipelines._inputs import (
 )
 from ketch.pipelines._ir import ComponentSpec, PipelineSpec, TaskSpec, upstream_tasks
 from ketch.pipelines._kind import flatten_tasks
-from ketch.pipelines._packages import requirements_of
+from ketch.pipelines._packages import NOT_INSTALLED_ENV, requirements_of
 from ketch.pipelines._staging import MOUNT_ROOT_ENV
 from ketch.pipelines._staging import plan as staging_plan
 from ketch.pipelines._steps import (
@@ -395,6 +395,11 @@ class RunEngine:
         env = {**self.ctx.env, **container.env, "KETCH_PIPELINE_TASK": path}
         if mount_root:
             env[MOUNT_ROOT_ENV] = mount_root
+        if lightweight is not None and python is None:
+            # Its packages_to_install are not installed: an ImportError then says so.
+            reqs = requirements_of(list(container.command))
+            if reqs is not None:
+                env[NOT_INSTALLED_ENV] = " ".join(reqs.packages)
         runtime = self._runtime(task.name, path)
         if lightweight is not None and python is not None:
             source, function = lightweight

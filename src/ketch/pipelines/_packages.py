@@ -22,7 +22,26 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Requirements", "VenvCache", "requirements_of"]
+__all__ = ["NOT_INSTALLED_ENV", "Requirements", "VenvCache", "is_not_installed_hint",
+           "not_installed_hint", "requirements_of"]
+
+# Set on a step whose component declares packages_to_install that this run did not
+# install: a step failing with ImportError then says why (see not_installed_hint).
+NOT_INSTALLED_ENV = "KETCH_PACKAGES_NOT_INSTALLED"
+_HINT_PREFIX = "ketch: this step's packages_to_install"
+
+
+def not_installed_hint(error: BaseException | str, packages: str) -> str:
+    """One line for a step that failed to import while its declared packages were not
+    installed: what failed, what was declared, and the switch that installs them."""
+    what = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    return (f"{_HINT_PREFIX} ({packages}) were not installed, and the step failed with "
+            f"{what}; run with --install-packages (ketch run --install-packages, "
+            f"spec.installPackages: true) to install them in a cached virtualenv")
+
+
+def is_not_installed_hint(line: str) -> bool:
+    return line.startswith(_HINT_PREFIX)
 
 _KFP_RUNTIME = ("kfp==", "kfp>=", "kfp ", "'kfp")
 

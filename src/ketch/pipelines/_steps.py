@@ -13,6 +13,7 @@ from typing import Any
 
 from ketch.pipelines._inputs import coerce_parameter, output_file
 from ketch.pipelines._ir import ComponentSpec
+from ketch.pipelines._packages import is_not_installed_hint
 
 __all__ = [
     "NotProduced", "accelerators", "cache_key", "collect_outputs", "condition_holds",
@@ -184,4 +185,8 @@ def failure_message(task_dir: Path, rc: int) -> str:
     # 128+N is how a shell reports a child killed by signal N.
     what = ("killed" if rc < 0 else f"killed by signal {rc - 128}" if rc > 128
             else f"exit status {rc}")
+    last = tail.rsplit("\n", 1)[-1]
+    if is_not_installed_hint(last):
+        # The step's packages were not installed: that is the headline, then the log.
+        return f"step failed ({what}): {last.removeprefix('ketch: ')}\n{tail}"
     return f"step failed ({what})" + (f":\n{tail}" if tail else "")

@@ -33,6 +33,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ketch.pipelines._packages import NOT_INSTALLED_ENV, not_installed_hint
+
 __all__ = ["EXIT_FILE", "LOG_FILE", "PID_FILE", "TaskRunner", "read_exit_code", "task_alive"]
 
 EXIT_FILE = "exit_code"
@@ -228,11 +230,16 @@ def _child(request: dict[str, Any], keep: tuple[int, ...]) -> None:
                                  (lambda: _run_python(request["python"])))
     except SystemExit as stop:
         rc = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-    except BaseException:  # the user's step failed: its traceback is its log
+    except BaseException as error:  # the user's step failed: its traceback is its log
         import traceback
 
         traceback.print_exc()
         rc = 1
+        declared = os.environ.get(NOT_INSTALLED_ENV)
+        if isinstance(error, ImportError) and declared:
+            # Most likely a package the component declares and this run did not install:
+            # say so last, where the engine's failure message looks (failure_message).
+            print(not_installed_hint(error, declared), file=sys.stderr)
     finally:
         with contextlib.suppress(BaseException):
             sys.stdout.flush()
