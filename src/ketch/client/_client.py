@@ -323,8 +323,10 @@ class Client(PipelinesClient):
         """Block until condition ``condition`` is True on the object.
 
         Raises ``KetchError`` at once if the object ends (a terminal phase)
-        without it — waiting for ``Succeeded`` on a Failed job does not hang —
-        and ``TimeoutError`` after ``timeout`` seconds.
+        without it — waiting for ``Succeeded`` on a Failed job does not hang — or
+        if its controller reports it stalled (a ``Stalled`` condition, True, for the
+        current generation, as kstatus reads it: an InferenceService whose storageUri
+        does not exist), and ``TimeoutError`` after ``timeout`` seconds.
         """
         deadline = time.monotonic() + timeout
         self.get(kind, name, namespace=namespace)  # NotFoundError at once, as kubectl wait
@@ -343,6 +345,10 @@ class Client(PipelinesClient):
                     phase = event.object.status.get("phase")
                     if phase in TERMINAL_PHASES:
                         raise KetchError(_ended_without(event.object, kind, condition))
+                    stalled = _stalled(event.object)
+                    if stalled is not None and condition.lower() != "stalled":
+                        raise KetchError(f"{kind}/{name} failed: {stalled.get('reason', '')}: "
+                                         f"{stalled.get('message', '')}")
             except UnavailableError:
                 time.sleep(0.2)  # a restarting server: keep waiting
 
@@ -352,6 +358,19 @@ def _condition_true(obj: Resource, condition: str) -> bool:
         if cond.get("type", "").lower() == condition.lower():
             return bool(cond.get("status") == "True")
     return False
+
+
+def _stalled(obj: Resource) -> dict[str, Any] | None:
+    """The ``Stalled`` condition when it is True and about the current spec (kstatus:
+    an older generation's verdict says nothing about the new spec)."""
+    observed = obj.status.get("observedGeneration")
+    if observed is not None and obj.metadata.generation is not None \
+            and int(observed) < obj.metadata.generation:
+        return None
+    for cond in obj.status.get("conditions") or []:
+        if cond.get("type") == "Stalled" and cond.get("status") == "True":
+            return cond  # type: ignore[no-any-return]
+    return None
 
 
 def _ended_without(obj: Resource, kind: str, condition: str) -> str:

@@ -196,7 +196,8 @@ class InferenceServiceController(Controller):
             knobs = knobs_of(obj, spec)
         except InvalidError as err:
             _conditions(status, ingress=False, serving=False, predictor=False,
-                        reason="InvalidSpec", message=err.message)
+                        reason="InvalidSpec", message=err.message,
+                        stalled={"reason": "InvalidSpec", "message": err.message})
             work.save()
             return None
         front = self._front(work)
@@ -286,13 +287,19 @@ class InferenceServiceController(Controller):
         except SpecError as err:
             self._fail(rev, "InvalidSpec", str(err))
             return
+        lines = [f"storage-initializer: resolving storageUri {uri}"]
         try:
             source = self._record(work, uri, spec)
+            if source != uri:
+                lines.append(f"storage-initializer: {uri} is {source}")
             path = local_model_path(source, store=self.store, namespace=work.obj.namespace,
                                     cache=self.rt.settings.home / "models")
         except KetchError as err:
             self._fail(rev, "StorageUriError", err.message)
+            self._storage_log(work, rev, [*lines, f"storage-initializer: error: "
+                                                  f"StorageUriError: {err.message}"])
             return
+        self._storage_log(work, rev, [*lines, f"storage-initializer: model files at {path}"])
         rev.update(state="Loading", format=fmt, uri=uri, path=str(path), args=args,
                    resources=resources, loadingSince=time.time())
 
@@ -335,6 +342,19 @@ class InferenceServiceController(Controller):
             undeploy_in_store(self.store, work.obj.namespace,
                               str(recorded["inferenceServiceId"]))
 
+    def _storage_log(self, work: _Work, rev: dict[str, Any], lines: list[str]) -> None:
+        """What resolving the model said, where ``ketch logs isvc`` reads it (KServe's
+        storage-initializer container has a log of its own for the same reason)."""
+        key = self._log_key(work, f"{rev['name']}-storage-initializer")
+        stamp = now()
+        try:
+            self.rt.artifacts.put_bytes("".join(f"{stamp} {line}\n" for line in lines)
+                                        .encode(), key)
+        except (KetchError, OSError):
+            log.warning("cannot write the storage log of %s", rev["name"], exc_info=True)
+            return
+        rev["storageLog"] = key
+
     def _fail(self, rev: dict[str, Any], reason: str, message: str) -> None:
         rev["failures"] = int(rev.get("failures") or 0) + 1
         rev["state"] = "Failed"
@@ -366,6 +386,7 @@ class InferenceServiceController(Controller):
                         rev["replicaFailure"] = {"reason": "ReplicaFailed", "time": now(),
                                                  "message": tail or "the model server exited"}
                     continue
+                rev["lastLog"] = self._log_key(work, rep["unitId"])
                 self._fail(rev, "ModelLoadFailed", tail or "the model server exited")
                 work.to_stop.extend(rev["replicas"])
                 rev["replicas"] = []
@@ -383,6 +404,7 @@ class InferenceServiceController(Controller):
                 rev["replicas"].remove(rep)
                 work.to_stop.append(rep)
                 if rev["state"] == "Loading":
+                    rev["lastLog"] = self._log_key(work, rep["unitId"])
                     self._fail(rev, "ModelLoadTimeout", f"not ready after {_LOAD_TIMEOUT:.0f}s")
                     work.to_stop.extend(rev["replicas"])
                     rev["replicas"] = []
@@ -547,7 +569,8 @@ class InferenceServiceController(Controller):
         else:
             reason, message = "", ""
         _conditions(status, ingress=front_up, serving=serving and front_up,
-                    predictor=latest["state"] == "Ready", reason=reason, message=message)
+                    predictor=latest["state"] == "Ready", reason=reason, message=message,
+                    stalled=failure)
 
     # -- clean-up --------------------------------------------------------------------
 
@@ -597,11 +620,17 @@ def _model_state(status: dict[str, Any], state: str, failure: dict[str, Any] | N
 
 
 def _conditions(status: dict[str, Any], *, ingress: bool, serving: bool, predictor: bool,
-                reason: str, message: str) -> None:
+                reason: str, message: str, stalled: dict[str, Any] | None = None) -> None:
     """Ready, PredictorReady and IngressReady first (``ketch get`` shows the first),
     then any other conditions as they were. Ready means requests are answered: a
-    failed rollout leaves it True while the previous revision serves."""
-    mine = ("Ready", "PredictorReady", "IngressReady")
+    failed rollout leaves it True while the previous revision serves.
+
+    ``Stalled`` (kstatus' condition, which ``ketch wait`` and ``ketch serve`` stop at)
+    is True, with the failure's reason, while the latest revision has failed: it is
+    retried with back-off, but it
+    will not become ready without a change (a missing model, a corrupt file, a bad
+    spec), so waiting out the timeout helps nobody."""
+    mine = ("Ready", "PredictorReady", "IngressReady", "Stalled")
     current = list(status.get("conditions") or [])
     holder: dict[str, Any] = {"conditions": [c for c in current if c.get("type") in mine]}
     set_condition(holder, "Ready", serving, "" if serving else reason or "NotServing",
@@ -610,6 +639,10 @@ def _conditions(status: dict[str, Any], *, ingress: bool, serving: bool, predict
                   "" if predictor else message)
     set_condition(holder, "IngressReady", ingress, "" if ingress else "FrontStarting",
                   "" if ingress else "the service's front is starting")
+    if stalled:
+        set_condition(holder, "Stalled", True, stalled["reason"], stalled["message"])
+    else:
+        holder["conditions"] = [c for c in holder["conditions"] if c["type"] != "Stalled"]
     ordered = sorted(holder["conditions"], key=lambda c: mine.index(c["type"]))
     status["conditions"] = ordered + [c for c in current if c.get("type") not in mine]
 

@@ -53,7 +53,11 @@ def serve(model_uri: Annotated[str, typer.Argument(
             _, action = client.apply(doc)[0]
             typer.echo(f"inferenceservice.serving.kserve.io/{name} {action}")
             if wait:
-                ready = client.wait("isvc", name, condition="Ready", timeout=timeout)
+                try:
+                    ready = client.wait("isvc", name, condition="Ready", timeout=timeout)
+                except KetchError as err:  # stalled: the service says why, no waiting
+                    raise _fail(f"{err.message}; see `ketch describe isvc {name}` and "
+                                f"`ketch logs isvc {name}`") from None
                 url = ready.status.get("url")
                 typer.echo(f"{name} is serving at {url}")
                 typer.echo(f"  V2: {url}/v2/models/{name}/infer    V1: {url}/v1/models/{name}"

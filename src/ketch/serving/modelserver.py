@@ -33,6 +33,7 @@ import signal
 import socket
 import stat
 import sys
+import time
 from typing import Any
 
 __all__ = ["main"]
@@ -116,6 +117,12 @@ def _bind_unix(path: str) -> socket.socket:
     return sock
 
 
+def _say(message: str) -> None:
+    """One progress line on stdout (what ``ketch logs isvc NAME`` shows while loading);
+    a failure is the one line on stderr."""
+    print(f"modelserver: {message}", flush=True)
+
+
 def _fail(message: str) -> int:
     print(f"modelserver: {message}", file=sys.stderr, flush=True)
     return EXIT_LOAD_FAILED
@@ -148,6 +155,8 @@ async def _serve(args: argparse.Namespace, runtime: Any) -> int:
     from ketch.serving._runtimes import CustomRuntime, ModelLoadError
     from ketch.serving._transformer import Transformer
 
+    started = time.monotonic()
+    _say(f"loading {args.format} model {args.name!r} from {args.model_dir}")
     try:
         if isinstance(runtime, CustomRuntime):
             await runtime.aload()
@@ -162,6 +171,7 @@ async def _serve(args: argparse.Namespace, runtime: Any) -> int:
         return _fail(str(e))
     except Exception as e:
         return _fail(f"cannot load model {args.name}: {type(e).__name__}: {e}")
+    _say(f"model {args.name!r} loaded in {time.monotonic() - started:.2f}s")
 
     metrics = ReplicaMetrics(args.name)
     predictor = Predictor(runtime, metrics, mode=args.offload, threads=args.predict_threads)
@@ -207,6 +217,7 @@ async def _serve(args: argparse.Namespace, runtime: Any) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    _say(f"serving {args.name!r} (V1 and V2) on {'unix:' if args.uds else ''}{where}")
     if args.uds:
         print(f"KETCH_MODELSERVER_UDS={args.uds}", flush=True)
     elif args.port == 0:
