@@ -13,15 +13,22 @@ One sklearn iris ``LogisticRegression`` (trained here, saved with joblib) is ser
   JSON and calls ``model.predict``: about the most a Python server does per request
   with no routing, validation or metrics.
 
-Each is checked for a correct answer, then driven by one closed-loop load generator,
-``wrk`` (one thread, a Lua script POSTing a 1-row V2 JSON request), at several
-connection counts. All servers are up at once but loaded one at a time, in interleaved
-rounds (every server at 1 connection, then at 8, ..., then the next round), so load from
+Three V2 JSON requests, each checked for the estimator's answer on every server first:
+
+* **fp64**: 1 row of ``FP64``;
+* **fp32**: 1 row of ``FP32`` (tritonclient's usual float type, KServe's docs' example);
+* **fp32x8**: a batch of 8 ``FP32`` rows.
+
+Each is driven by one closed-loop load generator, ``wrk`` (one thread, a Lua script
+POSTing the request), at several connection counts. All servers are up at once but loaded
+one at a time, in interleaved rounds (every server with the first request at 1
+connection, then at 8, ..., then the next request, then the next round), so load from
 anything else on the machine falls on all of them alike; each cell is the median over the
 rounds. Prints requests/s, p50, p99 and the ratios against MLServer from the same run.
 
     .venv/bin/python benchmarks/serving.py [--quick] [--duration 5] [--rounds 3]
-        [--connections 1,8,32] [--only ketch-isvc,ketch-replica,mlserver,kserve,starlette]
+        [--connections 1,8,32] [--requests fp64,fp32,fp32x8]
+        [--only ketch-isvc,ketch-replica,mlserver,kserve,starlette]
 
 Needs ``wrk`` (``apt-get install -y wrk``). The MLServer and KServe venvs are built on
 first use (a few minutes, from PyPI) with the same scikit-learn version as ketch's.
@@ -51,9 +58,12 @@ from typing import Any
 import httpx
 
 MODEL = "iris"
-ROW = [5.1, 3.5, 1.4, 0.2]
-BODY = json.dumps({"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64",
-                               "data": ROW}]})
+# Iris rows of all three classes; the 1-row requests send the first.
+ROWS = [[5.1, 3.5, 1.4, 0.2], [6.4, 3.2, 4.5, 1.5], [6.3, 3.3, 6.0, 2.5], [4.9, 3.0, 1.4, 0.2],
+        [5.7, 2.8, 4.1, 1.3], [7.7, 3.8, 6.7, 2.2], [5.0, 3.4, 1.5, 0.2], [6.0, 2.2, 5.0, 1.5]]
+# name -> (datatype, rows)
+REQUESTS: dict[str, tuple[str, int]] = {"fp64": ("FP64", 1), "fp32": ("FP32", 1),
+                                        "fp32x8": ("FP32", 8)}
 CACHE = Path(os.environ.get("KETCH_BENCH_CACHE", Path.home() / ".cache" / "ketch-bench"))
 MLSERVER = "1.7.1"
 KSERVE = "0.21.0"
@@ -105,10 +115,12 @@ def _serve_starlette(model_path: str, port: int) -> None:
 
     model = joblib.load(model_path)
 
+    dtypes = {"FP64": np.float64, "FP32": np.float32}
+
     async def infer(request: Request) -> JSONResponse:
         body = await request.json()
         inp = body["inputs"][0]
-        arr = np.asarray(inp["data"], dtype=np.float64).reshape(inp["shape"])
+        arr = np.asarray(inp["data"], dtype=dtypes[inp["datatype"]]).reshape(inp["shape"])
         out = model.predict(arr)
         return JSONResponse({"model_name": MODEL, "outputs": [
             {"name": "output-0", "shape": list(out.shape), "datatype": "INT64",
@@ -356,11 +368,27 @@ def _wrk(url: str, connections: int, seconds: float, script: Path) -> Result:
     return Result(rps, _ms("50%", out), _ms("99%", out), errors)
 
 
-def _check(url: str, want: int) -> None:
-    r = httpx.post(f"{url}/v2/models/{MODEL}/infer", content=BODY,
+def _body(name: str) -> str:
+    datatype, rows = REQUESTS[name]
+    return json.dumps({"inputs": [{"name": "input-0", "shape": [rows, 4],
+                                   "datatype": datatype,
+                                   "data": [v for row in ROWS[:rows] for v in row]}]})
+
+
+def _expected(model: Any, name: str) -> list[int]:
+    """What the estimator predicts on the request's rows, in the request's dtype."""
+    import numpy as np
+
+    datatype, rows = REQUESTS[name]
+    arr = np.asarray(ROWS[:rows], dtype=np.float32 if datatype == "FP32" else np.float64)
+    return [int(v) for v in model.predict(arr)]
+
+
+def _check(url: str, body: str, want: list[int]) -> None:
+    r = httpx.post(f"{url}/v2/models/{MODEL}/infer", content=body,
                    headers={"content-type": "application/json"}, timeout=30)
     r.raise_for_status()
-    got = r.json()["outputs"][0]["data"][0]
+    got = r.json()["outputs"][0]["data"]
     if got != want:
         raise SystemExit(f"{url} answered {got}, expected {want}")
 
@@ -373,6 +401,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds over all servers; each cell is the median")
     parser.add_argument("--connections", default="1,8,32")
+    parser.add_argument("--requests", default=",".join(REQUESTS),
+                        help=f"which requests ({', '.join(REQUESTS)})")
     parser.add_argument("--only", default=",".join(TARGETS))
     parser.add_argument("--serve-starlette", nargs=2, metavar=("MODEL", "PORT"),
                         help=argparse.SUPPRESS)
@@ -387,11 +417,15 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"--only: unknown {', '.join(unknown)} (one of {', '.join(TARGETS)})")
     conns = [int(c) for c in args.connections.split(",")]
+    requests = [r.strip() for r in args.requests.split(",") if r.strip()]
+    bad = [r for r in requests if r not in REQUESTS]
+    if bad or not requests:
+        raise SystemExit(f"--requests: unknown {', '.join(bad) or '(none)'} "
+                         f"(one of {', '.join(REQUESTS)})")
     seconds = 3.0 if args.quick else args.duration
     rounds = 1 if args.quick else max(1, args.rounds)
 
     import joblib  # type: ignore[import-untyped,unused-ignore]
-    import numpy as np
     from sklearn.datasets import load_iris  # type: ignore[import-untyped]
     from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
@@ -400,34 +434,39 @@ def main() -> None:
     model = LogisticRegression(max_iter=1000).fit(X, y)
     model_path = work / "model.joblib"
     joblib.dump(model, model_path)
-    want = int(model.predict(np.asarray([ROW]))[0])
-    script = work / "post.lua"
-    script.write_text('wrk.method = "POST"\n'
-                      f"wrk.body = '{BODY}'\n"
-                      'wrk.headers["Content-Type"] = "application/json"\n')
+    scripts: dict[str, Path] = {}
+    for name in requests:
+        scripts[name] = work / f"{name}.lua"
+        scripts[name].write_text('wrk.method = "POST"\n'
+                                 f"wrk.body = '{_body(name)}'\n"
+                                 'wrk.headers["Content-Type"] = "application/json"\n')
 
     # All servers up at once and measured in interleaved rounds, so that load from
     # anything else on the machine falls on all of them alike; each cell is the median.
-    samples: dict[str, dict[int, list[Result]]] = {key: {c: [] for c in conns} for key in only}
+    samples: dict[tuple[str, str, int], list[Result]] = {
+        (name, key, c): [] for name in requests for key in only for c in conns}
     with ExitStack() as stack:
         urls: dict[str, str] = {}
         for key in only:
             label, start = SERVERS[key]
             print(f"{label}: starting", flush=True)
             urls[key] = stack.enter_context(start(model_path, work))
-            _check(urls[key], want)
-            _wrk(urls[key], max(conns), 1.0, script)  # warm up: caches, lazy imports
+            for name in requests:
+                _check(urls[key], _body(name), _expected(model, name))
+                _wrk(urls[key], max(conns), 1.0, scripts[name])  # warm up: lazy imports
         for r in range(rounds):
-            for c in conns:
-                for key in only:
-                    res = _wrk(urls[key], c, seconds, script)
-                    samples[key][c].append(res)
-                    print(f"  round {r + 1}/{rounds} {SERVERS[key][0]:<18} {c:>3} conns: "
-                          f"{res.rps:>9,.0f} req/s  p50 {res.p50_ms:6.2f} ms  p99 "
-                          f"{res.p99_ms:6.2f} ms" + (f"  errors {res.errors}"
-                                                     if res.errors else ""), flush=True)
-    results = {key: {c: _median(samples[key][c]) for c in conns} for key in only}
-    _table(results, conns, seconds, rounds)
+            for name in requests:
+                for c in conns:
+                    for key in only:
+                        res = _wrk(urls[key], c, seconds, scripts[name])
+                        samples[name, key, c].append(res)
+                        print(f"  round {r + 1}/{rounds} {name:<6} {SERVERS[key][0]:<18} "
+                              f"{c:>3} conns: {res.rps:>9,.0f} req/s  p50 {res.p50_ms:6.2f} "
+                              f"ms  p99 {res.p99_ms:6.2f} ms"
+                              + (f"  errors {res.errors}" if res.errors else ""), flush=True)
+    for name in requests:
+        results = {key: {c: _median(samples[name, key, c]) for c in conns} for key in only}
+        _table(name, results, conns, seconds, rounds)
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -438,11 +477,13 @@ def _median(results: list[Result]) -> Result:
                   sum(r.errors for r in results))
 
 
-def _table(results: dict[str, dict[int, Result]], conns: list[int], seconds: float,
-           rounds: int) -> None:
+def _table(request: str, results: dict[str, dict[int, Result]], conns: list[int],
+           seconds: float, rounds: int) -> None:
     base = results.get("mlserver")
-    print(f"\n1-row V2 JSON infer, sklearn iris LogisticRegression, wrk -t1, median of "
-          f"{rounds} x {seconds:g} s per cell, {os.cpu_count()} CPUs")
+    datatype, n_rows = REQUESTS[request]
+    print(f"\n{request}: {n_rows}-row {datatype} V2 JSON infer, sklearn iris "
+          f"LogisticRegression, wrk -t1, median of {rounds} x {seconds:g} s per cell, "
+          f"{os.cpu_count()} CPUs")
     print(f"{'server':<20} {'conns':>5} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
           f"{'x MLServer req/s':>16} {'p99 / MLServer':>14}")
     for key, rows in results.items():
