@@ -30,8 +30,16 @@ def test_selector_matching(selector: str, matches: bool) -> None:
     assert LabelSelector.parse(selector).matches(LABELS) is matches
 
 
-@pytest.mark.parametrize("bad", ["app=", "=web", "env in prod", "env in (a", "a b", "app=web,,"])
-def test_bad_selectors_are_invalid_and_name_the_parameter(bad: str) -> None:
+@pytest.mark.parametrize("bad", ["app=", "=web", "env in prod", "env in (a", "a b", "app=web,,",
+                                 "app in ()", "app notin ()", "app in (a b)", "app in (a,,b)",
+                                 "app in (,a)"])
+def test_bad_selectors_are_400_and_name_the_parameter(bad: str) -> None:
     with pytest.raises(InvalidError) as err:
         LabelSelector.parse(bad)
     assert err.value.fields[0].path == "labelSelector"
+    assert err.value.http_status == 400  # as kube-apiserver answers
+
+
+def test_an_empty_value_set_says_so_as_kubernetes() -> None:
+    with pytest.raises(InvalidError, match="values set can't be empty"):
+        LabelSelector.parse("app in ()")

@@ -7,7 +7,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from ketch.core.errors import AlreadyExistsError, ConflictError, GoneError, NotFoundError
+from ketch.core.config import redact_url
+from ketch.core.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    GoneError,
+    InvalidError,
+    NotFoundError,
+    RequestEntityTooLargeError,
+    StoreError,
+)
 from ketch.core.labels import LabelSelector
 from ketch.core.resources import Resource
 from ketch.core.store import ResourceStore, open_store
@@ -174,3 +183,53 @@ def test_two_store_instances_see_each_others_writes(database_url: str) -> None:
     finally:
         one.close()
         two.close()
+
+
+def test_change_log_is_compacted_to_a_window_of_revisions(store: ResourceStore) -> None:
+    """Issue 10.7: the log kept every status write of every object for 15 minutes (one
+    object with a 50 MB annotation grew the database by 250 MB). Now it keeps a window of
+    recent revisions, and a watch from before the window is Gone, as after etcd compacts."""
+    start = store.revision()
+    obj = store.create(JOB, job("busy"))
+    for n in range(30):
+        obj.status = {"phase": "Running", "message": str(n)}
+        obj = store.update_status(JOB, obj)
+    latest = store.revision()
+    assert store.prune_events(3600, keep_revisions=10) == 21
+    # The last 10 revisions can still be followed; anything before is Gone.
+    assert [e.revision for e in store.events(latest - 10)] == list(range(latest - 9,
+                                                                         latest + 1))
+    with pytest.raises(GoneError, match="too old"):
+        store.events(start)
+    with pytest.raises(GoneError):
+        store.events(latest - 11)
+    assert store.prune_events(3600, keep_revisions=10) == 0  # nothing more to drop
+
+
+def test_size_limits_are_kept_by_every_writer(store: ResourceStore) -> None:
+    notes = job("notes")
+    notes.metadata.annotations = {"a": "x" * 262144}  # with its key, one byte over
+    with pytest.raises(InvalidError, match=r"metadata\.annotations: Too long: must have at "
+                                            "most 262144 bytes"):
+        store.create(JOB, notes)
+    obj = store.create(JOB, job("grows"))
+    obj.status = {"message": "m" * (3 * 512 * 1024)}
+    with pytest.raises(RequestEntityTooLargeError, match="limit is 1572864"):
+        store.update_status(JOB, obj)
+    assert store.get(JOB, "default", "grows").status == {}
+    with pytest.raises(NotFoundError):
+        store.get(JOB, "default", "notes")
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql+psycopg://ketch@127.0.0.1:1/ketch?password=hunter22&connect_timeout=2",
+    "postgresql+psycopg://ketch:hunter22@127.0.0.1:1/ketch?connect_timeout=2",
+    "postgresql+psycopg://ketch:hunter22@127.0.0.1:1?password=hunter22",
+])
+def test_database_passwords_never_appear_in_errors(url: str) -> None:
+    """Issue 10.10: only ``user:pw@`` was masked; ``?password=`` was printed in clear."""
+    with pytest.raises(StoreError) as caught:
+        open_store(url)
+    assert "hunter22" not in str(caught.value)
+    assert "***" in str(caught.value)
+    assert redact_url(url).count("hunter22") == 0

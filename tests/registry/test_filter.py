@@ -97,6 +97,13 @@ def test_parse_invalid(text: str, message: str) -> None:
     assert message in str(info.value)
 
 
+def test_parentheses_nest_to_a_limit_not_to_a_recursion_error() -> None:
+    # Issue 10.1's probe: 5,000 nested parentheses were a RecursionError (a 500).
+    with pytest.raises(FilterError, match="nested deeper than 64 levels at position 64"):
+        parse_filter("(" * 5000 + "name = 'a'" + ")" * 5000)
+    assert parse_filter("(" * 64 + "name = 'a'" + ")" * 64) == cmp("name", "=", "a")
+
+
 @pytest.mark.parametrize(("text", "entity_type", "message"), [
     ('id = "abc"', "RegisteredModel", "id needs a number"),
     ("name = 5", "RegisteredModel", "name needs a string"),

@@ -2,31 +2,65 @@
 
 Every setting has an embedded default, so a laptop needs none of them:
 
-==========================  ==============================================
-``KETCH_HOME``              state directory (default ``~/.ketch``)
-``KETCH_DATABASE_URL``      SQLAlchemy URL (default SQLite in KETCH_HOME)
-``KETCH_ARTIFACTS_URI``     fsspec URI (default ``KETCH_HOME/artifacts``)
-``KETCH_EXECUTOR``          ``local`` (default) or another registered backend
-``KETCH_HOST``              a server to talk to instead of the local one
-``KETCH_TOKEN``             bearer token sent to / required by the server
-``KETCH_CPUS``              CPU slots of the local executor (default: cores)
-``KETCH_MEMORY``            memory slots, a quantity such as ``16Gi``
-``KETCH_GPUS``              GPU ids, e.g. ``0,1`` (default: ``nvidia-smi -L``)
-==========================  ==============================================
+============================  ==============================================
+``KETCH_HOME``                state directory (default ``~/.ketch``)
+``KETCH_DATABASE_URL``        SQLAlchemy URL (default SQLite in KETCH_HOME)
+``KETCH_ARTIFACTS_URI``       fsspec URI (default ``KETCH_HOME/artifacts``)
+``KETCH_EXECUTOR``            ``local`` (default) or another registered backend
+``KETCH_HOST``                a server to talk to instead of the local one
+``KETCH_TOKEN``               bearer token sent to / required by the server
+``KETCH_CPUS``                CPU slots of the local executor (default: cores)
+``KETCH_MEMORY``              memory slots, a quantity such as ``16Gi``
+``KETCH_GPUS``                GPU ids, e.g. ``0,1`` (default: ``nvidia-smi -L``)
+``KETCH_MAX_REQUEST_BYTES``   largest API request body (default 3 MiB, as
+                              kube-apiserver's, 3145728)
+============================  ==============================================
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Settings"]
+from ketch.core.errors import InvalidError
+
+__all__ = ["DEFAULT_MAX_REQUEST_BYTES", "Settings", "redact_url"]
+
+# kube-apiserver's limit on a request body (apiserver.MaxRequestBodyBytes): 3 MiB.
+DEFAULT_MAX_REQUEST_BYTES = 3 * 1024 * 1024
 
 
 def _env(name: str, environ: dict[str, str]) -> str | None:
     value = environ.get(name, "").strip()
     return value or None
+
+
+def _positive_int(name: str, environ: dict[str, str], default: int) -> int:
+    text = _env(name, environ)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise InvalidError(f"{name}={text!r} must be a positive whole number of bytes")
+    return int(text)
+
+
+def redact_url(url: str) -> str:
+    """A database URL fit to show: the password masked, whether it comes as
+    ``user:password@`` or as a ``password=`` query parameter (libpq and psycopg take
+    both), for every message and log line that names the URL."""
+    head, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = re.search(r"[/?#]", rest)
+    netloc, tail = (rest[:end.start()], rest[end.start():]) if end else (rest, "")
+    if "@" in netloc:
+        cred, _, host = netloc.rpartition("@")
+        user, colon, _ = cred.partition(":")
+        netloc = f"{user}:***@{host}" if colon else f"{cred}@{host}"
+    tail = re.sub(r"(?i)((?:^|[?&;])password=)[^&;#]*", r"\1***", tail)
+    return f"{head}://{netloc}{tail}"
 
 
 @dataclass(frozen=True)
@@ -42,6 +76,7 @@ class Settings:
     cpus: str | None = None
     memory: str | None = None
     gpus: str | None = None
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -61,6 +96,8 @@ class Settings:
             cpus=_env("KETCH_CPUS", env),
             memory=_env("KETCH_MEMORY", env),
             gpus=_env("KETCH_GPUS", env),
+            max_request_bytes=_positive_int("KETCH_MAX_REQUEST_BYTES", env,
+                                            DEFAULT_MAX_REQUEST_BYTES),
         )
 
     @property

@@ -6,6 +6,8 @@ thing embedded or remote)::
 
     KetchError (500, "Internal")
     ├── InvalidError (422, "Invalid")            bad input: field path + message
+    │   └── BadRequestError (400, "BadRequest")  undecodable body, bad selector, over a limit
+    ├── RequestEntityTooLargeError (413)         request body or object over its size limit
     ├── NotFoundError (404, "NotFound")
     │   └── UnknownKindError (404, "UnknownKind")
     ├── AlreadyExistsError (409, "AlreadyExists")
@@ -24,6 +26,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AlreadyExistsError",
+    "BadRequestError",
     "ConflictError",
     "ExecutorError",
     "FieldError",
@@ -32,6 +35,7 @@ __all__ = [
     "InvalidError",
     "KetchError",
     "NotFoundError",
+    "RequestEntityTooLargeError",
     "StoreError",
     "UnauthorizedError",
     "UnavailableError",
@@ -103,6 +107,21 @@ class InvalidError(KetchError):
         return body
 
 
+class BadRequestError(InvalidError):
+    """Input the server cannot even decode or parse (a body nested or aliased past the
+    limits, a malformed label selector): 400, where Kubernetes answers 400 too."""
+
+    code = "BadRequest"
+    http_status = 400
+
+
+class RequestEntityTooLargeError(KetchError):
+    """A request body or a stored object over its size limit."""
+
+    code = "RequestEntityTooLarge"
+    http_status = 413
+
+
 class NotFoundError(KetchError):
     code = "NotFound"
     http_status = 404
@@ -158,9 +177,9 @@ class InsufficientResourcesError(ExecutorError):
 _BY_CODE: dict[str, type[KetchError]] = {
     cls.code: cls
     for cls in (
-        KetchError, InvalidError, NotFoundError, UnknownKindError, AlreadyExistsError,
-        ConflictError, GoneError, UnauthorizedError, UnavailableError, StoreError,
-        ExecutorError, InsufficientResourcesError,
+        KetchError, InvalidError, BadRequestError, RequestEntityTooLargeError, NotFoundError,
+        UnknownKindError, AlreadyExistsError, ConflictError, GoneError, UnauthorizedError,
+        UnavailableError, StoreError, ExecutorError, InsufficientResourcesError,
     )
 }
 
@@ -173,8 +192,8 @@ def error_from_body(status: int, body: Any) -> KetchError:
     cls = _BY_CODE.get(str(body.get("reason")))
     if cls is None:
         cls = next((c for c in _BY_CODE.values() if c.http_status == status), KetchError)
-    if cls is InvalidError:
-        err = InvalidError.__new__(InvalidError)
+    if issubclass(cls, InvalidError):
+        err = cls.__new__(cls)
         KetchError.__init__(err, message)
         causes = (body.get("details") or {}).get("causes") or []
         err.fields = [FieldError(c.get("field", ""), c.get("message", "")) for c in causes]

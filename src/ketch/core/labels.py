@@ -1,12 +1,16 @@
-"""Kubernetes label selectors: ``app=web,tier!=db,env in (a,b),!legacy,team``."""
+"""Kubernetes label selectors: ``app=web,tier!=db,env in (a,b),!legacy,team``.
+
+A selector that does not parse is a ``BadRequestError`` (400), as kube-apiserver answers a
+list or watch with a bad ``labelSelector``.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ketch.core.errors import FieldError, InvalidError
+from ketch.core.errors import BadRequestError, FieldError
 
 __all__ = ["LabelSelector", "Requirement"]
 
@@ -48,8 +52,8 @@ class LabelSelector:
         reqs: list[Requirement] = []
         pos = 0
 
-        def fail(why: str) -> InvalidError:
-            return InvalidError("invalid label selector", [FieldError("labelSelector",
+        def fail(why: str) -> BadRequestError:
+            return BadRequestError("invalid label selector", [FieldError("labelSelector",
                                                                      f"{why} in {text!r}")])
 
         while pos < len(tokens):
@@ -95,23 +99,31 @@ def _tokenize(text: str) -> list[str]:
     while pos < len(text):
         match = _TOKEN.match(text, pos)
         if not match:
-            raise InvalidError("invalid label selector",
+            raise BadRequestError("invalid label selector",
                                [FieldError("labelSelector", f"unexpected character in {text!r}")])
         tokens.append(match.group(1))
         pos = match.end()
     return tokens
 
 
-def _parse_set(tokens: list[str], pos: int, fail: object) -> tuple[frozenset[str], int]:
-    assert callable(fail)
+def _parse_set(tokens: list[str], pos: int,
+               fail: Callable[[str], BadRequestError]) -> tuple[frozenset[str], int]:
     if pos >= len(tokens) or tokens[pos] != "(":
         raise fail("expected '(' after in/notin")
     values: set[str] = set()
     pos += 1
+    expect_value = True
     while pos < len(tokens) and tokens[pos] != ")":
-        if tokens[pos] != ",":
-            values.add(tokens[pos])
+        tok = tokens[pos]
+        if expect_value and _is_word(tok):
+            values.add(tok)
+        elif expect_value or tok != ",":
+            raise fail(f"unexpected {tok!r} in a value set")
+        expect_value = not expect_value
         pos += 1
     if pos >= len(tokens):
         raise fail("missing ')'")
+    if not values:
+        # Kubernetes' own wording (labels.Parse).
+        raise fail("for 'in', 'notin' operators, values set can't be empty")
     return frozenset(values), pos + 1

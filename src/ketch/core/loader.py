@@ -6,12 +6,11 @@ line where YAML went wrong, so a user can fix the file at once.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from ketch.core.codec import decode_body, safe_load_all
 from ketch.core.errors import FieldError, InvalidError
 from ketch.core.kinds import KindInfo, KindRegistry, validation_fields
 from ketch.core.resources import DEFAULT_NAMESPACE, Resource
@@ -23,14 +22,10 @@ def load_documents(text: str, source: str = "<input>") -> list[dict[str, Any]]:
     """Parse every document of a YAML (or JSON) stream; skip empty documents.
 
     A ``kind: List`` document (as ``kubectl get -o yaml`` writes) expands to its items.
+    The server's body decoder reads it (``ketch.core.codec.safe_load_all``), with its
+    limits on aliasing and nesting.
     """
-    try:
-        docs = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
-        problem = getattr(err, "problem", None) or str(err)
-        raise InvalidError(f"malformed YAML at {where}: {problem}", source=source) from None
+    docs = safe_load_all(text, source)
     out: list[dict[str, Any]] = []
     for index, doc in enumerate(docs, start=1):
         if doc is None:
@@ -47,15 +42,9 @@ def load_documents(text: str, source: str = "<input>") -> list[dict[str, Any]]:
 
 
 def parse_json_body(raw: bytes, source: str = "request body") -> Any:
-    """A request body as JSON (or YAML, which is a superset), with a clear error."""
-    try:
-        return json.loads(raw)
-    except ValueError:
-        pass
-    try:
-        return yaml.safe_load(raw)
-    except yaml.YAMLError as err:
-        raise InvalidError(f"malformed JSON/YAML: {err}", source=source) from None
+    """A request body as JSON (or YAML, which is a superset), with a clear error
+    (``BadRequestError``, 400, as Kubernetes answers a body it cannot decode)."""
+    return decode_body(raw, source)
 
 
 def parse_resource(doc: Any, registry: KindRegistry, *, source: str | None = None,

@@ -41,7 +41,12 @@ log = logging.getLogger("ketch.runtime")
 LEASE_TTL = 10.0
 _PUMP_INTERVAL = 0.25
 _RESYNC_INTERVAL = 30.0
-_EVENT_RETENTION = 15 * 60.0
+# The change log is compacted to the last 5 minutes (kube-apiserver's default etcd
+# compaction interval) and at most the last 1,000 revisions, so it stays bounded however
+# fast objects change; a watch from before that gets 410 Gone and lists again.
+_EVENT_RETENTION = 5 * 60.0
+EVENT_WINDOW = 1000
+_PRUNE_INTERVAL = 5.0
 
 
 def make_executor(settings: Settings, artifacts: ArtifactStore) -> Executor:
@@ -235,8 +240,8 @@ class Runtime:
                 if stamp - last_resync > _RESYNC_INTERVAL:
                     self._resync()
                     last_resync = stamp
-                if stamp - last_prune > 60.0:
-                    self.store.prune_events(_EVENT_RETENTION)
+                if stamp - last_prune > _PRUNE_INTERVAL:
+                    self.store.prune_events(_EVENT_RETENTION, keep_revisions=EVENT_WINDOW)
                     last_prune = stamp
                 if len(events) == 500:
                     continue

@@ -7,6 +7,7 @@ this control plane's controllers at once.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
 from ketch.core.errors import ConflictError, FieldError, InvalidError, NotFoundError
@@ -20,7 +21,11 @@ from ketch.core.store import ListResult
 __all__ = ["ResourceService", "merge_patch"]
 
 ApplyAction = Literal["created", "configured", "unchanged"]
-_PATCH_RETRIES = 8
+# An unconditional patch or apply retries on conflict for this long, as kube-apiserver's
+# GuaranteedUpdate retries until the request's deadline: a count of tries gave up under
+# contention (5.8% of patches with 16 writers on one object), a deadline only when the
+# object truly never holds still.
+_RETRY_FOR = 30.0
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -106,7 +111,8 @@ class ResourceService:
             raise InvalidError("a merge patch must be a JSON object")
         pinned = (patch.get("metadata") or {}).get("resourceVersion") if isinstance(
             patch.get("metadata"), dict) else None
-        for _ in range(_PATCH_RETRIES):
+        deadline = time.monotonic() + _RETRY_FOR
+        while True:
             current = self.store.get(info, namespace, name)
             body = merge_patch(current.to_wire(), patch)
             if not isinstance(body.get("metadata"), dict):
@@ -119,8 +125,9 @@ class ResourceService:
             except ConflictError:
                 if pinned is not None:
                     raise
-        raise ConflictError(f"{info.plural} {name!r} kept changing; patch gave up after "
-                            f"{_PATCH_RETRIES} tries")
+                if time.monotonic() > deadline:
+                    raise ConflictError(f"{info.plural} {name!r} kept changing for "
+                                        f"{_RETRY_FOR:.0f}s; patch gave up") from None
 
     def apply(self, info: KindInfo, namespace: str | None, name: str, body: Any, *,
               dry_run: bool = False) -> tuple[Resource, ApplyAction]:
@@ -129,7 +136,8 @@ class ResourceService:
         if obj.name != name:
             raise InvalidError("name mismatch", [FieldError(
                 "metadata.name", f"{obj.name!r} does not match the URL's {name!r}")])
-        for _ in range(_PATCH_RETRIES):
+        deadline = time.monotonic() + _RETRY_FOR
+        while True:
             try:
                 current = self.store.get(info, obj.namespace, name)
             except NotFoundError:
@@ -146,8 +154,9 @@ class ResourceService:
             try:
                 return self._notify(info, self.store.update(info, new)), "configured"
             except ConflictError:
-                continue
-        raise ConflictError(f"{info.plural} {name!r} kept changing; apply gave up")
+                if time.monotonic() > deadline:
+                    raise ConflictError(f"{info.plural} {name!r} kept changing for "
+                                        f"{_RETRY_FOR:.0f}s; apply gave up") from None
 
     def delete(self, info: KindInfo, namespace: str | None, name: str, *,
                resource_version: str | None = None) -> Resource:

@@ -148,10 +148,16 @@ def _tokenize(text: str) -> list[_Token]:
 # -- parser -----------------------------------------------------------------------------------
 
 
+# Parentheses a query may nest: the parser and the SQL compiler recurse once per level, and
+# SQLite refuses expressions deeper than 1,000 (a 5,000-deep query was a 500).
+MAX_NESTING = 64
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.tokens = _tokenize(text)
         self.i = 0
+        self.depth = 0
 
     @property
     def tok(self) -> _Token:
@@ -195,10 +201,16 @@ class _Parser:
         return terms[0] if len(terms) == 1 else And(tuple(terms))
 
     def term(self) -> Expr:
-        if self.accept("punct", "("):
+        if self.at("punct", "("):
+            if self.depth == MAX_NESTING:
+                raise FilterError(f"filterQuery: parentheses nested deeper than {MAX_NESTING} "
+                                  f"levels at position {self.tok.pos}")
+            self.take()
+            self.depth += 1
             expr = self.or_expr()
             if not self.accept("punct", ")"):
                 raise self.fail("')'")
+            self.depth -= 1
             return expr
         ref = self.property_ref()
         if not (self.at("op") or (self.at("kw") and self.tok.value in ("LIKE", "ILIKE", "IN"))):

@@ -15,13 +15,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from ketch.core.errors import FieldError, InvalidError, NotFoundError
+from ketch.core.errors import BadRequestError, FieldError, InvalidError, NotFoundError
 from ketch.core.kinds import KindInfo, LogOptions
 from ketch.core.labels import LabelSelector
 from ketch.core.loader import parse_json_body
 from ketch.core.runtime import Runtime
 from ketch.core.service import ResourceService
-from ketch.server._watch import watch_stream
+from ketch.server._watch import check_watch_start, parse_resource_version, watch_stream
 
 __all__ = ["kind_router", "kind_schema"]
 
@@ -64,7 +64,8 @@ async def _body(request: Request) -> Any:
     raw = await request.body()
     if not raw.strip():
         raise InvalidError("the request body is empty; send the object as JSON or YAML")
-    return parse_json_body(raw)
+    # Off the event loop: a pathological YAML body costs up to a second to refuse.
+    return await run_in_threadpool(parse_json_body, raw)
 
 
 def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
@@ -88,11 +89,9 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
         name = _field_name(field_selector)
         if watch:
             selector = LabelSelector.parse(label_selector)
-            rv = resource_version or ""
-            if rv and not (rv.isascii() and rv.isdigit()):
-                # Checked before streaming: a bad value must be a 422, not a broken stream.
-                raise InvalidError("invalid resourceVersion", [FieldError(
-                    "resourceVersion", f"{resource_version!r} is not a non-negative integer")])
+            # Checked before streaming: a bad or compacted resourceVersion is a 400 or a
+            # 410 with a Status body, not a broken stream.
+            await check_watch_start(runtime, [info], parse_resource_version(resource_version))
             stream = watch_stream(request, runtime, info, namespace, selector, name,
                                   resource_version, timeout_seconds)
             return StreamingResponse(stream, media_type="text/event-stream",
@@ -221,6 +220,6 @@ def _field_name(field_selector: str | None) -> str | None:
         return None
     key, sep, value = field_selector.partition("=")
     if key.strip() != "metadata.name" or not sep or "," in value:
-        raise InvalidError("unsupported field selector", [FieldError(
+        raise BadRequestError("unsupported field selector", [FieldError(
             "fieldSelector", f"{field_selector!r}: only metadata.name=NAME is supported")])
     return value.strip().lstrip("=")

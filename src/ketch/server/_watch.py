@@ -11,7 +11,6 @@ dashboard page watching every kind would otherwise run out of them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
 
@@ -21,21 +20,54 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from ketch.core.codec import dumps
-from ketch.core.errors import FieldError, InvalidError, KetchError, NotFoundError
+from ketch.core.errors import BadRequestError, FieldError, InvalidError, KetchError, NotFoundError
 from ketch.core.kinds import KindInfo
 from ketch.core.labels import LabelSelector
 from ketch.core.runtime import Runtime
+from ketch.server._feed import FeedEvent, Subscription, change_feed
 
-__all__ = ["multi_watch_router", "watch_stream"]
+__all__ = ["check_watch_start", "multi_watch_router", "parse_resource_version", "watch_stream"]
 
-# Writes through this process wake the stream at once; the poll only picks up
-# writes by other control planes sharing the database.
-_POLL = 0.25
 _HEARTBEAT = 15.0
+# resourceVersion is an int64 in the store (etcd's revision is too).
+_MAX_RV = 2**63 - 1
 
 
 def _sse(payload: dict[str, object]) -> str:
     return f"data: {dumps(payload)}\n\n"
+
+
+def parse_resource_version(text: str | None) -> int | None:
+    """A watch's ``resourceVersion``: None for unset or "0" (start from a list), else the
+    revision; anything else is a 400 naming the parameter, as kube-apiserver answers."""
+    if not text or text == "0":
+        return None
+    if not (text.isascii() and text.isdigit()) or int(text) > _MAX_RV:
+        raise BadRequestError("invalid resourceVersion", [FieldError(
+            "resourceVersion", f"{text[:40]!r} is not a resource version (a non-negative "
+            "64-bit integer)")])
+    return int(text)
+
+
+async def check_watch_start(runtime: Runtime, infos: list[KindInfo],
+                            since: int | None) -> None:
+    """Before the stream opens: a watch from a compacted revision is 410 Gone."""
+    if since is not None:
+        keys = {one.key for one in infos}
+        await run_in_threadpool(runtime.store.events, since, kind_keys=keys, limit=1)
+
+
+# Put in a stream's queue when its client has gone.
+_DISCONNECTED = KetchError("the client went away")
+
+
+async def _until_disconnect(request: Request, sub: Subscription) -> None:
+    # Waits on the connection, costing nothing while it is open: no per-stream polling.
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            sub.queue.put_nowait(_DISCONNECTED)
+            return
 
 
 async def watch_stream(request: Request, runtime: Runtime, info: KindInfo | list[KindInfo],
@@ -44,13 +76,22 @@ async def watch_stream(request: Request, runtime: Runtime, info: KindInfo | list
                        timeout: float | None) -> AsyncIterator[str]:
     """The events of one kind, or of several (then without ``name``)."""
     infos = info if isinstance(info, list) else [info]
+    keys = frozenset(one.key for one in infos)
     store = runtime.store
     ends = time.monotonic() + timeout if timeout else None
-    woken = runtime.subscribe()
+    feed = change_feed(runtime)
+    # Subscribed first: whatever is written from here on reaches the queue, so the
+    # initial list or the replay from the log below cannot miss it.
+    sub = await feed.subscribe(keys, namespace)
+    listener = asyncio.create_task(_until_disconnect(request, sub))
+
+    def wanted(event: FeedEvent) -> bool:
+        obj = event.event.object
+        return (name is None or obj.name == name) and selector.matches(obj.metadata.labels)
+
     try:
-        if resource_version and resource_version != "0":
-            since = int(resource_version)
-        elif name is not None:
+        since = parse_resource_version(resource_version)
+        if since is None and name is not None:
             # One object (what `wait` asks for): read it, not the whole namespace.
             since = await run_in_threadpool(store.revision)
             try:
@@ -60,7 +101,7 @@ async def watch_stream(request: Request, runtime: Runtime, info: KindInfo | list
             else:
                 if selector.matches(obj.metadata.labels):
                     yield _sse({"type": "ADDED", "object": obj.to_wire()})
-        else:
+        elif since is None:
             revisions = []
             for one in infos:
                 listed = await run_in_threadpool(store.list, one, namespace, selector=selector)
@@ -70,32 +111,42 @@ async def watch_stream(request: Request, runtime: Runtime, info: KindInfo | list
             # From the earliest list on: a change between two lists may come twice,
             # never not at all (clients drop replays by resourceVersion).
             since = min(revisions, default=0)
-        last_beat = time.monotonic()
-        while ends is None or time.monotonic() < ends:
-            if await request.is_disconnected():
-                return
-            events = await run_in_threadpool(store.events, since,
-                                             kind_keys={one.key for one in infos},
+        # Replay from the log what came before the feed's position at subscription.
+        while since < sub.position:
+            events = await run_in_threadpool(store.events, since, kind_keys=set(keys),
                                              namespace=namespace)
+            events = [e for e in events if e.revision <= sub.position]
+            if not events:
+                break
             for event in events:
                 since = event.revision
-                obj = event.object
-                if name is not None and obj.name != name:
-                    continue
-                if not selector.matches(obj.metadata.labels):
-                    continue
-                yield _sse(event.to_wire())
-            if not events:
-                if time.monotonic() - last_beat > _HEARTBEAT:
-                    last_beat = time.monotonic()
-                    yield ": keep-alive\n\n"
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), _POLL)
-                woken.clear()
+                item = FeedEvent(event)
+                if wanted(item):
+                    yield item.sse
+        while True:
+            wait = _HEARTBEAT if ends is None else min(_HEARTBEAT, ends - time.monotonic())
+            if wait <= 0:
+                return
+            try:
+                got = await asyncio.wait_for(sub.queue.get(), wait)
+            except TimeoutError:
+                if ends is not None and time.monotonic() >= ends:
+                    return
+                yield ": keep-alive\n\n"
+                continue
+            if got is _DISCONNECTED:
+                return
+            if isinstance(got, KetchError):
+                raise got  # the feed dropped this stream (410: list again)
+            if got.revision > since:
+                since = got.revision
+                if wanted(got):
+                    yield got.sse
     except KetchError as err:
         yield _sse({"type": "ERROR", "object": err.to_body()})
     finally:
-        runtime.unsubscribe(woken)
+        listener.cancel()
+        feed.unsubscribe(sub)
 
 
 def multi_watch_router(runtime: Runtime) -> APIRouter:
@@ -119,11 +170,8 @@ def multi_watch_router(runtime: Runtime) -> APIRouter:
                     infos.append(found)
         if not infos:
             raise InvalidError("no kinds to watch", [FieldError("kinds", "name one or more")])
-        rv = resourceVersion or ""
-        if rv and not (rv.isascii() and rv.isdigit()):
-            raise InvalidError("invalid resourceVersion", [FieldError(
-                "resourceVersion", f"{resourceVersion!r} is not a non-negative integer")])
         selector = LabelSelector.parse(labelSelector)
+        await check_watch_start(runtime, infos, parse_resource_version(resourceVersion))
         stream = watch_stream(request, runtime, infos, namespace or None, selector, None,
                               resourceVersion, timeoutSeconds)
         return StreamingResponse(stream, media_type="text/event-stream",

@@ -20,6 +20,7 @@ from ketch.core.errors import FieldError, InvalidError, KetchError, Unauthorized
 from ketch.core.runtime import Runtime
 from ketch.core.service import ResourceService
 from ketch.server._artifacts import artifacts_router
+from ketch.server._limits import BodyLimit
 from ketch.server._lineage import lineage_router
 from ketch.server._observability import install_observability
 from ketch.server._resources import kind_router
@@ -90,6 +91,7 @@ def create_app(runtime: Runtime, *, token: str | None = None, manage_runtime: bo
                         "missing or wrong bearer token (set KETCH_TOKEN)"))
             return await call_next(request)
 
+    app.add_middleware(BodyLimit, limit=runtime.settings.max_request_bytes)
     install_observability(app, runtime)
     _install_discovery(app, runtime)
     defs: dict[str, Any] = {}

@@ -126,8 +126,12 @@ class ResourceStore(abc.ABC):
         """The latest revision written."""
 
     @abc.abstractmethod
-    def prune_events(self, older_than_seconds: float) -> int:
-        """Drop change-log entries older than the given age; returns how many."""
+    def prune_events(self, older_than_seconds: float, *,
+                     keep_revisions: int | None = None) -> int:
+        """Compact the change log: drop entries older than the given age and, with
+        ``keep_revisions``, those more than that many revisions behind the latest (as
+        etcd compacts). Returns how many; ``events`` from a compacted revision raises
+        ``GoneError`` afterwards."""
 
     @abc.abstractmethod
     def namespaces(self) -> builtins.list[str]:

@@ -30,10 +30,12 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from ketch.core.codec import dumps, loads
+from ketch.core.config import redact_url
 from ketch.core.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -42,6 +44,7 @@ from ketch.core.errors import (
     InvalidError,
     KetchError,
     NotFoundError,
+    RequestEntityTooLargeError,
     StoreError,
 )
 from ketch.core.kinds import KindInfo
@@ -54,6 +57,28 @@ from ketch.core.store._migrate import SchemaBranch, ensure_schema
 __all__ = ["SqlResourceStore"]
 
 _MUTABLE_META = ("labels", "annotations", "finalizers", "owner_references")
+
+# Kubernetes' limits: annotations 256 KiB in all (apimachinery's TotalAnnotationSizeLimitB),
+# an object 1.5 MiB (etcd's default --max-request-bytes). Every status write copies the
+# object into the change log, so without them one 50 MB annotation grew the database by
+# hundreds of megabytes a minute.
+MAX_ANNOTATIONS_BYTES = 256 * 1024
+MAX_OBJECT_BYTES = 3 * 512 * 1024
+
+
+def _check_limits(body: dict[str, Any], *, annotations: bool = True) -> None:
+    if annotations:
+        notes = body["metadata"].get("annotations") or {}
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in notes.items())
+        if size > MAX_ANNOTATIONS_BYTES:
+            raise InvalidError("annotations too long", [FieldError(
+                "metadata.annotations",
+                f"Too long: must have at most {MAX_ANNOTATIONS_BYTES} bytes (has {size})")])
+    size = len(dumps(body).encode())
+    if size > MAX_OBJECT_BYTES:
+        raise RequestEntityTooLargeError(
+            f"{body['kind']} {body['metadata']['name']!r} is too large: {size} bytes stored, "
+            f"the limit is {MAX_OBJECT_BYTES} (as etcd's request limit)")
 
 
 def make_engine(url: str) -> Engine:
@@ -70,7 +95,8 @@ def make_engine(url: str) -> Engine:
             return engine
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, **codec)
     except (SQLAlchemyError, ImportError) as err:
-        raise StoreError(f"cannot open database {_redact(url)}: {err}") from None
+        raise StoreError(f"cannot open database {redact_url(url)}: "
+                         f"{_scrub(str(err), url)}") from None
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -81,6 +107,9 @@ def _tune_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=30000")
+        # A checkpointed WAL is truncated back to this size (by default it keeps its peak
+        # size for good: hundreds of megabytes after a burst of large writes).
+        cur.execute("PRAGMA journal_size_limit=67108864")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -89,14 +118,23 @@ def _tune_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def _redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    head, sep, tail = url.partition("@")
-    if not sep or "://" not in head:
-        return url
-    scheme, _, cred = head.partition("://")
-    user = cred.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{tail}"
+def _scrub(text: str, url: str) -> str:
+    """``text`` (a driver's message, which may quote the URL) with the URL's password
+    masked wherever it appears."""
+    text = text.replace(url, redact_url(url))
+    for secret in _passwords(url):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _passwords(url: str) -> list[str]:
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return []
+    found = [parsed.password, parsed.query.get("password")]
+    flat = [p for value in found for p in ((value,) if isinstance(value, str) else value or ())]
+    return [p for p in flat if p and len(p) > 2]
 
 
 class SqlResourceStore(ResourceStore):
@@ -124,9 +162,11 @@ class SqlResourceStore(ResourceStore):
         except KetchError:
             raise
         except DBAPIError as err:
-            raise StoreError(f"database error ({_redact(self.url)}): {err.orig}") from None
+            raise StoreError(f"database error ({redact_url(self.url)}): "
+                             f"{_scrub(str(err.orig), self.url)}") from None
         except SQLAlchemyError as err:
-            raise StoreError(f"database error ({_redact(self.url)}): {err}") from None
+            raise StoreError(f"database error ({redact_url(self.url)}): "
+                             f"{_scrub(str(err), self.url)}") from None
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Connection]:
@@ -185,6 +225,7 @@ class SqlResourceStore(ResourceStore):
             })
             obj = resource.model_copy(update={"metadata": meta, "status": {}})
             body = obj.to_wire()
+            _check_limits(body)
             try:
                 conn.execute(insert(t.resources).values(
                     uid=meta.uid, kind_key=info.key, namespace=namespace, name=obj.name,
@@ -272,6 +313,7 @@ class SqlResourceStore(ResourceStore):
         rev = self._next_revision(conn)
         body = {**row.body, "status": status,
                 "metadata": {**row.body["metadata"], "resourceVersion": str(rev)}}
+        _check_limits(body, annotations=False)
         conn.execute(update(t.resources).where(t.resources.c.id == row.id)
                      .values(resource_version=rev, body=body))
         self._log(conn, rev, "MODIFIED", info, body)
@@ -290,6 +332,7 @@ class SqlResourceStore(ResourceStore):
         rev = self._next_revision(conn)
         new.metadata.resource_version = str(rev)
         body = new.to_wire()
+        _check_limits(body)
         if new.metadata.deletion_timestamp and not new.metadata.finalizers:
             conn.execute(delete(t.resources).where(t.resources.c.id == row.id))
             self._log(conn, rev, "DELETED", info, body)
@@ -346,13 +389,20 @@ class SqlResourceStore(ResourceStore):
         with self._transaction(write=False) as conn:
             return int(conn.execute(select(t.revision.c.value)).scalar_one())
 
-    def prune_events(self, older_than_seconds: float) -> int:
+    def prune_events(self, older_than_seconds: float, *,
+                     keep_revisions: int | None = None) -> int:
         cutoff = time.time() - older_than_seconds
         cols = t.events.c
         with self._transaction(write=True) as conn:
             newest = conn.execute(select(cols.revision).where(cols.created_at < cutoff)
                                   .order_by(cols.revision.desc()).limit(1)).scalar()
-            if newest is None:
+            if keep_revisions is not None:
+                latest = int(conn.execute(select(t.revision.c.value)).scalar_one())
+                window_start = latest - keep_revisions
+                if window_start > (newest or 0):
+                    newest = window_start
+            pruned = int(conn.execute(select(t.revision.c.pruned_through)).scalar_one())
+            if newest is None or newest <= pruned:
                 return 0
             count = conn.execute(delete(t.events).where(cols.revision <= newest)).rowcount
             conn.execute(update(t.revision).where(t.revision.c.id == 1)

@@ -1,0 +1,224 @@
+"""Input and size limits of the API server, against a real ``ketch server``.
+
+Each test reproduces a probe of issue 10 that took the server down or answered 500 or
+200: now a 400, 410 or 413 with a Kubernetes Status body, and the server stays ready.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import ServerProcess, start_server, wait_for
+
+pytestmark = pytest.mark.slow
+
+JOBS = "/apis/ketch.dev/v1/namespaces/{ns}/jobs"
+RUNS = "/apis/pipelines.ketch.dev/v1/namespaces/{ns}/pipelineruns"
+MERGE = {"Content-Type": "application/merge-patch+json"}
+YAML = {"Content-Type": "application/yaml"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    srv = start_server(tmp_path_factory.mktemp("limits") / "home")
+    yield srv
+    srv.kill(signal.SIGTERM)
+
+
+@pytest.fixture
+def http(server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        yield c
+
+
+@pytest.fixture
+def ns(request: pytest.FixtureRequest) -> str:
+    name = re.sub(r"[^a-z0-9-]", "-", request.node.originalname.removeprefix("test_"))
+    return name[:60].strip("-")
+
+
+def status(resp: httpx.Response, code: int, reason: str) -> dict[str, Any]:
+    """The Kubernetes Status body of a failed request."""
+    assert resp.status_code == code, resp.text[:500]
+    body: dict[str, Any] = resp.json()
+    assert (body["kind"], body["status"], body["reason"], body["code"]) == (
+        "Status", "Failure", reason, code), body
+    return body
+
+
+def job(name: str, **meta: Any) -> dict[str, Any]:
+    return {"apiVersion": "ketch.dev/v1", "kind": "Job", "metadata": {"name": name, **meta},
+            "spec": {"command": ["true"]}}
+
+
+def names(http: httpx.Client, path: str) -> list[str]:
+    resp = http.get(path)
+    assert resp.status_code == 200, resp.text
+    return [item["metadata"]["name"] for item in resp.json()["items"]]
+
+
+def alias_bomb() -> str:
+    """Issue 10.1's probe: 11 KB of YAML, 8 levels of 9-way aliases in a pipelineSpec
+    (9^8 = 43 million nodes once expanded: 545 MB, a 201 after 27 s)."""
+    lines = [f"l0: &l0 [{', '.join(['lol'] * 9)}]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    return ("apiVersion: pipelines.ketch.dev/v1\nkind: PipelineRun\nmetadata: {name: bomb}\n"
+            "spec:\n  pipelineSpec:\n    pipelineInfo: {name: bomb}\n"
+            "    root: {dag: {tasks: {}}}\n    components:\n"
+            + "".join(f"      {line}\n" for line in lines))
+
+
+def test_yaml_alias_bomb_is_refused_and_the_server_stays_ready(
+        http: httpx.Client, ns: str) -> None:
+    resp = http.post(RUNS.format(ns=ns), content=alias_bomb().encode(), headers=YAML)
+    body = status(resp, 400, "BadRequest")
+    assert "excessive aliasing" in body["message"]
+    assert http.get("/readyz").status_code == 200
+    assert names(http, RUNS.format(ns=ns)) == []
+
+
+@pytest.mark.parametrize(("raw", "ctype"), [
+    (b"[" * 100_000 + b"]" * 100_000, "application/json"),
+    (b"- " * 3000 + b"x", "application/yaml"),  # 3,000 block sequences on one line
+], ids=["json-100k-deep-list", "yaml-3k-deep"])
+def test_deep_nesting_is_a_400_not_a_500(http: httpx.Client, ns: str, raw: bytes,
+                                         ctype: str) -> None:
+    resp = http.post(JOBS.format(ns=ns), content=raw, headers={"Content-Type": ctype})
+    assert "deeper than 128 levels" in status(resp, 400, "BadRequest")["message"]
+    assert http.get("/readyz").status_code == 200
+
+
+def test_request_bodies_over_3_mib_are_413(http: httpx.Client, ns: str) -> None:
+    big = job("big")
+    big["spec"]["command"] = ["echo", "x" * (3 * 1024 * 1024)]
+    resp = http.post(JOBS.format(ns=ns), json=big)
+    assert "limit is 3145728" in status(resp, 413, "RequestEntityTooLarge")["message"]
+
+    # A chunked body announces no length: it is cut off at the limit all the same.
+    def chunks() -> Iterator[bytes]:
+        yield b'{"apiVersion": "ketch.dev/v1", "kind": "Job", "metadata": {"name": "c"}, '
+        yield b'"spec": {"command": ["echo", "'
+        for _ in range(64):
+            yield b"y" * 65536
+        yield b'"]}}'
+
+    resp = http.post(JOBS.format(ns=ns), content=chunks(),
+                     headers={"Content-Type": "application/json"})
+    status(resp, 413, "RequestEntityTooLarge")
+    assert names(http, JOBS.format(ns=ns)) == []
+
+
+def test_the_body_limit_is_a_setting(tmp_path: Path, ns: str) -> None:
+    srv = start_server(tmp_path / "home", KETCH_MAX_REQUEST_BYTES="2000")
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as http:
+            ok = http.post(JOBS.format(ns=ns), json=job("small"))
+            assert ok.status_code == 201, ok.text
+            over = job("over", annotations={"note": "z" * 2000})
+            body = status(http.post(JOBS.format(ns=ns), json=over), 413,
+                          "RequestEntityTooLarge")
+            assert "limit is 2000 (KETCH_MAX_REQUEST_BYTES)" in body["message"]
+    finally:
+        srv.kill(signal.SIGTERM)
+
+
+def test_filter_query_with_5000_nested_parentheses_is_a_400(http: httpx.Client) -> None:
+    query = "(" * 5000 + "name = 'a'" + ")" * 5000
+    resp = http.get("/api/model_registry/v1alpha3/registered_models",
+                    params={"filterQuery": query})
+    assert resp.status_code == 400, resp.text
+    assert "nested deeper than 64 levels" in resp.text
+    assert http.get("/readyz").status_code == 200
+
+
+def test_nul_in_a_query_parameter_or_a_body_is_a_400(http: httpx.Client, ns: str) -> None:
+    resp = http.get("/api/ketch/artifacts", params={"uri": "/tmp/x\x00y"})
+    body = status(resp, 400, "BadRequest")
+    assert body["details"]["causes"][0]["field"] == "uri"
+    resp = http.get("/api/ketch/lineage/artifacts", params={"uri": "s3://b/\x00"})
+    status(resp, 400, "BadRequest")
+    bad = job("nul")
+    bad["spec"]["command"] = ["echo", "a\x00b"]
+    body = status(http.post(JOBS.format(ns=ns), json=bad), 400, "BadRequest")
+    assert body["details"]["causes"][0]["field"] == "spec.command[1]"
+
+
+def test_watch_resource_version_beyond_int64_is_a_400(http: httpx.Client, ns: str) -> None:
+    for rv in (str(2**63), str(2**64 + 5), "9" * 40):
+        resp = http.get(JOBS.format(ns=ns), params={"watch": "true", "resourceVersion": rv,
+                                                    "timeoutSeconds": 1})
+        body = status(resp, 400, "BadRequest")
+        assert body["details"]["causes"][0]["field"] == "resourceVersion"
+        resp = http.get("/api/ketch/watch", params={"kinds": "jobs", "resourceVersion": rv})
+        status(resp, 400, "BadRequest")
+
+
+def test_annotations_over_256_kib_are_refused_naming_the_field(
+        http: httpx.Client, ns: str) -> None:
+    over = job("notes", annotations={"a": "x" * (128 * 1024), "b": "y" * (128 * 1024)})
+    body = status(http.post(JOBS.format(ns=ns), json=over), 422, "Invalid")
+    assert body["details"]["causes"] == [{
+        "field": "metadata.annotations",
+        "message": "Too long: must have at most 262144 bytes (has 262146)"}]
+    created = http.post(JOBS.format(ns=ns), json=job("notes", annotations={"a": "x" * 1000}))
+    assert created.status_code == 201, created.text
+    # Growing it past the limit later is refused the same way, and nothing changes.
+    patch = {"metadata": {"annotations": {"b": "y" * (256 * 1024)}}}
+    resp = http.patch(f"{JOBS.format(ns=ns)}/notes", headers=MERGE, content=json.dumps(patch))
+    status(resp, 422, "Invalid")
+    assert set(http.get(f"{JOBS.format(ns=ns)}/notes").json()["metadata"]["annotations"]) == {
+        "a"}
+
+
+def test_objects_over_1_5_mib_are_413_however_they_grow(http: httpx.Client, ns: str) -> None:
+    big = job("big")
+    big["spec"]["command"] = ["echo", "x" * (1600 * 1024)]  # under the body limit
+    body = status(http.post(JOBS.format(ns=ns), json=big), 413, "RequestEntityTooLarge")
+    assert "limit is 1572864" in body["message"]
+    assert names(http, JOBS.format(ns=ns)) == []
+    # An object that grows past it through its status is refused too.
+    obj = http.post(JOBS.format(ns=ns), json=job("grows")).json()
+    wait_for(lambda: http.get(f"{JOBS.format(ns=ns)}/grows").json().get("status", {}).get(
+        "phase") == "Succeeded", message="the job to finish")
+    before = http.get(f"{JOBS.format(ns=ns)}/grows").json()
+    grown = {"status": {"conditions": [{"type": "Noted", "status": "True", "reason": "Big",
+                                        "message": "m" * (1600 * 1024)}]}}
+    resp = http.patch(f"{JOBS.format(ns=ns)}/grows/status", headers=MERGE,
+                      content=json.dumps(grown))
+    status(resp, 413, "RequestEntityTooLarge")
+    assert http.get(f"{JOBS.format(ns=ns)}/grows").json() == before, obj
+
+
+def test_unconditional_merge_patches_under_contention_all_succeed(
+        http: httpx.Client, server: ServerProcess, ns: str) -> None:
+    """Issue 10.10: 16 writers patching one object lost 5.8% of their patches with "gave
+    up after 8 tries"; Kubernetes' GuaranteedUpdate retries until the request's deadline."""
+    assert http.post(JOBS.format(ns=ns), json=job("hot")).status_code == 201
+    failures: list[str] = []
+
+    def writer(index: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=60) as own:
+            for n in range(15):
+                patch = {"metadata": {"labels": {f"w{index}": str(n)}}}
+                resp = own.patch(f"{JOBS.format(ns=ns)}/hot", headers=MERGE,
+                                 content=json.dumps(patch))
+                if resp.status_code != 200:
+                    failures.append(resp.text)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    labels = http.get(f"{JOBS.format(ns=ns)}/hot").json()["metadata"]["labels"]
+    assert labels == {f"w{i}": "14" for i in range(16)}
