@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -425,3 +426,66 @@ def test_log_cap_setting_is_checked(tmp_path: Path, store: ArtifactStore,
     assert LocalExecutor(tmp_path / "runs", store).log_max_bytes == 2 << 20
     monkeypatch.delenv("KETCH_LOG_MAX_BYTES")
     assert LocalExecutor(tmp_path / "runs", store).log_max_bytes == 64 << 20
+
+
+def test_units_get_neither_the_servers_secrets_nor_the_way_to_them(
+        ex: LocalExecutor, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KETCH_TOKEN", "do-not-leak")
+    monkeypatch.setenv("KETCH_DATABASE_URL", "postgresql://u:pw@db/x")
+    monkeypatch.setenv("KETCH_HOME", "/where/server.json/lives")
+    handle = ex.submit(py("import os; print(sorted(k for k in os.environ if "
+                          "k.startswith('KETCH_')))"))
+    assert wait_done(ex, handle).state is UnitState.SUCCEEDED
+    assert b"".join(ex.logs(handle)) == b"[]\n"
+
+
+@pytest.fixture
+def reachable(tmp_path: Path) -> Iterator[Path]:
+    """A directory every user can traverse (pytest's tmp_path sits under a 0700 one)."""
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="ketch-run-as-", dir="/tmp"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="running units as another user needs root")
+def test_run_as_user_runs_units_unprivileged_out_of_reach_of_root_files(
+        reachable: Path, store: ArtifactStore) -> None:
+    """KETCH_RUN_AS_USER: the unit is that user, cannot read the server's 0600 files,
+    and cannot touch handle.json (whose pid the root control plane signals)."""
+    secret = reachable / "server.json"
+    secret.write_text("token")
+    secret.chmod(0o600)
+    ex = LocalExecutor(reachable / "runs", store, run_as_user="nobody")
+    try:
+        # /bin/sh and cat, not Python: this machine's Python may live under 0700 /root.
+        script = (f'id -u; echo "$HOME $USER"; cat {secret} || echo denied;'
+                  ' d=$(dirname "$1"); echo forged > "$d/../handle.json" || echo kept')
+        handle = ex.submit(WorkUnit(unit_id="u1", log_key="logs/u1.log", command=[
+            "/bin/sh", "-c", script, "sh", str(reachable / "runs/u1/unit/exit")]))
+        status = wait_done(ex, handle)
+        assert status.state is UnitState.SUCCEEDED, status
+        lines = b"".join(ex.logs(handle)).decode().splitlines()
+        assert lines[0] == "65534" and lines[1].endswith(" nobody"), lines
+        assert "denied" in lines and "kept" in lines and "token" not in lines, lines
+        assert ex.lookup("u1") == handle
+        ex.finalize(handle)
+        ex.forget(handle)
+        assert not Path(handle["dir"]).exists()
+    finally:
+        ex.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="running units as another user needs root")
+def test_run_as_user_refuses_a_home_that_user_cannot_reach(tmp_path: Path,
+                                                           store: ArtifactStore) -> None:
+    tmp_path.chmod(0o700)
+    with pytest.raises(ExecutorError, match=rf"cannot enter {tmp_path} \(mode 700\)"):
+        LocalExecutor(tmp_path / "runs", store, run_as_user="nobody")
+
+
+def test_run_as_user_names_an_unknown_user(tmp_path: Path, store: ArtifactStore) -> None:
+    with pytest.raises(ExecutorError, match="KETCH_RUN_AS_USER='no-such-user-x': no such user"):
+        LocalExecutor(tmp_path / "runs", store, run_as_user="no-such-user-x")

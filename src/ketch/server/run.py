@@ -23,6 +23,7 @@ import os
 import secrets
 import signal
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -151,6 +152,60 @@ class HomeLock:
                 f"use that one, or stop it first with `ketch stop`")
 
 
+_PR_SET_DUMPABLE = 4
+# Read once into Settings; kept out of os.environ so nothing the server starts,
+# and no later read of its environment, sees them.
+_SECRET_ENV = ("KETCH_DATABASE_URL", "KETCH_TOKEN")
+
+
+def _harden_process() -> None:
+    """Keep the server's secrets from other processes of the same user.
+
+    ``PR_SET_DUMPABLE`` 0 makes ``/proc/<pid>/environ`` and ``/proc/<pid>/mem``
+    readable by root only and refuses ptrace from the same uid, so a Job running as
+    the server's (non-root) user cannot read the database URL the server was started
+    with: ``/proc/<pid>/environ`` shows the environment given at exec, which no
+    change to ``os.environ`` removes. Children get the flag reset by their exec.
+    """
+    for name in _SECRET_ENV:
+        os.environ.pop(name, None)
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_DUMPABLE, 0) failed: %s",
+                        os.strerror(ctypes.get_errno()))
+    except (OSError, AttributeError):
+        log.warning("prctl is not available; /proc/%d/environ stays readable by this user",
+                    os.getpid())
+
+
+def _create_private_sqlite(database_url: str) -> None:
+    """Create (or tighten) a SQLite database file as 0600 before the store opens it.
+
+    SQLite gives its ``-wal`` and ``-shm`` files the main file's mode, so the three
+    hold Job specs (secrets in ``spec.env``) for this user only.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        return  # the store reports a bad URL
+    if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
+        return
+    path = Path(url.database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(file, 0o600)
+
+
 def _token_for(settings: Settings, host: str) -> str | None:
     """Loopback needs no token unless one is configured; any other address does."""
     if settings.token:
@@ -196,14 +251,19 @@ def _serve_locked(settings: Settings, *, host: str, port: int, mode: str, announ
     sock = bind_socket(host, port)
     actual_port = sock.getsockname()[1]
     token = _token_for(settings, host)
+    _harden_process()
+    _create_private_sqlite(settings.database_url)
     runtime = Runtime(settings, load_components())
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{actual_port}"
+    client_url = url if not host.startswith("0.") else f"http://127.0.0.1:{actual_port}"
+    # Units do not inherit KETCH_HOME (it leads to the token and the database); a
+    # unit that calls the API (ModelRegistry() in a Job) finds the server by this.
+    os.environ.setdefault("KETCH_HOST", client_url)
     info = ServerInfo(settings.home)
 
     def _announce() -> None:
-        info.write({"url": url if not host.startswith("0.") else
-                    f"http://127.0.0.1:{actual_port}", "pid": os.getpid(), "mode": mode,
+        info.write({"url": client_url, "pid": os.getpid(), "mode": mode,
                     "started": started, "token": token})
         if announce is not None:
             announce(url, token is not None and settings.token is None

@@ -30,6 +30,7 @@ __all__ = [
     "HANDLE_FILE",
     "LOG_FILE",
     "REASON_FILE",
+    "USER_DIR",
     "atomic_write",
     "deadline_message",
     "detect_gpus",
@@ -48,6 +49,10 @@ __all__ = [
 
 HANDLE_FILE = "handle.json"
 EXIT_FILE = "exit"
+# With KETCH_RUN_AS_USER the wrapper runs as that user and writes its exit file in
+# this subdirectory, the only one it owns: handle.json (whose pid the control plane
+# signals as root) stays out of the unit's reach.
+USER_DIR = "unit"
 REASON_FILE = "reason"
 CANCELLED_FILE = "cancelled"
 LOG_FILE = "output.log"
@@ -75,7 +80,10 @@ def atomic_write(path: Path, data: str) -> None:
 def read_exit_code(directory: Path) -> int | None:
     """The code the ``sh`` wrapper recorded, or None if it recorded none."""
     try:
-        return int((directory / EXIT_FILE).read_text(encoding="utf-8").strip())
+        path = directory / EXIT_FILE
+        if not path.exists():
+            path = directory / USER_DIR / EXIT_FILE
+        return int(path.read_text(encoding="utf-8").strip())
     except (OSError, ValueError):
         return None
 

@@ -57,7 +57,48 @@ _EPSILON = 1e-9
 DEFAULT_LOG_MAX_BYTES = 64 << 20
 
 
-_PRIVATE_ENV = frozenset({"KETCH_TOKEN", "KETCH_DATABASE_URL"})
+# The control plane's secrets (API token, database URL with its password) and the
+# way to them (KETCH_HOME holds server.json, the token file and ketch.db) are not a
+# unit's business. A unit that calls the API gets KETCH_HOST, set by the server.
+_PRIVATE_ENV = frozenset({"KETCH_TOKEN", "KETCH_DATABASE_URL", "KETCH_HOME"})
+
+
+@dataclass(frozen=True)
+class RunAs:
+    """The unprivileged OS user units run as (``KETCH_RUN_AS_USER``)."""
+
+    name: str
+    uid: int
+    gid: int
+    home: str
+
+    @classmethod
+    def resolve(cls, user: str) -> RunAs:
+        import pwd
+
+        try:
+            entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+        except (KeyError, ValueError):
+            raise ExecutorError(f"KETCH_RUN_AS_USER={user!r}: no such user") from None
+        if entry.pw_uid != os.geteuid() and os.geteuid() != 0:
+            raise ExecutorError(f"KETCH_RUN_AS_USER={user!r} needs the ketch server to run "
+                                f"as root (it runs as uid {os.geteuid()})")
+        return cls(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
+
+    def check_reaches(self, directory: Path) -> None:
+        """Raise unless this user can traverse every directory down to ``directory``
+        (its wrapper writes the exit file there; ``~/.ketch`` under a 0700 ``/root``
+        is the usual miss)."""
+        for path in [directory, *directory.parents]:
+            st = path.stat()
+            bit = (0o100 if st.st_uid == self.uid else
+                   0o010 if st.st_gid == self.gid else 0o001)
+            if not st.st_mode & bit:
+                raise ExecutorError(
+                    f"KETCH_RUN_AS_USER={self.name!r}: that user cannot enter {path} "
+                    f"(mode {st.st_mode & 0o777:o}), so its units could not record how "
+                    f"they ended; make it traversable (chmod o+x {path}) or choose a "
+                    f"KETCH_HOME it can reach")
 
 
 @dataclass
@@ -85,6 +126,8 @@ class LocalExecutor(Executor):
         kill_grace_seconds: SIGTERM-to-SIGKILL grace for deadline kills.
         log_max_bytes: Cap of each unit's log (its tail is kept); defaults to
             ``KETCH_LOG_MAX_BYTES`` or 64 MiB.
+        run_as_user: OS user (name or uid) units run as; defaults to
+            ``KETCH_RUN_AS_USER``, else the server's own user. Needs root.
     """
 
     name = "local"
@@ -92,7 +135,7 @@ class LocalExecutor(Executor):
     def __init__(self, runs_dir: Path, artifacts: ArtifactStore, *,
                  cpus: float | None = None, memory: int | None = None,
                  gpus: list[str] | None = None, kill_grace_seconds: float = 5.0,
-                 log_max_bytes: int | None = None) -> None:
+                 log_max_bytes: int | None = None, run_as_user: str | None = None) -> None:
         self.runs_dir = Path(runs_dir)
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         # Resolved once: handles carry absolute paths, and resolving per submit costs.
@@ -104,6 +147,11 @@ class LocalExecutor(Executor):
         self._grace = kill_grace_seconds
         self.log_max_bytes = (log_max_bytes if log_max_bytes is not None
                               else _log_max_bytes_from_env())
+        user = run_as_user if run_as_user is not None else os.environ.get(
+            "KETCH_RUN_AS_USER", "").strip()
+        self.run_as = RunAs.resolve(user) if user else None
+        if self.run_as is not None:
+            self.run_as.check_reaches(self.runs_dir)
         self._host = socket.gethostname()
         self._lock = threading.Lock()
         self._units: dict[str, _Unit] = {}
@@ -176,6 +224,8 @@ class LocalExecutor(Executor):
         # The control plane's own secrets (API token, database URL with its
         # password) are not the unit's business.
         env = {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV}
+        if self.run_as is not None:
+            env.update(HOME=self.run_as.home, USER=self.run_as.name, LOGNAME=self.run_as.name)
         env.update(unit.env)
         if "PYTHONUNBUFFERED" not in unit.env:
             env["PYTHONUNBUFFERED"] = "1"  # so logs stream while the unit runs
@@ -221,6 +271,14 @@ class LocalExecutor(Executor):
     def _spawn(self, unit: WorkUnit, directory: Path, exe: str, env: dict[str, str],
                record: _Unit, *, reused: bool) -> Handle:
         directory.mkdir(parents=True, exist_ok=True)
+        run_as = self.run_as
+        exit_file = directory / proc.EXIT_FILE
+        if run_as is not None:
+            user_dir = directory / proc.USER_DIR
+            shutil.rmtree(user_dir, ignore_errors=True)
+            user_dir.mkdir()
+            os.chown(user_dir, run_as.uid, run_as.gid)
+            exit_file = user_dir / proc.EXIT_FILE
         if reused:
             # A resubmission of the same unit id must not inherit the previous end state.
             for stale in (proc.EXIT_FILE, proc.REASON_FILE, proc.CANCELLED_FILE,
@@ -228,13 +286,16 @@ class LocalExecutor(Executor):
                 (directory / stale).unlink(missing_ok=True)
         # Run the resolved file, not the bare name: sh would prefer its own builtins
         # (dash's echo interprets backslashes, unlike /bin/echo).
-        argv = ["/bin/sh", "-c", _WRAPPER, str(directory / proc.EXIT_FILE), exe,
+        argv = ["/bin/sh", "-c", _WRAPPER, str(exit_file), exe,
                 *unit.command[1:]]
         try:
             with open(directory / proc.LOG_FILE, "ab") as logf:
-                popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf,
-                                         stderr=subprocess.STDOUT, env=env,
-                                         cwd=unit.working_dir, start_new_session=True)
+                popen = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                    env=env, cwd=unit.working_dir, start_new_session=True,
+                    user=run_as.uid if run_as is not None else None,
+                    group=run_as.gid if run_as is not None else None,
+                    extra_groups=[] if run_as is not None else None)
         except (OSError, ValueError) as err:
             # ValueError: what exec refuses before any syscall (a NUL byte in argv or
             # env, '=' in an env name); the same unit can never start, so it is a
@@ -456,7 +517,7 @@ class LocalExecutor(Executor):
         if not proc.is_alive(handle["pid"], handle["createTime"]):
             return  # already ended: keep the state it ended in
         if (directory.is_dir() and not (directory / proc.REASON_FILE).exists()
-                and not (directory / proc.EXIT_FILE).exists()):
+                and proc.read_exit_code(directory) is None):
             # Marker first: poll must never see the killed unit as plainly failed.
             (directory / proc.CANCELLED_FILE).touch()
         proc.kill_tree(handle["pid"], handle["createTime"], grace_seconds)
