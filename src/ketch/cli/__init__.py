@@ -6,6 +6,6 @@ __all__ = ["main"]
 
 
 def main() -> None:
-    from ketch.cli._app import app
+    from ketch.cli._errors import main as run
 
-    app()
+    run()

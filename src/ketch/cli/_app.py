@@ -15,9 +15,11 @@ import typer
 if TYPE_CHECKING:
     from ketch.client import Client
 
+# Plain help (click's layout) instead of rich boxes, and errors left to ketch.cli._errors,
+# which prints each one as one ``error:`` line.
 app = typer.Typer(name="ketch", no_args_is_help=True, add_completion=False,
                   help="ketch: the Kubeflow ML platform as one Python package.",
-                  pretty_exceptions_enable=False)
+                  pretty_exceptions_enable=False, rich_markup_mode=None)
 
 
 def _add_component_verbs() -> None:
@@ -27,6 +29,7 @@ def _add_component_verbs() -> None:
     from ketch.registry.cli import app as models
     from ketch.serving.cli import serve
 
+    models.rich_markup_mode = None
     app.add_typer(models, name="models")
     app.command(name="serve")(serve)
     app.command(name="run")(run)
@@ -35,10 +38,26 @@ def _add_component_verbs() -> None:
 
 _add_component_verbs()
 
-NamespaceOpt = Annotated[str | None, typer.Option("--namespace", "-n",
+NamespaceOpt = Annotated[str | None, typer.Option("--namespace", "-n", metavar="NAMESPACE",
                                                   help="Namespace (default: 'default').")]
-OutputOpt = Annotated[str | None, typer.Option("--output", "-o",
-                                               help="Output format: json, yaml or wide.")]
+OutputOpt = Annotated[str | None, typer.Option("--output", "-o", metavar="FORMAT",
+                                               help="Output format: json, yaml, wide or "
+                                                    "name.")]
+KindArg = Annotated[str, typer.Argument(metavar="KIND",
+                                        help="Kind: plural, singular or short name.")]
+NameOptArg = Annotated[str | None, typer.Argument(
+    metavar="NAME", help="Object name; or give KIND/NAME as one argument.",
+    show_default=False)]
+PortOpt = Annotated[int, typer.Option(min=0, max=65535, metavar="PORT",
+                                      help="Port to listen on (0 picks a free one).")]
+HostOpt = Annotated[str, typer.Option(metavar="ADDRESS",
+                                      help="Address to bind (non-loopback needs a token).")]
+
+
+def _one(kind: str, name: str | None, verb: str) -> tuple[str, str]:
+    from ketch.cli._targets import one
+
+    return one(kind, name, verb)
 
 
 def _client() -> Client:
@@ -65,16 +84,13 @@ def _parse_duration(text: str) -> float:
 
 
 @app.command()
-def up(port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
-       host: Annotated[str, typer.Option(help="Address to bind (non-loopback needs a "
-                                               "token).")] = "127.0.0.1") -> None:
+def up(port: PortOpt = 8080, host: HostOpt = "127.0.0.1") -> None:
     """Start the platform (API server and dashboard) in the foreground."""
     _serve(host, port, mode="up", dashboard=True)
 
 
 @app.command()
-def server(port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8080,
-           host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+def server(port: PortOpt = 8080, host: HostOpt = "127.0.0.1",
            background: Annotated[bool, typer.Option(hidden=True)] = False) -> None:
     """Start the API server only (no dashboard)."""
     _serve(host, port, mode="background" if background else "server", dashboard=background)
@@ -130,6 +146,42 @@ def stop() -> None:
     raise _fail(f"ketch server (pid {pid}) did not stop in 15s")
 
 
+# What YAML 1.1 calls non-printable (PyYAML's Reader.NON_PRINTABLE).
+_NOT_YAML = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd"
+                       "\U00010000-\U0010ffff]")
+
+
+def _decode_manifest(raw: bytes, source: str) -> str:
+    """The text of a manifest: UTF-8 (a UTF-16/32 file with its byte-order mark is read
+    too, as YAML allows); anything else fails naming the file and the first bad byte."""
+    import codecs
+
+    # UTF-32 first: its little-endian mark starts with UTF-16's.
+    marks = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+             (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+             (codecs.BOM_UTF16_BE, "utf-16"))
+    encoding = next((name for bom, name in marks if raw.startswith(bom)), "utf-8")
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as err:
+        hint = ""
+        if encoding == "utf-8" and b"\x00" in raw[:64]:
+            hint = " (NUL bytes: UTF-16 without a byte-order mark, or not text at all)"
+        raise _fail(f"{source}: not {encoding.upper().removesuffix('-SIG')} text: byte "
+                    f"0x{raw[err.start]:02x} at offset {err.start} cannot be decoded"
+                    f"{hint}; save the file as UTF-8") from None
+    # Characters YAML never allows (a NUL, most control codes): say where, here, rather
+    # than let the parser fail on them.
+    bad = _NOT_YAML.search(text)
+    if bad is not None:
+        line = text.count("\n", 0, bad.start()) + 1
+        column = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+        hint = " (UTF-16 without a byte-order mark?)" if bad.group() == "\x00" else ""
+        raise _fail(f"{source}: line {line}, column {column}: character "
+                    f"U+{ord(bad.group()):04X} is not allowed in YAML or JSON{hint}")
+    return text
+
+
 @app.command()
 def apply(filename: Annotated[str, typer.Option("--filename", "-f",
                                                 help="YAML/JSON file, or - for stdin.")],
@@ -142,9 +194,10 @@ def apply(filename: Annotated[str, typer.Option("--filename", "-f",
 
     source = "<stdin>" if filename == "-" else filename
     try:
-        text = sys.stdin.read() if filename == "-" else Path(filename).read_text()
+        raw = sys.stdin.buffer.read() if filename == "-" else Path(filename).read_bytes()
     except OSError as err:
         raise _fail(f"{source}: {err.strerror}") from None
+    text = _decode_manifest(raw, source)
     try:
         docs = load_documents(text, source)
         if not docs:
@@ -166,97 +219,55 @@ def apply(filename: Annotated[str, typer.Option("--filename", "-f",
         _print(f"{obj.kind.lower()}.{group}/{obj.name} {action}{suffix}")
 
 
+TargetArgs = Annotated[list[str] | None, typer.Argument(
+    metavar="KIND [NAME...]",
+    help="Kinds (plural, singular or short name; 'all' for every kind) and names, or "
+         "KIND/NAME pairs as -o name prints them.", show_default=False)]
+SelectorOpt = Annotated[str | None, typer.Option("--selector", "-l", metavar="SELECTOR",
+                                                 help="Label selector, e.g. app=hello.")]
+AllNamespacesOpt = Annotated[bool, typer.Option("--all-namespaces", "-A",
+                                                help="Every namespace.")]
+
+
 @app.command()
-def get(kind: Annotated[str, typer.Argument(help="Kind: plural, singular or short name.")],
-        name: Annotated[str | None, typer.Argument()] = None,
-        namespace: NamespaceOpt = None, output: OutputOpt = None,
-        selector: Annotated[str | None, typer.Option("--selector", "-l",
-                                                     help="Label selector.")] = None,
-        all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A")] = False,
+def get(targets: TargetArgs = None, namespace: NamespaceOpt = None, output: OutputOpt = None,
+        selector: SelectorOpt = None, all_namespaces: AllNamespacesOpt = False,
         watch: Annotated[bool, typer.Option("--watch", "-w",
                                             help="Print changes as they happen.")] = False,
         ) -> None:
-    """List resources of a kind, or show one."""
-    from ketch.cli._output import dump, table
-    from ketch.core.errors import KetchError
+    """List resources of one or more kinds, or show some by name."""
+    from ketch.cli._resource_verbs import get_objects
 
-    if output not in (None, "json", "yaml", "wide", "name"):
-        raise _fail(f"--output {output!r}: choose json, yaml, wide or name")
-    try:
-        with _client() as client:
-            ref = client.kind(kind)
-            if watch:
-                for event in client.watch(kind, namespace=namespace, name=name,
-                                          all_namespaces=all_namespaces,
-                                          label_selector=selector):
-                    obj = event.object
-                    phase = obj.status.get("phase", "")
-                    _print(f"{event.type:<9} {obj.namespace}/{obj.name} {phase}")
-                return
-            if name:
-                items = [client.get(kind, name, namespace=namespace)]
-            else:
-                items = client.list(kind, namespace=namespace, all_namespaces=all_namespaces,
-                                    label_selector=selector).items
-    except KetchError as err:
-        raise _fail(err.message) from None
-    if output in ("json", "yaml"):
-        if name:
-            _print(dump(items[0].to_wire(), output))
-        else:
-            _print(dump({"apiVersion": "v1", "kind": "List",
-                         "items": [o.to_wire() for o in items]}, output))
-    elif output == "name":
-        for obj in items:
-            _print(f"{ref.kind.lower()}.{ref.group}/{obj.name}")
-    elif not items:
-        where = "any namespace" if all_namespaces else f"namespace {namespace or 'default'}"
-        typer.echo(f"No {ref.plural} found in {where}.", err=True)
-    else:
-        _print(table(ref, items, wide=output == "wide", all_namespaces=all_namespaces))
+    get_objects(targets or [], namespace=namespace, output=output, selector=selector,
+                all_namespaces=all_namespaces, watch=watch)
 
 
 @app.command()
-def describe(kind: str, name: str, namespace: NamespaceOpt = None) -> None:
-    """Show one resource in detail: spec, status and conditions."""
-    from ketch.cli._output import describe as render
-    from ketch.core.errors import KetchError
+def describe(targets: TargetArgs = None, namespace: NamespaceOpt = None,
+             selector: SelectorOpt = None,
+             all_namespaces: AllNamespacesOpt = False) -> None:
+    """Show resources in detail (every one of a kind when no name is given)."""
+    from ketch.cli._resource_verbs import describe_objects
 
-    try:
-        with _client() as client:
-            obj = client.get(kind, name, namespace=namespace)
-    except KetchError as err:
-        raise _fail(err.message) from None
-    _print(render(obj))
+    describe_objects(targets or [], namespace=namespace, selector=selector,
+                     all_namespaces=all_namespaces)
 
 
 @app.command()
-def delete(kind: str, names: Annotated[list[str], typer.Argument(help="Names to delete.")],
-           namespace: NamespaceOpt = None,
-           wait: Annotated[bool, typer.Option(help="Wait until it is gone.")] = True) -> None:
+def delete(targets: TargetArgs = None, namespace: NamespaceOpt = None,
+           wait: Annotated[bool, typer.Option(help="Wait until each object is gone.")] = True,
+           timeout: Annotated[str, typer.Option(
+               metavar="DURATION", help="How long to wait for each (60s, 5m); exit 1 if "
+                                        "one is still there.")] = "60s") -> None:
     """Delete resources (a running Job's processes are killed)."""
-    from ketch.core.errors import KetchError, NotFoundError
+    from ketch.cli._resource_verbs import delete_objects
 
-    try:
-        with _client() as client:
-            ref = client.kind(kind)
-            for name in names:
-                client.delete(kind, name, namespace=namespace)
-                if wait:
-                    deadline = time.monotonic() + 60
-                    while time.monotonic() < deadline:
-                        try:
-                            client.get(kind, name, namespace=namespace)
-                        except NotFoundError:
-                            break
-                        time.sleep(0.1)
-                _print(f"{ref.kind.lower()}.{ref.group} \"{name}\" deleted")
-    except KetchError as err:
-        raise _fail(err.message) from None
+    delete_objects(targets or [], namespace=namespace, wait=wait,
+                   timeout=_parse_duration(timeout))
 
 
 @app.command()
-def logs(kind: str, name: str, namespace: NamespaceOpt = None,
+def logs(kind: KindArg, name: NameOptArg = None, namespace: NamespaceOpt = None,
          follow: Annotated[bool, typer.Option("--follow", "-f",
                                               help="Stream until it ends.")] = False,
          attempt: Annotated[int | None, typer.Option(help="Attempt number (default: "
@@ -267,6 +278,7 @@ def logs(kind: str, name: str, namespace: NamespaceOpt = None,
     """Print a resource's log (stdout and stderr of its process)."""
     from ketch.core.errors import KetchError
 
+    kind, name = _one(kind, name, "logs")
     out = sys.stdout.buffer
     try:
         with _client() as client:
@@ -279,7 +291,7 @@ def logs(kind: str, name: str, namespace: NamespaceOpt = None,
 
 
 @app.command()
-def wait(kind: str, name: str,
+def wait(kind: KindArg, name: NameOptArg = None, *,
          for_: Annotated[str, typer.Option("--for",
                                            help="condition=NAME, e.g. condition=Succeeded")],
          namespace: NamespaceOpt = None,
@@ -287,6 +299,8 @@ def wait(kind: str, name: str,
                                                    "(30s, 5m).")] = "60s") -> None:
     """Wait until a condition holds; exit 1 if the resource ends without it."""
     from ketch.core.errors import KetchError
+
+    kind, name = _one(kind, name, "wait")
 
     match = re.fullmatch(r"condition=(\w[\w.-]*)(?:=True)?", for_.strip(), re.IGNORECASE)
     if not match:
@@ -305,9 +319,11 @@ def wait(kind: str, name: str,
 
 
 @app.command()
-def cancel(kind: str, name: str, namespace: NamespaceOpt = None) -> None:
+def cancel(kind: KindArg, name: NameOptArg = None, namespace: NamespaceOpt = None) -> None:
     """Cancel a running Job (sets spec.cancel; the object is kept)."""
     from ketch.core.errors import KetchError
+
+    kind, name = _one(kind, name, "cancel")
 
     try:
         with _client() as client:

@@ -12,7 +12,10 @@ import yaml
 from ketch.client import KindRef
 from ketch.core.resources import Resource
 
-__all__ = ["age", "describe", "dump", "lookup", "table"]
+__all__ = ["age", "cell", "dump", "lookup", "table"]
+
+# A table cell longer than this is cut (the whole value is in describe and -o yaml).
+CELL_WIDTH = 80
 
 
 def age(stamp: str | None) -> str:
@@ -48,7 +51,20 @@ def lookup(obj: dict[str, Any], path: str) -> Any:
     return value
 
 
-def table(ref: KindRef, items: list[Resource], *, wide: bool, all_namespaces: bool) -> str:
+def cell(value: Any, width: int = CELL_WIDTH) -> str:
+    """A value as one table cell: the last non-blank line of a multi-line text (where a
+    traceback says what went wrong), cut to ``width`` characters."""
+    if value is None:
+        return ""
+    lines = [line.strip() for line in str(value).splitlines() if line.strip()]
+    text = lines[-1] if lines else ""
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def table(ref: KindRef, items: list[Resource], *, wide: bool, all_namespaces: bool,
+          name_prefix: str = "") -> str:
+    """Rows of ``ref``'s columns; ``name_prefix`` (``job.ketch.dev/``) goes before
+    each name when several kinds are printed together."""
     columns = [c for c in ref.columns if wide or not c.get("wideOnly")]
     header = (["NAMESPACE"] if all_namespaces else []) + ["NAME"] + [c["name"] for c in columns]
     header.append("AGE")
@@ -56,14 +72,13 @@ def table(ref: KindRef, items: list[Resource], *, wide: bool, all_namespaces: bo
     for obj in items:
         body = obj.to_wire()
         row = [obj.namespace] if all_namespaces else []
-        row.append(obj.name)
+        row.append(name_prefix + obj.name)
         for col in columns:
-            value = lookup(body, col["path"])
-            row.append("" if value is None else str(value))
+            row.append(cell(lookup(body, col["path"])))
         row.append(age(obj.metadata.creation_timestamp))
         rows.append(row)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["   ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
+    lines = ["   ".join(text.ljust(w) for text, w in zip(r, widths, strict=True)).rstrip()
              for r in [header, *rows]]
     return "\n".join(lines)
 
@@ -72,36 +87,3 @@ def dump(data: Any, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(data, indent=2)
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip()
-
-
-def describe(obj: Resource) -> str:
-    body = obj.to_wire()
-    meta = body["metadata"]
-    out = [f"Name:         {meta['name']}", f"Namespace:    {meta.get('namespace', '')}",
-           f"Kind:         {body['kind']} ({body['apiVersion']})",
-           f"UID:          {meta.get('uid', '')}",
-           f"Created:      {meta.get('creationTimestamp', '')} "
-           f"({age(meta.get('creationTimestamp'))} ago)"]
-    for key in ("labels", "annotations"):
-        values = meta.get(key) or {}
-        text = ", ".join(f"{k}={v}" for k, v in values.items()) or "<none>"
-        out.append(f"{key.capitalize() + ':':<14}{text}")
-    if meta.get("deletionTimestamp"):
-        out.append(f"Deleting:     since {meta['deletionTimestamp']}")
-    out.append("Spec:")
-    out.extend("  " + line for line in dump(body.get("spec", {}), "yaml").splitlines())
-    status = dict(body.get("status") or {})
-    conditions = status.pop("conditions", [])
-    status.pop("active", None)
-    out.append("Status:")
-    out.extend("  " + line for line in dump(status, "yaml").splitlines() if status)
-    if conditions:
-        out.append("Conditions:")
-        rows = [["TYPE", "STATUS", "REASON", "AGE", "MESSAGE"]] + [
-            [c.get("type", ""), c.get("status", ""), c.get("reason", ""),
-             age(c.get("lastTransitionTime")), c.get("message", "")] for c in conditions]
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        for r in rows:
-            out.append("  " + "  ".join(c.ljust(w) for c, w in zip(r[:4], widths,
-                                                                   strict=True)) + "  " + r[4])
-    return "\n".join(out)

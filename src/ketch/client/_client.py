@@ -7,11 +7,13 @@ control plane for this ``KETCH_HOME``, started on demand) or remote
 
 from __future__ import annotations
 
+import difflib
 import json
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -25,7 +27,7 @@ from ketch.core.errors import (
     UnknownKindError,
     error_from_body,
 )
-from ketch.core.resources import DEFAULT_NAMESPACE, Resource
+from ketch.core.resources import DEFAULT_NAMESPACE, Resource, validate_name
 from ketch.pipelines.client import PipelinesClient
 
 __all__ = ["Client", "KindRef", "ResourceList", "WatchEvent"]
@@ -56,12 +58,25 @@ class KindRef:
         return base | {f"{n}.{self.group}" for n in base}
 
     def path(self, namespace: str | None, name: str | None = None, sub: str = "") -> str:
+        """The object's URL path. A name or namespace no object can have (``../x``) is
+        refused here, before any request, and every segment is percent-encoded, so
+        user input never changes which path is asked for."""
         root = f"/apis/{self.group}/{self.version}"
-        coll = (f"{root}/namespaces/{namespace}/{self.plural}" if namespace and self.namespaced
-                else f"{root}/{self.plural}")
+        coll = (f"{root}/namespaces/{_segment(namespace, 'namespace')}/{self.plural}"
+                if namespace and self.namespaced else f"{root}/{self.plural}")
         if name is None:
             return coll
-        return f"{coll}/{name}" + (f"/{sub}" if sub else "")
+        return f"{coll}/{_segment(name, f'{self.kind.lower()} name')}" + (
+            f"/{sub}" if sub else "")
+
+
+def _segment(value: str, what: str) -> str:
+    try:
+        validate_name(value)
+    except ValueError as err:
+        rule = str(err).partition(" must ")[2]
+        raise InvalidError(f"invalid {what} {value!r}: must {rule}") from None
+    return quote(value, safe="")
 
 
 @dataclass(frozen=True)
@@ -159,7 +174,10 @@ class Client(PipelinesClient):
             return matches[0]
         if not matches:
             known = ", ".join(sorted(k.plural for k in self.kinds()))
-            raise UnknownKindError(f"unknown kind {name!r}; known kinds: {known}")
+            every = {n: k.plural for k in self.kinds() for n in k.names()}
+            close = difflib.get_close_matches(wanted, sorted(every), n=1, cutoff=0.6)
+            hint = f"; did you mean {every[close[0]]!r}?" if close else ""
+            raise UnknownKindError(f"unknown kind {name!r}{hint} (known kinds: {known})")
         options = ", ".join(sorted(f"{k.plural}.{k.group}" for k in matches))
         raise UnknownKindError(f"kind {name!r} is ambiguous; say one of: {options}")
 
