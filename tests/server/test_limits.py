@@ -222,3 +222,82 @@ def test_unconditional_merge_patches_under_contention_all_succeed(
     assert failures == []
     labels = http.get(f"{JOBS.format(ns=ns)}/hot").json()["metadata"]["labels"]
     assert labels == {f"w{i}": "14" for i in range(16)}
+
+
+# -- watches ------------------------------------------------------------------------------
+
+
+def db_url(server: ServerProcess) -> str:
+    return f"sqlite:///{server.home / 'ketch.db'}"
+
+
+def test_a_watch_from_a_compacted_resource_version_is_410(
+        http: httpx.Client, server: ServerProcess, ns: str) -> None:
+    from ketch.core.store import open_store
+
+    first = http.post(JOBS.format(ns=ns), json=job("old")).json()
+    since = first["metadata"]["resourceVersion"]
+    http.post(JOBS.format(ns=ns), json=job("new")).raise_for_status()
+    # Another control plane on the same database compacts the log (as etcd compacts).
+    store = open_store(db_url(server), migrate=False)
+    try:
+        store.prune_events(3600, keep_revisions=0)
+    finally:
+        store.close()
+    for path, params in ((JOBS.format(ns=ns), {"watch": "true"}),
+                         ("/api/ketch/watch", {"kinds": "jobs"})):
+        resp = http.get(path, params={**params, "resourceVersion": since, "timeoutSeconds": 1})
+        assert "too old" in status(resp, 410, "Expired")["message"]
+
+
+def sse_objects(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    for line in lines:
+        if line.startswith("data: "):
+            yield json.loads(line[len("data: "):])
+
+
+def test_many_watches_share_the_feed_and_each_sees_every_change(
+        http: httpx.Client, server: ServerProcess, ns: str) -> None:
+    """40 streams on one namespace and one on another: every stream of the namespace gets
+    the same events in order, including a write by another control plane on the same
+    database (which only the feed's poll of the change log can see)."""
+    from ketch.core.store import open_store
+    from ketch.jobs import JOB
+
+    start = http.get(JOBS.format(ns=ns)).json()["metadata"]["resourceVersion"]
+    seen: dict[int, list[tuple[str, str]]] = {}
+    opened = threading.Barrier(42)
+
+    def watch(index: int, namespace: str) -> None:
+        got = seen.setdefault(index, [])
+        params = {"watch": "true", "resourceVersion": start, "timeoutSeconds": 8}
+        with httpx.Client(base_url=server.url, timeout=60) as own, own.stream(
+                "GET", JOBS.format(ns=namespace), params=params) as resp:
+            opened.wait(30)
+            for event in sse_objects(resp.iter_lines()):
+                got.append((event["type"], event["object"]["metadata"]["name"]))
+                if event["object"]["metadata"]["name"] == "elsewhere":
+                    return
+
+    threads = [threading.Thread(target=watch, args=(i, ns)) for i in range(40)]
+    threads.append(threading.Thread(target=watch, args=(40, f"{ns}-other")))
+    for thread in threads:
+        thread.start()
+    opened.wait(30)
+    http.post(JOBS.format(ns=ns), json=job("here")).raise_for_status()
+    other = open_store(db_url(server), migrate=False)
+    try:
+        from ketch.core.resources import Resource
+
+        other.create(JOB, Resource.model_validate({**job("elsewhere"),
+                                                   "metadata": {"name": "elsewhere",
+                                                                "namespace": ns}}))
+    finally:
+        other.close()
+    for thread in threads:
+        thread.join(30)
+    assert all(not thread.is_alive() for thread in threads)
+    first = seen[0]
+    assert ("ADDED", "here") in first and first[-1] == ("ADDED", "elsewhere"), first
+    assert all(seen[i] == first for i in range(40))
+    assert seen[40] == []
