@@ -83,7 +83,8 @@ def test_usage_errors_are_one_line(ketch: Ketch, args: list[str], expected: str)
 
 @pytest.mark.parametrize("args", [["--help"], ["get", "--help"], ["apply", "--help"],
                                   ["up", "--help"], ["delete", "--help"],
-                                  ["models", "--help"], []])
+                                  ["models", "--help"], ["models", "list", "--help"],
+                                  ["run", "--help"], ["serve", "--help"], []])
 def test_help_is_plain_text(ketch: Ketch, args: list[str]) -> None:
     out = ketch(*args)
     assert out.returncode == 0, out.stderr
