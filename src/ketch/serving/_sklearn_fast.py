@@ -14,9 +14,9 @@ sklearn does:
 - linear models keep the dtype (sklearn validates with ``dtype="numeric"``), so
   ``x @ coef_.T + intercept_`` is numpy's own mixed-type matmul, as in sklearn;
 - ``StandardScaler`` keeps float64/float32 and makes anything else float64, then
-  subtracts and divides by ``mean_``/``scale_`` cast to that dtype (sklearn >= 1.8; an
-  older sklearn computes in float64, and the load-time check below then turns float32
-  off for that pipeline);
+  subtracts and divides by ``mean_``/``scale_`` cast to that dtype (as sklearn 1.9 does;
+  a release that subtracts the float64 ``mean_`` in place computes in float64, and the
+  load-time check below then leaves float32 to sklearn for that pipeline);
 - trees cast to float32 (and sklearn refuses a float64 that overflows float32, so the
   fast path declines those).
 
