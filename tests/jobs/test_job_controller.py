@@ -389,3 +389,21 @@ def test_a_finished_jobs_spec_is_immutable(runtime: Runtime) -> None:
     assert "Succeeded" in str(err.value)
     obj = service.patch(JOB, "default", "done", {"metadata": {"labels": {"kept": "yes"}}})
     assert obj.spec["command"] == [PY, "-c", "pass"] and obj.metadata.labels == {"kept": "yes"}
+
+
+def test_leases_of_control_planes_dead_long_ago_are_deleted(runtime: Runtime) -> None:
+    """Each kill -9 of a control plane left its lease row forever; the pump deletes
+    the ones expired more than LEASE_RETENTION ago, and only those."""
+    from ketch.core.runtime import LEASE_RETENTION
+
+    store = runtime.store
+    store.acquire_lease("controlplane/dead-long-ago", "dead-long-ago",
+                        -(LEASE_RETENTION + 60), {"host": "h", "pid": 1, "started": 0})
+    store.acquire_lease("controlplane/just-died", "just-died", -1.0,
+                        {"host": "h", "pid": 1, "started": 0})
+    deadline = time.monotonic() + 30
+    while store.get_lease("controlplane/dead-long-ago") is not None:
+        assert time.monotonic() < deadline, "the stale lease was never deleted"
+        time.sleep(0.1)
+    assert store.get_lease("controlplane/just-died") is not None
+    assert store.get_lease(runtime.lease_name(runtime.id)) is not None

@@ -47,6 +47,9 @@ _RESYNC_INTERVAL = 30.0
 _EVENT_RETENTION = 5 * 60.0
 EVENT_WINDOW = 1000
 _PRUNE_INTERVAL = 5.0
+# A control plane killed without releasing its lease leaves the row behind; an hour
+# after expiry nobody asks about it any more (is_alive treats missing as expired).
+LEASE_RETENTION = 3600.0
 
 
 def make_executor(settings: Settings, artifacts: ArtifactStore) -> Executor:
@@ -242,6 +245,7 @@ class Runtime:
                     last_resync = stamp
                 if stamp - last_prune > _PRUNE_INTERVAL:
                     self.store.prune_events(_EVENT_RETENTION, keep_revisions=EVENT_WINDOW)
+                    self.store.prune_leases(LEASE_RETENTION)
                     last_prune = stamp
                 if len(events) == 500:
                     continue

@@ -152,6 +152,11 @@ class ResourceStore(abc.ABC):
         """The lease, expired or not, or None."""
 
     @abc.abstractmethod
+    def prune_leases(self, expired_for_seconds: float) -> int:
+        """Delete leases that expired more than ``expired_for_seconds`` ago (a live
+        holder renews long before expiry, so their holders are gone). Returns how many."""
+
+    @abc.abstractmethod
     def transaction(self, *, write: bool) -> AbstractContextManager[Connection]:
         """One transaction on the store's database, for components that keep
         tables of their own (declared as a ``SchemaBranch`` on their Component).

@@ -440,6 +440,12 @@ class SqlResourceStore(ResourceStore):
             conn.execute(delete(t.leases).where(t.leases.c.name == name,
                                                 t.leases.c.holder == holder))
 
+    def prune_leases(self, expired_for_seconds: float) -> int:
+        cutoff = time.time() - expired_for_seconds
+        with self._transaction(write=True) as conn:
+            count = conn.execute(delete(t.leases).where(t.leases.c.expires_at < cutoff)).rowcount
+        return int(count or 0)
+
     def get_lease(self, name: str) -> Lease | None:
         with self._transaction(write=False) as conn:
             row = conn.execute(select(t.leases).where(t.leases.c.name == name)).first()
