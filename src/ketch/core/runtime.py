@@ -234,11 +234,13 @@ class Runtime:
         kinds = set(self._by_kind)
         while not self._stop.is_set():
             try:
-                events = self.store.events(since, kind_keys=kinds)
+                # Keys only: a controller reads the object itself, and decoding every
+                # body written (a pipeline run's on each of its steps) is O(object).
+                events = self.store.changed_keys(since, kind_keys=kinds)
                 for ev in events:
                     since = ev.revision
                     for controller in self._by_kind.get(ev.kind_key, ()):
-                        controller.enqueue(ObjectKey(ev.object.namespace, ev.object.name))
+                        controller.enqueue(ObjectKey(ev.namespace, ev.name))
                 stamp = time.monotonic()
                 if stamp - last_resync > _RESYNC_INTERVAL:
                     self._resync()

@@ -32,7 +32,7 @@ from ketch.core.kinds import KindInfo
 from ketch.core.labels import LabelSelector
 from ketch.core.resources import Resource
 
-__all__ = ["Lease", "ListResult", "ResourceStore", "WatchEvent"]
+__all__ = ["ChangedKey", "Lease", "ListResult", "ResourceStore", "WatchEvent"]
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 
@@ -57,6 +57,16 @@ class WatchEvent:
     def to_wire(self) -> dict[str, Any]:
         return {"type": self.type,
                 "object": self.body if self.body is not None else self.object.to_wire()}
+
+
+@dataclass(frozen=True)
+class ChangedKey:
+    """One change-log entry without its body."""
+
+    revision: int
+    kind_key: str
+    namespace: str
+    name: str
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,12 @@ class ResourceStore(abc.ABC):
     def get(self, info: KindInfo, namespace: str | None, name: str) -> Resource:
         """The object, or ``NotFoundError``."""
 
+    def resource_version(self, info: KindInfo, namespace: str | None, name: str) -> str:
+        """The object's ``resourceVersion`` alone, or ``NotFoundError``: a controller
+        that holds the object it last wrote checks it is still current without reading
+        (and decoding) the whole body. Backends override this with a cheaper read."""
+        return str(self.get(info, namespace, name).metadata.resource_version)
+
     @abc.abstractmethod
     def list(self, info: KindInfo, namespace: str | None = None, *,
              selector: LabelSelector | None = None, limit: int | None = None,
@@ -109,6 +125,14 @@ class ResourceStore(abc.ABC):
     def update_status(self, info: KindInfo, resource: Resource) -> Resource:
         """Replace status only (the ``/status`` subresource)."""
 
+    def write_status(self, info: KindInfo, resource: Resource) -> str:
+        """``update_status`` returning only the new ``resourceVersion`` (the old one
+        after a no-op write), for a controller that keeps the object it wrote: the
+        store then need not read, decode or re-encode the rest of the object, which for
+        a pipeline run (its IR) grows with the pipeline. Backends override this with a
+        write that touches only the status."""
+        return str(self.update_status(info, resource).metadata.resource_version)
+
     @abc.abstractmethod
     def delete(self, info: KindInfo, namespace: str | None, name: str, *,
                resource_version: str | None = None) -> Resource:
@@ -120,6 +144,15 @@ class ResourceStore(abc.ABC):
                namespace: str | None = None, limit: int = 500) -> builtins.list[WatchEvent]:
         """Changes after revision ``since``, oldest first. ``GoneError`` when the
         log no longer reaches back that far."""
+
+    def changed_keys(self, since: int, *, kind_keys: set[str] | None = None,
+                     limit: int = 500) -> builtins.list[ChangedKey]:
+        """What ``events`` returns, without the bodies: which objects changed at which
+        revision, for a reader that only needs keys (the controllers' change pump,
+        which would otherwise decode every object written, a large one on each status
+        write). Backends override this with a cheaper read."""
+        return [ChangedKey(ev.revision, ev.kind_key, ev.object.namespace, ev.object.name)
+                for ev in self.events(since, kind_keys=kind_keys, limit=limit)]
 
     @abc.abstractmethod
     def revision(self) -> int:

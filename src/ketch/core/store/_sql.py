@@ -16,20 +16,31 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
+import orjson
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Engine,
+    Float,
+    LargeBinary,
+    String,
+    Text,
     and_,
+    cast,
     create_engine,
     delete,
     event,
+    func,
     insert,
+    literal,
     or_,
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -51,7 +62,14 @@ from ketch.core.kinds import KindInfo
 from ketch.core.labels import LabelSelector
 from ketch.core.resources import Resource, now
 from ketch.core.store import _schema as t
-from ketch.core.store._base import EventType, Lease, ListResult, ResourceStore, WatchEvent
+from ketch.core.store._base import (
+    ChangedKey,
+    EventType,
+    Lease,
+    ListResult,
+    ResourceStore,
+    WatchEvent,
+)
 from ketch.core.store._migrate import SchemaBranch, ensure_schema
 
 __all__ = ["SqlResourceStore"]
@@ -189,9 +207,13 @@ class SqlResourceStore(ResourceStore):
             stmt = stmt.with_for_update()
         row = conn.execute(stmt).first()
         if row is None:
-            raise NotFoundError(f'{info.plural}.{info.group} "{name}" not found'
-                                + (f" in namespace {namespace!r}" if info.namespaced else ""))
+            self._not_found(info, namespace, name)
         return row
+
+    @staticmethod
+    def _not_found(info: KindInfo, namespace: str | None, name: str) -> NoReturn:
+        raise NotFoundError(f'{info.plural}.{info.group} "{name}" not found'
+                            + (f" in namespace {namespace!r}" if info.namespaced else ""))
 
     @staticmethod
     def _log(conn: Connection, rev: int, kind: EventType, info: KindInfo,
@@ -241,6 +263,16 @@ class SqlResourceStore(ResourceStore):
         with self._transaction(write=False) as conn:
             row = self._row(conn, info, self._ns(info, namespace), name)
         return Resource.model_validate(row.body)
+
+    def resource_version(self, info: KindInfo, namespace: str | None, name: str) -> str:
+        cols = t.resources.c
+        with self._transaction(write=False) as conn:
+            rev = conn.execute(select(cols.resource_version).where(
+                cols.kind_key == info.key, cols.namespace == self._ns(info, namespace),
+                cols.name == name)).scalar()
+        if rev is None:
+            self._not_found(info, namespace, name)
+        return str(rev)
 
     def list(self, info: KindInfo, namespace: str | None = None, *,
              selector: LabelSelector | None = None, limit: int | None = None,
@@ -319,6 +351,70 @@ class SqlResourceStore(ResourceStore):
         self._log(conn, rev, "MODIFIED", info, body)
         return body
 
+    def write_status(self, info: KindInfo, resource: Resource) -> str:
+        dialect = self._engine.dialect.name
+        status = resource.status or {}
+        try:
+            # orjson alone: what it refuses (integers past 64 bits) SQLite's json() would
+            # turn into floats, so that goes the way of every other write.
+            text = orjson.dumps(status, option=orjson.OPT_NON_STR_KEYS).decode()
+        except TypeError:
+            text = None
+        if text is None or dialect not in ("sqlite", "postgresql"):
+            return super().write_status(info, resource)
+        namespace = self._ns(info, resource.metadata.namespace)
+        cols = t.resources.c
+        new_status = literal(text, Text)
+        # Compared by the database, which parses the stored JSON in C: decoding the
+        # stored status in Python cost more than the rest of the write. (SQLite compares
+        # minified text, so the same status with its keys in another order is written
+        # again: a spare resourceVersion, never a lost change.)
+        same = (cols.body.op("->")("status") == cast(new_status, JSONB)
+                if dialect == "postgresql"
+                else func.json_extract(cols.body, "$.status") == func.json(new_status))
+        with self._transaction(write=True) as conn:
+            row = conn.execute(select(
+                cols.id, cols.uid, cols.resource_version, same.label("same"),
+            ).where(cols.kind_key == info.key, cols.namespace == namespace,
+                    cols.name == resource.name).with_for_update()).first()
+            if row is None:
+                self._not_found(info, namespace, resource.name)
+            _check_version(info, resource.metadata.resource_version, row.resource_version,
+                           resource.name)
+            if resource.metadata.uid and resource.metadata.uid != row.uid:
+                raise ConflictError(f'{info.plural} "{resource.name}" was deleted and recreated '
+                                    f"(uid {row.uid}, not {resource.metadata.uid})")
+            if row.same:
+                return str(row.resource_version)  # a no-op write keeps resourceVersion
+            rev = self._next_revision(conn)
+            patched: Any
+            if dialect == "postgresql":
+                patched = func.jsonb_set(func.jsonb_set(
+                    cols.body, pg_array(["status"]), cast(new_status, JSONB)),
+                    pg_array(["metadata", "resourceVersion"]), func.to_jsonb(literal(str(rev),
+                                                                                 Text)))
+                size = func.octet_length(cast(cols.body, Text))
+            else:
+                patched = func.json_set(cols.body, "$.status", func.json(new_status),
+                                        "$.metadata.resourceVersion", str(rev))
+                size = func.length(cast(cols.body, LargeBinary))
+            stored = int(conn.execute(update(t.resources).where(cols.id == row.id).values(
+                resource_version=rev, body=patched).returning(size)).scalar_one())
+            if stored > MAX_OBJECT_BYTES:  # rolled back with the transaction
+                raise RequestEntityTooLargeError(
+                    f"{info.kind} {resource.name!r} is too large: {stored} bytes stored, "
+                    f"the limit is {MAX_OBJECT_BYTES} (as etcd's request limit)")
+            # The change-log row is the stored body, copied by the database.
+            ev = t.events.c
+            conn.execute(insert(t.events).from_select(
+                [ev.revision, ev.event_type, ev.kind_key, ev.namespace, ev.name, ev.body,
+                 ev.created_at],
+                select(literal(rev, BigInteger), literal("MODIFIED", String), cols.kind_key,
+                       cols.namespace, cols.name, cols.body, literal(time.time(), Float))
+                .where(cols.id == row.id)))
+        self._committed(info.key, namespace, resource.name)
+        return str(rev)
+
     def _write_object(self, conn: Connection, info: KindInfo, row: Any,
                       resource: Resource) -> dict[str, Any] | None:
         old = Resource.model_validate(row.body)
@@ -371,10 +467,7 @@ class SqlResourceStore(ResourceStore):
                namespace: str | None = None, limit: int = 500) -> builtins.list[WatchEvent]:
         cols = t.events.c
         with self._transaction(write=False) as conn:
-            pruned = int(conn.execute(select(t.revision.c.pruned_through)).scalar_one())
-            if since < pruned:
-                raise GoneError(f"resourceVersion {since} is too old: the change log starts "
-                                f"after {pruned}; list again and watch from the list's version")
+            self._check_not_pruned(conn, since)
             stmt = select(t.events).where(cols.revision > since)
             if kind_keys is not None:
                 stmt = stmt.where(cols.kind_key.in_(sorted(kind_keys)))
@@ -383,6 +476,26 @@ class SqlResourceStore(ResourceStore):
             rows = conn.execute(stmt.order_by(cols.revision).limit(limit)).all()
         return [WatchEvent(type=row.event_type, object=Resource.model_validate(row.body),
                            revision=int(row.revision), kind_key=row.kind_key, body=row.body)
+                for row in rows]
+
+    @staticmethod
+    def _check_not_pruned(conn: Connection, since: int) -> None:
+        pruned = int(conn.execute(select(t.revision.c.pruned_through)).scalar_one())
+        if since < pruned:
+            raise GoneError(f"resourceVersion {since} is too old: the change log starts "
+                            f"after {pruned}; list again and watch from the list's version")
+
+    def changed_keys(self, since: int, *, kind_keys: set[str] | None = None,
+                     limit: int = 500) -> builtins.list[ChangedKey]:
+        cols = t.events.c
+        with self._transaction(write=False) as conn:
+            self._check_not_pruned(conn, since)
+            stmt = select(cols.revision, cols.kind_key, cols.namespace, cols.name).where(
+                cols.revision > since)
+            if kind_keys is not None:
+                stmt = stmt.where(cols.kind_key.in_(sorted(kind_keys)))
+            rows = conn.execute(stmt.order_by(cols.revision).limit(limit)).all()
+        return [ChangedKey(int(row.revision), row.kind_key, row.namespace, row.name)
                 for row in rows]
 
     def revision(self) -> int:
