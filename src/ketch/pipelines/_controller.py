@@ -59,6 +59,12 @@ class PipelineRunController(Controller):
         self._own_write: dict[str, tuple[str, float, int]] = {}
         self._exits: dict[str, int] = {}
         self._specs: dict[tuple[str, int], PipelineSpec] = {}
+        # The run as this controller last wrote it, while no one else has written it
+        # since (its resourceVersion is still the stored one): a step then reads one
+        # column instead of the whole run, whose IR (one component and one executor per
+        # task in kfp's IR) and task tree grow with the pipeline. Taken out while a
+        # reconcile works on it; put back only after a write succeeded.
+        self._held: dict[ObjectKey, Resource] = {}
         self._lock = threading.Lock()
         self.venvs = VenvCache(runtime.settings.home / "pipelines" / "venvs")
 
@@ -95,12 +101,24 @@ class PipelineRunController(Controller):
 
         return resolve_pipeline_ref(self.rt, obj.namespace, obj.spec["pipelineRef"])
 
+    def _read(self, key: ObjectKey) -> Resource:
+        with self._lock:
+            held = self._held.pop(key, None)
+        if held is not None and held.metadata.resource_version == self.store.resource_version(
+                PIPELINE_RUN, key.namespace, key.name):
+            return held
+        return self.store.get(PIPELINE_RUN, key.namespace, key.name)
+
+    def _hold(self, key: ObjectKey, obj: Resource) -> None:
+        with self._lock:
+            self._held[key] = obj
+
     def reconcile(self, key: ObjectKey) -> Result | None:
         try:
-            obj = self.store.get(PIPELINE_RUN, key.namespace, key.name)
+            obj = self._read(key)
         except NotFoundError:
             return None
-        status = obj.status  # freshly parsed from the store: ours to change
+        status = obj.status  # freshly parsed from the store, or held by us: ours to change
         if obj.metadata.deletion_timestamp:
             return self._delete(obj, status)
         if status.get("phase") in TERMINAL_PHASES:
@@ -115,6 +133,7 @@ class PipelineRunController(Controller):
             own = self._own_write.pop(uid, None)
             exits = self._exits.get(uid, 0)
         if own is not None and (own[0], own[2]) == (obj.metadata.resource_version, exits):
+            self._hold(key, obj)  # unchanged: still what is stored
             return Result(requeue_after=own[1])
         try:
             spec = self._spec(obj)
@@ -142,10 +161,15 @@ class PipelineRunController(Controller):
             return self._finish(obj, status, result.phase, result.message)
         poll = result.poll_after if result.poll_after is not None else 5.0
         if engine.changed or before != _top_level(status):
-            written = self.store.update_status(PIPELINE_RUN,
-                                               obj.model_copy(update={"status": status}))
+            # The status alone goes to the store; the object held is ours, with the new
+            # resourceVersion (spec and metadata are as read: only status was changed).
+            rev = self.store.write_status(PIPELINE_RUN,
+                                          obj.model_copy(update={"status": status}))
             with self._lock:
-                self._own_write[uid] = (str(written.metadata.resource_version), poll, exits)
+                self._own_write[uid] = (rev, poll, exits)
+            self._hold(key, obj.model_copy(update={
+                "status": status,
+                "metadata": obj.metadata.model_copy(update={"resource_version": rev})}))
         return Result(requeue_after=poll)
 
     def _context(self, obj: Resource, spec: PipelineSpec) -> RunContext:
@@ -188,6 +212,7 @@ class PipelineRunController(Controller):
             self._keys.pop(uid, None)
             self._own_write.pop(uid, None)
             self._exits.pop(uid, None)
+            self._held.pop(ObjectKey(obj.namespace, obj.name), None)
             for cache_key in [k for k in self._specs if k[0] == uid]:
                 del self._specs[cache_key]
 
