@@ -36,6 +36,7 @@ from ketch.pipelines._inputs import (
 from ketch.pipelines._ir import ComponentSpec, PipelineSpec, TaskSpec, upstream_tasks
 from ketch.pipelines._kind import flatten_tasks
 from ketch.pipelines._packages import NOT_INSTALLED_ENV, requirements_of
+from ketch.pipelines._paths import under
 from ketch.pipelines._staging import MOUNT_ROOT_ENV
 from ketch.pipelines._staging import plan as staging_plan
 from ketch.pipelines._steps import (
@@ -381,9 +382,16 @@ class RunEngine:
             self._wake_in(1.0)
             return
         attempt = int(st.get("attempts") or 0) + 1
-        task_dir = self.ctx.run_dir / path / f"attempt-{attempt}"
-        output_uri = f"{self.ctx.artifact_root}/{path}"
-        inputs = executor_input(component, params, artifacts, task_dir, output_uri)
+        try:
+            task_dir = under(self.ctx.run_dir, path, f"attempt-{attempt}", where=f"task {path}")
+            output_uri = under(self.ctx.artifact_root, path, where=f"task {path}")
+            inputs = executor_input(component, params, artifacts, task_dir, output_uri)
+        except InvalidError as err:  # names are checked at load: only a hand-made status
+            self.slots.release(task_id)
+            self._mark(st, "Failed", f"{err.message}: {err.fields[0].path}: "
+                                     f"{err.fields[0].message}")
+            self.failed = True
+            return
         (task_dir / "outputs").mkdir(parents=True, exist_ok=True)
         # A remote store: the step works on local copies under its own mount root, and
         # its process moves them in and out (``_staging``). A local store: none of that.

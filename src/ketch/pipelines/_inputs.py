@@ -16,6 +16,7 @@ from typing import Any
 
 from ketch.core.errors import FieldError, InvalidError
 from ketch.pipelines._ir import ComponentSpec, PipelineSpec
+from ketch.pipelines._paths import under
 
 __all__ = ["coerce_parameter", "executor_input", "output_file", "resolve_placeholders",
            "root_arguments", "runtime_placeholders"]
@@ -61,13 +62,14 @@ def executor_input(component: ComponentSpec, params: Mapping[str, Any],
                    artifacts: Mapping[str, list[dict[str, Any]]], task_dir: Path,
                    output_uri: str) -> dict[str, Any]:
     """KFP's ``ExecutorInput`` JSON for one attempt of one step."""
-    out_params = {name: {"outputFile": str(task_dir / "outputs" / name)}
+    out_params = {name: {"outputFile": str(under(task_dir, "outputs", name,
+                                                 where=f"outputs.parameters.{name}"))}
                   for name in component.output_params}
     out_artifacts = {}
     for name, spec in component.output_artifacts.items():
         schema = (spec.get("artifactType") or {}).get("schemaTitle", "system.Artifact")
         out_artifacts[name] = {"artifacts": [{
-            "name": name, "uri": f"{output_uri}/{name}",
+            "name": name, "uri": under(output_uri, name, where=f"outputs.artifacts.{name}"),
             "type": {"schemaTitle": schema}, "metadata": {}}]}
     return {
         "inputs": {

@@ -7,6 +7,7 @@ unknown component 'comp-ad'``) rather than half-way through a run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,6 +125,25 @@ class PipelineSpec:
     executors: Mapping[str, ExecutorSpec]
     default_root: str | None
     raw: Mapping[str, Any]
+
+
+# The names kfp's compiler writes: tasks, components (comp-...) and executors (exec-...)
+# are Kubernetes-style names (kfp.dsl.utils.maybe_rename_for_k8s); outputs are Python
+# identifiers, or kfp's pipelinechannel--<task>-<output> for a DAG's outputs. The
+# engine makes directories and artifact URIs of them, so nothing else is accepted: no
+# '/', '.', or '..' can reach a path.
+_K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_OUTPUT_NAME = re.compile(r"[A-Za-z_][-A-Za-z0-9_]*")
+
+
+def _check_name(name: str, kind: str, path: str) -> None:
+    pattern = _OUTPUT_NAME if kind == "output" else _K8S_NAME
+    if pattern.fullmatch(name) is None:
+        rule = ("letters, digits, '_' and '-', starting with a letter or '_'"
+                if kind == "output" else
+                "lowercase letters, digits and '-', starting and ending with a letter "
+                "or digit")
+        raise _bad(path, f"invalid {kind} name {name!r}: KFP {kind} names are {rule}")
 
 
 def _dict(value: Any, path: str) -> dict[str, Any]:
@@ -295,13 +315,18 @@ def _component(name: str, raw: Any, path: str) -> ComponentSpec:
     executor = raw.get("executorLabel")
     if dag is not None:
         dag = _dict(dag, f"{path}.dag")
-        tasks = {k: _task(k, v, f"{path}.dag.tasks.{k}")
-                 for k, v in _dict(dag.get("tasks"), f"{path}.dag.tasks").items()}
+        raw_tasks = _dict(dag.get("tasks"), f"{path}.dag.tasks")
+        for k in raw_tasks:
+            _check_name(str(k), "task", f"{path}.dag.tasks.{k}")
+        tasks = {k: _task(k, v, f"{path}.dag.tasks.{k}") for k, v in raw_tasks.items()}
         dag_outs = _dict(dag.get("outputs"), f"{path}.dag.outputs")
         param_outputs = _dag_outputs(dag_outs, "parameters", f"{path}.dag.outputs")
         artifact_outputs = _dag_outputs(dag_outs, "artifacts", f"{path}.dag.outputs")
     elif not isinstance(executor, str) or not executor:
         raise _bad(path, "a component needs either 'dag' or 'executorLabel'")
+    for kind in ("parameters", "artifacts"):
+        for key in _dict(outs.get(kind), f"{path}.outputDefinitions.{kind}"):
+            _check_name(str(key), "output", f"{path}.outputDefinitions.{kind}.{key}")
     return ComponentSpec(
         name=name,
         input_params=_dict(ins.get("parameters"), f"{path}.inputDefinitions.parameters"),
@@ -353,12 +378,16 @@ def parse_pipeline_spec(doc: Any) -> PipelineSpec:
             raise _bad(key, "missing: not a KFP pipeline spec (IR YAML)")
     info = _dict(doc["pipelineInfo"], "pipelineInfo")
     root = _component("root", doc["root"], "root")
-    components = {k: _component(k, v, f"components.{k}")
-                  for k, v in _dict(doc.get("components"), "components").items()}
+    raw_components = _dict(doc.get("components"), "components")
+    for k in raw_components:
+        _check_name(str(k), "component", f"components.{k}")
+    components = {k: _component(k, v, f"components.{k}") for k, v in raw_components.items()}
     deployment = _dict(doc.get("deploymentSpec"), "deploymentSpec")
+    raw_executors = _dict(deployment.get("executors"), "deploymentSpec.executors")
+    for k in raw_executors:
+        _check_name(str(k), "executor", f"deploymentSpec.executors.{k}")
     executors = {k: _executor(v, f"deploymentSpec.executors.{k}")
-                 for k, v in _dict(deployment.get("executors"),
-                                   "deploymentSpec.executors").items()}
+                 for k, v in raw_executors.items()}
     spec = PipelineSpec(name=_str(info.get("name"), "pipelineInfo.name"),
                         description=str(info.get("description") or ""),
                         root=root, components=components, executors=executors,

@@ -29,6 +29,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ketch.pipelines._paths import under
 from ketch.pipelines.dsl._artifacts import MOUNT_ROOT_ENV, local_path_for_uri
 
 __all__ = ["MOUNT_ROOT_ENV", "StagingError", "download_inputs", "is_remote", "plan", "preload",
@@ -155,7 +156,9 @@ def _download(uri: str, local: str) -> None:
     os.makedirs(local, exist_ok=True)
     prefix = path.rstrip("/") + "/"
     remote = [str(p) for p in fs.find(path) if str(p).startswith(prefix)]
-    targets = [os.path.join(local, *p[len(prefix):].split("/")) for p in remote]
+    # A listed key is the store's, not ours: one with '..' must not land outside.
+    targets = [under(local, *p[len(prefix):].split("/"), where=f"artifact {uri}")
+               for p in remote]
     for target in targets:
         os.makedirs(os.path.dirname(target), exist_ok=True)
     if remote:

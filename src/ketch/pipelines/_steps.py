@@ -11,9 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ketch.core.errors import InvalidError
 from ketch.pipelines._inputs import coerce_parameter, output_file
 from ketch.pipelines._ir import ComponentSpec
 from ketch.pipelines._packages import is_not_installed_hint
+from ketch.pipelines._paths import under
 
 __all__ = [
     "NotProduced", "accelerators", "cache_key", "collect_outputs", "condition_holds",
@@ -149,7 +151,7 @@ def collect_outputs(task_dir: Path, st: dict[str, Any],
     for name, spec in component.output_params.items():
         if name in params:
             continue
-        file = task_dir / "outputs" / name
+        file = _under(task_dir, "outputs", name, where=f"outputs.parameters.{name}")
         if not file.exists():
             raise ValueError(f"output parameter {name!r} was not written")
         text = file.read_text(encoding="utf-8")
@@ -160,12 +162,23 @@ def collect_outputs(task_dir: Path, st: dict[str, Any],
     for name, spec in component.output_artifacts.items():
         schema = (spec.get("artifactType") or {}).get("schemaTitle", "system.Artifact")
         listed = (given.get(name) or {}).get("artifacts") or []
-        default_uri = f"{output_root(st)}/{name}"
+        root = output_root(st)
+        default_uri = (_under(root, name, where=f"outputs.artifacts.{name}") if root
+                       else f"/{name}")
         arts = [{"name": a.get("name") or name, "uri": a.get("uri") or default_uri,
                  "type": schema, "metadata": a.get("metadata") or {}} for a in listed] or [
             {"name": name, "uri": default_uri, "type": schema, "metadata": {}}]
         artifacts[name] = arts if spec.get("isArtifactList") else arts[0]
     return {"parameters": params, "artifacts": artifacts}
+
+
+def _under(root: Any, *parts: str, where: str) -> Any:
+    """``under`` for reading a finished step: a bad path is the step's failure (the
+    engine reports a ValueError from here as its message), not the engine's."""
+    try:
+        return under(root, *parts, where=where)
+    except InvalidError as err:
+        raise ValueError(f"{err.fields[0].path}: {err.fields[0].message}") from None
 
 
 def output_root(st: dict[str, Any]) -> str:

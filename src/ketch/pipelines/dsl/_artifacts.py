@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ketch.pipelines._paths import under
+
 __all__ = [
     "HTML",
     "MOUNT_ROOT_ENV",
@@ -50,15 +52,23 @@ def local_path_for_uri(uri: str, *, mount_root: str | None = None) -> str:
     root = _mount_root(mount_root)
     for scheme, mount in _MOUNTS:
         if uri.startswith(scheme):
-            return root + mount + uri[len(scheme):]
+            return _in_mount(root, mount + uri[len(scheme):], uri)
     if uri.startswith("oci://"):
         return root + "/oci/" + uri[len("oci://"):].replace("/", "_")
     if uri.startswith("file://"):
         return uri[len("file://"):]
     if root and "://" in uri:
         scheme, rest = uri.split("://", 1)
-        return f"{root}/{scheme}/{rest}"
+        return _in_mount(root, f"/{scheme}/{rest}", uri)
     return uri
+
+
+def _in_mount(root: str, rest: str, uri: str) -> str:
+    """``root + rest``; under a mount root (a staged step), a URI with '..' in it may
+    not reach outside it (the step downloads to, and uploads from, that path)."""
+    if root:
+        under(root, rest.lstrip("/"), where=f"artifact {uri}")
+    return root + rest
 
 
 def uri_for_local_path(path: str, *, mount_root: str | None = None) -> str:
