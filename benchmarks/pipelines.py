@@ -2,21 +2,25 @@
 
 In one run, the same chain of trivial lightweight components (``x + 1``):
 
-* **ketch**: ``ketch run chain.py --no-cache --wait`` against a real server (SQLite,
-  fresh KETCH_HOME), the whole command timed as a user sees it;
+* **ketch**: the chain compiled by the real kfp 2.16.1 (one component spec and one
+  executor per task, so the IR grows with the chain), then
+  ``ketch run chain.yaml --no-cache --wait`` against a real server (SQLite, fresh
+  KETCH_HOME), the whole command timed as a user sees it, for chains of 1, 20, 60 and 120;
 * **kfp.local** 2.16.1: ``kfp.local.init(runner=SubprocessRunner(use_venv=False))`` and
-  the pipeline called in-process (in an isolated venv under ``~/.cache/ketch-bench``,
-  since kfp's pins clash with ours);
+  the pipeline called in-process, chains of 1 and 20 (kfp runs in an isolated venv,
+  the test suite's under ``~/.cache/ketch-test`` when it exists, since its pins clash
+  with ours);
 * **bare spawn**: a loop that starts ``python -c pass`` once per task.
 
-Per-task overhead is ``(T(chain of 20) - T(chain of 1)) / 19`` for each, so start-up
-costs cancel out. Each T is the fastest of ``--repeat`` runs (the same statistic for every
-runner): a ``ketch run`` command's own start-up varies by more than the whole difference a
-20-step chain makes, and the minimum is what the noise leaves alone; medians are printed
-beside it. It also times a 200-wide ``ParallelFor``
-on ketch alone (kfp.local 2.16.1 cannot run ParallelFor).
+Per-task overhead at length N is ``(T(chain of N) - T(chain of 1)) / (N - 1)`` for each,
+so start-up costs cancel out; it should not grow with N (a step's cost is the step's,
+not the run's). Each T is the fastest of ``--repeat`` runs (``--repeat-long`` for 60 and
+120; the same statistic for every runner): a ``ketch run`` command's own start-up varies
+by more than the whole difference a 20-step chain makes, and the minimum is what the
+noise leaves alone; medians are printed beside it. It also times a 200-wide
+``ParallelFor`` on ketch alone (kfp.local 2.16.1 cannot run ParallelFor).
 
-    .venv/bin/python benchmarks/pipelines.py [--repeat 3] [--quick]
+    .venv/bin/python benchmarks/pipelines.py [--repeat 15] [--repeat-long 3] [--quick]
 """
 
 from __future__ import annotations
@@ -74,6 +78,19 @@ elapsed = time.perf_counter() - start
 assert result == int(os.environ["CHAIN"]), result
 print(json.dumps({"seconds": elapsed}))
 '''
+# Compiles the chain of each length in argv with kfp's compiler: chain-N.yaml.
+KFP_COMPILE = '''
+import importlib, os, sys
+sys.path.insert(0, os.environ["CHAIN_DIR"])
+from kfp import compiler
+for n in sys.argv[1:]:
+    os.environ["CHAIN"] = n
+    sys.modules.pop("chain_kfp", None)
+    module = importlib.import_module("chain_kfp")
+    compiler.Compiler().compile(module.chain, os.path.join(os.environ["CHAIN_DIR"],
+                                                           f"chain-{n}.yaml"))
+'''
+LENGTHS = (20, 60, 120)
 
 
 def kfp_python() -> Path:
@@ -104,11 +121,21 @@ def start_server(home: Path) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
     raise SystemExit("ketch server did not start")
 
 
-def time_ketch(path: Path, env: dict[str, str], steps: int | None) -> float:
-    run_env = dict(env, CHAIN=str(steps or 1))
+def kfp_compile(python: Path, work: Path, lengths: list[int]) -> dict[int, Path]:
+    """The chain of each length, compiled to IR YAML by the real kfp."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KETCH_")}
+    env["CHAIN_DIR"] = str(work)
+    done = subprocess.run([str(python), "-c", KFP_COMPILE, *map(str, lengths)], env=env,
+                          capture_output=True, text=True, cwd=work, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"kfp compile failed:\n{done.stderr[-3000:]}")
+    return {n: work / f"chain-{n}.yaml" for n in lengths}
+
+
+def time_ketch(path: Path, env: dict[str, str]) -> float:
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "ketch.cli", "run", str(path), "--no-cache",
-                           "--wait"], env=run_env, capture_output=True, text=True,
+                           "--wait"], env=env, capture_output=True, text=True,
                           check=False)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
@@ -133,70 +160,87 @@ def time_bare(steps: int) -> float:
     return time.perf_counter() - start
 
 
-def per_task(t1: list[float], t20: list[float]) -> float:
-    return (min(t20) - min(t1)) / 19
+def per_task(t1: list[float], tn: list[float], n: int) -> float:
+    return (min(tn) - min(t1)) / (n - 1)
 
 
-def per_task_median(t1: list[float], t20: list[float]) -> float:
-    return (statistics.median(t20) - statistics.median(t1)) / 19
+def per_task_median(t1: list[float], tn: list[float], n: int) -> float:
+    return (statistics.median(tn) - statistics.median(t1)) / (n - 1)
+
+
+Times = dict[int, list[float]]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15,
-                        help="runs per chain length for ketch and the bare spawn")
+                        help="runs of the chains of 1 and 20 for ketch and the bare spawn")
+    parser.add_argument("--repeat-long", type=int, default=3,
+                        help="runs of the chains of 60 and 120 (start-up noise is small "
+                             "beside their length)")
     parser.add_argument("--repeat-kfp", type=int, default=3,
                         help="runs per chain length for kfp.local (its chain of 20 takes "
                              "over ten seconds, and its noise is small beside 0.5 s a task)")
-    parser.add_argument("--quick", action="store_true", help="one repetition, no kfp.local "
-                        "chain of 20 warm-up")
+    parser.add_argument("--quick", action="store_true", help="one repetition each")
     parser.add_argument("--skip-kfp", action="store_true", help="leave kfp.local out")
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
+    repeat_long = 1 if args.quick else args.repeat_long
+
+    def runs(n: int) -> int:
+        return repeat if n <= 20 else repeat_long
+
+    python = kfp_python()
     with tempfile.TemporaryDirectory(prefix="ketch-bench-") as tmp:
         work = Path(tmp)
-        (work / "chain_ketch.py").write_text(CHAIN.format(pkg="ketch"))
         (work / "chain_kfp.py").write_text(CHAIN.format(pkg="kfp"))
         (work / "wide.py").write_text(WIDE)
-        results: dict[str, tuple[list[float], list[float]]] = {}
+        chains = kfp_compile(python, work, [1, *LENGTHS])
+        results: dict[str, Times] = {}
 
         proc, env = start_server(work / "home")
         try:
-            time_ketch(work / "chain_ketch.py", env, 1)  # warm the server and its worker
-            results["ketch"] = ([time_ketch(work / "chain_ketch.py", env, 1)
-                                 for _ in range(repeat)],
-                                [time_ketch(work / "chain_ketch.py", env, 20)
-                                 for _ in range(repeat)])
-            wide = [time_ketch(work / "wide.py", env, None) for _ in range(repeat)]
+            time_ketch(chains[1], env)  # warm the server and its worker
+            results["ketch"] = {n: [time_ketch(chains[n], env) for _ in range(runs(n))]
+                                for n in (1, *LENGTHS)}
+            wide = [time_ketch(work / "wide.py", env) for _ in range(repeat)]
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
-        results["bare spawn"] = ([time_bare(1) for _ in range(repeat)],
-                                 [time_bare(20) for _ in range(repeat)])
+        results["bare spawn"] = {n: [time_bare(n) for _ in range(runs(n))]
+                                 for n in (1, *LENGTHS)}
         if not args.skip_kfp:
-            python = kfp_python()
             kfp_repeat = 1 if args.quick else args.repeat_kfp
-            results["kfp.local"] = ([time_kfp_local(python, work, 1)
-                                     for _ in range(kfp_repeat)],
-                                    [time_kfp_local(python, work, 20)
-                                     for _ in range(kfp_repeat)])
+            results["kfp.local"] = {n: [time_kfp_local(python, work, n)
+                                        for _ in range(kfp_repeat)] for n in (1, 20)}
 
-    print(f"chain of trivial components, {os.cpu_count()} cores, best of {repeat} "
-          f"(kfp.local: of {1 if args.quick else args.repeat_kfp})")
-    print(f"{'runner':<12} {'T(1)':>9} {'T(20)':>9} {'per task':>10} {'(medians)':>11}")
-    overhead = {}
-    for name, (t1, t20) in results.items():
-        overhead[name] = per_task(t1, t20)
-        print(f"{name:<12} {min(t1):8.3f}s {min(t20):8.3f}s "
-              f"{overhead[name] * 1000:8.1f}ms {per_task_median(t1, t20) * 1000:9.1f}ms")
-    ketch = max(overhead["ketch"], 1e-4)
+    print(f"chain of trivial components compiled by kfp {KFP_VERSION}, {os.cpu_count()} "
+          f"cores; best of {repeat} (chains of 60 and 120: of {repeat_long}; kfp.local: of "
+          f"{1 if args.quick else args.repeat_kfp}); per task = (T(N) - T(1)) / (N - 1)")
+    header = "".join(f"{f'T({n})':>9}" for n in (1, *LENGTHS))
+    per = "".join(f"{f'/task@{n}':>11}" for n in LENGTHS)
+    print(f"{'runner':<12}{header}{per}   (medians)")
+    overhead: dict[str, dict[int, float]] = {}
+    for name, times in results.items():
+        lengths = [n for n in LENGTHS if n in times]
+        overhead[name] = {n: per_task(times[1], times[n], n) for n in lengths}
+        row = "".join(f"{min(times[n]):8.3f}s" if n in times else f"{'':>9}"
+                      for n in (1, *LENGTHS))
+        row += "".join(f"{overhead[name][n] * 1000:9.1f}ms" if n in times else f"{'':>11}"
+                       for n in LENGTHS)
+        medians = " ".join(f"{per_task_median(times[1], times[n], n) * 1000:.1f}"
+                           for n in lengths)
+        print(f"{name:<12}{row}   ({medians} ms)")
+    ketch = {n: max(v, 1e-4) for n, v in overhead["ketch"].items()}
     if "kfp.local" in overhead:
-        print(f"kfp.local / ketch per-task overhead: {overhead['kfp.local'] / ketch:.1f}x "
-              "(goal >= 20x)")
-    print(f"ketch / bare spawn per-task overhead: {ketch / overhead['bare spawn']:.2f}x "
-          "(goal <= 1x)")
-    print(f"ParallelFor of 200 on ketch: {statistics.median(wide):.2f}s end to end "
-          f"({statistics.median(wide) / 200 * 1000:.1f} ms per iteration)")
+        print(f"kfp.local / ketch per-task overhead at 20: "
+              f"{overhead['kfp.local'][20] / ketch[20]:.1f}x (goal >= 20x)")
+    bare = overhead["bare spawn"]
+    print("ketch / bare spawn per-task overhead: " + ", ".join(
+        f"{ketch[n] / bare[n]:.2f}x at {n}" for n in LENGTHS) + " (goal <= 1x at each)")
+    print(f"ParallelFor of 200 on ketch: {min(wide):.2f}s end to end, best of {len(wide)} "
+          f"(median {statistics.median(wide):.2f}s, {min(wide) / 200 * 1000:.1f} ms per "
+          "iteration)")
 
 
 if __name__ == "__main__":
