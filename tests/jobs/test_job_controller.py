@@ -332,6 +332,7 @@ def test_admission_refuses_what_can_never_run(runtime: Runtime, spec: dict[str, 
         submit(runtime, "bad", **spec)
     assert err.value.http_status == 422
     assert [f.path for f in err.value.fields] == [field]
+    assert not err.value.fields[0].message.startswith("Value error")
     with pytest.raises(NotFoundError):
         runtime.store.get(JOB, "default", "bad")
 

@@ -107,6 +107,9 @@ def validation_fields(err: ValidationError, prefix: str = "") -> list[FieldError
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "unknown field"
+        elif item["type"] == "value_error":
+            # A validator's own sentence; pydantic's prefix only adds noise to it.
+            message = message.removeprefix("Value error, ")
         fields.append(FieldError(path, message))
     return fields
 
