@@ -131,7 +131,8 @@ def test_job_detail_shows_logs(page: Page, server_url: str, client: Any) -> None
 
     namespace = _namespace_of(client.apply(_job("hello-logs")))
     _open_home(page, server_url, namespace)
-    page.get_by_role("navigation", name="Components").locator('[data-nav="jobs"]').click()
+    # a[...]: the entry is a link once the components are loaded (a disabled span before).
+    page.get_by_role("navigation", name="Components").locator('a[data-nav="jobs"]').click()
 
     row = page.locator('[data-testid="jobs-table"] tr[data-name="hello-logs"]')
     expect(row).to_be_visible(timeout=JOB_TIMEOUT_MS)

@@ -281,26 +281,70 @@ def test_classification_metrics_and_html_previews(page: Page, ketch_server: Any,
     expect(frame.locator("#ran")).to_have_count(0)
 
 
+def _shown(page: Page, text: str) -> int:
+    """How many times ``text`` is on screen (innerText leaves out folded parts)."""
+    count: int = page.evaluate("t => document.body.innerText.split(t).length - 1", text)
+    return count
+
+
 def test_failed_run_shows_the_failure_and_traceback(page: Page, ketch_server: Any,
                                                     tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     run = _run(ketch_server, _write(tmp_path, "fails.py", FAILS))
     assert run["status"]["phase"] == "Failed"
-    _open_run(page, ketch_server.url, run["metadata"]["name"])
+    name = run["metadata"]["name"]
+    assert "Traceback" in run["status"]["message"]  # the message holds the whole traceback
 
+    # Home: the failed run's row stays one line: the exception, the rest on hover.
+    page.goto(f"{ketch_server.url}/?namespace=default")
+    row = page.locator(f'[data-testid="recent-activity"] tr[data-name="{name}"]')
+    message = row.get_by_test_id("one-line-message")
+    expect(message).to_have_text(re.compile(r"ValueError: exploded: bad data$"))
+    expect(message).to_have_attribute("title", re.compile(r"Traceback \(most recent call last\)"))
+    box = row.bounding_box()
+    assert box is not None and box["height"] < 60, box
+
+    # The row opens the run, on the step that failed it.
+    row.click()
+    expect(page).to_have_url(re.compile(rf"/pipelines/runs/default/{name}\?.*task=explode"))
     expect(page.locator(".page-head .badge")).to_have_text("Failed")
-    expect(page.get_by_test_id("run-message")).to_contain_text("ValueError: exploded: bad data")
+    banner = page.get_by_test_id("run-message")
+    expect(banner).to_have_text(re.compile(r"explode failed: ValueError: exploded: bad data"))
     graph = page.get_by_test_id("run-graph")
     failed = graph.locator('[data-task="explode"]')
     expect(failed).to_have_attribute("data-phase", "Failed")
     expect(graph.locator('[data-task="after"]')).not_to_have_attribute("data-phase", "Succeeded")
 
-    failed.click()
     panel = page.get_by_test_id("task-panel")
-    expect(panel.get_by_test_id("task-message")).to_contain_text("Traceback")
-    expect(panel.get_by_test_id("task-message")).to_contain_text("ValueError: exploded: bad data")
-    expect(panel.get_by_test_id("task-log")).to_contain_text("about to explode")
+    expect(panel).to_have_attribute("data-task", "explode")
+    expect(panel.get_by_test_id("failure-headline")).to_contain_text("step failed (exit status 1)")
+    traceback = panel.get_by_test_id("task-message")
+    expect(traceback).to_contain_text("ValueError: exploded: bad data")
+    log = panel.get_by_test_id("task-log")
+    expect(log).to_contain_text("about to explode")
+    # The log's copy of the traceback is folded once the log is in.
+    expect(log.get_by_test_id("log-fold")).to_be_visible()
+
+    # The traceback is on the page once, and starts at the user's own frame.
+    lines = traceback.inner_text().splitlines()
+    assert lines[0] == "Traceback (most recent call last):", lines
+    assert lines[1].strip().startswith('File "<ephemeral_component:explode>"'), lines
+    assert _shown(page, "Traceback (most recent call last)") == 1
+    assert _shown(page, 'raise ValueError(f"exploded: {why}")') == 1
+    assert _shown(page, "_worker.py") == 0
+
+    # Nothing is lost: ketch's frames and the log's copy are one click away.
+    panel.get_by_test_id("toggle-ketch-frames").click()
+    expect(traceback).to_contain_text("_worker.py")
+    log.get_by_test_id("log-fold").click()
+    expect(log.get_by_test_id("job-logs")).to_contain_text('raise ValueError(f"exploded: {why}")')
+
+    # A closed panel stays closed; the banner offers the traceback back.
+    panel.get_by_title("Close").click()
+    expect(page.get_by_test_id("task-panel")).to_have_count(0)
+    banner.get_by_test_id("show-failure").click()
+    expect(page.get_by_test_id("task-panel")).to_have_attribute("data-task", "explode")
 
     # The runs list filters by phase.
     page.goto(f"{ketch_server.url}/pipelines?namespace=default&phase=Succeeded")
@@ -468,3 +512,17 @@ def test_pipeline_catalog_shows_versions_and_the_ir(page: Page, ketch_server: An
     expect(rr.locator(".badge")).to_have_text("Disabled")
     with Client(ketch_server.url) as client:
         assert client.get_recurring_run("nightly").spec["mode"] == "Disable"
+
+    # Home shows each kind's real state: kinds with no phase are not "Unknown".
+    page.goto(f"{ketch_server.url}/?namespace=default")
+    table = page.get_by_test_id("recent-activity")
+    states = {
+        ("Pipeline", "demo-pipeline"): "1 version",
+        ("Experiment", "nightly-exp"): "1 run",
+        ("RecurringRun", "nightly"): "Disabled",
+        ("PipelineRun", "from-ref"): "Succeeded",
+    }
+    for (kind, obj), want in states.items():
+        cell = table.locator(f'tr[data-kind="{kind}"][data-name="{obj}"] td[data-state]')
+        expect(cell).to_have_text(want)
+    expect(table.locator('td[data-state="Unknown"]')).to_have_count(0)

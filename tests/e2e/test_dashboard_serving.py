@@ -58,6 +58,15 @@ def test_serving_page_lists_the_service_and_try_it_predicts(
     url = svc.status["url"]
     revision = svc.status["components"]["predictor"]["traffic"][0]["revisionName"]
 
+    # Home shows the service's state from its Ready condition (it has no phase),
+    # and the row opens its page.
+    page.goto(f"{ketch_server.url}/?namespace=default")
+    home_row = page.locator('[data-testid="recent-activity"] tr[data-kind="InferenceService"]'
+                            '[data-name="iris"]')
+    expect(home_row.locator("td[data-state]")).to_have_text("Ready")
+    home_row.click()
+    expect(page.get_by_test_id("service-name")).to_have_text("iris")
+
     page.goto(f"{ketch_server.url}/serving?namespace=default")
     row = page.locator('[data-testid="services-table"] tr[data-name="iris"]')
     expect(row.locator(".badge")).to_have_text("Ready")

@@ -6,6 +6,9 @@
 import type { ReactNode } from "react";
 import type { Condition } from "../api";
 import { age, timestamp } from "../format";
+import { lastLine } from "../messages";
+import type { ResourceState } from "../resourceState";
+import { StatusBadge } from "./StatusBadge";
 
 /** `<div class="page-head">` with the page's title and whatever goes beside it. */
 export function PageHead({ title, children }: { title: ReactNode; children?: ReactNode }) {
@@ -93,6 +96,31 @@ export function ListTable({
       )}
       {footer}
     </section>
+  );
+}
+
+/**
+ * A status message in a table row: one line, its last (a traceback's exception
+ * line), cut with an ellipsis; the whole message in the title tooltip. Detail
+ * pages show the whole message.
+ */
+export function OneLineMessage({ reason, message }: { reason?: string; message?: string | null }) {
+  const line = lastLine(message);
+  const full = [reason, message].filter(Boolean).join(": ");
+  return (
+    <div className="one-line" title={full} data-testid="one-line-message">
+      {reason && <span className="cond-reason">{reason}</span>}
+      {line && <span className="cond-message">{line}</span>}
+    </div>
+  );
+}
+
+/** A resource's state in a list: a badge for a phase, else muted text. */
+export function StateCell({ state }: { state: ResourceState }) {
+  return (
+    <td data-state={state.phase ?? state.text ?? ""}>
+      {state.phase ? <StatusBadge phase={state.phase} /> : <span className="muted">{state.text ?? "—"}</span>}
+    </td>
   );
 }
 

@@ -8,6 +8,8 @@ const TONES: Record<string, string> = {
   Pending: "pending",
   Starting: "pending",
   Creating: "pending",
+  NotReady: "pending",
+  Enabled: "succeeded",
 };
 
 export function StatusBadge({ phase }: { phase: string }) {

@@ -1,6 +1,6 @@
 // The side panel of the run page for the selected task: what it got and made,
 // attempts and timings, where a cached result came from, why it failed, its log.
-import type { ReactNode } from "react";
+import { type ReactNode, useState } from "react";
 import { LogViewer } from "./LogViewer";
 import { ArtifactPreview } from "./ArtifactPreview";
 import type { GraphNode } from "./dagModel";
@@ -10,6 +10,7 @@ import { PageLink as Link } from "./PipelineTabs";
 import { Facts } from "./Registry";
 import { StatusBadge } from "./StatusBadge";
 import { duration, timestamp } from "../format";
+import { type Failure, parseFailure } from "../messages";
 import { useNow } from "../useNow";
 
 function value(v: unknown): ReactNode {
@@ -83,6 +84,7 @@ export function TaskPanel({
     : [from?.namespace ?? namespace, from?.run ?? ""];
   const outArtifacts = Object.entries(st?.outputs?.artifacts ?? {});
   const logUrl = `${runUrl}/log?task=${encodeURIComponent(node.path)}`;
+  const failure = failed && st?.message ? parseFailure(st.message) : null;
 
   return (
     <aside className="panel detail task-panel" data-testid="task-panel" data-task={node.path} aria-label={`Task ${node.label}`}>
@@ -121,14 +123,17 @@ export function TaskPanel({
           ["Reason", st?.reason ?? ""],
         ]}
       />
-      {st?.message && (
-        <>
-          <h3>{failed ? "Failure" : "Message"}</h3>
-          <pre className={`code task-message${failed ? " failure" : ""}`} data-testid="task-message">
-            {st.message}
-          </pre>
-        </>
-      )}
+      {st?.message &&
+        (failure ? (
+          <FailureView key={node.path} failure={failure} message={st.message} />
+        ) : (
+          <>
+            <h3>Message</h3>
+            <pre className="code task-message" data-testid="task-message">
+              {st.message}
+            </pre>
+          </>
+        ))}
       {node.loop && (
         <>
           <h3>Iterations</h3>
@@ -190,10 +195,49 @@ export function TaskPanel({
         <>
           <h3>Log</h3>
           <div data-testid="task-log">
-            <LogViewer key={node.path} url={logUrl} follow={node.phase === "Running"} />
+            <LogViewer
+              key={node.path}
+              url={logUrl}
+              follow={node.phase === "Running"}
+              fold={failure?.traceback ? { text: failure.traceback.raw, label: "the traceback, shown under Failure" } : undefined}
+            />
           </div>
         </>
       )}
     </aside>
+  );
+}
+
+/**
+ * A failed step's message: its headline, then the traceback from the user's
+ * first frame (the worker and executor frames every step starts in are
+ * hidden behind a toggle); a message without a traceback is shown whole.
+ */
+function FailureView({ failure, message }: { failure: Failure; message: string }) {
+  const [all, setAll] = useState(false);
+  const tb = failure.traceback;
+  return (
+    <>
+      <h3>Failure</h3>
+      {tb ? (
+        <>
+          <p className="failure-headline small" data-testid="failure-headline">
+            {failure.headline}
+            {tb.hidden > 0 && (
+              <button type="button" className="link-button muted" onClick={() => setAll((v) => !v)} data-testid="toggle-ketch-frames">
+                {all ? "hide ketch's frames" : `show ${tb.hidden} frame${tb.hidden === 1 ? "" : "s"} inside ketch`}
+              </button>
+            )}
+          </p>
+          <pre className="code task-message failure" data-testid="task-message">
+            {all ? tb.raw : tb.text}
+          </pre>
+        </>
+      ) : (
+        <pre className="code task-message failure" data-testid="task-message">
+          {message}
+        </pre>
+      )}
+    </>
   );
 }

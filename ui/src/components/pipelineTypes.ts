@@ -170,3 +170,50 @@ export function artifactList(v: RunArtifact | RunArtifact[] | undefined): RunArt
   if (!v) return [];
   return Array.isArray(v) ? v : [v];
 }
+
+/**
+ * Every task of a run's status with its path as the graph and the log route
+ * name it (`train`, `condition-1/train`, `for-loop-1/0/train`), parents first.
+ */
+export function flattenTasks(
+  tasks: Record<string, TaskStatus> | undefined,
+  prefix = "",
+): { path: string; status: TaskStatus }[] {
+  const out: { path: string; status: TaskStatus }[] = [];
+  for (const [name, st] of Object.entries(tasks ?? {})) {
+    const path = prefix ? `${prefix}/${name}` : name;
+    out.push({ path, status: st });
+    out.push(...flattenTasks(st.tasks, path));
+    for (const it of st.iterations ?? []) out.push(...flattenTasks(it.tasks, `${path}/${it.index}`));
+  }
+  return out;
+}
+
+/** A group's status has sub-tasks or iterations; a step's has neither. */
+function isStep(st: TaskStatus): boolean {
+  return !st.tasks && !st.iterations;
+}
+
+/**
+ * The step whose failure failed the run: the one the run's message names
+ * ("task PATH: ..."), else the first failed step.
+ */
+export function failedStep(status: RunStatus | null): string | null {
+  if (!status) return null;
+  const steps = flattenTasks(status.tasks).filter((t) => isStep(t.status) && t.status.phase === "Failed");
+  const named = /^task (\S+): /.exec(status.message ?? "")?.[1];
+  return steps.find((t) => t.path === named)?.path ?? steps[0]?.path ?? null;
+}
+
+/** The step that wrote an artifact at `uri` (a registered model's source), or null. */
+export function producerOf(status: RunStatus | null, uri: string): string | null {
+  const norm = (u: string) => u.replace(/^file:\/\//, "").replace(/\/+$/, "");
+  const want = norm(uri);
+  for (const t of flattenTasks(status?.tasks)) {
+    if (!isStep(t.status)) continue;
+    for (const v of Object.values(t.status.outputs?.artifacts ?? {})) {
+      if (artifactList(v).some((a) => a.uri && norm(a.uri) === want)) return t.path;
+    }
+  }
+  return null;
+}

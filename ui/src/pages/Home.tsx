@@ -1,8 +1,8 @@
 import { ALL_NAMESPACES, type KindInfo, type Resource, keyOf } from "../api";
-import { ErrorBanner, ListTable, LivePill, PageHead } from "../components/PagePieces";
-import { StatusBadge } from "../components/StatusBadge";
+import { ErrorBanner, ListTable, LivePill, OneLineMessage, PageHead, StateCell } from "../components/PagePieces";
 import { runPath } from "../components/pipelineTypes";
-import { age, created, lastCondition, phaseOf } from "../format";
+import { age, created, lastCondition } from "../format";
+import { stateOf } from "../resourceState";
 import { navigate } from "../router";
 import { useNow } from "../useNow";
 import { useWatch } from "../useWatch";
@@ -11,6 +11,8 @@ const MAX_ROWS = 50;
 const PHASE_CARDS = ["Running", "Succeeded", "Failed", "Pending"] as const;
 
 const EMPTY_KINDS: KindInfo[] = [];
+/** Kinds whose row opens their page (see `open`). */
+const OPENS = new Set(["Job", "PipelineRun", "InferenceService"]);
 
 export function HomePage({ kinds, namespace }: { kinds: KindInfo[] | null; namespace: string }) {
   const watched = kinds ?? EMPTY_KINDS;
@@ -19,8 +21,8 @@ export function HomePage({ kinds, namespace }: { kinds: KindInfo[] | null; names
 
   const counts: Record<string, number> = {};
   for (const r of items) {
-    const p = phaseOf(r);
-    counts[p] = (counts[p] ?? 0) + 1;
+    const p = r.status?.phase;
+    if (p) counts[p] = (counts[p] ?? 0) + 1;
   }
   const rows = [...items]
     .sort(
@@ -38,7 +40,9 @@ export function HomePage({ kinds, namespace }: { kinds: KindInfo[] | null; names
     } else if (r.kind === "PipelineRun") {
       navigate(runPath(ns, r.metadata.name));
     } else if (r.kind === "InferenceService") {
-      navigate(`/serving?service=${encodeURIComponent(`${ns}/${r.metadata.name}`)}`);
+      const query = new URLSearchParams(window.location.search);
+      query.set("service", `${ns}/${r.metadata.name}`);
+      navigate("/serving", { query });
     }
   };
 
@@ -77,7 +81,7 @@ export function HomePage({ kinds, namespace }: { kinds: KindInfo[] | null; names
             <th>Kind</th>
             <th>Name</th>
             <th>Namespace</th>
-            <th>Phase</th>
+            <th>State</th>
             <th>Age</th>
             <th>Last condition</th>
           </>
@@ -85,7 +89,7 @@ export function HomePage({ kinds, namespace }: { kinds: KindInfo[] | null; names
       >
         {rows.map((r) => {
           const cond = lastCondition(r);
-          const clickable = r.kind === "Job";
+          const clickable = OPENS.has(r.kind);
           return (
             <tr
               key={keyOf(r)}
@@ -98,18 +102,13 @@ export function HomePage({ kinds, namespace }: { kinds: KindInfo[] | null; names
               <td className="kind-cell">{r.kind}</td>
               <td className="name-cell">{r.metadata.name}</td>
               <td className={allNs ? undefined : "muted"}>{r.metadata.namespace ?? "—"}</td>
-              <td>
-                <StatusBadge phase={phaseOf(r)} />
-              </td>
+              <StateCell state={stateOf(r, items)} />
               <td className="nowrap" title={r.metadata.creationTimestamp}>
                 {age(r.metadata.creationTimestamp, now)}
               </td>
               <td className="cond-cell">
                 {cond ? (
-                  <>
-                    <span className="cond-reason">{cond.reason || cond.type}</span>
-                    {cond.message && <span className="cond-message">{cond.message}</span>}
-                  </>
+                  <OneLineMessage reason={cond.reason || cond.type} message={cond.message} />
                 ) : (
                   <span className="muted">—</span>
                 )}

@@ -1,7 +1,7 @@
 import { type ComponentInfo, keyOf } from "../api";
-import { ErrorBanner, ListTable, PageHead } from "../components/PagePieces";
-import { StatusBadge } from "../components/StatusBadge";
-import { age, created, lastCondition, phaseOf } from "../format";
+import { ErrorBanner, ListTable, OneLineMessage, PageHead, StateCell } from "../components/PagePieces";
+import { age, created, lastCondition } from "../format";
+import { stateOf } from "../resourceState";
 import { useNow } from "../useNow";
 import { useWatch } from "../useWatch";
 
@@ -35,7 +35,7 @@ export function KindPage({
             <th>Kind</th>
             <th>Name</th>
             <th>Namespace</th>
-            <th>Phase</th>
+            <th>State</th>
             <th>Age</th>
             <th>Last condition</th>
           </>
@@ -48,11 +48,9 @@ export function KindPage({
               <td>{r.kind}</td>
               <td className="name-cell">{r.metadata.name}</td>
               <td>{r.metadata.namespace ?? "—"}</td>
-              <td>
-                <StatusBadge phase={phaseOf(r)} />
-              </td>
+              <StateCell state={stateOf(r, items)} />
               <td>{age(r.metadata.creationTimestamp, now)}</td>
-              <td className="cond-cell">{c ? `${c.reason ?? c.type}${c.message ? `: ${c.message}` : ""}` : "—"}</td>
+              <td className="cond-cell">{c ? <OneLineMessage reason={c.reason || c.type} message={c.message} /> : "—"}</td>
             </tr>
           );
         })}

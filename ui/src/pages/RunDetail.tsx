@@ -1,6 +1,6 @@
 // The run page: the pipeline's DAG with live task states, the run's arguments
 // and outputs, a Cancel button while it runs, and the selected task's panel.
-import { useMemo, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import { objectUrl, patchMerge } from "../api";
 import { ArtifactPreview } from "../components/ArtifactPreview";
 import { DagGraph } from "../components/DagGraph";
@@ -10,10 +10,20 @@ import { PageLink as Link } from "../components/PipelineTabs";
 import { StatusBadge } from "../components/StatusBadge";
 import { RunAgainForm } from "../components/RunAgainForm";
 import { ParamTable, TaskPanel } from "../components/TaskPanel";
-import { type PipelineIR, RUN_KIND, TERMINAL_RUN_PHASES, artifactList, pipelineOf, runSpec, runStatus } from "../components/pipelineTypes";
+import {
+  type PipelineIR,
+  RUN_KIND,
+  TERMINAL_RUN_PHASES,
+  artifactList,
+  failedStep,
+  pipelineOf,
+  runSpec,
+  runStatus,
+} from "../components/pipelineTypes";
 import { usePipelineIR } from "../components/usePipelineIR";
 import { useResource } from "../components/useResource";
 import { duration, timestamp } from "../format";
+import { lastLine } from "../messages";
 import { setQueryParam } from "../router";
 import { useNow } from "../useNow";
 
@@ -44,6 +54,16 @@ export function RunDetailPage({ namespace, name, task }: { namespace: string; na
   const selected = graph && task ? findNode(graph, task) : null;
   const counts = graph ? phaseCounts(graph) : {};
   const terminal = TERMINAL_RUN_PHASES.has(phase);
+  const failedTask = phase === "Failed" ? failedStep(st) : null;
+
+  // A failed run opens on the step that failed it: its panel holds the
+  // traceback (once). Only on arrival: a closed panel stays closed.
+  const opened = useRef(false);
+  useEffect(() => {
+    if (opened.current || !failedTask || !graph) return;
+    opened.current = true;
+    if (task === null && findNode(graph, failedTask)) setQueryParam("task", failedTask);
+  }, [failedTask, graph, task]);
 
   const cancel = () => {
     setCancelling(true);
@@ -100,9 +120,12 @@ export function RunDetailPage({ namespace, name, task }: { namespace: string; na
       {run && st && (
         <>
           {st.message && phase !== "Succeeded" && (
-            <pre className="banner banner-error run-message" data-testid="run-message">
-              {st.message}
-            </pre>
+            <RunMessage
+              message={st.message}
+              failedTask={failedTask}
+              shown={selected?.path === failedTask}
+              onShow={(path) => setQueryParam("task", path)}
+            />
           )}
           <div className="run-summary panel">
             <dl className="facts inline-facts">
@@ -169,6 +192,43 @@ export function RunDetailPage({ namespace, name, task }: { namespace: string; na
             )}
           </div>
         </>
+      )}
+    </div>
+  );
+}
+
+/**
+ * The run's message. A step's failure is one line here (the step and its
+ * exception); the step's panel shows the traceback. Any other message (the
+ * run could not start, it was cancelled) is shown whole.
+ */
+function RunMessage({
+  message,
+  failedTask,
+  shown,
+  onShow,
+}: {
+  message: string;
+  failedTask: string | null;
+  shown: boolean;
+  onShow: (path: string) => void;
+}) {
+  if (!failedTask) {
+    return (
+      <pre className="banner banner-error run-message" data-testid="run-message">
+        {message}
+      </pre>
+    );
+  }
+  return (
+    <div className="banner banner-error run-message one-line-banner" data-testid="run-message" title={message}>
+      <span className="one-line">
+        <strong>{failedTask}</strong> failed: {lastLine(message)}
+      </span>
+      {!shown && (
+        <button type="button" className="link-button" onClick={() => onShow(failedTask)} data-testid="show-failure">
+          Show the traceback
+        </button>
       )}
     </div>
   );
