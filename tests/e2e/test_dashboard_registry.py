@@ -9,6 +9,7 @@ page are checked in the browser. Build the UI first (``cd ui && npm run build``)
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,9 @@ import httpx
 import pytest
 from _browser import page  # noqa: F401  (the fixture; tests/e2e is on sys.path)
 from test_dashboard import _png_colours
+from test_dashboard_pipelines import _run, _write
+
+from conftest import wait_for
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -24,6 +28,29 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY = "/api/model_registry/v1"
+
+# Train in one step, register in the next, as examples/pipelines/wine_classifier.py does.
+REGISTERS = textwrap.dedent('''
+    from ketch import dsl
+    from ketch.dsl import Input, Model, Output
+
+    @dsl.component
+    def train(model: Output[Model]):
+        with open(model.path, "w") as f:
+            f.write("weights")
+
+    @dsl.component
+    def register(model: Input[Model]) -> str:
+        from ketch.registry.client import ModelRegistry
+        ModelRegistry(author="pipeline").register_model(
+            "from-pipeline", model.uri, version="v1", model_format_name="sklearn")
+        return "v1"
+
+    @dsl.pipeline(name="registers")
+    def registers():
+        trained = train()
+        register(model=trained.outputs["model"])
+''')
 
 
 def _label() -> dict[str, str]:
@@ -173,3 +200,46 @@ def test_unknown_model_shows_not_found(page: Page, server_url: str) -> None:
 
     page.goto(f"{server_url}/models/999999?namespace=default")
     expect(page.get_by_role("heading", name="Model not found")).to_be_visible()
+
+
+@pytest.mark.timeout(300)
+def test_pipeline_registered_model_source_opens_the_run_and_task(
+        page: Page, ketch_server: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    run = _run(ketch_server, _write(tmp_path, "registers.py", REGISTERS))
+    assert run["status"]["phase"] == "Succeeded", run["status"]
+    name = run["metadata"]["name"]
+    with httpx.Client(base_url=ketch_server.url, timeout=30) as http:
+        versions = http.get(f"{REGISTRY}/model_versions").json()["items"]
+    [version] = versions
+    model_id, version_id = version["registeredModelId"], version["id"]
+
+    page.goto(f"{ketch_server.url}/models/{model_id}/versions/{version_id}?namespace=default")
+    source = page.get_by_test_id("model-source")
+    expect(source).to_contain_text("kfp")
+    link = source.get_by_test_id("source-run-link")
+    # The step that wrote the registered URI is found in the run's status.
+    expect(link).to_have_text(f"default/{name} · train")
+    expect(source.get_by_test_id("source-job-link")).to_have_count(0)
+    link.click()
+
+    expect(page).to_have_url(re.compile(rf"/pipelines/runs/default/{name}\?.*task=train"))
+    expect(page.get_by_test_id("run-name")).to_have_text(name)
+    expect(page.locator(".page-head .badge")).to_have_text("Succeeded")
+    graph = page.get_by_test_id("run-graph")
+    for task in ("train", "register"):
+        expect(graph.locator(f'[data-task="{task}"]')).to_have_attribute("data-phase", "Succeeded")
+    panel = page.get_by_test_id("task-panel")
+    expect(panel).to_have_attribute("data-task", "train")
+    expect(panel.get_by_test_id("task-artifacts")).to_be_visible()
+
+    # A deleted run is said to be gone, not linked to a "not found" page.
+    run_url = f"/apis/pipelines.ketch.dev/v1/namespaces/default/pipelineruns/{name}"
+    with httpx.Client(base_url=ketch_server.url, timeout=30) as http:
+        res = http.delete(run_url)
+        assert res.status_code in (200, 202), res.text
+        wait_for(lambda: http.get(run_url).status_code == 404, timeout=60, message="run deleted")
+    page.goto(f"{ketch_server.url}/models/{model_id}/versions/{version_id}?namespace=default")
+    expect(page.get_by_test_id("model-source").get_by_test_id("source-run-gone")).to_contain_text(
+        "the run no longer exists")

@@ -1,10 +1,16 @@
-import { type ReactNode, useMemo } from "react";
+import { type ReactNode, useEffect, useMemo, useState } from "react";
 import {
+  ApiError,
   type Artifact,
   type ModelVersion,
+  type Resource,
+  getJSON,
   getModelVersion,
   getRegisteredModel,
+  objectUrl,
 } from "../api";
+import { PageLink } from "../components/PipelineTabs";
+import { RUN_KIND, producerOf, runPath, runStatus } from "../components/pipelineTypes";
 import {
   CopyButton,
   Facts,
@@ -22,7 +28,13 @@ import { Breadcrumbs, useRegistryObject } from "./ModelDetail";
 
 const ARTIFACT_PARAMS = { pageSize: 100, orderBy: "ID", sortOrder: "ASC" } as const;
 /** modelSourceKind values whose modelSourceName is a ketch Job. */
-const JOB_SOURCE_KINDS = new Set(["job", "kfp"]);
+const JOB_SOURCE_KINDS = new Set(["job"]);
+/**
+ * modelSourceKind of a model registered from a pipeline step. KFP (and ketch's
+ * registry client inside a step) record kind "kfp", class "pipelinerun", the
+ * run's namespace as group, its name and its uid as id.
+ */
+const PIPELINE_SOURCE_KINDS = new Set(["kfp"]);
 
 const YAML_RESERVED = /^(true|false|yes|no|on|off|y|n|null|~)$/i;
 
@@ -76,6 +88,73 @@ export function jobPathForSource(a: Artifact): string | null {
   if (!JOB_SOURCE_KINDS.has(a.modelSourceKind.toLowerCase())) return null;
   const ns = a.modelSourceGroup || "default";
   return `/jobs/${encodeURIComponent(ns)}/${encodeURIComponent(a.modelSourceName)}`;
+}
+
+/** The run a pipeline-registered artifact came from: namespace and name, or null. */
+export function runForSource(a: Artifact): { namespace: string; name: string } | null {
+  if (!a.modelSourceKind || !a.modelSourceName) return null;
+  if (!PIPELINE_SOURCE_KINDS.has(a.modelSourceKind.toLowerCase())) return null;
+  return { namespace: a.modelSourceGroup || "default", name: a.modelSourceName };
+}
+
+type RunLookup =
+  | { state: "loading" }
+  | { state: "found"; task: string | null }
+  | { state: "gone" }
+  | { state: "error"; message: string };
+
+/**
+ * Look the source run up once: is it still there (the same run: its uid is
+ * the artifact's modelSourceId), and which of its steps wrote the model's URI.
+ */
+function useSourceRun(a: Artifact): RunLookup {
+  const run = runForSource(a);
+  const [lookup, setLookup] = useState<RunLookup>({ state: "loading" });
+  const ns = run?.namespace ?? "";
+  const name = run?.name ?? "";
+  useEffect(() => {
+    if (!name) return;
+    const controller = new AbortController();
+    getJSON<Resource>(objectUrl(RUN_KIND, ns, name), controller.signal)
+      .then((r) => {
+        if (a.modelSourceId && r.metadata.uid && r.metadata.uid !== a.modelSourceId) {
+          setLookup({ state: "gone" });
+          return;
+        }
+        setLookup({ state: "found", task: a.uri ? producerOf(runStatus(r), a.uri) : null });
+      })
+      .catch((e: Error) => {
+        if (controller.signal.aborted) return;
+        if (e instanceof ApiError && e.code === 404) setLookup({ state: "gone" });
+        else setLookup({ state: "error", message: e.message });
+      });
+    return () => controller.abort();
+  }, [ns, name, a.modelSourceId, a.uri]);
+  return lookup;
+}
+
+function PipelineSource({ artifact: a }: { artifact: Artifact }) {
+  const run = runForSource(a);
+  const lookup = useSourceRun(a);
+  if (!run) return null;
+  const label = `${run.namespace}/${run.name}`;
+  if (lookup.state === "gone") {
+    return (
+      <span data-testid="source-run-gone">
+        {label} <span className="muted">(the run no longer exists)</span>
+      </span>
+    );
+  }
+  const task = lookup.state === "found" ? lookup.task : null;
+  return (
+    <>
+      <PageLink to={runPath(run.namespace, run.name)} query={task ? { task } : {}} testId="source-run-link">
+        {label}
+        {task ? ` · ${task}` : ""}
+      </PageLink>
+      {lookup.state === "error" && <span className="muted small"> ({lookup.message})</span>}
+    </>
+  );
 }
 
 const ARTIFACT_FIELDS: [keyof Artifact & string, string][] = [
@@ -282,6 +361,7 @@ function SourceBox({ artifacts, loading }: { artifacts: Artifact[]; loading: boo
                   ["Group", a.modelSourceGroup],
                   ["Class", a.modelSourceClass],
                   ["ID", a.modelSourceId],
+                  ["Pipeline run", runForSource(a) ? <PipelineSource key="r" artifact={a} /> : null],
                   [
                     "Job",
                     job ? (
