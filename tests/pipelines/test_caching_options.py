@@ -92,3 +92,22 @@ def test_second_run_reruns_the_task_with_caching_off(client: Any, compiled: dict
     assert tasks["stamp"]["cached"] is False and tasks["stamp"]["attempts"] == 1
     assert tasks["stamp-2"]["cached"] is True  # caching on: taken from the first run
     assert second.status["outputs"]["parameters"] == {"Output": "[[fresh]]"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_client_enable_caching_true_overrides_the_tasks_as_kfp_client_does(
+        client: Any, compiled: dict[str, Any], tmp_path: Path) -> None:
+    """kfp.Client(...).create_run_from_pipeline_package(enable_caching=True) sets
+    enableCache on every root task, over set_caching_options(False)."""
+    import json
+
+    package = tmp_path / "caching_options.json"
+    package.write_text(json.dumps(compiled["kfp"]))
+    runs = []
+    for _ in range(2):
+        result = client.create_run_from_pipeline_package(str(package), enable_caching=True)
+        runs.append(result.wait_for_run_completion(timeout=90))
+    assert [r.status["phase"] for r in runs] == ["Succeeded", "Succeeded"]
+    assert runs[1].status["tasks"]["stamp"]["cached"] is True
+    assert runs[1].status["tasks"]["stamp-2"]["cached"] is True

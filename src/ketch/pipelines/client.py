@@ -125,6 +125,7 @@ class PipelinesClient:
             spec["pipelineRoot"] = pipeline_root
         if enable_caching is not None:
             spec["caching"] = enable_caching
+            spec["pipelineSpec"] = _override_caching(pipeline_spec, enable_caching)
         if install_packages:
             spec["installPackages"] = True
         return self._api.create({"apiVersion": GROUP, "kind": "PipelineRun",
@@ -312,6 +313,9 @@ class PipelinesClient:
             template["experiment"] = experiment_name
         if enable_caching is not None:
             template["caching"] = enable_caching
+            if "pipelineSpec" in template:
+                template["pipelineSpec"] = _override_caching(template["pipelineSpec"],
+                                                             enable_caching)
         if pipeline_root:
             template["pipelineRoot"] = pipeline_root
         trigger = ({"cron": cron_expression} if cron_expression is not None
@@ -428,6 +432,21 @@ class PipelinesClient:
                             "spec": {"pipeline": pipeline, "pipelineSpec": ir,
                                      "description": description or "",
                                      "sourceFile": Path(source).name}}, namespace=namespace)
+
+
+def _override_caching(ir: dict[str, Any], enable_caching: bool) -> dict[str, Any]:
+    """kfp.Client's ``enable_caching``: set on every task of the root DAG, overriding
+    ``set_caching_options`` (kfp's ``_override_caching_options``). False also turns the
+    run's caching off (``spec.caching``), so nested tasks rerun too."""
+    root = ir.get("root")
+    dag = root.get("dag") if isinstance(root, dict) else None
+    tasks = dag.get("tasks") if isinstance(dag, dict) else None
+    if not isinstance(root, dict) or not isinstance(dag, dict) or not isinstance(tasks, dict):
+        return ir  # malformed: the server names what is wrong
+    changed = {name: ({**task, "cachingOptions": {**(task.get("cachingOptions") or {}),
+                                                  "enableCache": enable_caching}}
+                      if isinstance(task, dict) else task) for name, task in tasks.items()}
+    return {**ir, "root": {**root, "dag": {**dag, "tasks": changed}}}
 
 
 def _unsupported(**given: str | None) -> None:
