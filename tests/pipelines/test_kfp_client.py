@@ -119,6 +119,7 @@ def test_list_calls_page_as_kfp_and_experiments_are_reused(client: Any,
            for i in range(3)]
     other = client.create_run_from_pipeline_package(str(pipeline), run_name="elsewhere",
                                                     experiment_id="other")
+    assert other.run_info is not None and other.run_info.name == other.run_id  # kfp's
     for run_id in [*ids, other.run_id]:
         client.wait_for_run_completion(run_id, timeout=120)
 

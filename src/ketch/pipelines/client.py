@@ -83,6 +83,8 @@ class RunPipelineResult:
     client: PipelinesClient
     run_id: str
     namespace: str | None = None
+    # The run as created (kfp's ``run_info``; a ``PipelineRun`` resource here).
+    run_info: Resource | None = None
 
     def wait_for_run_completion(self, timeout: float | None = None) -> Resource:
         return self.client.wait_for_run_completion(self.run_id, timeout=timeout or 3600.0,
@@ -148,7 +150,7 @@ class PipelinesClient:
             compile_pipeline(pipeline_func), arguments=arguments, run_name=run_name,
             experiment_name=experiment_name or experiment_id, namespace=namespace,
             pipeline_root=pipeline_root, enable_caching=enable_caching)
-        return RunPipelineResult(self, created.name, created.namespace)
+        return RunPipelineResult(self, created.name, created.namespace, created)
 
     def create_run_from_pipeline_package(
             self, pipeline_file: str | Path, arguments: dict[str, Any] | None = None,
@@ -165,7 +167,7 @@ class PipelinesClient:
             load_pipeline_file(pipeline_file), arguments=arguments, run_name=run_name,
             experiment_name=experiment_name or experiment_id, namespace=namespace,
             pipeline_root=pipeline_root, enable_caching=enable_caching)
-        return RunPipelineResult(self, created.name, created.namespace)
+        return RunPipelineResult(self, created.name, created.namespace, created)
 
     def get_run(self, run_id: str, namespace: str | None = None) -> Resource:
         return self._api.get(RUN_KIND, run_id, namespace=namespace)
