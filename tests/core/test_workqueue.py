@@ -90,3 +90,28 @@ def test_a_failing_key_backs_off_even_when_it_was_re_added_while_processed() -> 
 def test_default_backoff_is_client_gos() -> None:
     q = WorkQueue()
     assert (q._base, q._max) == (0.005, 1000.0)
+
+
+def test_delayed_adds_of_one_key_keep_only_the_earliest() -> None:
+    """client-go's AddAfter: a key waits once, for its earliest time. Without that, every
+    resync or write of an object that requeues itself forked another never-ending
+    requeue chain, and an idle InferenceService was reconciled ever more often."""
+    q = WorkQueue()
+    q.add_after(A, 0.03)
+    q.add_after(A, 0.01)
+    q.add_after(A, 0.02)
+    assert q.get(1.0) == A
+    q.done(A)
+    assert q.get(0.2) is None
+
+
+
+def test_a_key_failing_without_end_keeps_the_queue_alive() -> None:
+    """2**1024 overflowed a float: after ~1,000 failures the worker threads died."""
+    q = WorkQueue(base_delay=0.005, max_delay=1000.0)
+    for _ in range(1100):
+        with q._cond:
+            q._failures[A] = q._failures.get(A, 0) + 1
+    q.add_rate_limited(A)  # no OverflowError: the delay is the cap
+    assert q.failures(A) == 1101
+    assert q.get(0.05) is None
