@@ -147,6 +147,7 @@ class RunEngine:
         self.slots_full = False
         self.poll: float | None = None
         self.changed = False
+        self._upstream: dict[int, tuple[str, ...]] = {}
 
     # -- the step ----------------------------------------------------------------
 
@@ -189,18 +190,35 @@ class RunEngine:
     def _dag(self, comp: ComponentSpec, scope: _Scope, tasks: dict[str, Any],
              path: str) -> str | None:
         """Advance every task of one DAG; its phase once all are done, else None."""
+        # Every pass looks at every task of the DAG, so what it does for a task that
+        # has ended or still waits must cost next to nothing: a long chain is mostly
+        # those, and their share grew each step's cost with the pipeline's length.
         progress = True
         while progress:
             progress = False
             for task in comp.tasks.values():
-                st = tasks.setdefault(task.name, {"phase": "Pending",
-                                                  "displayName": task.display_name})
+                st = tasks.get(task.name)
+                if st is None:
+                    st = tasks[task.name] = {"phase": "Pending",
+                                             "displayName": task.display_name}
                 before = st["phase"]
-                if before in DONE:
+                if before in DONE or (before == "Pending" and not self.cancel
+                                      and not self._upstream_done(task, tasks)):
                     continue
                 self._task(task, scope, tasks, st, f"{path}/{task.name}".lstrip("/"))
                 progress = progress or st["phase"] != before
         return _dag_phase([tasks[t] for t in comp.tasks])
+
+    def _upstream_done(self, task: TaskSpec, siblings: dict[str, Any]) -> bool:
+        upstream = self._upstream.get(id(task))
+        if upstream is None:
+            # Per pass (the engine lives for one), keyed by the task spec it holds.
+            upstream = self._upstream[id(task)] = tuple(upstream_tasks(task))
+        for name in upstream:
+            sibling = siblings.get(name)
+            if sibling is None or sibling.get("phase", "Pending") not in DONE:
+                return False
+        return True
 
     def _task(self, task: TaskSpec, scope: _Scope, siblings: dict[str, Any],
               st: dict[str, Any], path: str) -> None:

@@ -124,6 +124,9 @@ def flatten_tasks(tasks: dict[str, Any], prefix: str = "") -> Iterator[tuple[str
     for name, st in tasks.items():
         path = f"{prefix}{name}"
         yield path, st
-        yield from flatten_tasks(st.get("tasks") or {}, f"{path}/")
-        for entry in st.get("iterations") or []:
+        # No nested generator for a leaf (most tasks): the engine walks the tree on
+        # every step, so its cost per task counts once per task and step.
+        if st.get("tasks"):
+            yield from flatten_tasks(st["tasks"], f"{path}/")
+        for entry in st.get("iterations") or ():
             yield from flatten_tasks(entry.get("tasks") or {}, f"{path}/{entry['index']}/")
