@@ -79,6 +79,14 @@ def test_nul_characters_are_refused_naming_the_field() -> None:
         decode_body(b'{"spec": {"args": ["ok", "bad\\u0000"]}}')
 
 
+@pytest.mark.parametrize("raw", [b"\x00", b"a: \x80", b"{\"a\": \"\x00\"}"])
+def test_bytes_no_decoder_takes_are_a_400(raw: bytes) -> None:
+    # Schemathesis found the first: a 500 (the YAML reader raised before parsing began).
+    with pytest.raises(BadRequestError) as caught:
+        decode_body(raw)
+    assert "\n" not in caught.value.message  # one line
+
+
 def test_apply_files_go_through_the_same_loader() -> None:
     with pytest.raises(InvalidError, match=r"bomb\.yaml: YAML at line .*excessive aliasing"):
         load_documents(_alias_bomb(), "bomb.yaml")

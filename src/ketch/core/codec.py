@@ -142,17 +142,19 @@ def safe_load_all(text: str | bytes, source: str = "<input>") -> list[Any]:
         BadRequestError: malformed YAML, or over a limit; the message names ``source``
             and the line.
     """
-    loader = _SafeLoader(text)
     docs: list[Any] = []
     try:
-        while loader.check_data():  # type: ignore[no-untyped-call]
-            docs.append(loader.get_data())
+        # The reader checks the first bytes already (a NUL or bad UTF-8 raises here).
+        loader = _SafeLoader(text)
+        try:
+            while loader.check_data():  # type: ignore[no-untyped-call]
+                docs.append(loader.get_data())
+        finally:
+            loader.dispose()
     except yaml.YAMLError as err:
-        problem = getattr(err, "problem", None) or str(err)
+        problem = getattr(err, "problem", None) or " ".join(str(err).split())
         what = "YAML" if isinstance(err, _LimitError) else "malformed YAML"
         raise BadRequestError(f"{what} at {_mark(err)}: {problem}", source=source) from None
-    finally:
-        loader.dispose()
     for doc in docs:
         check_decoded(doc, source)
     return docs
