@@ -353,6 +353,8 @@ def _store_unchecked(rt: Runtime, name: str, spec: dict[str, object]) -> None:
 
 
 def test_a_stored_spec_exec_would_refuse_fails_once_naming_the_field(runtime: Runtime) -> None:
+    if runtime.settings.database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL cannot store a NUL in JSON: such a Job exists on SQLite only")
     _store_unchecked(runtime, "nul", {"command": ["echo", "a\x00b"], "backoffLimit": 3})
     # Before, it looped claim/ValueError/unclaim thousands of times, never Failed.
     obj = wait_job(runtime, "nul", phase_is("Failed"))
