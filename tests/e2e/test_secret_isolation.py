@@ -91,3 +91,18 @@ def test_as_root_with_run_as_user_a_job_reads_no_secret_file(home: Path) -> None
         assert lines[1:] == ["denied"] * len(targets), lines
     finally:
         server.kill()
+
+
+@pytest.mark.parametrize(("setting", "value", "says"), [
+    ("KETCH_RUN_AS_USER", "no-such-user-x", "KETCH_RUN_AS_USER='no-such-user-x': no such user"),
+    ("KETCH_LOG_MAX_BYTES", "lots", "KETCH_LOG_MAX_BYTES must be an integer"),
+])
+def test_a_bad_executor_setting_is_one_line_at_start(home: Path, setting: str, value: str,
+                                                     says: str) -> None:
+    from conftest import ketch_env
+
+    out = subprocess.run([sys.executable, "-m", "ketch.cli", "up", "--port", "0"],
+                         env=ketch_env(home, **{setting: value}), capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert out.returncode == 1
+    assert out.stderr.strip().count("\n") == 0 and says in out.stderr, out.stderr

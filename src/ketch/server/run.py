@@ -254,6 +254,9 @@ def _serve_locked(settings: Settings, *, host: str, port: int, mode: str, announ
     _harden_process()
     _create_private_sqlite(settings.database_url)
     runtime = Runtime(settings, load_components())
+    # Built now, not in the app's start-up: a bad executor setting (KETCH_RUN_AS_USER,
+    # KETCH_LOG_MAX_BYTES) is then one error line and a non-zero exit, not a traceback.
+    _ = runtime.executor
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{actual_port}"
     client_url = url if not host.startswith("0.") else f"http://127.0.0.1:{actual_port}"
