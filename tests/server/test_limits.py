@@ -301,3 +301,29 @@ def test_many_watches_share_the_feed_and_each_sees_every_change(
     assert ("ADDED", "here") in first and first[-1] == ("ADDED", "elsewhere"), first
     assert all(seen[i] == first for i in range(40))
     assert seen[40] == []
+
+
+def watch_streams(http: httpx.Client) -> float:
+    text = http.get("/metrics").text
+    match = re.search(r"^ketch_watch_streams (\S+)$", text, re.MULTILINE)
+    assert match, text[-2000:]
+    return float(match.group(1))
+
+
+def test_watch_streams_are_released_when_their_clients_go(
+        http: httpx.Client, server: ServerProcess, ns: str) -> None:
+    """No stream polls for its client any more: the connection's own disconnect message
+    ends it, and /metrics counts the streams the shared feed serves."""
+    wait_for(lambda: watch_streams(http) == 0, message="no stream open")
+    clients = [httpx.Client(base_url=server.url, timeout=60) for _ in range(20)]
+    streams = [c.stream("GET", JOBS.format(ns=ns), params={"watch": "true"})
+               for c in clients]
+    try:
+        for stream in streams:
+            assert stream.__enter__().status_code == 200
+        wait_for(lambda: watch_streams(http) == 20, message="20 streams")
+    finally:
+        for stream, client in zip(streams, clients, strict=True):
+            stream.__exit__(None, None, None)
+            client.close()
+    wait_for(lambda: watch_streams(http) == 0, message="the streams to be released")

@@ -29,7 +29,7 @@ from ketch.core.errors import GoneError, KetchError
 from ketch.core.runtime import Runtime
 from ketch.core.store import WatchEvent
 
-__all__ = ["ChangeFeed", "FeedEvent", "Subscription", "change_feed"]
+__all__ = ["ChangeFeed", "FeedEvent", "Subscription", "change_feed", "feed_stats"]
 
 log = logging.getLogger("ketch.server.watch")
 
@@ -157,3 +157,11 @@ def change_feed(runtime: Runtime) -> ChangeFeed:
     if feed is None or feed.loop is not asyncio.get_running_loop():
         feed = _feeds[runtime] = ChangeFeed(runtime)
     return feed
+
+
+def feed_stats(runtime: Runtime) -> tuple[int, int]:
+    """(open watch streams, change-log reads so far) of the runtime's feed, for
+    ``/metrics``: streams must go when their clients do, and reads must not grow with
+    the number of streams."""
+    feed = _feeds.get(runtime)
+    return (feed.subscribers, feed.polls) if feed is not None else (0, 0)

@@ -15,11 +15,12 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.concurrency import run_in_threadpool
 
 from ketch.core.errors import KetchError
 from ketch.core.runtime import Runtime
+from ketch.server._feed import feed_stats
 
 __all__ = ["install_observability"]
 
@@ -38,6 +39,19 @@ class _QueueCollector:
         yield family
 
 
+class _WatchCollector:
+    """Open watch streams and the shared change feed's reads, read at scrape time."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> object:
+        streams, reads = feed_stats(self.runtime)
+        yield GaugeMetricFamily("ketch_watch_streams", "Open watch streams", value=streams)
+        yield CounterMetricFamily("ketch_change_feed_reads", "Reads of the change log by "
+                                  "the one feed all watch streams share", value=reads)
+
+
 def install_observability(app: FastAPI, runtime: Runtime) -> None:
     registry = CollectorRegistry()
     requests = Counter("ketch_http_requests_total", "HTTP requests",
@@ -47,6 +61,7 @@ def install_observability(app: FastAPI, runtime: Runtime) -> None:
     up = Gauge("ketch_up", "1 while the control plane runs", registry=registry)
     up.set(1)
     registry.register(_QueueCollector(runtime))  # type: ignore[arg-type]
+    registry.register(_WatchCollector(runtime))  # type: ignore[arg-type]
 
     @app.middleware("http")
     async def measure(request: Request,
