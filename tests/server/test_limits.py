@@ -140,6 +140,15 @@ def test_filter_query_with_5000_nested_parentheses_is_a_400(http: httpx.Client) 
     assert http.get("/readyz").status_code == 200
 
 
+def test_registry_bodies_nested_100k_deep_are_a_400(http: httpx.Client) -> None:
+    raw = b'{"name": "m", "customProperties": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    resp = http.post("/api/model_registry/v1alpha3/registered_models", content=raw,
+                     headers={"Content-Type": "application/json"})
+    assert resp.status_code == 400, resp.text[:500]
+    assert "nested deeper than 128 levels" in resp.text
+    assert http.get("/readyz").status_code == 200
+
+
 def test_nul_in_a_query_parameter_or_a_body_is_a_400(http: httpx.Client, ns: str) -> None:
     resp = http.get("/api/ketch/artifacts", params={"uri": "/tmp/x\x00y"})
     body = status(resp, 400, "BadRequest")

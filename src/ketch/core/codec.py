@@ -27,7 +27,8 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 
 from ketch.core.errors import BadRequestError, FieldError
 
-__all__ = ["MAX_DEPTH", "check_decoded", "decode_body", "dumps", "loads", "safe_load_all"]
+__all__ = ["MAX_DEPTH", "check_decoded", "decode_body", "decode_json", "dumps", "loads",
+           "safe_load_all"]
 
 # Levels of nesting a document may have (the object itself is level 1). Real objects use
 # a few dozen (a KFP IR about 15); the model layer's serializer stops near 250.
@@ -209,5 +210,25 @@ def decode_body(raw: bytes, source: str = "request body") -> Any:
             raise BadRequestError("a request body holds one document, not "
                                   f"{len(docs)}", source=source) from None
         return docs[0] if docs else None
+    check_decoded(value, source)
+    return value
+
+
+def decode_json(raw: bytes, source: str = "request body") -> Any:
+    """An untrusted body that must be JSON (no YAML), within the limits above.
+
+    Raises:
+        BadRequestError: not JSON, or over a limit.
+    """
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        try:  # what orjson alone refuses: NaN and Infinity, integers past 64 bits
+            value = json.loads(raw)
+        except RecursionError:
+            raise BadRequestError("too deeply nested", [FieldError(
+                "", f"nested deeper than {MAX_DEPTH} levels")], source) from None
+        except ValueError:
+            raise BadRequestError(f"malformed JSON: {err}", source=source) from None
     check_decoded(value, source)
     return value
