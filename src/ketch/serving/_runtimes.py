@@ -72,7 +72,14 @@ class SKLearnRuntime(Runtime):
             fast = self._fast(data)
             if fast is not None:
                 return fast
-        out: NDArray = self._model.predict(data)
+        try:
+            out: NDArray = self._model.predict(data)
+        except (ValueError, TypeError) as e:
+            # sklearn's input validation (check_array: "Expected 2D array", "could not
+            # convert string to float", a wrong feature count) raises these for input
+            # the estimator cannot take: the request is wrong, not the model (a 400).
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise InvalidInput(f"model {self.name} cannot take this input: {first}") from None
         return out
 
 
