@@ -1,7 +1,9 @@
 """Watch as server-sent events: each event is ``data: {"type", "object"}``.
 
 Without ``resourceVersion`` the stream opens with ADDED for every existing
-object (then follows changes from the list's revision), as Kubernetes does.
+object (then follows changes from the list's revision), as Kubernetes does. Changes come
+from the process's one change feed (``ketch.server._feed``), not from a poll per stream;
+a ``resourceVersion`` the log no longer holds is a 410 before the stream opens.
 
 Besides each kind's own watch, ``GET /api/ketch/watch?kinds=a,b&namespace=NS`` streams
 several kinds in one connection: a browser allows six connections per host, and a
