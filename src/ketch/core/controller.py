@@ -57,6 +57,10 @@ class WorkQueue:
         self._processing: set[ObjectKey] = set()
         self._dirty: set[ObjectKey] = set()
         self._delayed: list[tuple[float, ObjectKey]] = []
+        # When each delayed key is due: a key waits once, for its earliest time, as
+        # client-go's AddAfter does (otherwise every add of a key that requeues itself
+        # starts one more requeue chain that never ends).
+        self._due: dict[ObjectKey, float] = {}
         self._failures: dict[ObjectKey, int] = {}
         self._base = base_delay
         self._max = max_delay
@@ -76,7 +80,11 @@ class WorkQueue:
             self.add(key)
             return
         with self._cond:
-            heapq.heappush(self._delayed, (time.monotonic() + delay, key))
+            due = time.monotonic() + delay
+            if self._due.get(key, float("inf")) <= due:
+                return
+            self._due[key] = due
+            heapq.heappush(self._delayed, (due, key))
             self._cond.notify()
 
     def add_rate_limited(self, key: ObjectKey) -> None:
@@ -144,7 +152,10 @@ class WorkQueue:
     def _promote_delayed(self) -> None:
         stamp = time.monotonic()
         while self._delayed and self._delayed[0][0] <= stamp:
-            _, key = heapq.heappop(self._delayed)
+            due, key = heapq.heappop(self._delayed)
+            if self._due.get(key) != due:
+                continue  # superseded by an earlier time for the same key
+            del self._due[key]
             if key in self._processing:
                 self._dirty.add(key)
             elif key not in self._queued:

@@ -76,6 +76,7 @@ _NOT_YET = ("containers",)
 _WINDOW = "autoscaling.knative.dev/window"
 _RETENTION = "autoscaling.knative.dev/scale-to-zero-pod-retention-period"
 _QUEUE_LIMIT = "serving.ketch.dev/queue-limit"
+_QUIET_POLL = 2.0
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,8 @@ class InferenceServiceController(Controller):
         self.rt = runtime
         self.store = runtime.store
         self._scalers: dict[tuple[str, str], ScaleState] = {}
+        # One admin client per front (by socket path), so a poll reuses its connection.
+        self._admins: dict[str, FrontClient] = {}
 
     def reconcile(self, key: ObjectKey) -> Result | None:
         try:
@@ -201,7 +204,7 @@ class InferenceServiceController(Controller):
             work.save()
             return None
         front = self._front(work)
-        stats = FrontClient(front["admin"]).stats(int(knobs.policy.window)) if front else None
+        stats = self._admin(front).stats(int(knobs.policy.window)) if front else None
         latest = self._latest(work, spec)
         for rev in list(work.revisions):
             self._observe(work, rev, latest)
@@ -212,13 +215,24 @@ class InferenceServiceController(Controller):
         for unit in work.to_stop:
             stop_unit(self.rt, unit)
         self._report(work, latest, plan, front_up=stats is not None)
-        work.save()
+        if work.status != work.obj.status:  # an idle service's poll writes nothing
+            work.save()
         if work.busy or stats is None:
             return Result(requeue_after=0.2)
-        idle = any(not rev["replicas"] for rev, _ in plan)
-        return Result(requeue_after=0.5 if idle else 1.0)
+        if any(not rev["replicas"] for rev, _ in plan):
+            return Result(requeue_after=0.5)  # scaled to zero: a request must wake it soon
+        # No request in the whole window: nothing for the autoscaler to decide sooner
+        # than Knative's own tick (2 s); the front holds any burst meanwhile.
+        return Result(requeue_after=_QUIET_POLL if _quiet(stats) else 1.0)
 
     # -- the front -------------------------------------------------------------------
+
+    def _admin(self, front: dict[str, Any]) -> FrontClient:
+        path = str(front["admin"])
+        client = self._admins.get(path)
+        if client is None:
+            client = self._admins[path] = FrontClient(path)
+        return client
 
     def _front(self, work: _Work) -> dict[str, Any] | None:
         """The running front's record, starting one if there is none; None while its
@@ -519,7 +533,7 @@ class InferenceServiceController(Controller):
         version = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
         if stats.get("version") != version:
             config["version"] = version
-            if not FrontClient(front["admin"]).configure(config):
+            if not self._admin(front).configure(config):
                 work.busy = True
 
     def _report(self, work: _Work, latest: dict[str, Any],
@@ -588,6 +602,9 @@ class InferenceServiceController(Controller):
         for key in ("pending", "active", "front"):
             if status.get(key):
                 stop_unit(self.rt, status[key])
+        admin = self._admins.pop(str((status.get("front") or {}).get("admin")), None)
+        if admin is not None:
+            admin.close()
         for rev in status.get("revisions") or []:
             for rep in rev.get("replicas") or []:
                 stop_unit(self.rt, rep)
@@ -603,6 +620,16 @@ class InferenceServiceController(Controller):
     @staticmethod
     def _log_key(work: _Work, unit_id: str) -> str:
         return f"logs/{work.obj.namespace}/inferenceservices/{work.obj.name}/{unit_id}.log"
+
+
+def _quiet(stats: dict[str, Any]) -> bool:
+    """No request in flight, queued or seen in the window, on any revision."""
+    if stats.get("unrouted"):
+        return False
+    return all(not seen.get("queued") and not seen.get("inFlight")
+               and not any(seen.get("concurrency") or ())
+               and not any(seen.get("requestsPerSecond") or ())
+               for seen in (stats.get("revisions") or {}).values())
 
 
 def _model_state(status: dict[str, Any], state: str, failure: dict[str, Any] | None, *,

@@ -42,27 +42,40 @@ async def serve_admin(front: Front, path: str) -> asyncio.AbstractServer:
         os.unlink(path)  # a socket left by a front that was killed
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            method, target = lines[0].split(" ")[:2]
-            length = 0
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value.strip())
-            body = await reader.readexactly(length) if length else b""
-            if method == "GET" and urlsplit(target).path == "/metrics":
-                code, payload, ctype = 200, await service_metrics(front), METRICS_TYPE
-            else:
-                code, payload, ctype = _answer(front, method, target, body)
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as err:
-            code, payload, ctype = 400, json.dumps({"error": str(err)}).encode(), \
-                "application/json"
-        writer.write(f"HTTP/1.1 {code} X\r\ncontent-type: {ctype}\r\ncontent-length: "
-                     f"{len(payload)}\r\nconnection: close\r\n\r\n".encode() + payload)
-        with contextlib.suppress(OSError):
-            await writer.drain()
+        # Kept alive: the controller polls every second or two over one connection.
+        keep = True
+        while keep:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+                break  # the controller closed it (or sent garbage): nothing to answer
+            try:
+                lines = head.decode("latin-1").split("\r\n")
+                method, target = lines[0].split(" ")[:2]
+                length = 0
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value.strip())
+                    elif name.strip().lower() == "connection" and \
+                            value.strip().lower() == "close":
+                        keep = False
+                body = await reader.readexactly(length) if length else b""
+                if method == "GET" and urlsplit(target).path == "/metrics":
+                    code, payload, ctype = 200, await service_metrics(front), METRICS_TYPE
+                else:
+                    code, payload, ctype = _answer(front, method, target, body)
+            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as err:
+                code, payload, ctype = 400, json.dumps({"error": str(err)}).encode(), \
+                    "application/json"
+                keep = False
+            close = "" if keep else "connection: close\r\n"
+            writer.write(f"HTTP/1.1 {code} X\r\ncontent-type: {ctype}\r\ncontent-length: "
+                         f"{len(payload)}\r\n{close}\r\n".encode() + payload)
+            try:
+                await writer.drain()
+            except OSError:
+                break
         writer.close()
 
     server = await asyncio.start_unix_server(handle, path)
