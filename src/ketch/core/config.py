@@ -14,6 +14,9 @@ Every setting has an embedded default, so a laptop needs none of them:
 ``KETCH_GPUS``                GPU ids, e.g. ``0,1`` (default: ``nvidia-smi -L``)
 ``KETCH_MAX_REQUEST_BYTES``   largest API request body (default 3 MiB, as
                               kube-apiserver's, 3145728)
+``KETCH_CHANGE_LOG_SECONDS``  how long the change log keeps a revision for watches
+                              to resume from (default 300, as kube-apiserver's
+                              compaction interval; at most 1,000 revisions either way)
 ============================  ==============================================
 """
 
@@ -26,10 +29,12 @@ from pathlib import Path
 
 from ketch.core.errors import InvalidError
 
-__all__ = ["DEFAULT_MAX_REQUEST_BYTES", "Settings", "redact_url"]
+__all__ = ["DEFAULT_CHANGE_LOG_SECONDS", "DEFAULT_MAX_REQUEST_BYTES", "Settings", "redact_url"]
 
 # kube-apiserver's limit on a request body (apiserver.MaxRequestBodyBytes): 3 MiB.
 DEFAULT_MAX_REQUEST_BYTES = 3 * 1024 * 1024
+# kube-apiserver compacts etcd's history every 5 minutes (--etcd-compaction-interval).
+DEFAULT_CHANGE_LOG_SECONDS = 300
 
 
 def _env(name: str, environ: dict[str, str]) -> str | None:
@@ -77,6 +82,7 @@ class Settings:
     memory: str | None = None
     gpus: str | None = None
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    change_log_seconds: int = DEFAULT_CHANGE_LOG_SECONDS
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -98,6 +104,8 @@ class Settings:
             gpus=_env("KETCH_GPUS", env),
             max_request_bytes=_positive_int("KETCH_MAX_REQUEST_BYTES", env,
                                             DEFAULT_MAX_REQUEST_BYTES),
+            change_log_seconds=_positive_int("KETCH_CHANGE_LOG_SECONDS", env,
+                                             DEFAULT_CHANGE_LOG_SECONDS),
         )
 
     @property

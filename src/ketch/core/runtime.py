@@ -44,7 +44,6 @@ _RESYNC_INTERVAL = 30.0
 # The change log is compacted to the last 5 minutes (kube-apiserver's default etcd
 # compaction interval) and at most the last 1,000 revisions, so it stays bounded however
 # fast objects change; a watch from before that gets 410 Gone and lists again.
-_EVENT_RETENTION = 5 * 60.0
 EVENT_WINDOW = 1000
 _PRUNE_INTERVAL = 5.0
 # A control plane killed without releasing its lease leaves the row behind; an hour
@@ -246,7 +245,8 @@ class Runtime:
                     self._resync()
                     last_resync = stamp
                 if stamp - last_prune > _PRUNE_INTERVAL:
-                    self.store.prune_events(_EVENT_RETENTION, keep_revisions=EVENT_WINDOW)
+                    self.store.prune_events(self.settings.change_log_seconds,
+                                           keep_revisions=EVENT_WINDOW)
                     self.store.prune_leases(LEASE_RETENTION)
                     last_prune = stamp
                 if len(events) == 500:
