@@ -118,10 +118,16 @@ def _serve(host: str, port: int, *, mode: str, dashboard: bool) -> None:
 
 
 @app.command()
-def stop() -> None:
+def stop(all_: Annotated[bool, typer.Option(
+        "--all", help="Also stop the InferenceServices' model servers and fronts (they "
+                      "start again with the next server).")] = False) -> None:
     """Stop the ketch server running for this KETCH_HOME."""
     from ketch.core.config import Settings
     from ketch.server.run import HomeLock, ServerInfo
+    from ketch.serving.cli import service_units, stop_units
+
+    # Read before the server goes (it knows them); stopped after (nothing restarts them).
+    units = service_units() if all_ else []
 
     settings = Settings.from_env()
     data = ServerInfo(settings.home).read()
@@ -141,6 +147,8 @@ def stop() -> None:
             os.kill(pid, 0)
         except ProcessLookupError:
             _print(f"stopped ketch server (pid {pid})")
+            if all_:
+                _print(f"stopped {stop_units(units)} inference service processes")
             return
         time.sleep(0.1)
     raise _fail(f"ketch server (pid {pid}) did not stop in 15s")

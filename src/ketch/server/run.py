@@ -15,6 +15,7 @@ exit; a stale one is detected by its pid).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import ipaddress
 import json
@@ -253,7 +254,9 @@ def _serve_locked(settings: Settings, *, host: str, port: int, mode: str, announ
     token = _token_for(settings, host)
     _harden_process()
     _create_private_sqlite(settings.database_url)
-    runtime = Runtime(settings, load_components())
+    # The effective token (also one made for a non-loopback bind), so what the control
+    # plane opens itself (an InferenceService's front) requires this server's credentials.
+    runtime = Runtime(dataclasses.replace(settings, token=token), load_components())
     # Built now, not in the app's start-up: a bad executor setting (KETCH_RUN_AS_USER,
     # KETCH_LOG_MAX_BYTES) is then one error line and a non-zero exit, not a traceback.
     _ = runtime.executor

@@ -57,6 +57,7 @@ from ketch.serving._router_units import (
     replica_unit,
     socket_dir,
     stop_unit,
+    token_digest,
     unit_state,
 )
 from ketch.serving._storage import local_model_path
@@ -262,7 +263,8 @@ class InferenceServiceController(Controller):
         work.save()  # the claim, before the process exists
         unit = front_unit(unit_id=front["unitId"], service=f"{work.obj.namespace}/"
                           f"{work.obj.name}", port=int(front["port"]), admin=admin,
-                          log_key=self._log_key(work, front["unitId"]))
+                          log_key=self._log_key(work, front["unitId"]),
+                          token=self.rt.settings.token)
         try:
             front["handle"] = self.rt.executor.submit(unit)
         except ExecutorError as err:
@@ -527,6 +529,7 @@ class InferenceServiceController(Controller):
         config: dict[str, Any] = {
             "containerConcurrency": knobs.container_concurrency,
             "queueLimit": knobs.queue_limit, "timeout": knobs.timeout,
+            "tokenSha256": token_digest(self.rt.settings.token),
             "revisions": [{"name": rev["name"], "percent": percent, "backends": [
                 {"id": rep["unitId"], "address": f"unix:{rep['socket']}"}
                 for rep in rev["replicas"] if rep.get("ready")]} for rev, percent in plan]}

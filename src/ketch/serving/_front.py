@@ -26,6 +26,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import importlib
 import os
 import signal
@@ -141,6 +143,20 @@ class Front:
         self.loop = asyncio.get_running_loop()
         self.rejected = 0
         self._probing: set[str] = set()
+        # The platform's bearer token as its SHA-256 (None: the platform needs none).
+        # Set from the environment at start, so no request is let through before the
+        # controller's first config push, and kept current by each push.
+        digest = os.environ.get("KETCH_FRONT_TOKEN_SHA256")
+        self.token_sha256: bytes | None = bytes.fromhex(digest) if digest else None
+
+    def authorized(self, header: bytes | None) -> bool:
+        """Whether an ``Authorization`` header value carries the platform's token
+        (compared in constant time, on digests of equal length)."""
+        if self.token_sha256 is None:
+            return True
+        scheme, _, credential = (header or b"").partition(b" ")
+        offered = hashlib.sha256(credential.strip()).digest()
+        return scheme.lower() == b"bearer" and hmac.compare_digest(offered, self.token_sha256)
 
     # -- admission -----------------------------------------------------------------
 
@@ -302,6 +318,9 @@ class Front:
     # -- the controller's side -------------------------------------------------------
 
     def configure(self, config: dict[str, Any]) -> None:
+        if "tokenSha256" in config:
+            digest = config["tokenSha256"]
+            self.token_sha256 = bytes.fromhex(digest) if digest else None
         removed, requeue = self.router.configure(config)
         for backend in removed:
             backend.down = True  # no new requests; those in flight finish

@@ -24,28 +24,34 @@ if TYPE_CHECKING:
 __all__ = ["ClientConnection", "Exchange", "error_response"]
 
 
-def error_response(code: int, message: str, *, keep_alive: bool = True) -> bytes:
-    """A complete HTTP/1.1 response with KServe's ``{"error": ...}`` JSON body."""
+def error_response(code: int, message: str, *, keep_alive: bool = True,
+                   extra: str = "") -> bytes:
+    """A complete HTTP/1.1 response with KServe's ``{"error": ...}`` JSON body;
+    ``extra`` is more header lines, each ending in CRLF."""
     body = json.dumps({"error": message}).encode()
     return (f"HTTP/1.1 {code} {HTTPStatus(code).phrase}\r\ncontent-type: application/json"
-            f"\r\ncontent-length: {len(body)}\r\n"
+            f"\r\ncontent-length: {len(body)}\r\n{extra}"
             f"{'' if keep_alive else 'connection: close' + chr(13) + chr(10)}\r\n"
             ).encode() + body
 
 
-# (forward as received?, raw chunks, method, url, headers, body chunks, keep-alive)
-_Parsed = tuple[bool, list[bytes], bytes, bytes, list[tuple[bytes, bytes]], list[bytes], bool]
+# (forward as received?, raw chunks, method, url, headers, body chunks, keep-alive,
+#  authorized?)
+_Parsed = tuple[bool, list[bytes], bytes, bytes, list[tuple[bytes, bytes]], list[bytes], bool,
+                bool]
+_UNAUTHORIZED = "missing or wrong bearer token (the platform's, as KETCH_TOKEN)"
 
 
 class Exchange:
     """One request on its way through the front."""
 
-    __slots__ = ("attempts", "backend", "client", "conn", "gone", "head", "keep_alive",
-                 "request", "revision", "sent", "started")
+    __slots__ = ("attempts", "backend", "client", "conn", "denied", "gone", "head",
+                 "keep_alive", "request", "revision", "sent", "started")
 
     def __init__(self, client: ClientConnection, request: bytes, keep_alive: bool,
-                 head: bool = False) -> None:
+                 head: bool = False, denied: bool = False) -> None:
         self.client = client
+        self.denied = denied  # no valid bearer token: answered 401 by the front itself
         self.request = request
         self.keep_alive = keep_alive
         self.head = head  # a HEAD request: its response has headers only
@@ -80,6 +86,7 @@ class ClientConnection(asyncio.Protocol):
         self._size = 0
         self._too_large = False
         self._expect = False
+        self._auth: bytes | None = None
         self._paused: Upstream | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------
@@ -130,11 +137,11 @@ class ClientConnection(asyncio.Protocol):
             return
         self._completed = []
         exact = len(done) == 1 and done[0][0] and not self._in_message
-        for clean, raw, method, url, headers, body, keep in done:
+        for clean, raw, method, url, headers, body, keep, allowed in done:
             # The common case: the chunks hold exactly this request; forward them as is.
             request = (raw[0] if len(raw) == 1 else b"".join(raw)) if exact and clean \
                 else _rebuild(method, url, headers, body)
-            self._accept(Exchange(self, request, keep, method == b"HEAD"))
+            self._accept(Exchange(self, request, keep, method == b"HEAD", not allowed))
 
     # -- httptools callbacks -------------------------------------------------------
 
@@ -147,6 +154,7 @@ class ClientConnection(asyncio.Protocol):
         self._body = []
         self._size = 0
         self._expect = False
+        self._auth = None
 
     def on_url(self, url: bytes) -> None:
         self._url.append(url)
@@ -154,6 +162,8 @@ class ClientConnection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         if len(name) == 6 and name.lower() == b"expect":
             self._expect = True
+        elif len(name) == 13 and name.lower() == b"authorization":
+            self._auth = value
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
@@ -174,16 +184,27 @@ class ClientConnection(asyncio.Protocol):
         self._done_in_chunk += 1
         self._completed.append((self._clean, self._raw, self.parser.get_method(),
                                 b"".join(self._url), self._headers, self._body,
-                                self.parser.should_keep_alive()))
+                                self.parser.should_keep_alive(),
+                                self.front.authorized(self._auth)))
 
     # -- exchanges -----------------------------------------------------------------
 
     def _accept(self, ex: Exchange) -> None:
         if self.active is None:
-            self.active = ex
-            self.front.admit(ex)
+            self._start(ex)
         else:
             self.pending.append(ex)
+
+    def _start(self, ex: Exchange) -> None:
+        self.active = ex
+        if ex.denied:  # every path, health and metrics too: probes use the unix sockets
+            if not self.closed and self.transport is not None:
+                self.transport.write(error_response(
+                    401, _UNAUTHORIZED, keep_alive=ex.keep_alive,
+                    extra="www-authenticate: Bearer\r\n"))
+            self.finished(ex, ex.keep_alive)
+        else:
+            self.front.admit(ex)
 
     def finished(self, ex: Exchange, keep_alive: bool) -> None:
         """The response to ``ex`` was written in full."""
@@ -195,9 +216,7 @@ class ClientConnection(asyncio.Protocol):
                 self.transport.close()
             return
         if self.pending:
-            nxt = self.pending.popleft()
-            self.active = nxt
-            self.front.admit(nxt)
+            self._start(self.pending.popleft())
 
     def reply(self, ex: Exchange, code: int, message: str) -> None:
         """Answer ``ex`` from the front itself (an error) and move on."""

@@ -52,6 +52,8 @@ def proxy_router(runtime: Runtime) -> APIRouter:
             return JSONResponse({"error": f"inference service {namespace}/{name} is not "
                                           f"ready: {why}"}, status_code=503)
         headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARD_REQUEST}
+        if runtime.settings.token:  # the caller passed this server's check; the front's too
+            headers["authorization"] = f"Bearer {runtime.settings.token}"
         try:
             upstream = await client().request(
                 request.method, f"{url}/{path}", content=await request.body(),

@@ -24,7 +24,7 @@ from ketch.core.executors import Handle, ResourceRequest, UnitState, WorkUnit
 from ketch.core.runtime import Runtime
 
 __all__ = ["FrontClient", "free_port", "front_unit", "handle_of", "log_tail", "replica_ready",
-           "replica_unit", "socket_dir", "stop_unit", "unit_state"]
+           "replica_unit", "socket_dir", "stop_unit", "token_digest", "unit_state"]
 
 log = logging.getLogger("ketch.serving")
 
@@ -51,11 +51,22 @@ def socket_dir(home: Path, uid: str) -> Path:
     return path
 
 
-def front_unit(*, unit_id: str, service: str, port: int, admin: str, log_key: str) -> WorkUnit:
-    """The front process; it holds no CPU slot (it would starve Jobs otherwise)."""
+def token_digest(token: str | None) -> str | None:
+    """What a front checks bearer tokens against: the token's SHA-256, so the front's
+    environment and config never hold the token itself."""
+    return hashlib.sha256(token.encode()).hexdigest() if token else None
+
+
+def front_unit(*, unit_id: str, service: str, port: int, admin: str, log_key: str,
+               token: str | None) -> WorkUnit:
+    """The front process; it holds no CPU slot (it would starve Jobs otherwise). With
+    ``token`` it requires that bearer token from its first request on (the controller's
+    config pushes keep it current)."""
+    digest = token_digest(token)
     return WorkUnit(unit_id=unit_id, command=[
         sys.executable, "-m", "ketch.serving._front", "--service", service,
         "--port", str(port), "--admin", admin],
+        env={"KETCH_FRONT_TOKEN_SHA256": digest} if digest else {},
         resources=ResourceRequest(cpu=0.0), log_key=log_key)
 
 

@@ -96,3 +96,49 @@ def _from_registry(uri: str, namespace: str) -> tuple[str | None, str]:
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(1)
+
+
+def service_units() -> list[str]:
+    """The executor units (fronts and replicas) of every InferenceService, read from the
+    running server for this ``KETCH_HOME`` (none when no server answers: never starts
+    one)."""
+    from ketch import Client
+    from ketch.core.errors import KetchError
+
+    try:
+        with Client(autostart=False) as client:
+            services = client.list("isvc", all_namespaces=True).items
+    except KetchError:
+        return []
+    units: list[str] = []
+    for obj in services:
+        front = obj.status.get("front") or {}
+        if front.get("unitId"):
+            units.append(str(front["unitId"]))
+        units += [str(rep["unitId"]) for rev in obj.status.get("revisions") or []
+                  for rep in rev.get("replicas") or [] if rep.get("unitId")]
+    return units
+
+
+def stop_units(unit_ids: list[str]) -> int:
+    """Stop these units (the control plane is down, so nothing restarts them); the
+    resources stay, and the next server starts their processes again. Returns how many
+    were running."""
+    from ketch.core.artifacts import ArtifactStore
+    from ketch.core.config import Settings
+    from ketch.core.executors import UnitState
+    from ketch.core.runtime import make_executor
+
+    settings = Settings.from_env()
+    executor = make_executor(settings, ArtifactStore(settings.artifacts_uri))
+    stopped = 0
+    try:
+        for unit_id in unit_ids:
+            handle = executor.lookup(unit_id)
+            if handle is None or executor.poll(handle).state is not UnitState.RUNNING:
+                continue
+            executor.cancel(handle, grace_seconds=3.0)
+            stopped += 1
+    finally:
+        executor.close()
+    return stopped
