@@ -385,7 +385,11 @@ def test_uds_listens_on_a_unix_socket(iris: Any, tmp_path: Path) -> None:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == f"KETCH_MODELSERVER_UDS={sock}"
+        # The load lines (loading, loaded, serving: what `ketch logs isvc` shows) come
+        # first, then the line the controller waits for.
+        lines = [proc.stdout.readline().strip() for _ in range(4)]
+        assert lines[-1] == f"KETCH_MODELSERVER_UDS={sock}", lines
+        assert lines[0].startswith("modelserver: loading sklearn model 'iris'"), lines
         assert sock.stat().st_mode & 0o077 == 0  # not reachable by other users
         transport = httpx.HTTPTransport(uds=str(sock))
         with httpx.Client(transport=transport, base_url="http://replica", timeout=30) as c:
