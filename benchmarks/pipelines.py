@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -35,6 +36,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import psutil
 
 KFP_VERSION = "2.16.1"
 CHAIN = '''
@@ -132,7 +135,20 @@ def kfp_compile(python: Path, work: Path, lengths: list[int]) -> dict[int, Path]
     return {n: work / f"chain-{n}.yaml" for n in lengths}
 
 
-def time_ketch(path: Path, env: dict[str, str]) -> float:
+def cpu_seconds(proc: psutil.Process) -> float:
+    """CPU time of the server process itself (its threads: the control plane), not of
+    the steps, which run in forks of its worker."""
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
+def time_ketch(path: Path, env: dict[str, str], server: psutil.Process | None = None,
+               cpu: list[tuple[float, float]] | None = None) -> float:
+    """Wall time of one ``ketch run --wait``; with ``cpu``, appends the server's and
+    the command's CPU seconds (on a busy machine wall time mostly measures the others;
+    CPU time is what this run itself cost)."""
+    server_before = cpu_seconds(server) if server is not None else 0.0
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "ketch.cli", "run", str(path), "--no-cache",
                            "--wait"], env=env, capture_output=True, text=True,
@@ -140,6 +156,10 @@ def time_ketch(path: Path, env: dict[str, str]) -> float:
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"ketch run failed:\n{done.stderr[-2000:]}")
+    if cpu is not None and server is not None:
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        client = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+        cpu.append((cpu_seconds(server) - server_before, client))
     return elapsed
 
 
@@ -183,6 +203,7 @@ def main() -> None:
                              "over ten seconds, and its noise is small beside 0.5 s a task)")
     parser.add_argument("--quick", action="store_true", help="one repetition each")
     parser.add_argument("--skip-kfp", action="store_true", help="leave kfp.local out")
+    parser.add_argument("--skip-wide", action="store_true", help="leave the ParallelFor out")
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
     repeat_long = 1 if args.quick else args.repeat_long
@@ -201,9 +222,12 @@ def main() -> None:
         proc, env = start_server(work / "home")
         try:
             time_ketch(chains[1], env)  # warm the server and its worker
-            results["ketch"] = {n: [time_ketch(chains[n], env) for _ in range(runs(n))]
-                                for n in (1, *LENGTHS)}
-            wide = [time_ketch(work / "wide.py", env) for _ in range(repeat)]
+            server = psutil.Process(proc.pid)
+            cpu: dict[int, list[tuple[float, float]]] = {n: [] for n in (1, *LENGTHS)}
+            results["ketch"] = {n: [time_ketch(chains[n], env, server, cpu[n])
+                                    for _ in range(runs(n))] for n in (1, *LENGTHS)}
+            wide = ([] if args.skip_wide
+                    else [time_ketch(work / "wide.py", env) for _ in range(repeat)])
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
@@ -238,6 +262,14 @@ def main() -> None:
     bare = overhead["bare spawn"]
     print("ketch / bare spawn per-task overhead: " + ", ".join(
         f"{ketch[n] / bare[n]:.2f}x at {n}" for n in LENGTHS) + " (goal <= 1x at each)")
+    def cpu_per_step(n: int, which: int) -> float:
+        return (min(c[which] for c in cpu[n]) - min(c[which] for c in cpu[1])) / (n - 1)
+
+    print("ketch CPU per step, (CPU(N) - CPU(1)) / (N - 1), least of the runs: " + ", ".join(
+        f"server {cpu_per_step(n, 0) * 1000:.1f} ms + ketch run "
+        f"{cpu_per_step(n, 1) * 1000:.1f} ms at {n}" for n in LENGTHS))
+    if not wide:
+        return
     print(f"ParallelFor of 200 on ketch: {min(wide):.2f}s end to end, best of {len(wide)} "
           f"(median {statistics.median(wide):.2f}s, {min(wide) / 200 * 1000:.1f} ms per "
           "iteration)")
