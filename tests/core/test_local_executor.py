@@ -489,3 +489,17 @@ def test_run_as_user_refuses_a_home_that_user_cannot_reach(tmp_path: Path,
 def test_run_as_user_names_an_unknown_user(tmp_path: Path, store: ArtifactStore) -> None:
     with pytest.raises(ExecutorError, match="KETCH_RUN_AS_USER='no-such-user-x': no such user"):
         LocalExecutor(tmp_path / "runs", store, run_as_user="no-such-user-x")
+
+
+def test_running_units_as_root_is_said_at_start(tmp_path: Path,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    """As root without KETCH_RUN_AS_USER, units can read the server's secrets: the
+    executor says so once at start (docs/security.md) instead of silently."""
+    with caplog.at_level("WARNING", logger="ketch.core.executors.local"):
+        ex = LocalExecutor(tmp_path / "runs", ArtifactStore(str(tmp_path / "a")),
+                           run_as_user="")
+    ex.close()
+    warned = [r.getMessage() for r in caplog.records if "KETCH_RUN_AS_USER" in r.getMessage()]
+    assert warned == (["units run as root and can read this server's token and database "
+                       "(KETCH_HOME, /proc); set KETCH_RUN_AS_USER to run them as an "
+                       "unprivileged user"] if os.geteuid() == 0 else [])

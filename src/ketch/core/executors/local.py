@@ -152,6 +152,11 @@ class LocalExecutor(Executor):
         self.run_as = RunAs.resolve(user) if user else None
         if self.run_as is not None:
             self.run_as.check_reaches(self.runs_dir)
+        elif os.geteuid() == 0:
+            # Said once at start, not silently: docs/security.md, "Process isolation".
+            log.warning("units run as root and can read this server's token and database "
+                        "(KETCH_HOME, /proc); set KETCH_RUN_AS_USER to run them as an "
+                        "unprivileged user")
         self._host = socket.gethostname()
         self._lock = threading.Lock()
         self._units: dict[str, _Unit] = {}
