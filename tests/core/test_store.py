@@ -151,6 +151,34 @@ def test_change_log_orders_events_and_expires(store: ResourceStore) -> None:
         store.events(start)
 
 
+def test_raw_events_are_the_change_log_with_objects_as_stored_json_text(
+        store: ResourceStore) -> None:
+    """What watch streams send: the same entries as ``events``, each object as the JSON
+    text the database holds (decoding it gives the stored object), filtered alike; the
+    status write through json_set (a partial update on PostgreSQL's jsonb) included."""
+    import json
+
+    start = store.revision()
+    store.create(JOB, job("a", labels={"team": "x"}))
+    store.create(JOB, job("b", "team-b"))
+    obj = store.get(JOB, "default", "a")
+    obj.status = {"phase": "Running", "note": "ünïcode \" \\ \n"}
+    store.update_status(JOB, obj)
+    store.delete(JOB, "team-b", "b")
+    decoded = store.events(start)
+    raw = store.raw_events(start)
+    assert [(r.revision, r.type, r.kind_key, r.namespace, r.name) for r in raw] == [
+        (e.revision, e.type, e.kind_key, e.object.namespace, e.object.name) for e in decoded]
+    assert [json.loads(r.body_text) for r in raw] == [e.to_wire()["object"] for e in decoded]
+    assert all("\n" not in r.body_text for r in raw)  # one server-sent-event line each
+    assert raw[0].labels() == {"team": "x"} and raw[1].labels() == {}
+    assert [r.name for r in store.raw_events(start, namespace="team-b")] == ["b", "b"]
+    assert store.raw_events(raw[-1].revision) == []
+    store.prune_events(-1)
+    with pytest.raises(GoneError, match="too old"):
+        store.raw_events(start)
+
+
 def test_delete_with_stale_version_is_refused(store: ResourceStore) -> None:
     obj = store.create(JOB, job("a"))
     obj.status = {"phase": "Running"}

@@ -11,6 +11,11 @@ cache serves every watcher from one etcd watch).
 A subscriber that falls ``_MAX_PENDING`` events behind is dropped with 410 Gone (it lists
 again, as Kubernetes clients do when the server terminates a slow watcher), so one stalled
 client cannot hold the server's memory.
+
+Objects go out as the change log holds them (``ResourceStore.raw_events``): the feed
+wraps each stored JSON text in its event envelope and never decodes it, since decoding
+and encoding every object again was most of a watch's cost, and grew with the object (a
+pipeline run holds its whole IR; its every status write is an event).
 """
 
 from __future__ import annotations
@@ -24,10 +29,9 @@ from functools import cached_property
 
 from starlette.concurrency import run_in_threadpool
 
-from ketch.core.codec import dumps
 from ketch.core.errors import GoneError, KetchError
 from ketch.core.runtime import Runtime
-from ketch.core.store import WatchEvent
+from ketch.core.store import RawEvent
 
 __all__ = ["ChangeFeed", "FeedEvent", "Subscription", "change_feed", "feed_stats"]
 
@@ -42,7 +46,7 @@ _MAX_PENDING = 10_000
 class FeedEvent:
     """A change-log entry with its server-sent-event text built once for every stream."""
 
-    event: WatchEvent
+    event: RawEvent
 
     @property
     def revision(self) -> int:
@@ -50,7 +54,8 @@ class FeedEvent:
 
     @cached_property
     def sse(self) -> str:
-        return f"data: {dumps(self.event.to_wire())}\n\n"
+        # The envelope {"type", "object"} around the stored text, as it was stored.
+        return f'data: {{"type":"{self.event.type}","object":{self.event.body_text}}}\n\n'
 
 
 @dataclass(eq=False)
@@ -63,9 +68,9 @@ class Subscription:
     position: int = 0
     queue: asyncio.Queue[FeedEvent | KetchError] = field(default_factory=asyncio.Queue)
 
-    def wants(self, event: WatchEvent) -> bool:
+    def wants(self, event: RawEvent) -> bool:
         return event.kind_key in self.kind_keys and (
-            self.namespace is None or event.object.namespace == self.namespace)
+            self.namespace is None or event.namespace == self.namespace)
 
 
 class ChangeFeed:
@@ -118,7 +123,8 @@ class ChangeFeed:
         since = self._position or 0
         self.polls += 1
         try:
-            events = await run_in_threadpool(self._runtime.store.events, since, limit=_BATCH)
+            events = await run_in_threadpool(self._runtime.store.raw_events, since,
+                                             limit=_BATCH)
         except GoneError as err:
             # The log was compacted past this feed (a long stall): every stream lists again.
             self._end_all(err)

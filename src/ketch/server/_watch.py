@@ -88,8 +88,10 @@ async def watch_stream(request: Request, runtime: Runtime, info: KindInfo | list
     listener = asyncio.create_task(_until_disconnect(request, sub))
 
     def wanted(event: FeedEvent) -> bool:
-        obj = event.event.object
-        return (name is None or obj.name == name) and selector.matches(obj.metadata.labels)
+        raw = event.event
+        # Decoded only for a label selector: the feed otherwise never decodes objects.
+        return (name is None or raw.name == name) and (
+            not selector.requirements or selector.matches(raw.labels()))
 
     try:
         since = parse_resource_version(resource_version)
@@ -115,7 +117,7 @@ async def watch_stream(request: Request, runtime: Runtime, info: KindInfo | list
             since = min(revisions, default=0)
         # Replay from the log what came before the feed's position at subscription.
         while since < sub.position:
-            events = await run_in_threadpool(store.events, since, kind_keys=set(keys),
+            events = await run_in_threadpool(store.raw_events, since, kind_keys=set(keys),
                                              namespace=namespace)
             events = [e for e in events if e.revision <= sub.position]
             if not events:

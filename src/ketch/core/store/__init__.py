@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ketch.core.errors import InvalidError
-from ketch.core.store._base import Lease, ListResult, ResourceStore, WatchEvent
+from ketch.core.store._base import Lease, ListResult, RawEvent, ResourceStore, WatchEvent
 from ketch.core.store._migrate import SchemaBranch
 
 __all__ = [
-    "Lease", "ListResult", "ResourceStore", "SchemaBranch", "WatchEvent", "open_store",
+    "Lease", "ListResult", "RawEvent", "ResourceStore", "SchemaBranch", "WatchEvent",
+    "open_store",
 ]
 
 _SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql")

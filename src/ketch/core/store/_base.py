@@ -28,11 +28,12 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection
 
+from ketch.core.codec import dumps, loads
 from ketch.core.kinds import KindInfo
 from ketch.core.labels import LabelSelector
 from ketch.core.resources import Resource
 
-__all__ = ["ChangedKey", "Lease", "ListResult", "ResourceStore", "WatchEvent"]
+__all__ = ["ChangedKey", "Lease", "ListResult", "RawEvent", "ResourceStore", "WatchEvent"]
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 
@@ -67,6 +68,27 @@ class ChangedKey:
     kind_key: str
     namespace: str
     name: str
+
+
+@dataclass(frozen=True)
+class RawEvent:
+    """One change-log entry with its object as the stored JSON text, not decoded.
+
+    What a watch stream sends: it only passes the object on, and decoding and encoding
+    it again for every event cost more than anything else a watch does (a pipeline
+    run's object holds its whole IR, so that grew with the run)."""
+
+    revision: int
+    type: EventType
+    kind_key: str
+    namespace: str
+    name: str
+    body_text: str = field(repr=False)
+
+    def labels(self) -> dict[str, str]:
+        """The object's labels (this decodes the body: only for a label selector)."""
+        labels = loads(self.body_text)["metadata"].get("labels")
+        return dict(labels) if labels else {}
 
 
 @dataclass(frozen=True)
@@ -144,6 +166,17 @@ class ResourceStore(abc.ABC):
                namespace: str | None = None, limit: int = 500) -> builtins.list[WatchEvent]:
         """Changes after revision ``since``, oldest first. ``GoneError`` when the
         log no longer reaches back that far."""
+
+    def raw_events(self, since: int, *, kind_keys: set[str] | None = None,
+                   namespace: str | None = None,
+                   limit: int = 500) -> builtins.list[RawEvent]:
+        """What ``events`` returns, with each object as its stored JSON text, for a
+        reader that passes objects on (watch streams). Backends that store JSON text
+        override this to hand it over without decoding it."""
+        return [RawEvent(ev.revision, ev.type, ev.kind_key, ev.object.namespace,
+                         ev.object.name, dumps(ev.to_wire()["object"]))
+                for ev in self.events(since, kind_keys=kind_keys, namespace=namespace,
+                                      limit=limit)]
 
     def changed_keys(self, since: int, *, kind_keys: set[str] | None = None,
                      limit: int = 500) -> builtins.list[ChangedKey]:

@@ -67,6 +67,7 @@ from ketch.core.store._base import (
     EventType,
     Lease,
     ListResult,
+    RawEvent,
     ResourceStore,
     WatchEvent,
 )
@@ -477,6 +478,25 @@ class SqlResourceStore(ResourceStore):
         return [WatchEvent(type=row.event_type, object=Resource.model_validate(row.body),
                            revision=int(row.revision), kind_key=row.kind_key, body=row.body)
                 for row in rows]
+
+    def raw_events(self, since: int, *, kind_keys: set[str] | None = None,
+                   namespace: str | None = None,
+                   limit: int = 500) -> builtins.list[RawEvent]:
+        cols = t.events.c
+        # The column's JSON text as the database holds it (SQLite: orjson's output;
+        # PostgreSQL: jsonb's text form), never decoded here.
+        text = cast(cols.body, Text).label("body_text")
+        with self._transaction(write=False) as conn:
+            self._check_not_pruned(conn, since)
+            stmt = select(cols.revision, cols.event_type, cols.kind_key, cols.namespace,
+                          cols.name, text).where(cols.revision > since)
+            if kind_keys is not None:
+                stmt = stmt.where(cols.kind_key.in_(sorted(kind_keys)))
+            if namespace is not None:
+                stmt = stmt.where(cols.namespace == namespace)
+            rows = conn.execute(stmt.order_by(cols.revision).limit(limit)).all()
+        return [RawEvent(int(row.revision), row.event_type, row.kind_key, row.namespace,
+                         row.name, row.body_text) for row in rows]
 
     @staticmethod
     def _check_not_pruned(conn: Connection, since: int) -> None:

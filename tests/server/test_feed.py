@@ -1,0 +1,71 @@
+"""The change feed hands each stored object to its watch streams without decoding it.
+
+A pipeline run's object holds its whole IR and every status write is an event, so a
+feed that decoded and re-encoded each object paid for the run's size on every step.
+The feed reads the change log as JSON text (``ResourceStore.raw_events``) and wraps it in
+the event envelope; the decoding read (``events``) is counted here and must not be used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ketch.core.config import Settings
+from ketch.core.resources import Resource
+from ketch.core.runtime import Runtime
+from ketch.core.store import WatchEvent
+from ketch.jobs import JOB, component
+from ketch.server._feed import FeedEvent, change_feed
+
+
+def job(name: str, namespace: str) -> Resource:
+    return Resource.model_validate({
+        "apiVersion": "ketch.dev/v1", "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"a": "b"}},
+        "spec": {"command": ["true"]}})
+
+
+def test_the_feed_sends_stored_objects_without_decoding_them(
+        database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = Runtime(Settings.from_env({"KETCH_HOME": str(tmp_path / "home"),
+                                    "KETCH_DATABASE_URL": database_url}),
+                 [component], run_controllers=False)
+    counts: Counter[str] = Counter()
+    events = rt.store.events
+
+    def counted(since: int, **kwargs: Any) -> list[WatchEvent]:
+        counts["events"] += 1
+        return events(since, **kwargs)
+
+    monkeypatch.setattr(rt.store, "events", counted)
+
+    async def scenario() -> tuple[list[FeedEvent], list[Resource]]:
+        feed = change_feed(rt)
+        sub = await feed.subscribe(frozenset({JOB.key}), "here")
+        written = [await asyncio.to_thread(rt.store.create, JOB, job("a", "here")),
+                   await asyncio.to_thread(rt.store.create, JOB, job("x", "elsewhere"))]
+        running = written[0].model_copy(update={"status": {"phase": "Running"}})
+        written.append(await asyncio.to_thread(rt.store.update_status, JOB, running))
+        got = []
+        for _ in range(2):
+            item = await asyncio.wait_for(sub.queue.get(), 30)
+            assert isinstance(item, FeedEvent), item
+            got.append(item)
+        feed.unsubscribe(sub)
+        return got, [written[0], written[2]]
+
+    try:
+        got, expected = asyncio.run(scenario())
+    finally:
+        rt.store.close()
+    sent = [json.loads(item.sse.removeprefix("data: ")) for item in got]
+    assert [e["type"] for e in sent] == ["ADDED", "MODIFIED"]
+    assert [e["object"] for e in sent] == [obj.to_wire() for obj in expected]
+    assert all(item.sse.endswith("\n\n") and item.sse.count("\n") == 2 for item in got)
+    assert counts["events"] == 0
