@@ -306,6 +306,40 @@ def test_loader_bad_python(tmp_path: Path) -> None:
         load_pipeline_file(tmp_path / "missing.py")
 
 
+@pytest.mark.skipif(not __import__("yaml").__with_libyaml__, reason="PyYAML without libyaml")
+def test_loader_reads_ir_yaml_with_libyaml(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ketch run chain.yaml`` parses the IR with libyaml: PyYAML's pure-Python reader
+    took a tenth of a 120-task run (the IR grows by a component and an executor a task).
+    The pure reader's constructor is counted; the documents are the same either way."""
+    import yaml
+    from yaml.reader import Reader
+
+    from ketch.pipelines.compiler import compile_pipeline
+
+    @dsl.component
+    def one(x: int) -> int:
+        return x + 1
+
+    @dsl.pipeline(name="p")
+    def p(x: int = 0) -> None:
+        one(x=one(x=x).output)
+
+    ir = tmp_path / "p.yaml"
+    ir.write_text(yaml.safe_dump(compile_pipeline(p)) + "---\nplatforms: {}\n")
+    expected = yaml.safe_load_all(ir.read_text()).__next__()
+    made: list[object] = []
+    init = Reader.__init__
+
+    def counted(self: Reader, stream: object) -> None:
+        made.append(stream)
+        init(self, stream)
+
+    monkeypatch.setattr(Reader, "__init__", counted)
+    assert load_pipeline_file(ir) == expected
+    assert made == []
+
+
 def test_loader_bad_ir(tmp_path: Path) -> None:
     not_yaml = tmp_path / "p.yaml"
     not_yaml.write_text("root: [unclosed\n")
