@@ -305,8 +305,12 @@ def test_list_pagination_returns_every_item_exactly_once(http: httpx.Client, ns:
 
 def test_replace_with_stale_version_is_conflict_and_spec_change_bumps_generation(
         http: httpx.Client, ns: str) -> None:
-    created = create(http, ns, job("r"))
-    current = finished(http, ns, "r")  # the controller has written status since
+    # Running, not finished: a finished Job's spec is immutable (as a Kubernetes Job's
+    # template). The controller has written status since, and writes none until it ends.
+    created = create(http, ns, job("r", command=["sleep", "120"]))
+    current: dict[str, Any] = wait_for(  # type: ignore[assignment]
+        lambda: (o := http.get(f"{coll(ns)}/r").json()).get("status", {}).get("phase")
+        == "Running" and o, timeout=30, message="job r running")
     assert current["metadata"]["resourceVersion"] != created["metadata"]["resourceVersion"]
 
     stale = {**current, "metadata": {**current["metadata"],
@@ -334,6 +338,7 @@ def test_replace_with_stale_version_is_conflict_and_spec_change_bumps_generation
     renamed = {**changed, "metadata": {**changed["metadata"], "name": "other"}}
     assert "metadata.name" in causes(http.put(f"{coll(ns)}/r", json=renamed))
     assert http.get(f"{coll(ns)}/r").json()["spec"]["command"] == ["echo", "2"]
+    assert http.delete(f"{coll(ns)}/r").status_code == 200
 
 
 def test_merge_patch_and_server_side_apply(http: httpx.Client, ns: str) -> None:
