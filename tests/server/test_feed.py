@@ -15,13 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.requests import Request
 
 from ketch.core.config import Settings
+from ketch.core.kinds import KindInfo
+from ketch.core.labels import LabelSelector
 from ketch.core.resources import Resource
 from ketch.core.runtime import Runtime
 from ketch.core.store import WatchEvent
 from ketch.jobs import JOB, component
 from ketch.server._feed import FeedEvent, change_feed
+from ketch.server._watch import watch_stream
 
 
 def job(name: str, namespace: str) -> Resource:
@@ -31,11 +35,15 @@ def job(name: str, namespace: str) -> Resource:
         "spec": {"command": ["true"]}})
 
 
+def runtime(database_url: str, tmp_path: Path) -> Runtime:
+    return Runtime(Settings.from_env({"KETCH_HOME": str(tmp_path / "home"),
+                                      "KETCH_DATABASE_URL": database_url}),
+                   [component], run_controllers=False)
+
+
 def test_the_feed_sends_stored_objects_without_decoding_them(
         database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    rt = Runtime(Settings.from_env({"KETCH_HOME": str(tmp_path / "home"),
-                                    "KETCH_DATABASE_URL": database_url}),
-                 [component], run_controllers=False)
+    rt = runtime(database_url, tmp_path)
     counts: Counter[str] = Counter()
     events = rt.store.events
 
@@ -69,3 +77,45 @@ def test_the_feed_sends_stored_objects_without_decoding_them(
     assert [e["object"] for e in sent] == [obj.to_wire() for obj in expected]
     assert all(item.sse.endswith("\n\n") and item.sse.count("\n") == 2 for item in got)
     assert counts["events"] == 0
+
+
+def test_a_watch_of_one_object_does_not_repeat_a_write_its_first_read_saw(
+        database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``?watch&fieldSelector=metadata.name=N`` reads the revision, then the object: a
+    create landing between the two reads is in the ADDED the stream opens with, and its
+    change-log event must not follow as a second ADDED (``ketch wait``, ``ketch run
+    --wait`` and the test suite's watchers saw that now and then). The store's get is
+    wrapped so that the create lands there every time; the store does the work."""
+    rt = runtime(database_url, tmp_path)
+    get = rt.store.get
+
+    def get_after_a_create(info: KindInfo, namespace: str | None, name: str) -> Resource:
+        rt.store.create(JOB, job("new", "here"))
+        return get(info, namespace, name)
+
+    monkeypatch.setattr(rt.store, "get", get_after_a_create)
+
+    async def never() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return {}
+
+    async def scenario() -> list[dict[str, Any]]:
+        request = Request({"type": "http", "method": "GET", "path": "/", "headers": []},
+                          never)
+        stream = watch_stream(request, rt, JOB, "here", LabelSelector(), "new", None, None)
+        sent = [json.loads((await asyncio.wait_for(anext(stream), 30))[len("data: "):])]
+        created = await asyncio.to_thread(get, JOB, "here", "new")
+        running = created.model_copy(update={"status": {"phase": "Running"}})
+        await asyncio.to_thread(rt.store.update_status, JOB, running)
+        sent.append(json.loads((await asyncio.wait_for(anext(stream), 30))[len("data: "):]))
+        await stream.aclose()
+        return sent
+
+    try:
+        sent = asyncio.run(scenario())
+    finally:
+        rt.store.close()
+    assert [e["type"] for e in sent] == ["ADDED", "MODIFIED"]
+    assert sent[1]["object"]["status"] == {"phase": "Running"}
+
+

@@ -103,6 +103,9 @@ async def watch_stream(request: Request, runtime: Runtime, info: KindInfo | list
             except NotFoundError:
                 pass
             else:
+                # A write between the two reads is in the object already: its event
+                # (in the queue now) must not come again after this ADDED.
+                since = max(since, int(obj.metadata.resource_version or 0))
                 if selector.matches(obj.metadata.labels):
                     yield _sse({"type": "ADDED", "object": obj.to_wire()})
         elif since is None:
