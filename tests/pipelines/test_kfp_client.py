@@ -65,6 +65,30 @@ def test_every_kfp_parameter_name_is_accepted(method: str,
         assert set(fields) == {LISTS[method], "total_size", "next_page_token"}, fields
 
 
+_KFP_RUN = textwrap.dedent("""
+    import json, warnings
+    warnings.simplefilter("ignore")
+    from kfp_server_api.models import V2beta1Run, V2beta1RuntimeState
+    print(json.dumps({"fields": list(V2beta1Run.openapi_types),
+                      "states": [v for k, v in vars(V2beta1RuntimeState).items()
+                                 if k.isupper()]}))
+""")
+
+
+def test_runs_carry_kfps_run_attributes(kfp_venv: Path) -> None:
+    """``get_run``/``wait_for_run_completion``/``list_runs().runs`` answer kfp's
+    ``V2beta1Run`` attribute names, with values from kfp's ``V2beta1RuntimeState``."""
+    from ketch.pipelines._kfp_run import KFP_STATES, KfpRun
+
+    proc = subprocess.run([str(kfp_venv), "-c", _KFP_RUN], capture_output=True, text=True,
+                          check=True, timeout=120)
+    kfp = json.loads(proc.stdout)
+    ours = [n for n, v in vars(KfpRun).items() if isinstance(v, property)]
+    assert set(ours) <= set(kfp["fields"]), set(ours) - set(kfp["fields"])
+    assert {"run_id", "state", "display_name", "created_at", "finished_at"} <= set(ours)
+    assert {*KFP_STATES.values(), "CANCELING"} <= set(kfp["states"]), kfp["states"]
+
+
 def _blocks(text: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
@@ -121,13 +145,19 @@ def test_list_calls_page_as_kfp_and_experiments_are_reused(client: Any,
                                                     experiment_id="other")
     assert other.run_info is not None and other.run_info.name == other.run_id  # kfp's
     for run_id in [*ids, other.run_id]:
-        client.wait_for_run_completion(run_id, timeout=120)
+        done = client.wait_for_run_completion(run_id, timeout=120)
+        assert (done.run_id, done.state, done.status["phase"]) == (run_id, "SUCCEEDED",
+                                                                   "Succeeded")
+    got = client.get_run(ids[0])
+    assert (got.state, got.experiment_id, got.display_name) == ("SUCCEEDED", "try", ids[0])
+    assert got.created_at is not None and got.finished_at >= got.created_at
 
     first = client.list_runs(experiment_id="try", page_size=2)
     assert first.total_size == 3 and len(first.runs) == 2
     rest = client.list_runs(experiment_id="try", page_size=2,
                             page_token=first.next_page_token)
     assert rest.next_page_token is None and len(rest.runs) == 1
+    assert {r.state for r in [*first.runs, *rest.runs]} == {"SUCCEEDED"}
     assert {r.name for r in [*first.runs, *rest.runs]} == set(ids)
     oldest_first = client.list_runs(experiment_id="try", sort_by="created_at")
     newest_first = client.list_runs(experiment_id="try")

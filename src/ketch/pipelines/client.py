@@ -36,6 +36,7 @@ from ketch.pipelines._kfp_pages import (
     ListRunsResponse,
     page,
 )
+from ketch.pipelines._kfp_run import KfpRun, as_kfp_run
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -86,7 +87,7 @@ class RunPipelineResult:
     # The run as created (kfp's ``run_info``; a ``PipelineRun`` resource here).
     run_info: Resource | None = None
 
-    def wait_for_run_completion(self, timeout: float | None = None) -> Resource:
+    def wait_for_run_completion(self, timeout: float | None = None) -> KfpRun:
         return self.client.wait_for_run_completion(self.run_id, timeout=timeout or 3600.0,
                                                    namespace=self.namespace)
 
@@ -169,8 +170,9 @@ class PipelinesClient:
             pipeline_root=pipeline_root, enable_caching=enable_caching)
         return RunPipelineResult(self, created.name, created.namespace, created)
 
-    def get_run(self, run_id: str, namespace: str | None = None) -> Resource:
-        return self._api.get(RUN_KIND, run_id, namespace=namespace)
+    def get_run(self, run_id: str, namespace: str | None = None) -> KfpRun:
+        """The run, with kfp's ``V2beta1Run`` attributes (``state``, ``run_id``, ...)."""
+        return as_kfp_run(self._api.get(RUN_KIND, run_id, namespace=namespace))
 
     def list_runs(self, page_token: str = "", page_size: int = 10, sort_by: str = "",
                   experiment_id: str | None = None, namespace: str | None = None,
@@ -182,7 +184,8 @@ class PipelinesClient:
         experiment = experiment_id or experiment_name
         selector = f"{EXPERIMENT_LABEL}={experiment}" if experiment else None
         result = self._api.list(RUN_KIND, namespace=namespace, label_selector=selector)
-        return page(ListRunsResponse, _items(result), page_token=page_token,
+        return page(ListRunsResponse, [as_kfp_run(r) for r in _items(result)],
+                    page_token=page_token,
                     page_size=page_size, sort_by=sort_by, filter=filter)
 
     def terminate_run(self, run_id: str, namespace: str | None = None) -> Resource:
@@ -195,7 +198,7 @@ class PipelinesClient:
                                 sleep_duration: float | None = None, *,
                                 namespace: str | None = None,
                                 on_change: Callable[[Resource], None] | None = None
-                                ) -> Resource:
+                                ) -> KfpRun:
         """Block until the run ends (any terminal phase) and return it.
 
         ``sleep_duration`` is kfp's polling interval; this call watches the run instead
@@ -210,7 +213,7 @@ class PipelinesClient:
             if on_change is not None:
                 on_change(run)
             if run.status.get("phase") in TERMINAL:
-                return run
+                return as_kfp_run(run)
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"run {run_id} did not finish in {timeout:g}s")
@@ -224,7 +227,7 @@ class PipelinesClient:
                     if on_change is not None:
                         on_change(run)
                     if run.status.get("phase") in TERMINAL:
-                        return run
+                        return as_kfp_run(run)
             except KetchError as err:
                 if "deleted" in err.message:
                     raise
