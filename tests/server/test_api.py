@@ -46,17 +46,6 @@ def server(request: pytest.FixtureRequest,
     srv.kill(signal.SIGTERM)
 
 
-@pytest.fixture
-def http(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as c:
-        yield c
-
-
-@pytest.fixture
-def ns(request: pytest.FixtureRequest) -> str:
-    """A namespace of this test's own (a valid DNS label)."""
-    name = re.sub(r"[^a-z0-9-]", "-", request.node.originalname.removeprefix("test_"))
-    return name[:60].strip("-")
 
 
 def coll(ns: str) -> str:

@@ -34,16 +34,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     srv.kill(signal.SIGTERM)
 
 
-@pytest.fixture
-def http(server: ServerProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=60) as c:
-        yield c
-
-
-@pytest.fixture
-def ns(request: pytest.FixtureRequest) -> str:
-    name = re.sub(r"[^a-z0-9-]", "-", request.node.originalname.removeprefix("test_"))
-    return name[:60].strip("-")
 
 
 def status(resp: httpx.Response, code: int, reason: str) -> dict[str, Any]:

@@ -103,6 +103,14 @@ def test_no_operation_answers_a_server_error(server: ServerProcess) -> None:
     item = "/apis/ketch.dev/v1/namespaces/{namespace}/jobs/{name}"
     assert {item, f"{item}/status", f"{item}/log", "/apis/ketch.dev/v1/jobs", "/apis",
             "/apis/ketch.dev/v1", "/api/v1/namespaces", "/version"} <= paths, paths
+    # Every route family: the pipelines (KFP-shaped) and serving kinds, and lineage.
+    ns = "/namespaces/{namespace}"
+    assert {f"/apis/pipelines.ketch.dev/v1{ns}/pipelineruns/{{name}}",
+            f"/apis/pipelines.ketch.dev/v1{ns}/experiments",
+            f"/apis/pipelines.ketch.dev/v1{ns}/recurringruns/{{name}}",
+            f"/apis/serving.kserve.io/v1beta1{ns}/inferenceservices/{{name}}",
+            "/api/ketch/lineage/artifacts", "/api/ketch/lineage/executions/{execution_id}",
+            } <= paths, sorted(paths)
     assert len(tested) >= 14, tested
     assert not failures, "\n\n".join(failures)
     # The requests reached the handlers: successes and rejected input both.
