@@ -224,6 +224,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Callable[[], str | None]
         yield lambda: new_postgres_database(server)
 
 
+@pytest.mark.timeout(int(2 * SOAK_SECONDS) + 400)  # the traffic, then two servers' settling
 def test_mixed_traffic_leaves_definite_state_no_leaks_bounded_database(
         backend: Callable[[], str | None], tmp_path: Path) -> None:
     soak_db = backend()
