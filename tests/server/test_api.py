@@ -347,8 +347,10 @@ def test_merge_patch_and_server_side_apply(http: httpx.Client, ns: str) -> None:
     for bad in (b"[1, 2]", b'{"metadata": null}', b'{"metadata": 5}'):
         assert_status(http.patch(f"{coll(ns)}/m", headers=MERGE, content=bad), 422, "Invalid")
 
+    # The applied Job sleeps: a finished Job's spec is immutable, and an `echo` could
+    # finish between the applies (it did, on a loaded CI machine).
     doc = ("apiVersion: ketch.dev/v1\nkind: Job\nmetadata:\n  name: ap\n"
-           "  labels: {via: apply}\nspec:\n  command: [echo, one]\n")
+           "  labels: {via: apply}\nspec:\n  command: [sleep, '120']\n")
     first = http.patch(f"{coll(ns)}/ap", headers=APPLY, content=doc)
     assert first.status_code == 201, first.text
     assert first.headers["X-Ketch-Apply"] == "created"
@@ -357,10 +359,10 @@ def test_merge_patch_and_server_side_apply(http: httpx.Client, ns: str) -> None:
     assert second.status_code == 200 and second.headers["X-Ketch-Apply"] == "unchanged"
     assert second.json()["metadata"]["generation"] == 1
     # JSON is YAML too.
-    changed = job("ap", labels={"via": "apply"}, command=["echo", "two"])
+    changed = job("ap", labels={"via": "apply"}, command=["sleep", "121"])
     third = http.patch(f"{coll(ns)}/ap", headers=APPLY, content=json.dumps(changed))
     assert third.status_code == 200 and third.headers["X-Ketch-Apply"] == "configured"
-    assert third.json()["spec"]["command"] == ["echo", "two"]
+    assert third.json()["spec"]["command"] == ["sleep", "121"]
     assert third.json()["metadata"]["generation"] == 2
     assert third.json()["metadata"]["uid"] == first.json()["metadata"]["uid"]
     mismatch = http.patch(f"{coll(ns)}/ap", headers=APPLY, content=json.dumps(job("zz")))
