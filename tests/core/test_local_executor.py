@@ -93,7 +93,7 @@ def ex(make_executor: Callable[..., LocalExecutor]) -> LocalExecutor:
 
 def test_success_captures_stdout_and_stderr(ex: LocalExecutor) -> None:
     ended = threading.Event()
-    ex.set_exit_callback(lambda unit_id: ended.set() if unit_id == "u1" else None)
+    ex.subscribe(lambda unit_id: ended.set() if unit_id == "u1" else None)
     handle = ex.submit(py("import sys; print('to-out'); print('to-err', file=sys.stderr)"))
     assert handle["backend"] == "local" and handle["unitId"] == "u1"
     assert ex.lookup("u1") == handle
@@ -256,7 +256,7 @@ def test_restarted_control_plane_adopts_running_unit(
 
     ex = make_executor(cpus=1)
     ended = threading.Event()
-    ex.set_exit_callback(lambda unit_id: ended.set() if unit_id == "u1" else None)
+    ex.subscribe(lambda unit_id: ended.set() if unit_id == "u1" else None)
     handle = ex.lookup("u1")
     assert handle is not None and handle == started
     assert ex.fits(ResourceRequest(cpu=1))

@@ -82,7 +82,7 @@ class JobController(Controller):
         # Jobs waiting for free slots, woken when any unit ends.
         self._pending: set[ObjectKey] = set()
         self._lock = threading.Lock()
-        runtime.executor.set_exit_callback(self._on_exit)
+        runtime.executor.subscribe(self._on_exit)
 
     def _on_exit(self, unit_id: str) -> None:
         with self._lock:
@@ -262,7 +262,7 @@ class JobController(Controller):
     def _handle(self, key: ObjectKey, job: Resource, status: JobStatus) -> Handle | None:
         """The handle of the active attempt, finding it if only the claim was written."""
         active = status.active or {}
-        if "pid" in active or "backend" in active:
+        if self.rt.executor.is_handle(active):
             return dict(active)
         handle = self.rt.executor.lookup(str(active.get("unitId")))
         if handle is None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 from ketch.core.executors._base import (
     Executor,
     Handle,
+    PythonEntry,
     ResourceRequest,
+    RuntimeEnv,
     UnitState,
     UnitStatus,
     WorkUnit,
 )
 
-__all__ = ["Executor", "Handle", "ResourceRequest", "UnitState", "UnitStatus", "WorkUnit"]
+__all__ = ["Executor", "Handle", "PythonEntry", "ResourceRequest", "RuntimeEnv", "UnitState",
+           "UnitStatus", "WorkUnit"]

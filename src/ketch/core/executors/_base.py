@@ -22,6 +22,19 @@ controller above never assumes which one runs its work:
   start now; resource slots are taken by ``submit`` (or by ``poll`` of a running
   unit adopted from an earlier control plane) and given back by ``finalize``
   or ``forget``.
+* ``endpoint(handle)`` is where a *server* unit (``WorkUnit.serves``) listens,
+  ``host:port`` chosen by the backend and passed to the unit as ``KETCH_UNIT_HOST``
+  and ``KETCH_UNIT_PORT``; callers connect there and assume no socket path.
+* ``subscribe(callback)`` adds an exit subscriber (several may listen: Jobs,
+  pipelines and serving share one executor); it returns the unsubscribe call.
+* A unit is either a ``command`` (argv) or a ``python`` entry point
+  (``PythonEntry``): the backend may start the latter from a warm interpreter
+  (the local backend forks one, a Ray backend would use an actor), else from a
+  fresh one. ``runtime_env`` (packages, a working directory shipped as an
+  artifact URI, env) is resolved by the backend where the unit runs, as Ray's
+  ``runtime_env`` is.
+* Handles are opaque: callers store and pass them back, and read nothing in them
+  but ``unitId``; ``is_handle`` tells a stored handle from a bare claim.
 
 Thread safety: every method may be called from any thread. ``on_exit``
 callbacks run on an executor thread and must not block.
@@ -38,7 +51,9 @@ from typing import Any
 __all__ = [
     "Executor",
     "Handle",
+    "PythonEntry",
     "ResourceRequest",
+    "RuntimeEnv",
     "UnitState",
     "UnitStatus",
     "WorkUnit",
@@ -55,6 +70,38 @@ class ResourceRequest:
 
 
 @dataclass(frozen=True)
+class PythonEntry:
+    """A unit that is a Python call: ``module.function(argument)``.
+
+    ``argument`` is JSON (it travels to another process or host); the function's
+    return value, an int, is the unit's exit code (None is 0, an exception is 1
+    with its traceback in the log). ``preload`` names modules a warm interpreter
+    may import ahead of time, so a unit pays for none of them.
+    """
+
+    module: str
+    function: str
+    argument: Mapping[str, Any] = field(default_factory=dict)
+    preload: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuntimeEnv:
+    """What a unit needs around it, made ready by the backend where the unit runs.
+
+    ``packages``: pip requirements installed into a virtualenv the backend builds
+    (and caches by the requirement set) before the unit starts; ``index_urls``
+    where pip looks for them. ``working_dir_uri``: an artifact-store URI whose
+    files become the unit's working directory. A unit with packages runs from
+    that venv's interpreter (never the warm one).
+    """
+
+    packages: tuple[str, ...] = ()
+    index_urls: tuple[str, ...] = ()
+    working_dir_uri: str | None = None
+
+
+@dataclass(frozen=True)
 class WorkUnit:
     """One process to run.
 
@@ -62,15 +109,20 @@ class WorkUnit:
     retries of the same attempt (the Job controller uses ``<uid>-<attempt>``);
     it names the unit's scratch directory and its log in the artifact store.
     ``log_key`` is the artifact-store key where ``finalize`` persists the log.
+    Exactly one of ``command`` and ``python`` is set. ``serves``: the unit is a
+    server; the backend chooses its address (see ``Executor.endpoint``).
     """
 
     unit_id: str
-    command: Sequence[str]
+    command: Sequence[str] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     working_dir: str | None = None
     resources: ResourceRequest = field(default_factory=ResourceRequest)
     timeout_seconds: float | None = None
     log_key: str | None = None
+    python: PythonEntry | None = None
+    runtime_env: RuntimeEnv | None = None
+    serves: bool = False
 
 
 class UnitState(enum.StrEnum):
@@ -159,8 +211,23 @@ class Executor(abc.ABC):
     def capacity(self) -> ResourceRequest:
         """Total resources of this executor (used to report unschedulable requests)."""
 
-    def set_exit_callback(self, callback: Callable[[str], None]) -> None:  # noqa: B027
-        """Ask to be called with the ``unit_id`` soon after a unit ends."""
+    @abc.abstractmethod
+    def subscribe(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``callback(unit_id)`` soon after any unit ends (every subscriber is
+        called; one that raises is logged and does not stop the others). Returns
+        the call that unsubscribes."""
+
+    def endpoint(self, handle: Handle) -> str | None:
+        """``host:port`` where a ``serves`` unit listens, or None (not a server, or
+        its address is not known yet)."""
+        value = handle.get("endpoint")
+        return str(value) if value else None
+
+    @staticmethod
+    def is_handle(stored: Mapping[str, Any] | None) -> bool:
+        """Whether ``stored`` is a handle ``submit`` returned, not a claim that holds
+        only the ``unitId`` (written before ``submit``; ``lookup`` completes it)."""
+        return bool(stored) and "backend" in (stored or {})
 
     def close(self) -> None:  # noqa: B027
         """Stop background threads. Running units keep running (they are adoptable)."""

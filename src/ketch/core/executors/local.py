@@ -160,7 +160,7 @@ class LocalExecutor(Executor):
         self._host = socket.gethostname()
         self._lock = threading.Lock()
         self._units: dict[str, _Unit] = {}
-        self._callback: Callable[[str], None] | None = None
+        self._subscribers: list[Callable[[str], None]] = []
         self._stop = threading.Event()
         self._monitor: threading.Thread | None = None
 
@@ -345,16 +345,24 @@ class LocalExecutor(Executor):
         self._notify(record.handle["unitId"])
 
     def _notify(self, unit_id: str) -> None:
-        callback = self._callback
-        if callback is None:
-            return
-        try:
-            callback(unit_id)
-        except Exception:
-            log.exception("exit callback failed for unit %s", unit_id)
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for callback in subscribers:
+            try:
+                callback(unit_id)
+            except Exception:
+                log.exception("exit subscriber failed for unit %s", unit_id)
 
-    def set_exit_callback(self, callback: Callable[[str], None]) -> None:
-        self._callback = callback
+    def subscribe(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
 
     # ------------------------------------------------------------ monitoring
 
