@@ -503,3 +503,33 @@ def test_running_units_as_root_is_said_at_start(tmp_path: Path,
     assert warned == (["units run as root and can read this server's token and database "
                        "(KETCH_HOME, /proc); set KETCH_RUN_AS_USER to run them as an "
                        "unprivileged user"] if os.geteuid() == 0 else [])
+
+
+def test_a_server_unit_listens_where_its_handle_says(
+        make_executor: Callable[..., LocalExecutor]) -> None:
+    """The backend chooses the address (KETCH_UNIT_HOST/PORT); the caller connects to
+    ``endpoint(handle)`` and assumes nothing else."""
+    import socket
+
+    ex = make_executor()
+    serve = ("import os, socket; s = socket.socket(); "
+             "s.bind((os.environ['KETCH_UNIT_HOST'], int(os.environ['KETCH_UNIT_PORT']))); "
+             "s.listen(); c, _ = s.accept(); c.sendall(b'hello'); c.close()")
+    handle = ex.submit(WorkUnit("srv", [sys.executable, "-c", serve], serves=True))
+    endpoint = ex.endpoint(handle)
+    assert endpoint is not None
+    host, port = endpoint.rsplit(":", 1)
+    deadline = time.time() + 20
+    while True:
+        try:
+            with socket.create_connection((host, int(port)), timeout=2) as conn:
+                assert conn.recv(16) == b"hello"
+                break
+        except ConnectionRefusedError:
+            assert time.time() < deadline, "the server unit never listened"
+            time.sleep(0.05)
+    plain = ex.submit(WorkUnit("plain", ["true"]))
+    assert ex.endpoint(plain) is None
+    for h in (handle, plain):
+        ex.cancel(h, grace_seconds=0)
+        ex.finalize(h)

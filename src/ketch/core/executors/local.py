@@ -61,6 +61,15 @@ DEFAULT_LOG_MAX_BYTES = 64 << 20
 # way to them (KETCH_HOME holds server.json, the token file and ketch.db) are not a
 # unit's business. A unit that calls the API gets KETCH_HOST, set by the server.
 _PRIVATE_ENV = frozenset({"KETCH_TOKEN", "KETCH_DATABASE_URL", "KETCH_HOME"})
+# Server units of this backend listen on loopback: one host, nothing exposed.
+_UNIT_HOST = "127.0.0.1"
+
+
+def _free_port() -> int:
+    """A TCP port free on loopback now (the unit binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((_UNIT_HOST, 0))
+        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -234,6 +243,13 @@ class LocalExecutor(Executor):
         env.update(unit.env)
         if "PYTHONUNBUFFERED" not in unit.env:
             env["PYTHONUNBUFFERED"] = "1"  # so logs stream while the unit runs
+        endpoint = None
+        if unit.serves:
+            # The backend chooses a server unit's address; callers read it from the
+            # handle (``endpoint``), never assume a socket path or a port of their own.
+            port = _free_port()
+            env.update(KETCH_UNIT_HOST=_UNIT_HOST, KETCH_UNIT_PORT=str(port))
+            endpoint = f"{_UNIT_HOST}:{port}"
         try:
             exe = proc.resolve_executable(unit.command[0], env, unit.working_dir)
         except (OSError, ValueError) as err:
@@ -263,7 +279,8 @@ class LocalExecutor(Executor):
             # "" hides every GPU from a unit that asked for none.
             env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
         try:
-            handle = self._spawn(unit, directory, exe, env, record, reused=reused)
+            handle = self._spawn(unit, directory, exe, env, record, reused=reused,
+                                 endpoint=endpoint)
         except BaseException:
             self._release(unit.unit_id)
             # Nothing runs and no handle.json names the directory, so no later
@@ -274,7 +291,7 @@ class LocalExecutor(Executor):
         return handle
 
     def _spawn(self, unit: WorkUnit, directory: Path, exe: str, env: dict[str, str],
-               record: _Unit, *, reused: bool) -> Handle:
+               record: _Unit, *, reused: bool, endpoint: str | None = None) -> Handle:
         directory.mkdir(parents=True, exist_ok=True)
         run_as = self.run_as
         exit_file = directory / proc.EXIT_FILE
@@ -328,6 +345,8 @@ class LocalExecutor(Executor):
             "resources": {"cpu": record.cpu, "memory": record.memory,
                           "gpu": len(record.gpu_ids), "gpuIds": list(record.gpu_ids)},
         }
+        if endpoint is not None:
+            handle["endpoint"] = endpoint
         proc.atomic_write(directory / proc.HANDLE_FILE, json.dumps(handle))
         with self._lock:
             record.handle = handle
