@@ -9,15 +9,22 @@ Every setting has an embedded default, so a laptop needs none of them:
 ``KETCH_EXECUTOR``            ``local`` (default) or another registered backend
 ``KETCH_HOST``                a server to talk to instead of the local one
 ``KETCH_TOKEN``               bearer token sent to / required by the server
-``KETCH_CPUS``                CPU slots of the local executor (default: cores)
-``KETCH_MEMORY``              memory slots, a quantity such as ``16Gi``
-``KETCH_GPUS``                GPU ids, e.g. ``0,1`` (default: ``nvidia-smi -L``)
+``KETCH_CPUS``                CPU slots of the local executor (default: cores),
+                              a quantity: ``8``, ``1.5``, ``500m``
+``KETCH_MEMORY``              memory slots, bytes or a quantity such as ``16Gi``
+``KETCH_GPUS``                GPU ids, e.g. ``0,1``; ``,`` for none (default:
+                              ``nvidia-smi -L``)
 ``KETCH_MAX_REQUEST_BYTES``   largest API request body (default 3 MiB, as
                               kube-apiserver's, 3145728)
 ``KETCH_CHANGE_LOG_SECONDS``  how long the change log keeps a revision for watches
                               to resume from (default 300, as kube-apiserver's
                               compaction interval; at most 1,000 revisions either way)
 ============================  ==============================================
+
+``KETCH_CPUS``, ``KETCH_MEMORY`` and ``KETCH_GPUS`` are checked when ``Settings``
+is made, so a bad value stops ``ketch up`` (or the background server) before
+anything starts, naming the variable; every component reads the parsed values
+(``cpu_slots``, ``memory_slots``, ``gpu_ids``), never the raw text.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ketch.core.errors import InvalidError
+from ketch.core.quantity import parse_cpu, parse_memory
 
 __all__ = ["DEFAULT_CHANGE_LOG_SECONDS", "DEFAULT_MAX_REQUEST_BYTES", "Settings", "redact_url"]
 
@@ -49,6 +57,50 @@ def _positive_int(name: str, environ: dict[str, str], default: int) -> int:
     if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise InvalidError(f"{name}={text!r} must be a positive whole number of bytes")
     return int(text)
+
+
+# What CUDA_VISIBLE_DEVICES takes: an index, or a GPU / MIG UUID as nvidia-smi -L shows it.
+_GPU_ID = re.compile(r"^(?:[0-9]+|(?:GPU|MIG)-[0-9A-Za-z/-]+)$")
+
+
+def _cpu_slots(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        cores = parse_cpu(text)
+    except ValueError:
+        raise InvalidError(f"KETCH_CPUS={text!r} is not a CPU quantity: use cores such as "
+                           f"8, 1.5 or 500m") from None
+    if cores <= 0:
+        raise InvalidError(f"KETCH_CPUS={text!r} must be more than 0 cores")
+    return cores
+
+
+def _memory_slots(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        size = parse_memory(text)
+    except ValueError:
+        raise InvalidError(f"KETCH_MEMORY={text!r} is not a memory quantity: use bytes or "
+                           f"a quantity such as 16Gi, 512Mi or 512M") from None
+    if size <= 0:
+        raise InvalidError(f"KETCH_MEMORY={text!r} must be at least 1 byte")
+    return size
+
+
+def _gpu_ids(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    ids = [part.strip() for part in text.split(",")]
+    ids = [part for part in ids if part]
+    bad = [part for part in ids if not _GPU_ID.match(part)]
+    if bad:
+        raise InvalidError(f"KETCH_GPUS={text!r}: {bad[0]!r} is not a GPU id; use indices "
+                           f"or UUIDs separated by commas, such as 0,1 (',' for none)")
+    if len(set(ids)) != len(ids):
+        raise InvalidError(f"KETCH_GPUS={text!r} names a GPU twice")
+    return ids
 
 
 def redact_url(url: str) -> str:
@@ -84,6 +136,28 @@ class Settings:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     change_log_seconds: int = DEFAULT_CHANGE_LOG_SECONDS
     extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Checked here, not where an executor is built: a bad value is one error
+        # naming the variable before a server binds, locks its home or starts work.
+        _cpu_slots(self.cpus)
+        _memory_slots(self.memory)
+        _gpu_ids(self.gpus)
+
+    @property
+    def cpu_slots(self) -> float | None:
+        """``KETCH_CPUS`` in cores, or None for the backend's default (all cores)."""
+        return _cpu_slots(self.cpus)
+
+    @property
+    def memory_slots(self) -> int | None:
+        """``KETCH_MEMORY`` in bytes, or None for the backend's default (all RAM)."""
+        return _memory_slots(self.memory)
+
+    @property
+    def gpu_ids(self) -> list[str] | None:
+        """``KETCH_GPUS`` as ids (``[]`` for ``,``: none), or None to detect them."""
+        return _gpu_ids(self.gpus)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

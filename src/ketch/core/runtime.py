@@ -55,15 +55,9 @@ def make_executor(settings: Settings, artifacts: ArtifactStore) -> Executor:
     """The executor backend named by ``KETCH_EXECUTOR`` (``local`` or an entry point)."""
     if settings.executor == "local":
         from ketch.core.executors.local import LocalExecutor
-        from ketch.core.quantity import parse_cpu, parse_memory
 
-        return LocalExecutor(
-            settings.runs_dir, artifacts,
-            cpus=parse_cpu(settings.cpus) if settings.cpus else None,
-            memory=parse_memory(settings.memory) if settings.memory else None,
-            gpus=[g for g in settings.gpus.split(",") if g] if settings.gpus is not None
-            else None,
-        )
+        return LocalExecutor(settings.runs_dir, artifacts, cpus=settings.cpu_slots,
+                             memory=settings.memory_slots, gpus=settings.gpu_ids)
     from importlib.metadata import entry_points
 
     for ep in entry_points(group="ketch.executors"):
