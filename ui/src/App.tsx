@@ -1,23 +1,17 @@
-import { type ReactNode, useEffect, useMemo, useState } from "react";
+import { type ReactNode, useCallback, useEffect, useMemo, useState } from "react";
 import {
   ALL_NAMESPACES,
   type ComponentInfo,
   type KindInfo,
+  type Resource,
   fetchComponents,
   fetchKinds,
   fetchNamespaces,
-} from "./api";
-import { NAV, NOT_INSTALLED, Nav } from "./components/Nav";
-import { HomePage } from "./pages/Home";
-import { JobsPage } from "./pages/Jobs";
-import { KindPage } from "./pages/KindPage";
-import { ModelDetailPage } from "./pages/ModelDetail";
-import { ModelsPage } from "./pages/Models";
-import { ModelVersionPage } from "./pages/ModelVersion";
-import { PipelineSection } from "./pages/PipelineSection";
-import { ServingDetailPage } from "./pages/ServingDetail";
-import { ServingListPage } from "./pages/ServingList";
-import { navigate, setQueryParam, useLocation } from "./router";
+} from "./core/api";
+import { NOT_INSTALLED, Nav } from "./core/Nav";
+import { navigate, setQueryParam, useLocation } from "./core/router";
+import { matchRoute, objectPageOf } from "./core/routes";
+import { SECTIONS } from "./sections";
 
 const NS_STORAGE_KEY = "ketch.namespace";
 
@@ -92,64 +86,38 @@ export function App() {
     if (!components) return null;
     return components.flatMap((c) => c.kinds ?? []);
   }, [kinds, components]);
+  const pageOf = useCallback((r: Resource) => objectPageOf(SECTIONS, r), []);
 
-  const segments = path.split("/").filter(Boolean).map(decodeURIComponent);
-  const entry = NAV.find((n) => n.path === `/${segments[0] ?? ""}`) ?? null;
-  const activeId = entry?.id ?? "";
+  const match = matchRoute(SECTIONS, path);
+  const section = match?.section ?? null;
+  const activeId = section?.id ?? "";
 
   let page: ReactNode;
-  if (!entry) {
+  if (!match || !section) {
     page = (
       <div className="empty-page">
         <h1>Not found</h1>
         <p className="muted">There is no page at {path}.</p>
       </div>
     );
-  } else if (entry.id === "home") {
-    page = <HomePage kinds={allKinds} namespace={namespace} />;
-  } else if (components === null) {
+  } else if (section.component !== null && components === null) {
     page = <div className="loading">Loading…</div>;
-  } else if (entry.component && !installed?.has(entry.component)) {
+  } else if (section.component !== null && !installed?.has(section.component)) {
     page = (
       <div className="empty-page">
-        <h1>{entry.label}</h1>
+        <h1>{section.label}</h1>
         <p className="muted">This component is {NOT_INSTALLED}.</p>
       </div>
     );
-  } else if (entry.id === "jobs") {
-    const jobKind =
-      components.find((c) => c.name === "jobs")?.kinds.find((k) => k.kind === "Job") ?? null;
-    page = (
-      <JobsPage
-        kind={jobKind}
-        namespace={namespace}
-        selected={
-          segments.length >= 3 ? { namespace: segments[1] ?? "", name: segments[2] ?? "" } : null
-        }
-      />
-    );
-  } else if (entry.id === "pipelines") {
-    page = <PipelineSection segments={segments.slice(1)} query={query} namespace={namespace} />;
-  } else if (entry.id === "serving") {
-    // The server keeps /serving/... for the data plane, so a service's page is
-    // /serving?service=NAMESPACE/NAME (a reload must reach the dashboard).
-    const [svcNs, svcName] = (query.get("service") ?? "").split("/", 2);
-    page =
-      svcNs && svcName ? (
-        <ServingDetailPage key={`${svcNs}/${svcName}`} namespace={svcNs} name={svcName} />
-      ) : (
-        <ServingListPage namespace={namespace} />
-      );
-  } else if (entry.id === "models") {
-    const modelId = segments[1];
-    const versionId = segments[2] === "versions" ? segments[3] : undefined;
-    if (!modelId) page = <ModelsPage />;
-    else if (versionId)
-      page = <ModelVersionPage key={`${modelId}/${versionId}`} modelId={modelId} versionId={versionId} />;
-    else page = <ModelDetailPage key={modelId} modelId={modelId} />;
   } else {
-    const comp = components.find((c) => c.name === entry.component);
-    page = <KindPage title={entry.label} component={comp ?? null} namespace={namespace} />;
+    page = section.render({
+      segments: match.segments,
+      query,
+      namespace,
+      components: components ?? [],
+      kinds: allKinds,
+      pageOf,
+    });
   }
 
   const nsOptions = Array.from(new Set([...namespaces, ...(namespace === ALL_NAMESPACES ? [] : [namespace])])).sort();
@@ -186,7 +154,7 @@ export function App() {
           </select>
         </label>
       </header>
-      <Nav installed={installed} activeId={activeId} />
+      <Nav sections={SECTIONS} installed={installed} activeId={activeId} />
       <main className="content">
         {error && <div className="banner banner-error">{error}</div>}
         {page}
