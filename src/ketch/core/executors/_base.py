@@ -111,6 +111,11 @@ class WorkUnit:
     ``log_key`` is the artifact-store key where ``finalize`` persists the log.
     Exactly one of ``command`` and ``python`` is set. ``serves``: the unit is a
     server; the backend chooses its address (see ``Executor.endpoint``).
+    ``startup_timeout_seconds`` (a ``serves`` unit only): if nothing accepts a TCP
+    connection at the endpoint within that many seconds of the start, the backend
+    stops the unit, which ends Failed with reason ``EndpointUnreachable`` and a
+    message naming the address (Kubernetes' startup probe); None: no limit, the
+    unit is never failed for not listening.
     """
 
     unit_id: str
@@ -123,6 +128,14 @@ class WorkUnit:
     python: PythonEntry | None = None
     runtime_env: RuntimeEnv | None = None
     serves: bool = False
+    startup_timeout_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        timeout = self.startup_timeout_seconds
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"startup_timeout_seconds must be more than 0, not {timeout!r}")
+        if timeout is not None and not self.serves:
+            raise ValueError("startup_timeout_seconds is for a unit that serves (serves=True)")
 
 
 class UnitState(enum.StrEnum):
@@ -136,7 +149,8 @@ class UnitState(enum.StrEnum):
 class UnitStatus:
     """What ``poll`` observed. ``reason`` is a CamelCase word for conditions
     (``Completed``, ``Error``, ``DeadlineExceeded``, ``Cancelled``, ``OOMKilled``,
-    ``ProcessLost``, ``StartError``), ``message`` a sentence for people."""
+    ``EndpointUnreachable``, ``ProcessLost``, ``StartError``), ``message`` a sentence
+    for people."""
 
     state: UnitState
     exit_code: int | None = None

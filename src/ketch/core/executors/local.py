@@ -32,6 +32,7 @@ import psutil
 from ketch.core.artifacts import ArtifactStore
 from ketch.core.errors import ExecutorError, InsufficientResourcesError, NotFoundError
 from ketch.core.executors import _local_proc as proc
+from ketch.core.executors import _local_startup as startup
 from ketch.core.executors._base import (
     Executor,
     Handle,
@@ -121,6 +122,7 @@ class _Unit:
     popen: subprocess.Popen[bytes] | None  # None when adopted after a restart
     exited: bool = False
     enforcing: bool = False  # a deadline or memory kill is under way
+    startup_check: bool = False  # a server unit that must still answer (_local_startup)
 
 
 class LocalExecutor(Executor):
@@ -287,6 +289,7 @@ class LocalExecutor(Executor):
             # lookup/forget would ever find it: remove it now.
             shutil.rmtree(directory, ignore_errors=True)
             raise
+        self._expect_endpoint(unit, handle)
         self._ensure_monitor()
         return handle
 
@@ -414,6 +417,8 @@ class LocalExecutor(Executor):
                     unit.exited = True
                 self._notify(handle["unitId"])
             return
+        if unit.startup_check and self._check_startup(unit):
+            return
         deadline = handle.get("deadline")
         if deadline is not None and time.time() > deadline:
             self._enforce(unit, "DeadlineExceeded", proc.deadline_message(handle), self._grace)
@@ -423,6 +428,37 @@ class LocalExecutor(Executor):
             if used > unit.memory:
                 # Like the kernel's OOM killer: no grace, the memory is needed now.
                 self._enforce(unit, "OOMKilled", f"used {used} bytes, limit {unit.memory}", 0)
+
+    def _expect_endpoint(self, unit: WorkUnit, handle: Handle) -> None:
+        """Arm the startup check of a server unit with a startup limit (after its
+        start, so a resubmitted unit id never answers with its predecessor's files)."""
+        endpoint = self.endpoint(handle)
+        directory = Path(handle["dir"])
+        for stale in (startup.STARTUP_FILE, startup.READY_FILE):
+            (directory / stale).unlink(missing_ok=True)
+        if endpoint is None or unit.startup_timeout_seconds is None:
+            return
+        # time.time(), not the create time: psutil derives that from a boot time
+        # rounded to the second, so it can sit up to a second early.
+        startup.expect(directory, endpoint, time.time(), unit.startup_timeout_seconds)
+        with self._lock:
+            record = self._units.get(unit.unit_id)
+            if record is not None:
+                record.startup_check = True
+
+    def _check_startup(self, unit: _Unit) -> bool:
+        """Probe a server unit that has not answered yet; stop it once it is past its
+        startup limit. Returns whether it is being stopped."""
+        directory = Path(unit.handle["dir"])
+        state = startup.check(directory)
+        if state is startup.Startup.OVERDUE:
+            self._enforce(unit, "EndpointUnreachable", startup.unreachable_message(directory),
+                          self._grace)
+            return True
+        if state is not startup.Startup.WAITING:
+            with self._lock:
+                unit.startup_check = False
+        return False
 
     def _enforce(self, unit: _Unit, reason: str, message: str, grace: float) -> None:
         with self._lock:
@@ -451,7 +487,8 @@ class LocalExecutor(Executor):
                 return
             self._units[handle["unitId"]] = _Unit(
                 handle=handle, cpu=float(res.get("cpu", 0)), memory=int(res.get("memory", 0)),
-                gpu_ids=[str(g) for g in res.get("gpuIds", [])], popen=None)
+                gpu_ids=[str(g) for g in res.get("gpuIds", [])], popen=None,
+                startup_check="endpoint" in handle)
         self._ensure_monitor()
 
     def close(self) -> None:
