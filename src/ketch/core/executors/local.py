@@ -21,18 +21,20 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
 from ketch.core.artifacts import ArtifactStore
 from ketch.core.errors import ExecutorError, InsufficientResourcesError, NotFoundError
+from ketch.core.executors import _entry
 from ketch.core.executors import _local_proc as proc
-from ketch.core.executors import _local_startup as startup
 from ketch.core.executors._base import (
     Executor,
     Handle,
@@ -41,6 +43,9 @@ from ketch.core.executors._base import (
     UnitStatus,
     WorkUnit,
 )
+
+if TYPE_CHECKING:
+    from ketch.core.executors._warm import WarmPool
 
 __all__ = ["LocalExecutor"]
 
@@ -62,6 +67,8 @@ DEFAULT_LOG_MAX_BYTES = 64 << 20
 # way to them (KETCH_HOME holds server.json, the token file and ketch.db) are not a
 # unit's business. A unit that calls the API gets KETCH_HOST, set by the server.
 _PRIVATE_ENV = frozenset({"KETCH_TOKEN", "KETCH_DATABASE_URL", "KETCH_HOME"})
+# A unit's working directory, when it comes from runtime_env.working_dir_uri.
+_WORKDIR = "workdir"
 # Server units of this backend listen on loopback: one host, nothing exposed.
 _UNIT_HOST = "127.0.0.1"
 
@@ -122,7 +129,6 @@ class _Unit:
     popen: subprocess.Popen[bytes] | None  # None when adopted after a restart
     exited: bool = False
     enforcing: bool = False  # a deadline or memory kill is under way
-    startup_check: bool = False  # a server unit that must still answer (_local_startup)
 
 
 class LocalExecutor(Executor):
@@ -139,6 +145,10 @@ class LocalExecutor(Executor):
             ``KETCH_LOG_MAX_BYTES`` or 64 MiB.
         run_as_user: OS user (name or uid) units run as; defaults to
             ``KETCH_RUN_AS_USER``, else the server's own user. Needs root.
+        warm_pool: Fork Python units from a warm worker when they allow it
+            (``_warm``); False starts every unit from a fresh interpreter.
+        venvs_dir: The cache of ``runtime_env.packages`` venvs; defaults to
+            ``venvs`` beside ``runs_dir``.
     """
 
     name = "local"
@@ -146,7 +156,8 @@ class LocalExecutor(Executor):
     def __init__(self, runs_dir: Path, artifacts: ArtifactStore, *,
                  cpus: float | None = None, memory: int | None = None,
                  gpus: list[str] | None = None, kill_grace_seconds: float = 5.0,
-                 log_max_bytes: int | None = None, run_as_user: str | None = None) -> None:
+                 log_max_bytes: int | None = None, run_as_user: str | None = None,
+                 warm_pool: bool = True, venvs_dir: Path | None = None) -> None:
         self.runs_dir = Path(runs_dir)
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         # Resolved once: handles carry absolute paths, and resolving per submit costs.
@@ -174,6 +185,10 @@ class LocalExecutor(Executor):
         self._subscribers: list[Callable[[str], None]] = []
         self._stop = threading.Event()
         self._monitor: threading.Thread | None = None
+        self.warm_pool = warm_pool
+        self._warm: WarmPool | None = None
+        self.venvs_dir = (Path(venvs_dir) if venvs_dir is not None
+                          else self.runs_dir.parent / "venvs")
 
     # ----------------------------------------------------------------- slots
 
@@ -233,10 +248,12 @@ class LocalExecutor(Executor):
 
     def submit(self, unit: WorkUnit) -> Handle:
         directory = self._dir(unit.unit_id)
-        if not unit.command:
-            raise ExecutorError("empty command")
+        self._check_entry(unit)
         if unit.working_dir is not None and not os.path.isdir(unit.working_dir):
             raise ExecutorError(f"working directory does not exist: {unit.working_dir!r}")
+        # A python unit, or one with a runtime_env, runs as the _entry program (or
+        # forked warm); ``entry`` is what that program reads from the unit's directory.
+        unit, entry = self._runner_of(unit, directory)
         # The control plane's own secrets (API token, database URL with its
         # password) are not the unit's business.
         env = {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV}
@@ -281,15 +298,18 @@ class LocalExecutor(Executor):
             # "" hides every GPU from a unit that asked for none.
             env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
         try:
-            handle = self._spawn(unit, directory, exe, env, record, reused=reused,
-                                 endpoint=endpoint)
+            if entry is not None:
+                handle = self._start_entry(unit, entry, directory, exe, env, record,
+                                           reused=reused, endpoint=endpoint)
+            else:
+                handle = self._spawn(unit, directory, exe, env, record, reused=reused,
+                                     endpoint=endpoint)
         except BaseException:
             self._release(unit.unit_id)
             # Nothing runs and no handle.json names the directory, so no later
             # lookup/forget would ever find it: remove it now.
             shutil.rmtree(directory, ignore_errors=True)
             raise
-        self._expect_endpoint(unit, handle)
         self._ensure_monitor()
         return handle
 
@@ -334,12 +354,25 @@ class LocalExecutor(Executor):
             popen.kill()
             popen.wait()
             raise ExecutorError(f"process vanished right after start: {err}") from None
+        handle = self._new_handle(unit, directory, popen.pid, create_time, record, endpoint)
+        with self._lock:
+            record.handle = handle
+            record.popen = popen
+        # One waiter per child: Popen.wait reaps it (no zombies) and reports the exit
+        # at once, without waiting for the monitor's next tick.
+        threading.Thread(target=self._wait_child, args=(record, popen),
+                         name=f"ketch-wait-{unit.unit_id}", daemon=True).start()
+        return handle
+
+    def _new_handle(self, unit: WorkUnit, directory: Path, pid: int, create_time: float,
+                    record: _Unit, endpoint: str | None) -> Handle:
+        """The handle of a started unit, written to its handle.json."""
         deadline = time.time() + unit.timeout_seconds if unit.timeout_seconds else None
         handle: Handle = {
             "backend": self.name,
             "unitId": unit.unit_id,
             "host": self._host,
-            "pid": popen.pid,
+            "pid": pid,
             "createTime": create_time,
             "dir": str(directory),
             "logKey": unit.log_key,
@@ -351,13 +384,6 @@ class LocalExecutor(Executor):
         if endpoint is not None:
             handle["endpoint"] = endpoint
         proc.atomic_write(directory / proc.HANDLE_FILE, json.dumps(handle))
-        with self._lock:
-            record.handle = handle
-            record.popen = popen
-        # One waiter per child: Popen.wait reaps it (no zombies) and reports the exit
-        # at once, without waiting for the monitor's next tick.
-        threading.Thread(target=self._wait_child, args=(record, popen),
-                         name=f"ketch-wait-{unit.unit_id}", daemon=True).start()
         return handle
 
     def _wait_child(self, record: _Unit, popen: subprocess.Popen[bytes]) -> None:
@@ -385,6 +411,139 @@ class LocalExecutor(Executor):
                     self._subscribers.remove(callback)
 
         return unsubscribe
+
+    # ------------------------------------------ python units and runtime_env
+
+    @staticmethod
+    def _check_entry(unit: WorkUnit) -> None:
+        """Exactly one of command and python; a python entry and runtime_env that can
+        start (a working_dir_uri that does not exist is a start error)."""
+        if unit.python is not None and unit.command:
+            raise ExecutorError("WorkUnit sets both command and python: set exactly one")
+        if unit.python is None and not unit.command:
+            raise ExecutorError("empty command: WorkUnit sets neither command nor python "
+                                "(set exactly one)")
+        if unit.python is not None:
+            for name in ("module", "function"):
+                value = getattr(unit.python, name)
+                if not isinstance(value, str) or not value.strip():
+                    raise ExecutorError(f"WorkUnit.python.{name} must be a non-empty "
+                                        f"string, not {value!r}")
+            try:
+                json.dumps(dict(unit.python.argument))
+            except (TypeError, ValueError) as err:
+                raise ExecutorError(f"WorkUnit.python.argument is not JSON: {err}") from None
+        uri = unit.runtime_env.working_dir_uri if unit.runtime_env is not None else None
+        if uri:
+            if unit.working_dir is not None:
+                raise ExecutorError("set WorkUnit.working_dir or "
+                                    "runtime_env.working_dir_uri, not both")
+            if not _entry.working_dir_exists(uri):
+                raise ExecutorError(f"runtime_env.working_dir_uri {uri!r} does not exist")
+
+    def _runner_of(self, unit: WorkUnit, directory: Path) -> tuple[WorkUnit, dict[str, Any] | None]:
+        """The unit as this backend runs it, and its entry file's content; a plain
+        command unit is returned as is, with None."""
+        runtime = unit.runtime_env
+        uri = runtime.working_dir_uri if runtime is not None else None
+        packages = tuple(runtime.packages) if runtime is not None else ()
+        if unit.python is None and not packages and not uri:
+            return unit, None
+        entry: dict[str, Any] = {}
+        if unit.python is not None:
+            entry["python"] = {"module": unit.python.module, "function": unit.python.function,
+                               "argument": dict(unit.python.argument)}
+            entry["preload"] = list(unit.python.preload)
+        else:
+            entry["argv"] = list(unit.command)
+        if runtime is not None and (packages or uri):
+            entry["runtime"] = {"packages": list(packages),
+                                "indexUrls": list(runtime.index_urls),
+                                "venvRoot": str(self.venvs_dir), "workingDirUri": uri}
+        command = (sys.executable, "-m", "ketch.core.executors._entry", str(directory))
+        working_dir = str(directory / _WORKDIR) if uri else unit.working_dir
+        return replace(unit, command=command, working_dir=working_dir), entry
+
+    def _start_entry(self, unit: WorkUnit, entry: dict[str, Any], directory: Path, exe: str,
+                     env: dict[str, str], record: _Unit, *, reused: bool,
+                     endpoint: str | None) -> Handle:
+        """Fork the unit from the warm worker when it can, else start ``_entry`` cold."""
+        directory.mkdir(parents=True, exist_ok=True)
+        runtime = entry.get("runtime") or {}
+        if runtime.get("workingDirUri"):
+            workdir = directory / _WORKDIR
+            shutil.rmtree(workdir, ignore_errors=True)
+            workdir.mkdir()
+            self._give_to_unit_user(workdir)
+        if runtime.get("packages"):
+            self.venvs_dir.mkdir(parents=True, exist_ok=True)
+            self._give_to_unit_user(self.venvs_dir)
+        warm = (self.warm_pool and "python" in entry and not runtime.get("packages")
+                and self.run_as is None and not record.gpu_ids and unit.resources.gpu == 0)
+        if warm:
+            handle = self._spawn_warm(unit, entry, directory, env, record, reused=reused,
+                                      endpoint=endpoint)
+            if handle is not None:
+                return handle
+        # Never argv: the argument may hold what ``ps`` must not show.
+        path = directory / _entry.ENTRY_FILE
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(entry, f)
+        self._give_to_unit_user(path)
+        return self._spawn(unit, directory, exe, env, record, reused=reused,
+                           endpoint=endpoint)
+
+    def _give_to_unit_user(self, path: Path) -> None:
+        if self.run_as is not None:
+            os.chown(path, self.run_as.uid, self.run_as.gid)
+
+    def _spawn_warm(self, unit: WorkUnit, entry: dict[str, Any], directory: Path,
+                    env: dict[str, str], record: _Unit, *, reused: bool,
+                    endpoint: str | None) -> Handle | None:
+        """Fork the unit from the warm worker; None when the worker cannot."""
+        if reused:
+            for stale in (proc.EXIT_FILE, proc.REASON_FILE, proc.CANCELLED_FILE,
+                          proc.HANDLE_FILE):
+                (directory / stale).unlink(missing_ok=True)
+        with self._lock:
+            if self._warm is None:
+                from ketch.core.executors._warm import WarmPool
+
+                # Started with the filtered environment: no secret reaches a child.
+                self._warm = WarmPool(
+                    {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV},
+                    self.runs_dir, self._on_warm_exit)
+            pool = self._warm
+        started = pool.start({
+            "unit": unit.unit_id, "dir": str(directory), "env": env,
+            # As a spawned process would: no working_dir is the control plane's.
+            "cwd": unit.working_dir or os.getcwd(), "python": entry["python"],
+            "preload": entry.get("preload") or [],
+            "workingDirUri": (entry.get("runtime") or {}).get("workingDirUri")})
+        if started is None:
+            return None
+        pid, create_time = started
+        handle = self._new_handle(unit, directory, pid, create_time, record, endpoint)
+        with self._lock:
+            record.handle = handle
+            ended = record.exited  # the exit message came first: say it now
+        if ended:
+            self._notify(unit.unit_id)
+        return handle
+
+    def _on_warm_exit(self, unit_id: str, pid: int) -> None:
+        with self._lock:
+            record = self._units.get(unit_id)
+            if record is None or record.exited:
+                return
+            if record.handle and record.handle.get("pid") != pid:
+                return  # an earlier run of a resubmitted unit id
+            record.exited = True
+            ready = bool(record.handle)
+        if ready:
+            self._notify(unit_id)
 
     # ------------------------------------------------------------ monitoring
 
@@ -417,8 +576,6 @@ class LocalExecutor(Executor):
                     unit.exited = True
                 self._notify(handle["unitId"])
             return
-        if unit.startup_check and self._check_startup(unit):
-            return
         deadline = handle.get("deadline")
         if deadline is not None and time.time() > deadline:
             self._enforce(unit, "DeadlineExceeded", proc.deadline_message(handle), self._grace)
@@ -428,37 +585,6 @@ class LocalExecutor(Executor):
             if used > unit.memory:
                 # Like the kernel's OOM killer: no grace, the memory is needed now.
                 self._enforce(unit, "OOMKilled", f"used {used} bytes, limit {unit.memory}", 0)
-
-    def _expect_endpoint(self, unit: WorkUnit, handle: Handle) -> None:
-        """Arm the startup check of a server unit with a startup limit (after its
-        start, so a resubmitted unit id never answers with its predecessor's files)."""
-        endpoint = self.endpoint(handle)
-        directory = Path(handle["dir"])
-        for stale in (startup.STARTUP_FILE, startup.READY_FILE):
-            (directory / stale).unlink(missing_ok=True)
-        if endpoint is None or unit.startup_timeout_seconds is None:
-            return
-        # time.time(), not the create time: psutil derives that from a boot time
-        # rounded to the second, so it can sit up to a second early.
-        startup.expect(directory, endpoint, time.time(), unit.startup_timeout_seconds)
-        with self._lock:
-            record = self._units.get(unit.unit_id)
-            if record is not None:
-                record.startup_check = True
-
-    def _check_startup(self, unit: _Unit) -> bool:
-        """Probe a server unit that has not answered yet; stop it once it is past its
-        startup limit. Returns whether it is being stopped."""
-        directory = Path(unit.handle["dir"])
-        state = startup.check(directory)
-        if state is startup.Startup.OVERDUE:
-            self._enforce(unit, "EndpointUnreachable", startup.unreachable_message(directory),
-                          self._grace)
-            return True
-        if state is not startup.Startup.WAITING:
-            with self._lock:
-                unit.startup_check = False
-        return False
 
     def _enforce(self, unit: _Unit, reason: str, message: str, grace: float) -> None:
         with self._lock:
@@ -487,12 +613,13 @@ class LocalExecutor(Executor):
                 return
             self._units[handle["unitId"]] = _Unit(
                 handle=handle, cpu=float(res.get("cpu", 0)), memory=int(res.get("memory", 0)),
-                gpu_ids=[str(g) for g in res.get("gpuIds", [])], popen=None,
-                startup_check="endpoint" in handle)
+                gpu_ids=[str(g) for g in res.get("gpuIds", [])], popen=None)
         self._ensure_monitor()
 
     def close(self) -> None:
         self._stop.set()
+        if self._warm is not None:
+            self._warm.close()  # the worker exits; its running children carry on
         monitor = self._monitor
         if monitor is not None and monitor is not threading.current_thread():
             monitor.join(timeout=5)

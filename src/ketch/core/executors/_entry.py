@@ -1,0 +1,182 @@
+"""The cold path of a Python unit, and a unit's runtime environment.
+
+``python -m ketch.core.executors._entry <unit dir>`` is what the local backend runs
+(inside its ``sh`` exit wrapper) for a ``PythonEntry`` unit that is not forked from
+the warm worker, and for any unit with a ``runtime_env``. Everything it needs is in
+``<unit dir>/entry.json`` (never argv: an argument may hold what ``ps`` must not
+show):
+
+* ``python``: ``{"module", "function", "argument"}``, called as
+  ``module.function(argument)``; or ``argv``: a command to exec;
+* ``runtime``: ``{"packages", "indexUrls", "venvRoot", "workingDirUri"}``.
+
+Before the call, the runtime environment is made ready *here*, in the unit's own
+process, so ``submit`` never waits on it: the working directory's files are copied
+from the artifact store, and the venv for ``packages`` is built (or waited for) and
+this program exec'd again from the venv's interpreter. A failure there records the
+reason ``RuntimeEnvFailed`` (the executor's reason file) and exits 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ENTRY_FILE", "PREPARED_ENV", "RuntimeEnvError", "call", "exit_code_of",
+           "record_failure", "stage_working_dir", "working_dir_exists"]
+
+ENTRY_FILE = "entry.json"
+# Set on the re-exec from a venv's interpreter: the environment is ready, run the entry.
+PREPARED_ENV = "KETCH_UNIT_PREPARED"
+_REASON_FILE = "reason"  # _local_proc.REASON_FILE, not imported: psutil costs ~15 ms
+
+
+class RuntimeEnvError(Exception):
+    """The unit's runtime environment could not be made ready."""
+
+
+def exit_code_of(result: object) -> int:
+    """The exit code for a function's return value, as ``sys.exit`` reads it."""
+    if isinstance(result, bool) or not isinstance(result, int):
+        return 0  # None (and any non-int value) is success
+    return result & 0xFF
+
+
+def call(entry: Mapping[str, Any]) -> int:
+    """Import the entry's module, call its function with the argument; the exit code.
+
+    An exception prints its traceback (to the unit's log) and is exit code 1; a
+    ``SystemExit`` keeps its code, as it would for a script.
+    """
+    try:
+        import importlib
+
+        module = importlib.import_module(str(entry["module"]))
+        function = getattr(module, str(entry["function"]))
+        return exit_code_of(function(entry.get("argument") or {}))
+    except SystemExit as stop:
+        if stop.code is None:
+            return 0
+        if isinstance(stop.code, int):
+            return stop.code & 0xFF
+        print(stop.code, file=sys.stderr)
+        return 1
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+
+
+def stage_working_dir(uri: str, target: str) -> None:
+    """Copy the files under ``uri`` (an artifact-store URI) into ``target``."""
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(uri)
+        if not fs.exists(path):
+            raise RuntimeEnvError(f"runtime_env.working_dir_uri {uri!r} does not exist")
+        if fs.isdir(path):
+            fs.get(path.rstrip("/") + "/", target.rstrip("/") + "/", recursive=True)
+        else:
+            fs.get(path, os.path.join(target, os.path.basename(path.rstrip("/"))))
+    except RuntimeEnvError:
+        raise
+    except Exception as err:
+        raise RuntimeEnvError(f"copying runtime_env.working_dir_uri {uri!r} into the "
+                              f"unit's working directory failed: {err}") from None
+
+
+def working_dir_exists(uri: str) -> bool:
+    """Whether ``uri`` names something in its store (checked by ``submit``)."""
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(uri)
+        return bool(fs.exists(path))
+    except Exception:
+        return False
+
+
+def record_failure(directory: Path, message: str) -> None:
+    # The reason file is the executor's; first reason wins, as there.
+    reason = directory / _REASON_FILE
+    if reason.exists():
+        return
+    tmp = directory / f".{_REASON_FILE}.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(json.dumps({"reason": "RuntimeEnvFailed", "message": message}),
+                       encoding="utf-8")
+        os.replace(tmp, reason)
+    except OSError:
+        pass  # a unit running as another user may not write there; the log says it
+
+
+def _prepare(spec: Mapping[str, Any], directory: Path) -> None:
+    """Make the runtime environment ready; execs into a venv when it has packages."""
+    runtime = spec.get("runtime") or {}
+    uri = runtime.get("workingDirUri")
+    if uri:
+        stage_working_dir(str(uri), os.getcwd())
+    packages = tuple(runtime.get("packages") or ())
+    if not packages:
+        return
+    from ketch.core.executors._venvs import Requirements, VenvCache, VenvError
+
+    reqs = Requirements(packages, tuple(runtime.get("indexUrls") or ()))
+    try:
+        venv = VenvCache(Path(runtime["venvRoot"])).ensure(reqs, log=sys.stdout)
+    except VenvError as err:
+        raise RuntimeEnvError(f"runtime_env.packages: {err}") from None
+    env = dict(os.environ)
+    env["VIRTUAL_ENV"] = str(venv)
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', os.defpath)}"
+    env[PREPARED_ENV] = "1"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if "argv" in spec:
+        argv = [str(a) for a in spec["argv"]]
+        try:
+            os.execvpe(argv[0], argv, env)
+        except OSError as err:
+            print(f"ketch: cannot run {argv[0]!r}: {err}", file=sys.stderr)
+            sys.exit(127)
+    python = str(venv / "bin" / "python")
+    os.execve(python, [python, "-m", "ketch.core.executors._entry", str(directory)], env)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m ketch.core.executors._entry <unit dir>", file=sys.stderr)
+        return 2
+    directory = Path(argv[0])
+    spec = json.loads((directory / ENTRY_FILE).read_text(encoding="utf-8"))
+    if not os.environ.get(PREPARED_ENV):
+        try:
+            _prepare(spec, directory)
+        except RuntimeEnvError as err:
+            print(f"ketch: {err}", file=sys.stderr)
+            record_failure(directory, str(err))
+            return 1
+    if "argv" in spec:
+        argv_ = [str(a) for a in spec["argv"]]
+        try:
+            os.execvp(argv_[0], argv_)
+        except OSError as err:
+            print(f"ketch: cannot run {argv_[0]!r}: {err}", file=sys.stderr)
+            return 127
+    # ``-m`` put this program's directory first on sys.path; the unit sees its cwd.
+    sys.path[0] = os.getcwd()
+    return call(spec["python"])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
