@@ -303,7 +303,7 @@ def test_rest_routes_serve_lineage_read_only(tmp_path: Path) -> None:
     home = tmp_path / "home"
     db = f"sqlite:///{tmp_path / 'ketch.db'}"
     server = start_server(home, database_url=db)
-    from ketch.server.components import load_components
+    from ketch.core.component import load_components
 
     store = open_store(db, schemas=[c.schema for c in load_components() if c.schema])
     try:

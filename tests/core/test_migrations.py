@@ -17,7 +17,7 @@ from ketch.core.store._schema import metadata
 
 def test_models_match_migration_head(database_url: str) -> None:
     """Core's and every component's tables are exactly what the migrations make."""
-    from ketch.server.components import load_components
+    from ketch.core.component import load_components
 
     branches = [c.schema for c in load_components() if c.schema is not None]
     assert branches, "the registry component declares its tables"

@@ -12,31 +12,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ketch.cli._verbs import ComponentVerbsGroup
+
 if TYPE_CHECKING:
     from ketch.client import Client
 
 # Plain help (click's layout) instead of rich boxes, and errors left to ketch.cli._errors,
-# which prints each one as one ``error:`` line.
+# which prints each one as one ``error:`` line. Component verbs (``ketch run``, ``ketch
+# serve``, ``ketch models``...) come from the components' declarations (ketch.cli._verbs).
 app = typer.Typer(name="ketch", no_args_is_help=True, add_completion=False,
                   help="ketch: the Kubeflow ML platform as one Python package.",
-                  pretty_exceptions_enable=False, rich_markup_mode=None)
-
-
-def _add_component_verbs() -> None:
-    # Component CLIs are typer apps that import nothing heavy at module level.
-    from ketch.pipelines.cli import compile_command
-    from ketch.pipelines.run_cli import run
-    from ketch.registry.cli import app as models
-    from ketch.serving.cli import serve
-
-    models.rich_markup_mode = None
-    app.add_typer(models, name="models")
-    app.command(name="serve")(serve)
-    app.command(name="run")(run)
-    app.command(name="compile")(compile_command)
-
-
-_add_component_verbs()
+                  pretty_exceptions_enable=False, rich_markup_mode=None,
+                  cls=ComponentVerbsGroup)
 
 NamespaceOpt = Annotated[str | None, typer.Option("--namespace", "-n", metavar="NAMESPACE",
                                                   help="Namespace (default: 'default').")]
@@ -122,12 +109,14 @@ def stop(all_: Annotated[bool, typer.Option(
         "--all", help="Also stop the InferenceServices' model servers and fronts (they "
                       "start again with the next server).")] = False) -> None:
     """Stop the ketch server running for this KETCH_HOME."""
+    from ketch.core.component import load_components, resolve
     from ketch.core.config import Settings
-    from ketch.server.run import HomeLock, ServerInfo
-    from ketch.serving.cli import service_units, stop_units
+    from ketch.core.home import HomeLock, ServerInfo
 
-    # Read before the server goes (it knows them); stopped after (nothing restarts them).
-    units = service_units() if all_ else []
+    # Each component's part of --all reads what the server knows before it goes, and
+    # stops its processes after (when nothing restarts them).
+    after = [resolve(c.stop_all, f"component {c.name} stop_all")()
+             for c in load_components() if c.stop_all] if all_ else []
 
     settings = Settings.from_env()
     data = ServerInfo(settings.home).read()
@@ -147,8 +136,8 @@ def stop(all_: Annotated[bool, typer.Option(
             os.kill(pid, 0)
         except ProcessLookupError:
             _print(f"stopped ketch server (pid {pid})")
-            if all_:
-                _print(f"stopped {stop_units(units)} inference service processes")
+            for finish in after:
+                _print(finish())
             return
         time.sleep(0.1)
     raise _fail(f"ketch server (pid {pid}) did not stop in 15s")

@@ -12,11 +12,12 @@ import json
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
 
+from ketch.client._facades import Delegate, build_facade
 from ketch.core.codec import loads
 from ketch.core.config import Settings
 from ketch.core.errors import (
@@ -28,7 +29,13 @@ from ketch.core.errors import (
     error_from_body,
 )
 from ketch.core.resources import DEFAULT_NAMESPACE, Resource, validate_name
+from ketch.core.rest import RestSession, connect
 from ketch.pipelines.client import PipelinesClient
+
+if TYPE_CHECKING:
+    from ketch.jobs.client import JobsClient
+    from ketch.registry.client import ModelRegistry
+    from ketch.serving.client import ServingClient
 
 __all__ = ["Client", "KindRef", "ResourceList", "WatchEvent"]
 
@@ -93,8 +100,15 @@ class WatchEvent:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-class Client(PipelinesClient):
+class Client:
     """A ketch control plane's API.
+
+    Resource calls (``create``, ``apply``, ``get``, ``list``, ``watch``, ``logs``,
+    ``wait``...) are the client's own; each component adds its facade,
+    ``client.pipelines``, ``client.registry``, ``client.serving``, ``client.jobs`` (and
+    ``client.<name>`` of any component installed later), built on first use from this
+    client and its connection. The kfp.Client-shaped calls are also answered here
+    (``client.list_runs()`` is ``client.pipelines.list_runs()``).
 
     Args:
         host: server URL; default ``KETCH_HOST``, else the server of this
@@ -105,25 +119,59 @@ class Client(PipelinesClient):
         autostart: start a background control plane when none is found.
     """
 
+    if TYPE_CHECKING:
+        # Built by __getattr__ from the components' declarations; typed here.
+        pipelines: PipelinesClient
+        registry: ModelRegistry
+        serving: ServingClient
+        jobs: JobsClient
+
     def __init__(self, host: str | None = None, *, namespace: str = DEFAULT_NAMESPACE,
                  token: str | None = None, timeout: float = 30.0, autostart: bool = True,
                  settings: Settings | None = None) -> None:
-        from ketch.client._discovery import Endpoint, find_server
-
-        settings = settings or Settings.from_env()
-        if host:
-            endpoint = Endpoint(host if "://" in host else f"http://{host}",
-                                token or settings.token)
-        else:
-            endpoint = find_server(settings, autostart=autostart)
-        self.url = endpoint.url.rstrip("/")
+        self.rest: RestSession = connect(host, token=token, timeout=timeout,
+                                         autostart=autostart, settings=settings)
+        self.url = self.rest.url
         self.namespace = namespace
-        headers = {"User-Agent": "ketch-client"}
-        auth = token or endpoint.token
-        if auth:
-            headers["Authorization"] = f"Bearer {auth}"
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._http = self.rest.client()
         self._kinds: list[KindRef] | None = None
+        self._facades: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        # Only names not found the ordinary way arrive here: the components' facades.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        facade = build_facade(self, name)
+        self._facades[name] = facade
+        setattr(self, name, facade)
+        return facade
+
+    # -- kfp.Client-shaped calls, where they are documented: delegates -----------
+
+    run_pipeline_spec = Delegate("pipelines", PipelinesClient.run_pipeline_spec)
+    create_run_from_pipeline_func = Delegate(
+        "pipelines", PipelinesClient.create_run_from_pipeline_func)
+    create_run_from_pipeline_package = Delegate(
+        "pipelines", PipelinesClient.create_run_from_pipeline_package)
+    get_run = Delegate("pipelines", PipelinesClient.get_run)
+    list_runs = Delegate("pipelines", PipelinesClient.list_runs)
+    terminate_run = Delegate("pipelines", PipelinesClient.terminate_run)
+    delete_run = Delegate("pipelines", PipelinesClient.delete_run)
+    wait_for_run_completion = Delegate("pipelines", PipelinesClient.wait_for_run_completion)
+    create_experiment = Delegate("pipelines", PipelinesClient.create_experiment)
+    get_experiment = Delegate("pipelines", PipelinesClient.get_experiment)
+    list_experiments = Delegate("pipelines", PipelinesClient.list_experiments)
+    create_recurring_run = Delegate("pipelines", PipelinesClient.create_recurring_run)
+    get_recurring_run = Delegate("pipelines", PipelinesClient.get_recurring_run)
+    list_recurring_runs = Delegate("pipelines", PipelinesClient.list_recurring_runs)
+    enable_recurring_run = Delegate("pipelines", PipelinesClient.enable_recurring_run)
+    disable_recurring_run = Delegate("pipelines", PipelinesClient.disable_recurring_run)
+    delete_recurring_run = Delegate("pipelines", PipelinesClient.delete_recurring_run)
+    list_pipelines = Delegate("pipelines", PipelinesClient.list_pipelines)
+    get_pipeline = Delegate("pipelines", PipelinesClient.get_pipeline)
+    list_pipeline_versions = Delegate("pipelines", PipelinesClient.list_pipeline_versions)
+    upload_pipeline = Delegate("pipelines", PipelinesClient.upload_pipeline)
+    upload_pipeline_version = Delegate("pipelines", PipelinesClient.upload_pipeline_version)
 
     def __enter__(self) -> Client:
         return self
@@ -132,6 +180,10 @@ class Client(PipelinesClient):
         self.close()
 
     def close(self) -> None:
+        for facade in self._facades.values():
+            closer = getattr(facade, "close", None)
+            if callable(closer):
+                closer()
         self._http.close()
 
     # -- plumbing -------------------------------------------------------------

@@ -8,19 +8,16 @@ to one kind, and validates a resource's spec against the kind's model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+# Re-exported: components and tests import them from here since before core.component.
+from ketch.core.component import Component, LogReader
 from ketch.core.errors import FieldError, InvalidError, UnknownKindError
 from ketch.core.resources import Resource
-
-if TYPE_CHECKING:
-    from ketch.core.controller import Controller
-    from ketch.core.runtime import Runtime
-    from ketch.core.store import SchemaBranch
 
 __all__ = [
     "Column", "Component", "KindInfo", "KindRegistry", "LogOptions", "LogReader",
@@ -123,9 +120,6 @@ def _validated(model: type[BaseModel], data: dict[str, Any], prefix: str,
     return obj.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-ControllerFactory = Callable[["Runtime"], "Controller"]
-
-
 @dataclass(frozen=True)
 class LogOptions:
     follow: bool = False
@@ -135,30 +129,6 @@ class LogOptions:
     task: str | None = None
     # How long a follow waits for an object that has not started yet.
     start_timeout: float = 120.0
-
-
-LogReader = Callable[["Runtime", Resource, LogOptions], Iterator[bytes]]
-
-
-@dataclass(frozen=True)
-class Component:
-    """A vertical slice of the platform: its kinds and the controllers that reconcile them.
-
-    Components are listed by the ``ketch.components`` entry-point group; the
-    server and CLI assemble them, so nothing registers itself on import.
-    """
-
-    name: str
-    kinds: tuple[KindInfo, ...]
-    controllers: tuple[ControllerFactory, ...] = ()
-    description: str = ""
-    # kind key -> function streaming the logs of one object of that kind.
-    log_readers: Mapping[str, LogReader] = field(default_factory=dict)
-    # Tables of the component's own, with their migration history.
-    schema: SchemaBranch | None = None
-    # Extra API routes (``fastapi.APIRouter``), e.g. a protocol with its own paths;
-    # called with the runtime once the server assembles the app.
-    routers: tuple[Callable[[Runtime], Any], ...] = ()
 
 
 @dataclass

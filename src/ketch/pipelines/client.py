@@ -1,6 +1,7 @@
 """The pipeline calls of ``ketch.Client``, shaped as ``kfp.Client``'s.
 
-``ketch.Client`` inherits them, so code written for ``kfp.Client`` keeps working:
+``client.pipelines`` is this facade (the component declares it); ``ketch.Client`` also
+answers each call itself, delegating here, so code written for ``kfp.Client`` keeps working:
 ``create_run_from_pipeline_func``, ``create_run_from_pipeline_package``, ``get_run``,
 ``list_runs``, ``wait_for_run_completion``, ``upload_pipeline``,
 ``upload_pipeline_version``, ``create_experiment``, ``create_recurring_run`` and the rest.
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from ketch.core.resources import Resource
 
     class _ResourceAPI(Protocol):
-        """The calls of ``ketch.Client`` this mixin builds on."""
+        """The calls of ``ketch.Client`` this facade builds on."""
 
         def create(self, obj: dict[str, Any], *, namespace: str | None = None) -> Resource: ...
 
@@ -96,12 +97,11 @@ class RunPipelineResult:
 
 
 class PipelinesClient:
-    """Mixed into ``ketch.Client``; uses its resource calls."""
+    """``client.pipelines``: the kfp.Client-shaped calls over a ``ketch.Client``'s
+    resource calls (composition: the client is passed in, not inherited)."""
 
-    @property
-    def _api(self) -> _ResourceAPI:
-        """``self`` as the ``ketch.Client`` this mixin is part of."""
-        return cast("_ResourceAPI", self)
+    def __init__(self, client: Any) -> None:
+        self._api = cast("_ResourceAPI", client)
 
     # -- runs --------------------------------------------------------------------
 

@@ -1,22 +1,32 @@
-"""The pipelines component as the server assembles it (entry point ``ketch.components``)."""
+"""The pipelines component's slice (entry point ``ketch.components``).
+
+References, not imports: the CLI and ``ketch.Client`` read this declaration without
+loading the engine, the controllers or pydantic.
+"""
 
 from __future__ import annotations
 
-from ketch.core.kinds import Component
-from ketch.pipelines._catalog import EXPERIMENT, PIPELINE, PIPELINE_VERSION
-from ketch.pipelines._catalog_controller import PipelineController, PipelineVersionController
-from ketch.pipelines._controller import PipelineRunController
-from ketch.pipelines._kind import PIPELINE_RUN
-from ketch.pipelines._logs import read_run_log
-from ketch.pipelines._recurring import RECURRING_RUN, RecurringRunController
+from ketch.core.component import CliVerb, Component, DashboardRoute, Facade
 
 __all__ = ["component"]
 
 component = Component(
     name="pipelines",
     description="Pipelines: KFP v2 pipelines run as PipelineRuns, with caching and lineage",
-    kinds=(PIPELINE_RUN, PIPELINE, PIPELINE_VERSION, EXPERIMENT, RECURRING_RUN),
-    controllers=(PipelineRunController, PipelineController, PipelineVersionController,
-                 RecurringRunController),
-    log_readers={PIPELINE_RUN.key: read_run_log},
+    kinds=("ketch.pipelines._kind:PIPELINE_RUN", "ketch.pipelines._catalog:PIPELINE",
+           "ketch.pipelines._catalog:PIPELINE_VERSION", "ketch.pipelines._catalog:EXPERIMENT",
+           "ketch.pipelines._recurring:RECURRING_RUN"),
+    controllers=("ketch.pipelines._controller:PipelineRunController",
+                 "ketch.pipelines._catalog_controller:PipelineController",
+                 "ketch.pipelines._catalog_controller:PipelineVersionController",
+                 "ketch.pipelines._recurring:RecurringRunController"),
+    log_readers={"pipelineruns.pipelines.ketch.dev": "ketch.pipelines._logs:read_run_log"},
+    cli=(CliVerb("run", "ketch.pipelines.run_cli:run",
+                 "Run a pipeline: a .py with @dsl.pipeline functions or a compiled IR file."),
+         CliVerb("compile", "ketch.pipelines.cli:compile_command",
+                 "Compile a pipeline to KFP's IR YAML (runs on ketch and on a KFP cluster).")),
+    sdk=Facade("pipelines", "ketch.pipelines.client:PipelinesClient"),
+    dashboard=(DashboardRoute("/pipelines", "Pipelines",
+                              ("pipelineruns", "pipelines", "pipelineversions", "experiments",
+                               "recurringruns")),),
 )

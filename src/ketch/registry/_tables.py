@@ -13,6 +13,8 @@ would not take part in the unique constraint.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -24,6 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from ketch.core.store import SchemaBranch
 from ketch.core.store.types import JsonType
 
 metadata = MetaData()
@@ -51,3 +54,8 @@ entities = Table(
     # Ids are never reused after a delete (a stale reference must not find a newcomer).
     sqlite_autoincrement=True,
 )
+
+# The registry's tables with their migration history (the component declares it by
+# reference, so reading the declaration does not import SQLAlchemy).
+SCHEMA = SchemaBranch("registry", Path(__file__).parent / "migrations", head="registry_0001",
+                      known=("registry_0001",), metadata=metadata)

@@ -1,5 +1,6 @@
 """ketch's registry SDK: the shapes of the upstream ``model_registry.ModelRegistry``
-over ketch's REST API, with the same server discovery as ``ketch.Client``.
+over ketch's REST API, with the same connection setup as ``ketch.Client``
+(``ketch.core.rest``); ``client.registry`` is one over the client's own connection.
 
 Entities are returned as the API's JSON objects (dicts with ``id``, ``name``,
 ``customProperties`` in typed form, ...); ``metadata`` arguments take plain
@@ -13,7 +14,6 @@ from typing import Any
 
 import httpx
 
-from ketch.core.config import Settings
 from ketch.core.errors import (
     AlreadyExistsError,
     InvalidError,
@@ -21,6 +21,7 @@ from ketch.core.errors import (
     NotFoundError,
     UnavailableError,
 )
+from ketch.core.rest import RestSession, connect
 from ketch.registry.uri import SCHEME, parse_model_uri
 
 __all__ = ["ModelRegistry", "from_metadata", "resolve_model_uri", "to_metadata"]
@@ -66,20 +67,18 @@ class ModelRegistry:
 
     def __init__(self, host: str | None = None, *, namespace: str = "default",
                  author: str | None = None, token: str | None = None,
-                 timeout: float = 30.0) -> None:
-        from ketch.client._discovery import Endpoint, find_server
-
-        settings = Settings.from_env()
-        endpoint = (Endpoint(host if "://" in host else f"http://{host}", token)
-                    if host else find_server(settings))
-        headers = {}
-        if token or endpoint.token or settings.token:
-            headers["Authorization"] = f"Bearer {token or endpoint.token or settings.token}"
-        self.url = endpoint.url.rstrip("/")
+                 timeout: float = 30.0, session: RestSession | None = None) -> None:
+        session = session or connect(host, token=token, timeout=timeout)
+        self.url = session.url
         self.namespace = namespace
         self.author = author
-        self._http = httpx.Client(base_url=self.url + _PREFIX, headers=headers, timeout=timeout,
-                                  params={"namespace": namespace})
+        self._http = session.client(_PREFIX, params={"namespace": namespace})
+
+    @classmethod
+    def from_client(cls, client: Any) -> ModelRegistry:
+        """``client.registry``: this registry over a ``ketch.Client``'s connection and
+        default namespace."""
+        return cls(namespace=client.namespace, session=client.rest)
 
     def close(self) -> None:
         self._http.close()

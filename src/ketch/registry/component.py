@@ -1,18 +1,16 @@
-"""The registry component as the server assembles it (entry point ``ketch.components``)."""
+"""The registry component's slice (entry point ``ketch.components``).
+
+References, not imports: the CLI and ``ketch.Client`` read this declaration without
+loading SQLAlchemy or the API.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from ketch.core.kinds import Component
-from ketch.core.store import SchemaBranch
-from ketch.registry._tables import metadata
+from ketch.core.component import CliVerb, Component, DashboardRoute, Facade
 
-__all__ = ["SCHEMA", "component"]
-
-SCHEMA = SchemaBranch("registry", Path(__file__).parent / "migrations", head="registry_0001",
-                      known=("registry_0001",), metadata=metadata)
+__all__ = ["component"]
 
 
 def _router(runtime: Any) -> Any:
@@ -25,7 +23,10 @@ component = Component(
     name="registry",
     description="Model Registry: registered models, versions and artifacts "
                 "(Kubeflow Model Registry API)",
-    kinds=(),
-    schema=SCHEMA,
+    schema="ketch.registry._tables:SCHEMA",
     routers=(_router,),
+    cli=(CliVerb("models", "ketch.registry.cli:app",
+                 "Model registry: register, list, get, archive and delete models.", group=True),),
+    sdk=Facade("registry", "ketch.registry.client:ModelRegistry.from_client"),
+    dashboard=(DashboardRoute("/models", "Models"),),
 )

@@ -136,8 +136,9 @@ def _install_discovery(app: FastAPI, runtime: Runtime) -> None:
 
     @app.get("/api/ketch/components", tags=["discovery"])
     async def components() -> dict[str, Any]:
-        return {"items": [{"name": c.name, "description": c.description,
-                           "kinds": [_kind_entry(k) for k in c.kinds]}
+        # Each component's declaration (its verbs, client facade and dashboard pages)
+        # and its kinds: the dashboard shows a component's pages only when it is here.
+        return {"items": [{**c.describe(), "kinds": [_kind_entry(k) for k in c.kinds]}
                           for c in runtime.components]}
 
     @app.get("/api/v1/namespaces", tags=["discovery"])

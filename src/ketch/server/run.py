@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import ipaddress
-import json
 import logging
 import os
 import secrets
@@ -31,7 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from ketch.core.config import Settings
-from ketch.core.errors import ConflictError, KetchError
+from ketch.core.errors import KetchError
+
+# Re-exported: the home's lock and server.json are core's, so the client and the CLI
+# find a server without importing this module.
+from ketch.core.home import HomeLock, ServerInfo
 
 __all__ = ["HomeLock", "ServerInfo", "bind_socket", "is_loopback", "serve"]
 
@@ -64,93 +66,6 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
-
-
-class ServerInfo:
-    """Reading and writing ``KETCH_HOME/server.json``."""
-
-    def __init__(self, home: Path) -> None:
-        self.path = home / "server.json"
-
-    def read(self) -> dict[str, Any] | None:
-        try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
-
-    def write(self, data: dict[str, Any]) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle)
-        os.replace(tmp, self.path)
-
-    def remove_if_mine(self) -> None:
-        data = self.read()
-        if data is not None and data.get("pid") == os.getpid():
-            self.path.unlink(missing_ok=True)
-
-
-class HomeLock:
-    """The one-control-plane-per-home lock: ``flock`` on ``KETCH_HOME/control-plane.pid``.
-
-    The file holds the holder's pid and mode (JSON), for messages only: the lock
-    itself, not the file's presence, says whether a control plane runs.
-    """
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.path = home / "control-plane.pid"
-        self._fd: int | None = None
-
-    def acquire(self, mode: str) -> None:
-        """Take the lock for this process or raise ``ConflictError`` naming the holder."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # not inherited by units
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise ConflictError(self.busy_message()) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(), "mode": mode}).encode(), 0)
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing drops the flock
-            self._fd = None
-
-    def holder(self) -> dict[str, Any] | None:
-        """``{"pid", "mode"}`` of the process holding the lock, or None when free."""
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except FileNotFoundError:
-            return None
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                try:
-                    data = json.loads(os.pread(fd, 4096, 0) or b"{}")
-                except ValueError:
-                    data = {}  # the holder is between truncate and write
-                return data if isinstance(data, dict) else {}
-            return None
-        finally:
-            os.close(fd)
-
-    def busy_message(self) -> str:
-        holder = self.holder() or {}
-        info = ServerInfo(self.home).read() or {}
-        pid = holder.get("pid") or info.get("pid") or "?"
-        where = (f" at {info['url']}" if info.get("url") and info.get("pid") == pid
-                 else " (still starting)")
-        mode = holder.get("mode")
-        return (f"a ketch control plane already runs for KETCH_HOME={self.home}: pid {pid}"
-                f"{f' (ketch {mode})' if mode else ''}{where}; one control plane per home: "
-                f"use that one, or stop it first with `ketch stop`")
 
 
 _PR_SET_DUMPABLE = 4
@@ -245,9 +160,9 @@ def _serve_locked(settings: Settings, *, host: str, port: int, mode: str, announ
                   dashboard: bool, started: float) -> None:
     import uvicorn
 
+    from ketch.core.component import load_components
     from ketch.core.runtime import Runtime
     from ketch.server.app import create_app
-    from ketch.server.components import load_components
 
     sock = bind_socket(host, port)
     actual_port = sock.getsockname()[1]

@@ -1,15 +1,20 @@
-"""The serving component as the server assembles it (entry point ``ketch.components``)."""
+"""The serving component's slice (entry point ``ketch.components``).
+
+References, not imports: the CLI and ``ketch.Client`` read this declaration without
+loading the controller, the model server or pydantic.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
-from ketch.core.kinds import Component, LogOptions
-from ketch.core.resources import Resource
-from ketch.core.runtime import Runtime
-from ketch.serving._controller import InferenceServiceController
-from ketch.serving._kind import INFERENCE_SERVICE
+from ketch.core.component import CliVerb, Component, DashboardRoute, Facade
+
+if TYPE_CHECKING:
+    from ketch.core.kinds import LogOptions
+    from ketch.core.resources import Resource
+    from ketch.core.runtime import Runtime
 
 __all__ = ["component"]
 
@@ -49,13 +54,27 @@ def _proxy(runtime: Runtime) -> Any:
     return proxy_router(runtime)
 
 
+def _stop_all() -> Callable[[], str]:
+    """``ketch stop --all``: the services' units, read while the server still knows
+    them, stopped once it is gone (nothing restarts them then)."""
+    from ketch.serving.cli import service_units, stop_units
+
+    units = service_units()
+    return lambda: f"stopped {stop_units(units)} inference service processes"
+
+
 component = Component(
     name="serving",
     description="Model serving: KServe InferenceServices with the V1 and Open Inference "
                 "Protocol data planes, replicas behind a router, canary rollouts and "
                 "autoscaling",
-    kinds=(INFERENCE_SERVICE,),
-    controllers=(InferenceServiceController,),
-    log_readers={INFERENCE_SERVICE.key: _logs},
+    kinds=("ketch.serving._kind:INFERENCE_SERVICE",),
+    controllers=("ketch.serving._controller:InferenceServiceController",),
+    log_readers={"inferenceservices.serving.kserve.io": _logs},
     routers=(_proxy,),
+    cli=(CliVerb("serve", "ketch.serving.cli:serve",
+                 "Serve a model: create (or update) an InferenceService and print its URL."),),
+    sdk=Facade("serving", "ketch.serving.client:ServingClient"),
+    dashboard=(DashboardRoute("/serving", "Serving", ("inferenceservices",)),),
+    stop_all="ketch.serving.component:_stop_all",
 )

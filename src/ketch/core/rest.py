@@ -1,6 +1,10 @@
-"""Finding the control plane for this ``KETCH_HOME``, starting one if none runs.
+"""The one REST-client setup: discovery, auth and the httpx client, for every face.
 
-Order: ``KETCH_HOST`` if set; else the server recorded in ``server.json`` if it
+``ketch.Client``, the CLI (through it) and every component's SDK (the registry's
+``ModelRegistry``, ...) connect with ``connect()``: one place decides which server to
+talk to, which bearer token to send and how the HTTP client is built.
+
+Discovery order: ``KETCH_HOST`` if set; else the server recorded in ``server.json`` if it
 answers; else start ``ketch server --background`` for this home (detached, so
 work outlives the caller, as ``ray.init()`` does) and wait until it is ready.
 A file lock keeps two concurrent callers from starting two servers, and no
@@ -22,8 +26,9 @@ import httpx
 
 from ketch.core.config import Settings
 from ketch.core.errors import UnavailableError
+from ketch.core.home import HomeLock, ServerInfo
 
-__all__ = ["Endpoint", "find_server", "start_background_server"]
+__all__ = ["Endpoint", "RestSession", "connect", "find_server", "start_background_server"]
 
 _START_TIMEOUT = 30.0
 
@@ -32,6 +37,45 @@ _START_TIMEOUT = 30.0
 class Endpoint:
     url: str
     token: str | None = None
+
+
+@dataclass(frozen=True)
+class RestSession:
+    """Where a client talks to and with which credentials; ``client()`` builds the
+    httpx client for a path prefix (``""`` for the resource API,
+    ``/api/model_registry/v1`` for the registry's), so every SDK sends the same token
+    the same way. The token never goes into a URL or a log line."""
+
+    url: str
+    token: str | None
+    timeout: float = 30.0
+
+    def headers(self) -> dict[str, str]:
+        headers = {"User-Agent": "ketch-client"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    def client(self, prefix: str = "", *,
+               params: dict[str, str] | None = None) -> httpx.Client:
+        return httpx.Client(base_url=self.url + prefix, headers=self.headers(),
+                            timeout=self.timeout, params=params)
+
+
+def connect(host: str | None = None, *, token: str | None = None, timeout: float = 30.0,
+            autostart: bool = True, settings: Settings | None = None) -> RestSession:
+    """The session of ``host`` (a URL or ``host:port``), else of ``KETCH_HOST``, else of
+    this ``KETCH_HOME``'s server (started in the background unless ``autostart`` is off).
+
+    Token: ``token``, else the one recorded for that server (``KETCH_TOKEN`` with
+    ``KETCH_HOST``; the local server's own), else ``KETCH_TOKEN``."""
+    settings = settings or Settings.from_env()
+    if host:
+        endpoint = Endpoint(host if "://" in host else f"http://{host}", None)
+    else:
+        endpoint = find_server(settings, autostart=autostart)
+    return RestSession(endpoint.url.rstrip("/"), token or endpoint.token or settings.token,
+                       timeout)
 
 
 def _answers(url: str, token: str | None) -> bool:
@@ -43,8 +87,6 @@ def _answers(url: str, token: str | None) -> bool:
 
 
 def _recorded(home: Path) -> Endpoint | None:
-    from ketch.server.run import ServerInfo
-
     data = ServerInfo(home).read()
     if not data or not data.get("url"):
         return None
@@ -83,8 +125,6 @@ def _spawn(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
 
 
 def start_background_server(settings: Settings) -> Endpoint:
-    from ketch.server.run import HomeLock
-
     settings.home.mkdir(parents=True, exist_ok=True)
     lock_path = settings.home / "server.lock"
     home_lock = HomeLock(settings.home)

@@ -1,0 +1,69 @@
+"""The components' parts of ``ketch.Client``: ``client.pipelines``, ``client.registry``...
+
+Each component declares its facade (``Component(sdk=Facade(name, "module:Class"))``);
+the client reads the installed components' declarations once per process, and builds a
+facade on first access, from the client itself (so it shares its connection). Adding a
+component adds ``client.<name>`` without touching the client.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+
+from ketch.core.component import Facade, facades, load_components, resolve
+
+__all__ = ["Delegate", "build_facade", "declared_facades"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@functools.cache
+def declared_facades() -> dict[str, Facade]:
+    """``name -> Facade`` of every installed component (read once per process)."""
+    return facades(load_components())
+
+
+def build_facade(client: Any, name: str) -> Any:
+    """The facade ``name`` for ``client``; ``AttributeError`` naming the installed ones
+    when no component declares it (what ``getattr`` promises)."""
+    found = declared_facades().get(name)
+    if found is None:
+        known = ", ".join(sorted(declared_facades())) or "none"
+        raise AttributeError(f"ketch.Client has no attribute {name!r} (component facades "
+                             f"installed: {known})")
+    factory: Callable[[Any], Any] = resolve(found.target, f"client facade {name!r}")
+    return factory(client)
+
+
+class Delegate(Generic[P, R]):
+    """``client.X(...)`` answered by ``client.<facade>.X(...)``, with X's signature.
+
+    How ``ketch.Client`` keeps the kfp.Client-shaped calls where they were documented
+    (``client.list_runs()``) while the code lives in the component's facade
+    (``client.pipelines.list_runs()``): a delegate, not a base class.
+    """
+
+    def __init__(self, facade: str, method: Callable[Concatenate[Any, P], R]) -> None:
+        self.facade = facade
+        self.name = method.__name__
+        self.__doc__ = method.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        if name != self.name:
+            raise TypeError(f"delegate {name} names {self.facade}.{self.name}")
+
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> Delegate[P, R]: ...
+
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> Callable[P, R]: ...
+
+    def __get__(self, obj: object | None,
+                objtype: type | None = None) -> Delegate[P, R] | Callable[P, R]:
+        if obj is None:
+            return self
+        method: Callable[P, R] = getattr(getattr(obj, self.facade), self.name)
+        return method
