@@ -410,3 +410,23 @@ def test_leases_of_control_planes_dead_long_ago_are_deleted(runtime: Runtime) ->
         time.sleep(0.1)
     assert store.get_lease("controlplane/just-died") is not None
     assert store.get_lease(runtime.lease_name(runtime.id)) is not None
+
+
+def test_the_running_condition_names_the_unit_not_a_backends_pid(runtime: Runtime,
+                                                                   tmp_path: Path) -> None:
+    """The handle is the executor backend's (a Ray unit has no pid): status messages name
+    the unit id the controller chose, which every backend keeps."""
+    gate = tmp_path / "go"
+    submit(runtime, "neutral", command=[PY, "-c", "import os, time\n"
+                                        f"while not os.path.exists({str(gate)!r}): "
+                                        "time.sleep(0.01)\n"])
+    obj = wait_job(runtime, "neutral", phase_is("Running"))
+    running = wait_job(runtime, "neutral",
+                       lambda o: any(c["type"] == "Running" and c["status"] == "True"
+                                     for c in o.status.get("conditions", [])))
+    message = condition(running, "Running")["message"]
+    assert message == f"attempt 1 started as unit {obj.metadata.uid}-1"
+    gate.touch()
+    done = wait_job(runtime, "neutral", phase_is("Succeeded", "Failed"))
+    assert done.status["phase"] == "Succeeded"
+    assert done.status["logUri"].endswith("/attempt-1.log")

@@ -231,8 +231,9 @@ class JobController(Controller):
             st.phase = "Running"
             st.start_time = st.start_time or start
             _condition(st, "Scheduled", True, "Scheduled", "")
+            # The unit id, not a pid: the handle is the backend's (a Ray unit has none).
             _condition(st, "Running", True, "Started",
-                          f"attempt {attempt} started (pid {handle.get('pid', '?')})")
+                          f"attempt {attempt} started as unit {unit_id}")
             return True
 
         # Write on top of the claim we just made; re-read only if someone moved it.
@@ -300,8 +301,8 @@ class JobController(Controller):
         attempt = status.attempts
         status.active = None
         status.exit_code = result.exit_code
-        if handle.get("logKey"):
-            status.log_uri = self.rt.artifacts.uri(str(handle["logKey"]))
+        # The key this controller chose at submit; the handle is the backend's to read.
+        status.log_uri = self.rt.artifacts.uri(log_key(job, attempt))
         stamp = now()
         if result.state is UnitState.SUCCEEDED:
             status.phase = "Succeeded"
