@@ -218,7 +218,8 @@ def test_a_gang_starts_all_or_nothing(ex: Executor, tmp_path: Path) -> None:
         assert handle is not None, "a started member stays inspectable"
         assert ex.poll(handle).done, "no member of a gang that failed to start runs"
         if pids[i].exists():
-            wait_for(lambda p=int(pids[i].read_text()): gone(p), f"member {i} to be gone")
+            member_pid = int(pids[i].read_text())
+            wait_for(lambda: gone(member_pid), f"member {i} to be gone")  # noqa: B023
         ex.finalize(handle)
     assert ex.lookup("gang-2") is None
     assert ex.fits(ex.capacity()), "finalized, the cancelled members hold no slots"
