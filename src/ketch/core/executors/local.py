@@ -35,6 +35,7 @@ from ketch.core.artifacts import ArtifactStore
 from ketch.core.errors import ExecutorError, InsufficientResourcesError, NotFoundError
 from ketch.core.executors import _entry
 from ketch.core.executors import _local_proc as proc
+from ketch.core.executors import _local_startup as startup
 from ketch.core.executors._base import (
     Executor,
     Handle,
@@ -129,6 +130,7 @@ class _Unit:
     popen: subprocess.Popen[bytes] | None  # None when adopted after a restart
     exited: bool = False
     enforcing: bool = False  # a deadline or memory kill is under way
+    startup_check: bool = False  # a server unit that must still answer (_local_startup)
 
 
 class LocalExecutor(Executor):
@@ -310,6 +312,7 @@ class LocalExecutor(Executor):
             # lookup/forget would ever find it: remove it now.
             shutil.rmtree(directory, ignore_errors=True)
             raise
+        self._expect_endpoint(unit, handle)
         self._ensure_monitor()
         return handle
 
@@ -365,7 +368,8 @@ class LocalExecutor(Executor):
         return handle
 
     def _new_handle(self, unit: WorkUnit, directory: Path, pid: int, create_time: float,
-                    record: _Unit, endpoint: str | None) -> Handle:
+                    record: _Unit, endpoint: str | None,
+                    extra: dict[str, Any] | None = None) -> Handle:
         """The handle of a started unit, written to its handle.json."""
         deadline = time.time() + unit.timeout_seconds if unit.timeout_seconds else None
         handle: Handle = {
@@ -383,6 +387,7 @@ class LocalExecutor(Executor):
         }
         if endpoint is not None:
             handle["endpoint"] = endpoint
+        handle.update(extra or {})
         proc.atomic_write(directory / proc.HANDLE_FILE, json.dumps(handle))
         return handle
 
@@ -524,8 +529,9 @@ class LocalExecutor(Executor):
             "workingDirUri": (entry.get("runtime") or {}).get("workingDirUri")})
         if started is None:
             return None
-        pid, create_time = started
-        handle = self._new_handle(unit, directory, pid, create_time, record, endpoint)
+        pid, create_time, inherited = started
+        handle = self._new_handle(unit, directory, pid, create_time, record, endpoint,
+                                  {"warm": True, "inheritedRss": inherited})
         with self._lock:
             record.handle = handle
             ended = record.exited  # the exit message came first: say it now
@@ -576,15 +582,50 @@ class LocalExecutor(Executor):
                     unit.exited = True
                 self._notify(handle["unitId"])
             return
+        if unit.startup_check and self._check_startup(unit):
+            return
         deadline = handle.get("deadline")
         if deadline is not None and time.time() > deadline:
             self._enforce(unit, "DeadlineExceeded", proc.deadline_message(handle), self._grace)
             return
         if unit.memory > 0:
-            used = proc.tree_rss(pid, created)
+            # A unit forked warm starts with the worker's resident pages (shared, not
+            # its own): only what it grew beyond them counts against its limit.
+            used = proc.tree_rss(pid, created) - int(handle.get("inheritedRss") or 0)
             if used > unit.memory:
                 # Like the kernel's OOM killer: no grace, the memory is needed now.
                 self._enforce(unit, "OOMKilled", f"used {used} bytes, limit {unit.memory}", 0)
+
+    def _expect_endpoint(self, unit: WorkUnit, handle: Handle) -> None:
+        """Arm the startup check of a server unit with a startup limit (after its
+        start, so a resubmitted unit id never answers with its predecessor's files)."""
+        endpoint = self.endpoint(handle)
+        directory = Path(handle["dir"])
+        for stale in (startup.STARTUP_FILE, startup.READY_FILE):
+            (directory / stale).unlink(missing_ok=True)
+        if endpoint is None or unit.startup_timeout_seconds is None:
+            return
+        # time.time(), not the create time: psutil derives that from a boot time
+        # rounded to the second, so it can sit up to a second early.
+        startup.expect(directory, endpoint, time.time(), unit.startup_timeout_seconds)
+        with self._lock:
+            record = self._units.get(unit.unit_id)
+            if record is not None:
+                record.startup_check = True
+
+    def _check_startup(self, unit: _Unit) -> bool:
+        """Probe a server unit that has not answered yet; stop it once it is past its
+        startup limit. Returns whether it is being stopped."""
+        directory = Path(unit.handle["dir"])
+        state = startup.check(directory)
+        if state is startup.Startup.OVERDUE:
+            self._enforce(unit, "EndpointUnreachable", startup.unreachable_message(directory),
+                          self._grace)
+            return True
+        if state is not startup.Startup.WAITING:
+            with self._lock:
+                unit.startup_check = False
+        return False
 
     def _enforce(self, unit: _Unit, reason: str, message: str, grace: float) -> None:
         with self._lock:
@@ -613,7 +654,8 @@ class LocalExecutor(Executor):
                 return
             self._units[handle["unitId"]] = _Unit(
                 handle=handle, cpu=float(res.get("cpu", 0)), memory=int(res.get("memory", 0)),
-                gpu_ids=[str(g) for g in res.get("gpuIds", [])], popen=None)
+                gpu_ids=[str(g) for g in res.get("gpuIds", [])], popen=None,
+                startup_check="endpoint" in handle)
         self._ensure_monitor()
 
     def close(self) -> None:
