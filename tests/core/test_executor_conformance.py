@@ -35,7 +35,9 @@ from ketch.core.errors import ExecutorError
 from ketch.core.executors import (
     Executor,
     Handle,
+    PythonEntry,
     ResourceRequest,
+    RuntimeEnv,
     UnitState,
     UnitStatus,
     WorkUnit,
@@ -47,7 +49,9 @@ MB = 1 << 20
 # wait is on a condition, never a fixed sleep.
 TIMEOUT = 30.0
 
-BACKENDS = ["local"]
+# "local-cold" is the local backend without its warm pool: Python units then start in
+# a fresh interpreter, and the suite holds both paths to the same contract.
+BACKENDS = ["local", "local-cold"]
 
 
 @dataclass
@@ -69,12 +73,12 @@ class Backend:
 def _make_backend(name: str, tmp_path: Path, made: list[Executor]) -> Backend:
     """Backend-specific: the only place that knows how a backend is built."""
     artifacts = ArtifactStore(str(tmp_path / "artifacts"))
-    if name == "local":
+    if name in ("local", "local-cold"):
         from ketch.core.executors.local import LocalExecutor
 
         def make() -> Executor:
             ex = LocalExecutor(tmp_path / "runs", artifacts, cpus=4, memory=8 << 30, gpus=[],
-                               kill_grace_seconds=2.0)
+                               kill_grace_seconds=2.0, warm_pool=name == "local")
             made.append(ex)
             return ex
 
@@ -460,3 +464,110 @@ def test_a_startup_limit_is_for_server_units_and_positive() -> None:
         WorkUnit(unit_id="x", command=["true"], startup_timeout_seconds=5)
     with pytest.raises(ValueError, match="more than 0"):
         WorkUnit(unit_id="x", command=["true"], serves=True, startup_timeout_seconds=0)
+
+
+# -------------------------------------------------------------------- python units
+
+UNITS = """\
+import os, sys, time
+
+
+def returns(arg):
+    print("argument", arg["word"])
+    return arg.get("code")
+
+
+def fails(arg):
+    raise ValueError("a failure the log shows")
+
+
+def gate(arg):
+    print("waiting", flush=True)
+    while not os.path.exists(arg["gate"]):
+        time.sleep(0.01)
+    print("gate open")
+
+
+def reads(arg):
+    print(open(arg["name"]).read())
+"""
+
+
+@pytest.fixture
+def modules(tmp_path: Path) -> Path:
+    directory = tmp_path / "modules"
+    directory.mkdir()
+    (directory / "conformance_units.py").write_text(UNITS)
+    return directory
+
+
+def entry(modules: Path, unit_id: str, function: str, argument: dict[str, object],
+          **kwargs: object) -> WorkUnit:
+    _SUBMITTED.add(unit_id)
+    return WorkUnit(unit_id=unit_id, env={"PYTHONPATH": str(modules)},
+                    python=PythonEntry("conformance_units", function, argument),
+                    **kwargs)  # type: ignore[arg-type]
+
+
+def log_text(ex: Executor, handle: Handle) -> str:
+    return b"".join(ex.logs(handle)).decode()
+
+
+def test_a_python_entry_gets_its_argument_and_its_return_is_the_exit_code(
+        ex: Executor, modules: Path) -> None:
+    three = ex.submit(entry(modules, "py-3", "returns", {"word": "hello", "code": 3}))
+    done = wait_done(ex, three)
+    assert (done.state, done.exit_code, done.reason) == (UnitState.FAILED, 3, "Error")
+    assert log_text(ex, three) == "argument hello\n"
+    none = ex.submit(entry(modules, "py-0", "returns", {"word": "again"}))
+    assert wait_done(ex, none) == UnitStatus(UnitState.SUCCEEDED, exit_code=0,
+                                             reason="Completed")
+
+
+def test_a_python_entry_that_raises_is_exit_1_with_its_traceback_in_the_log(
+        ex: Executor, modules: Path) -> None:
+    handle = ex.submit(entry(modules, "py-raise", "fails", {}))
+    done = wait_done(ex, handle)
+    assert (done.state, done.exit_code) == (UnitState.FAILED, 1)
+    text = log_text(ex, handle)
+    assert "Traceback" in text and "ValueError: a failure the log shows" in text
+
+
+def test_a_python_entry_streams_logs_and_is_cancelled_like_a_command(
+        ex: Executor, modules: Path, tmp_path: Path) -> None:
+    handle = ex.submit(entry(modules, "py-gate", "gate", {"gate": str(tmp_path / "never")},
+                             log_key="logs/py-gate.log"))
+    received = b""
+    for chunk in ex.logs(handle, follow=True):
+        received += chunk
+        if b"waiting" in received:
+            break
+    assert ex.poll(handle).state is UnitState.RUNNING
+    ex.cancel(handle, grace_seconds=1)
+    status = ex.poll(handle)
+    assert (status.state, status.reason) == (UnitState.FAILED, "Cancelled")
+    ex.finalize(handle)
+    assert b"".join(ex.logs(handle)) == b"waiting\n"
+
+
+# ------------------------------------------------------------------- runtime_env
+
+
+def test_working_dir_uri_ships_the_files_into_the_units_working_directory(
+        backend: Backend, ex: Executor, modules: Path) -> None:
+    backend.artifacts.put_bytes(b"shipped", "code/v1/data.txt")
+    backend.artifacts.put_bytes(b"nested", "code/v1/sub/more.txt")
+    shipped = RuntimeEnv(working_dir_uri=backend.artifacts.uri("code/v1"))
+    command = ex.submit(unit("wd-cmd", "print(open('sub/more.txt').read())",
+                             runtime_env=shipped))
+    assert wait_done(ex, command).state is UnitState.SUCCEEDED, log_text(ex, command)
+    assert log_text(ex, command) == "nested\n"
+    python = ex.submit(entry(modules, "wd-py", "reads", {"name": "data.txt"},
+                             runtime_env=shipped))
+    assert wait_done(ex, python).state is UnitState.SUCCEEDED, log_text(ex, python)
+    assert log_text(ex, python) == "shipped\n"
+    _SUBMITTED.add("wd-missing")
+    with pytest.raises(ExecutorError, match="working_dir_uri"):
+        ex.submit(WorkUnit(unit_id="wd-missing", command=["true"], runtime_env=RuntimeEnv(
+            working_dir_uri=backend.artifacts.uri("code/none"))))
+    assert ex.lookup("wd-missing") is None
