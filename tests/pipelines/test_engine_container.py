@@ -243,9 +243,18 @@ def test_a_killed_step_fails_its_task_not_the_engine(client: Any) -> None:
     client.create(run_doc("victim", chain_ir(slow), arguments={"n": 1}))
 
     def step_pid() -> int | None:
-        st = client.get("pipelinerun", "victim").status.get("tasks", {}).get("add-one", {})
-        pid_file = Path(st["dir"]) / "pid" if st.get("dir") else None
-        return int(pid_file.read_text()) if pid_file and pid_file.exists() else None
+        # The step's own process, found as a user would (ps): the handle is the
+        # executor's business.
+        import psutil
+
+        for proc in psutil.process_iter(["cmdline"]):
+            try:
+                if (proc.info["cmdline"] == ["sleep", "60"]
+                        and proc.environ().get("KETCH_PIPELINE_RUN") == "victim"):
+                    return int(proc.pid)
+            except psutil.Error:
+                continue
+        return None
 
     os.kill(int(wait_for(step_pid, message="the step's pid")), signal.SIGKILL)
     run = finished(client, "victim")

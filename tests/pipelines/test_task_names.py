@@ -109,7 +109,7 @@ def test_server_refuses_a_task_name_that_escapes_and_writes_nothing_outside(
     with pytest.raises(InvalidError):
         client.create(version)
     assert not target.exists()
-    # A well-named copy runs, its files under the server's KETCH_HOME.
+    # A well-named copy runs, its files under the server's artifact store (in KETCH_HOME).
     good = copy.deepcopy(doc)
     good["spec"]["pipelineSpec"] = _ir(task="echo")
     client.create(good)
@@ -118,5 +118,5 @@ def test_server_refuses_a_task_name_that_escapes_and_writes_nothing_outside(
     run = wait_for(lambda: (r := client.get("pipelinerun", "escape")).status.get("phase")
                    in ("Succeeded", "Failed") and r, timeout=60, message="the run")
     assert run.status["phase"] == "Succeeded", run.status.get("message")
-    step_dir = Path(run.status["tasks"]["echo"]["dir"])
-    assert step_dir.is_relative_to(ketch_server.home)
+    step_root = Path(run.status["tasks"]["echo"]["outputUri"])
+    assert step_root.is_relative_to(ketch_server.home)

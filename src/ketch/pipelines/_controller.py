@@ -1,44 +1,36 @@
 """The PipelineRun controller: drives runs with ``RunEngine`` and writes their status.
 
 A run belongs to one control plane at a time (``status.controlPlane``); a live owner's
-runs are left alone, a dead owner's are adopted — its running steps keep running and
-report through their status files. Every step of the engine ends in at most one status
-write, guarded by the resourceVersion it read.
+runs are left alone, a dead owner's are adopted: its running steps are executor units
+that keep running, and the handles in the run's status reach them (ADR 007). Every step
+of the engine ends in at most one status write, guarded by the resourceVersion it read;
+the units that ended in it are forgotten only once that write landed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import threading
-from pathlib import Path
 from typing import Any
 
 from ketch.core.controller import Controller, ObjectKey, Result
 from ketch.core.errors import KetchError, NotFoundError
 from ketch.core.resources import Resource, now, set_condition
 from ketch.core.runtime import LEASE_TTL, Runtime
-from ketch.pipelines._engine import RunContext, RunEngine, Slots
+from ketch.pipelines._engine import RunContext, RunEngine
 from ketch.pipelines._inputs import root_arguments
 from ketch.pipelines._ir import PipelineSpec, parse_pipeline_spec
 from ketch.pipelines._kind import PIPELINE_RUN, TERMINAL_PHASES, flatten_tasks
+from ketch.pipelines._launch import run_of
 from ketch.pipelines._lineage import RunLineage
 from ketch.pipelines._packages import VenvCache
-from ketch.pipelines._worker import TaskRunner, kill_task
 
-__all__ = ["FINALIZER", "PipelineRunController", "run_dir"]
+__all__ = ["FINALIZER", "PipelineRunController"]
 
 log = logging.getLogger("ketch.pipelines")
 
 FINALIZER = "pipelines.ketch.dev/run-cleanup"
-
-
-def run_dir(runtime: Runtime, obj: Resource) -> Path:
-    """The run's local scratch: task logs and the executor's files, per attempt."""
-    return (runtime.settings.home / "pipelines" / obj.namespace
-            / f"{obj.name}-{str(obj.metadata.uid)[:8]}")
 
 
 class PipelineRunController(Controller):
@@ -49,10 +41,10 @@ class PipelineRunController(Controller):
         super().__init__()
         self.rt = runtime
         self.store = runtime.store
-        self.runner = TaskRunner(self._on_exit)
-        cpus = runtime.settings.cpus
-        self.slots = Slots(float(cpus) if cpus else float(os.cpu_count() or 1))
         self._keys: dict[str, ObjectKey] = {}
+        # Runs a step of which found the executor full: any unit's end (a Job's too,
+        # since they share the budget) may let them go on.
+        self._waiting: set[ObjectKey] = set()
         # uid -> (resourceVersion we last wrote, the poll we asked for, steps ended as of
         # that pass): the write wakes this controller again, and that wake-up alone has
         # nothing to do unless a step ended meanwhile.
@@ -67,22 +59,25 @@ class PipelineRunController(Controller):
         self._held: dict[ObjectKey, Resource] = {}
         self._lock = threading.Lock()
         self.venvs = VenvCache(runtime.settings.home / "pipelines" / "venvs")
+        self._unsubscribe = runtime.executor.subscribe(self._on_exit)
 
-    def _on_exit(self, task_id: str) -> None:
-        uid = task_id.split("/", 1)[0]
+    def _on_exit(self, unit: str) -> None:
+        uid = run_of(unit)
         with self._lock:
             key = self._keys.get(uid)
-            waiting = list(self._keys.values())
-            self._exits[uid] = self._exits.get(uid, 0) + 1
+            if key is not None:
+                self._exits[uid] = self._exits.get(uid, 0) + 1
+            waiting = set(self._waiting) - {key}
+            self._waiting.clear()
         if key is not None:
             self.enqueue(key)
-        # A slot came free: runs waiting for one may go on.
-        for other in set(waiting) - {key}:
+        # Slots came free: runs waiting for them may go on.
+        for other in waiting:
             self.enqueue(other)
 
     def stop(self, timeout: float = 5.0) -> None:
         super().stop(timeout)
-        self.runner.close()
+        self._unsubscribe()
 
     def _spec(self, obj: Resource) -> PipelineSpec:
         cache_key = (str(obj.metadata.uid), int(obj.metadata.generation or 0))
@@ -150,15 +145,21 @@ class PipelineRunController(Controller):
             status["startTime"] = now()
             set_condition(status, "Running", True, "Started", "")
         engine = RunEngine(spec, self._context(obj, spec), status.setdefault("tasks", {}),
-                           runner=self.runner, slots=self.slots, lineage=RunLineage(
+                           executor=self.rt.executor, artifacts=self.rt.artifacts,
+                           lineage=RunLineage(
                                self.store, namespace=obj.namespace, pipeline=spec.name,
                                run=obj.name, contexts=status.setdefault("engine", {})
                                .setdefault("contexts", {})),
                            venvs=self.venvs, cancel=bool(obj.spec.get("cancel")))
         result = engine.step(params)
+        if engine.slots_full:
+            with self._lock:
+                self._waiting.add(key)
         if result.phase != "Running":
             status["outputs"] = result.outputs
-            return self._finish(obj, status, result.phase, result.message)
+            outcome = self._finish(obj, status, result.phase, result.message)
+            self._forget_units(engine)
+            return outcome
         poll = result.poll_after if result.poll_after is not None else 5.0
         if engine.changed or before != _top_level(status):
             # The status alone goes to the store; the object held is ours, with the new
@@ -170,10 +171,16 @@ class PipelineRunController(Controller):
             self._hold(key, obj.model_copy(update={
                 "status": status,
                 "metadata": obj.metadata.model_copy(update={"resource_version": rev})}))
+        self._forget_units(engine)
         return Result(requeue_after=poll)
 
+    def _forget_units(self, engine: RunEngine) -> None:
+        """The ended steps' units, once their end is in the stored status (a crash before
+        this leaves only scratch files behind, never a step to run again)."""
+        for handle in engine.ended:
+            self.rt.executor.forget(handle)
+
     def _context(self, obj: Resource, spec: PipelineSpec) -> RunContext:
-        directory = run_dir(self.rt, obj)
         root = obj.spec.get("pipelineRoot") or spec.default_root
         if not root or ("://" in root and not root.startswith("file://")):
             # Under the artifact store, local or remote (s3://...: steps then stage their
@@ -192,7 +199,7 @@ class PipelineRunController(Controller):
                               or obj.metadata.creation_timestamp or now()),
             arguments=obj.spec.get("arguments") or {}, caching=bool(obj.spec.get("caching",
                                                                                 True)),
-            run_dir=directory, artifact_root=str(root), env=env,
+            artifact_root=str(root), env=env,
             install_packages=bool(obj.spec.get("installPackages")))
 
     def _finish(self, obj: Resource, status: dict[str, Any], phase: str,
@@ -212,6 +219,7 @@ class PipelineRunController(Controller):
             self._keys.pop(uid, None)
             self._own_write.pop(uid, None)
             self._exits.pop(uid, None)
+            self._waiting.discard(ObjectKey(obj.namespace, obj.name))
             self._held.pop(ObjectKey(obj.namespace, obj.name), None)
             for cache_key in [k for k in self._specs if k[0] == uid]:
                 del self._specs[cache_key]
@@ -221,22 +229,24 @@ class PipelineRunController(Controller):
         if (status.get("phase") not in TERMINAL_PHASES and owner and owner != self.rt.id
                 and self.rt.is_alive(owner)):
             return Result(requeue_after=1.0)  # its owner stops the steps
-        _kill_all(status.get("tasks") or {})
-        shutil.rmtree(run_dir(self.rt, obj), ignore_errors=True)
+        self._stop_all(status.get("tasks") or {})
         self._forget(obj)
         meta = obj.metadata.model_copy(update={
             "finalizers": [f for f in obj.metadata.finalizers if f != FINALIZER]})
         self.store.update(PIPELINE_RUN, obj.model_copy(update={"metadata": meta}))
         return None
 
+    def _stop_all(self, tasks: dict[str, Any]) -> None:
+        """Every unit the run still has: stopped, its log kept, its scratch removed."""
+        executor = self.rt.executor
+        for _, st in flatten_tasks(tasks):
+            handle: dict[str, Any] | None = st.get("unit")
+            if handle is not None and executor.is_handle(handle):
+                executor.cancel(handle, grace_seconds=2.0)
+                executor.finalize(handle)
+                executor.forget(handle)
+
 
 def _top_level(status: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in status.items() if k not in ("tasks", "engine")},
                       sort_keys=True, default=str)
-
-
-def _kill_all(tasks: dict[str, Any]) -> None:
-    for _, st in flatten_tasks(tasks):
-        if st.get("phase") == "Running" and st.get("dir"):
-            kill_task(st["dir"])
-

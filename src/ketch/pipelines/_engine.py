@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
-import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ketch.core.errors import InvalidError
+from ketch.core.executors import ResourceRequest, UnitState, WorkUnit
 from ketch.core.resources import now, set_condition
 from ketch.pipelines._inputs import (
     coerce_parameter,
@@ -35,10 +34,10 @@ from ketch.pipelines._inputs import (
 )
 from ketch.pipelines._ir import ComponentSpec, PipelineSpec, TaskSpec, upstream_tasks
 from ketch.pipelines._kind import flatten_tasks
+from ketch.pipelines._launch import command_unit, log_key, python_unit, unit_id
 from ketch.pipelines._packages import NOT_INSTALLED_ENV, requirements_of
 from ketch.pipelines._paths import under
-from ketch.pipelines._staging import MOUNT_ROOT_ENV
-from ketch.pipelines._staging import plan as staging_plan
+from ketch.pipelines._staging import is_remote
 from ketch.pipelines._steps import (
     NotProduced,
     accelerators,
@@ -51,50 +50,28 @@ from ketch.pipelines._steps import (
     fill_strings,
     lightweight_entry,
     memory_limit,
+    output_root,
     produced,
+    read_location,
     select,
-)
-from ketch.pipelines._worker import (
-    TaskRunner,
-    kill_task,
-    read_exit_code,
-    task_alive,
-    task_rss,
 )
 
 if TYPE_CHECKING:
+    from ketch.core.artifacts import ArtifactStore
+    from ketch.core.executors import Executor, Handle, UnitStatus
     from ketch.pipelines._lineage import RunLineage
     from ketch.pipelines._packages import VenvCache
 
-__all__ = ["RunContext", "RunEngine", "Slots", "StepResult"]
+__all__ = ["RunContext", "RunEngine", "StepResult"]
 
 DONE = ("Succeeded", "Failed", "Skipped", "Cancelled")
-_LOST_AFTER = 30.0  # seconds with neither a pid nor an exit file: the fork never happened
-
-
-class Slots:
-    """CPU accounting shared by every run of one control plane. Thread-safe; keyed by
-    task id so that adopting a running task after a restart is idempotent."""
-
-    def __init__(self, capacity: float) -> None:
-        self.capacity = capacity
-        self._held: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def take(self, task_id: str, cpu: float, *, force: bool = False) -> bool:
-        with self._lock:
-            if task_id in self._held:
-                return True
-            used = sum(self._held.values())
-            # One task always fits on an idle machine, whatever it asks for.
-            if not force and self._held and used + cpu > self.capacity + 1e-9:
-                return False
-            self._held[task_id] = cpu
-            return True
-
-    def release(self, task_id: str) -> None:
-        with self._lock:
-            self._held.pop(task_id, None)
+# How much of a failed step's log its message keeps.
+_TAIL_BYTES = 4000
+# Where a step's executor output and output parameter files go, per attempt, under
+# its output URI ('.' keeps it apart from artifact names, which are identifiers).
+META_DIR = ".ketch"
+# SIGTERM-to-SIGKILL for a cancelled step: a cancel stops every running step in turn.
+_CANCEL_GRACE = 2.0
 
 
 @dataclass(frozen=True)
@@ -106,7 +83,6 @@ class RunContext:
     schedule_time: str
     arguments: Mapping[str, Any]
     caching: bool
-    run_dir: Path
     artifact_root: str
     env: Mapping[str, str] = field(default_factory=dict)
     install_packages: bool = False
@@ -128,22 +104,26 @@ class _Scope:
 
 class RunEngine:
     def __init__(self, spec: PipelineSpec, ctx: RunContext, tasks: dict[str, Any], *,
-                 runner: TaskRunner, slots: Slots, lineage: RunLineage | None,
+                 executor: Executor, artifacts: ArtifactStore, lineage: RunLineage | None,
                  venvs: VenvCache | None = None, cancel: bool = False) -> None:
         self.spec = spec
         self.ctx = ctx
         self.tasks = tasks
-        self.runner = runner
-        self.slots = slots
+        self.executor = executor
+        self.artifacts = artifacts
         self.lineage = lineage
+        # Units of steps that ended in this pass: forgotten (their scratch removed) only
+        # after the status that records their end is written (see the controller).
+        self.ended: list[Handle] = []
         # Lineage writes wait for the end of the pass: the next step starts first, so a
         # database write is off the path from one step's exit to the next one's start.
         self._records: list[Callable[[], None]] = []
         self.venvs = venvs
         self.cancel = cancel
         self.failed = False
-        # Set when a step found no free CPU: later steps of this pass wait without
-        # resolving inputs or looking up the cache (a wide loop would do it N times).
+        # Set when the executor had no room for a step: later steps of this pass wait
+        # without resolving inputs or looking up the cache (a wide loop would do it N
+        # times); the controller starts the run again when any unit ends.
         self.slots_full = False
         self.poll: float | None = None
         self.changed = False
@@ -393,67 +373,33 @@ class RunEngine:
         python = self._step_python(container.command, st, path) if lightweight else None
         if python == "":
             return  # its packages are still being installed, or failed to
-        cpu = cpu_request(container.resources)
-        task_id = f"{self.ctx.uid}/{path}"
-        if not self.slots.take(task_id, cpu):
-            self.slots_full = True
-            self._wake_in(1.0)
-            return
         attempt = int(st.get("attempts") or 0) + 1
+        unit = unit_id(self.ctx.uid, path, attempt)
+        # The id is the claim: a control plane that died between submit and its status
+        # write left this attempt's unit behind, and it is adopted, never started twice.
+        handle = self.executor.lookup(unit)
         try:
-            task_dir = under(self.ctx.run_dir, path, f"attempt-{attempt}", where=f"task {path}")
             output_uri = under(self.ctx.artifact_root, path, where=f"task {path}")
-            inputs = executor_input(component, params, artifacts, task_dir, output_uri)
+            meta = under(output_uri, META_DIR, f"attempt-{attempt}", where=f"task {path}")
+            inputs = executor_input(component, params, artifacts, meta, output_uri)
         except InvalidError as err:  # names are checked at load: only a hand-made status
-            self.slots.release(task_id)
             self._mark(st, "Failed", f"{err.message}: {err.fields[0].path}: "
                                      f"{err.fields[0].message}")
             self.failed = True
             return
-        (task_dir / "outputs").mkdir(parents=True, exist_ok=True)
-        # A remote store: the step works on local copies under its own mount root, and
-        # its process moves them in and out (``_staging``). A local store: none of that.
-        staging = staging_plan(self.ctx.artifact_root, str(task_dir), inputs)
-        mount_root = staging["mountRoot"] if staging else None
-        if staging is None:
-            for arts in inputs["outputs"]["artifacts"].values():
-                Path(arts["artifacts"][0]["uri"]).parent.mkdir(parents=True, exist_ok=True)
-        env = {**self.ctx.env, **container.env, "KETCH_PIPELINE_TASK": path}
-        if mount_root:
-            env[MOUNT_ROOT_ENV] = mount_root
-        if lightweight is not None and python is None:
-            # Its packages_to_install are not installed: an ImportError then says so.
-            reqs = requirements_of(list(container.command))
-            if reqs is not None:
-                env[NOT_INSTALLED_ENV] = " ".join(reqs.packages)
-        runtime = self._runtime(task.name, path)
-        if lightweight is not None and python is not None:
-            source, function = lightweight
-            (task_dir / "component.py").write_text(source, encoding="utf-8")
-            self.runner.start(task_id, task_dir, env=env, argv=[
-                python, "-m", "ketch.pipelines.executor", "--executor_input",
-                json.dumps(inputs), "--function_to_execute", function,
-                "--source", str(task_dir / "component.py")], staging=staging)
-        elif lightweight is not None:
-            source, function = lightweight
-            self.runner.start(task_id, task_dir, env=env, python={
-                "source": source, "function": function, "executorInput": inputs},
-                staging=staging)
-        else:
-            try:
-                argv = resolve_placeholders([*container.command, *container.args], inputs,
-                                            runtime, mount_root=mount_root)
-            except InvalidError as err:
-                self.slots.release(task_id)
-                self._mark(st, "Failed", f"{err.message}: {err.fields[0].message}")
-                self.failed = True
-                return
-            self.runner.start(task_id, task_dir, env=env, argv=argv, staging=staging)
         memory = memory_limit(container.resources)
+        if handle is None:
+            work = self._unit(unit, container, lightweight, python, inputs, meta, path,
+                              attempt, st)
+            if work is None:
+                return
+            handle = self._submit(work, st)
+            if handle is None:
+                return
         if memory:
             st["memoryLimit"] = memory
-        st.update(attempts=attempt, dir=str(task_dir), cpu=cpu, cacheKey=key,
-                  launchTime=time.time(), outputUri=output_uri, cached=False)
+        st.update(attempts=attempt, unit=handle, cacheKey=key, launchTime=time.time(),
+                  outputUri=output_uri, cached=False)
         gpus = accelerators(container.resources)
         if gpus:
             # No GPU scheduling for pipeline steps yet: say so rather than drop it.
@@ -468,10 +414,78 @@ class RunEngine:
                           f"ran as a host process: no container runtime here, image "
                           f"{container.image!r} not used")
 
+    def _unit(self, unit: str, container: Any, lightweight: tuple[str, str] | None,
+              python: str | None, inputs: dict[str, Any], meta: str, path: str,
+              attempt: int, st: dict[str, Any]) -> WorkUnit | None:
+        """The executor unit of one attempt (None: the step failed before it started)."""
+        remote = is_remote(self.ctx.artifact_root)
+        if not remote:
+            # A local store: the step writes its files in place, where a container's
+            # command expects their directories to exist (KFP's launcher makes them).
+            Path(meta, "outputs").mkdir(parents=True, exist_ok=True)
+            for arts in inputs["outputs"]["artifacts"].values():
+                Path(arts["artifacts"][0]["uri"]).parent.mkdir(parents=True, exist_ok=True)
+        env = {**self.ctx.env, **container.env, "KETCH_PIPELINE_TASK": path}
+        if lightweight is not None and python is None:
+            # Its packages_to_install are not installed: an ImportError then says so.
+            reqs = requirements_of(list(container.command))
+            if reqs is not None:
+                env[NOT_INSTALLED_ENV] = " ".join(reqs.packages)
+        resources = ResourceRequest(cpu=cpu_request(container.resources),
+                                    memory=memory_limit(container.resources))
+        log = log_key(self.ctx.namespace, self.ctx.name, self.ctx.uid, path, attempt)
+        store = self.ctx.artifact_root if remote else None
+        if lightweight is not None:
+            source, function = lightweight
+            return python_unit(unit, {"executorInput": inputs, "store": store, "python": {
+                "source": source, "function": function}}, env=env, resources=resources,
+                log=log, python=python)
+        argv = [*container.command, *container.args]
+        runtime = self._runtime(path.rsplit("/", 1)[-1], path)
+        if remote:
+            # Placeholders are resolved in the unit, against its own mount root.
+            return python_unit(unit, {"executorInput": inputs, "store": store, "argv": argv,
+                                      "runtime": runtime}, env=env, resources=resources,
+                               log=log)
+        try:
+            argv = resolve_placeholders(argv, inputs, runtime)
+        except InvalidError as err:
+            self._mark(st, "Failed", f"{err.message}: {err.fields[0].message}")
+            self.failed = True
+            return None
+        return command_unit(unit, argv, env=env, resources=resources, log=log)
+
+    def _submit(self, work: WorkUnit, st: dict[str, Any]) -> Handle | None:
+        """Start ``work``; None when the executor has no room now (the run waits) or the
+        step cannot start at all (it failed)."""
+        from ketch.core.errors import ExecutorError, InsufficientResourcesError
+
+        try:
+            return self.executor.submit(work)
+        except InsufficientResourcesError:
+            total = self.executor.capacity()
+            res = work.resources
+            if res.memory > total.memory > 0:
+                self._mark(st, "Failed", f"Unschedulable: the step's memory limit {res.memory} "
+                                         f"is more than the executor has ({total.memory})")
+                self.failed = True
+                return None
+            if res.cpu > total.cpu:
+                # More cores than there are: the step takes them all, when they are free
+                # (as the CPU slots did; Kubernetes would leave it Pending for ever).
+                return self._submit(replace(work, resources=replace(res, cpu=total.cpu)), st)
+            self.slots_full = True
+            self._wake_in(1.0)
+            return None
+        except ExecutorError as err:
+            self._mark(st, "Failed", f"the step could not start: {err}")
+            self.failed = True
+            return None
+
     def _step_python(self, command: tuple[str, ...], st: dict[str, Any],
                      path: str) -> str | None:
-        """The interpreter for a step: None for the warm worker, a venv's python when the
-        run installs packages, "" while that venv is being built (or it failed)."""
+        """The interpreter for a step: None for the executor's own, a venv's python when
+        the run installs packages, "" while that venv is being built (or it failed)."""
         if not self.ctx.install_packages or self.venvs is None:
             return None
         reqs = requirements_of(list(command))
@@ -494,42 +508,39 @@ class RunEngine:
         return python
 
     def _running_step(self, task: TaskSpec, st: dict[str, Any], path: str) -> None:
-        task_dir = Path(st["dir"])
-        task_id = f"{self.ctx.uid}/{path}"
-        rc = read_exit_code(task_dir)
-        if rc is None:
-            forking = (not (task_dir / "pid").exists()
-                       and time.time() - float(st.get("launchTime") or 0) < _LOST_AFTER)
-            if task_alive(task_dir) or forking:
-                self.slots.take(task_id, float(st.get("cpu") or 1.0), force=True)
-                limit = int(st.get("memoryLimit") or 0)
-                if limit and (used := task_rss(task_dir)) > limit:
-                    # Enforced as Kubernetes does: over the limit, the step is killed.
-                    kill_task(task_dir, signal.SIGKILL)
-                    st["message"] = (f"OOMKilled: the step used {used} bytes, over its "
-                                     f"memory limit of {limit}")
-                    self.changed = True
-                self._wake_in(0.5 if limit else 2.0)  # the exit message usually comes first
-                return
-            # It may have written its status and ended between the two looks.
-            rc = read_exit_code(task_dir)
-            if rc is None:
-                rc = -9  # the process is gone and left no status: killed
-                kill_task(task_dir, signal.SIGKILL)  # and whatever it left behind
-        self.slots.release(task_id)
-        if rc == 0:
+        attempts = int(st.get("attempts") or 1)
+        handle = st.get("unit")
+        if not self.executor.is_handle(handle):
+            # Only the claim (or a status from before steps were units): find the unit.
+            handle = self.executor.lookup(unit_id(self.ctx.uid, path, attempts))
+        status = self._poll(handle)
+        if not status.done:
+            # The exit subscriber wakes the run when the unit ends; this is the backstop.
+            self._wake_in(2.0)
+            return
+        tail = ""
+        if handle is not None:
+            if status.state is not UnitState.SUCCEEDED:
+                tail = _tail(self.executor, handle)
+            self.executor.finalize(handle)  # the log to the store, the slots back
+            self.ended.append(handle)
+        st.pop("unit", None)
+        self.changed = True
+        if status.state is UnitState.SUCCEEDED:
             try:
-                st["outputs"] = collect_outputs(task_dir, st, self.spec.components[
-                    task.component])
-            except (OSError, ValueError) as err:
-                rc, st["message"] = 1, f"could not read the step's outputs: {err}"
+                meta = under(output_root(st), META_DIR, f"attempt-{attempts}",
+                             where=f"task {path}")
+                st["outputs"] = collect_outputs(meta, st, self.spec.components[
+                    task.component], lambda where: read_location(self.artifacts, where))
+            except (OSError, ValueError, InvalidError) as err:
+                st["message"] = f"could not read the step's outputs: {err}"
             else:
                 key = st.get("cacheKey")
                 self._record(lambda lineage: lineage.completed(path, st, key))
                 self._mark(st, "Succeeded")
                 return
-        attempts = int(st.get("attempts") or 1)
-        why = st.get("message") or failure_message(task_dir, rc)
+        why = st.get("message") or failure_message(tail, status.exit_code, status.reason,
+                                                   status.message)
         if attempts <= task.retry.max_retries and not self.cancel:
             delay = min(task.retry.backoff_seconds * task.retry.backoff_factor ** (attempts - 1),
                         task.retry.backoff_max_seconds)
@@ -540,6 +551,14 @@ class RunEngine:
         self._mark(st, "Failed", why)
         self.failed = True
         self._record(lambda lineage: lineage.failed(path, st))
+
+    def _poll(self, handle: Handle | None) -> UnitStatus:
+        from ketch.core.executors import UnitStatus
+
+        if handle is None:
+            return UnitStatus(UnitState.LOST, reason="ProcessLost",
+                              message="the step's unit was never started or is gone")
+        return self.executor.poll(handle)
 
     def _import(self, component: ComponentSpec, importer: Mapping[str, Any],
                 st: dict[str, Any], params: dict[str, Any], path: str) -> None:
@@ -563,8 +582,13 @@ class RunEngine:
     def _cancel(self, st: dict[str, Any]) -> None:
         if st.get("phase") in DONE:
             return
-        if st.get("dir") and st.get("phase") == "Running":
-            kill_task(st["dir"])
+        handle: Handle | None = st.get("unit")
+        if handle is not None and st.get("phase") == "Running" and self.executor.is_handle(
+                handle):
+            self.executor.cancel(handle, grace_seconds=_CANCEL_GRACE)
+            self.executor.finalize(handle)
+            self.ended.append(handle)
+            st.pop("unit", None)
         for sub in (st.get("tasks") or {}).values():
             self._cancel(sub)
         for entry in st.get("iterations") or []:
@@ -662,3 +686,11 @@ def _first_failure(tasks: dict[str, Any]) -> str | None:
         if st.get("phase") == "Failed" and st.get("message"):
             return f"task {path.rsplit('/', 1)[-1]}: {st['message']}"
     return None
+
+
+def _tail(executor: Executor, handle: Handle) -> str:
+    """The last few KB of a unit's log (a failed step's message ends with them)."""
+    kept = b""
+    for chunk in executor.logs(handle):
+        kept = (kept + chunk)[-_TAIL_BYTES:]
+    return kept.decode("utf-8", "replace")

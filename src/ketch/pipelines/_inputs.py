@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from ketch.core.errors import FieldError, InvalidError
@@ -54,15 +53,18 @@ def coerce_parameter(value: Any, parameter_type: str | None, where: str) -> Any:
         where, f"expected {parameter_type}, got {type(value).__name__} {value!r}")])
 
 
-def output_file(task_dir: Path) -> Path:
-    return task_dir / OUTPUT_FILE
+def output_file(meta: str) -> str:
+    """The executor output file of an attempt whose files are under ``meta``."""
+    return under(meta, OUTPUT_FILE, where="outputs.outputFile")
 
 
 def executor_input(component: ComponentSpec, params: Mapping[str, Any],
-                   artifacts: Mapping[str, list[dict[str, Any]]], task_dir: Path,
+                   artifacts: Mapping[str, list[dict[str, Any]]], meta: str,
                    output_uri: str) -> dict[str, Any]:
-    """KFP's ``ExecutorInput`` JSON for one attempt of one step."""
-    out_params = {name: {"outputFile": str(under(task_dir, "outputs", name,
+    """KFP's ``ExecutorInput`` JSON for one attempt of one step. ``meta``: where the
+    attempt's executor output and output parameter files go, a local path or a URI
+    under the run's artifact root (a staged step writes them locally and uploads them)."""
+    out_params = {name: {"outputFile": str(under(meta, "outputs", name,
                                                  where=f"outputs.parameters.{name}"))}
                   for name in component.output_params}
     out_artifacts = {}
@@ -78,7 +80,7 @@ def executor_input(component: ComponentSpec, params: Mapping[str, Any],
                           for name, arts in artifacts.items()},
         },
         "outputs": {"parameters": out_params, "artifacts": out_artifacts,
-                    "outputFile": str(output_file(task_dir))},
+                    "outputFile": output_file(meta)},
     }
 
 

@@ -4,15 +4,16 @@ When the artifact store is remote (``s3://bucket/prefix``...), artifact URIs in 
 executor input, the run's status and the lineage tables are remote URIs, but a step
 reads and writes local files (``artifact.path``, ``{{$.inputs.artifacts['x'].path}}``).
 KFP maps ``s3://b/k`` to ``/s3/b/k`` and its launcher copies the objects there before
-the step and back after it; ketch does the same under a per-attempt *mount root*
-(``<task dir>/mnt``) named by ``KETCH_ARTIFACT_MOUNT_ROOT``, so the mapping lands in the
-step's own directory and concurrent steps never share a path.
+the step and back after it; ketch does the same under a per-attempt *mount root* (in
+the unit's own scratch directory) named by ``KETCH_ARTIFACT_MOUNT_ROOT``, so
+concurrent steps never share a path.
 
-The forked step process itself (see ``_worker._child``) downloads the inputs, runs the
-step (the component function, or the command as a child process in its own process
-group), uploads the outputs when the step exited 0, and only then writes its exit
-status: a control plane that adopts the step after a crash sees either no status (still
-staging) or a status whose outputs are already in the store (ADR 005).
+The step's executor unit itself (see ``_unit``) downloads the inputs, runs the step
+(the component function, or the command as a child process in its own process group),
+uploads the outputs and then its executor output and output parameter files when the
+step exited 0, and only then exits: a control plane that adopts the step after a crash
+sees either a running unit (still staging) or an ended one whose outputs are already in
+the store (ADR 007).
 
 Nothing here runs when the store is local: artifact URIs are then plain paths, and the
 step writes to them directly.
@@ -32,8 +33,9 @@ from typing import Any
 from ketch.pipelines._paths import under
 from ketch.pipelines.dsl._artifacts import MOUNT_ROOT_ENV, local_path_for_uri
 
-__all__ = ["MOUNT_ROOT_ENV", "StagingError", "download_inputs", "is_remote", "plan", "preload",
-           "redact", "run_command", "staged", "upload_outputs"]
+__all__ = ["MOUNT_ROOT_ENV", "StagingError", "download_inputs", "is_remote",
+           "localize_metadata", "preload", "redact", "run_command", "staged",
+           "upload_outputs"]
 
 # Environment variables whose values must never reach a log or a status.
 _SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID",
@@ -63,14 +65,30 @@ def redact(text: str) -> str:
     return text
 
 
-def plan(store_root: str, task_dir: str,
-         executor_input: Mapping[str, Any]) -> dict[str, Any] | None:
-    """What the worker needs to stage one attempt of a step (its ``staging`` request),
-    or None when the step's outputs go to a local store and nothing is staged."""
-    if not is_remote(store_root):
-        return None
-    return {"mountRoot": os.path.join(task_dir, "mnt"), "store": store_root,
-            "executorInput": executor_input}
+def localize_metadata(executor_input: Mapping[str, Any],
+                      mount_root: str) -> tuple[dict[str, Any], list[list[str]]]:
+    """The executor input with its executor output and output parameter files (URIs
+    under the run's artifact root) mapped to local paths under ``mount_root``, and the
+    ``[local, uri]`` pairs that :func:`staged` uploads once the step succeeded."""
+    doc = json.loads(json.dumps(executor_input))
+    outputs = doc.setdefault("outputs", {})
+    pairs: list[list[str]] = []
+
+    def local(uri: str) -> str:
+        if not is_remote(uri):
+            return uri
+        path = local_path_for_uri(uri, mount_root=mount_root)
+        pairs.append([path, uri])
+        return path
+
+    for entry in (outputs.get("parameters") or {}).values():
+        if entry.get("outputFile"):
+            entry["outputFile"] = local(str(entry["outputFile"]))
+    if outputs.get("outputFile"):
+        outputs["outputFile"] = local(str(outputs["outputFile"]))
+    for path, _ in pairs:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    return doc, pairs
 
 
 # Storage options prepared by preload() in the warm worker, inherited by every fork.
@@ -261,13 +279,14 @@ def staged(staging: Mapping[str, Any], run: Callable[[], int]) -> int:
     read by several steps must not pile up on this disk once per step."""
     mount_root = str(staging["mountRoot"])
     try:
-        return _staged(staging["executorInput"], mount_root, run)
+        return _staged(staging["executorInput"], mount_root, run,
+                       [list(p) for p in staging.get("metadata") or []])
     finally:
         shutil.rmtree(mount_root, ignore_errors=True)
 
 
 def _staged(executor_input: Mapping[str, Any], mount_root: str,
-            run: Callable[[], int]) -> int:
+            run: Callable[[], int], metadata: list[list[str]]) -> int:
     try:
         download_inputs(executor_input, mount_root)
         prepare_outputs(executor_input, mount_root)
@@ -283,7 +302,21 @@ def _staged(executor_input: Mapping[str, Any], mount_root: str,
     sys.stdout.flush()
     try:
         upload_outputs(executor_input, mount_root)
+        _upload_metadata(metadata)
     except StagingError as err:
         print(f"ketch: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def _upload_metadata(pairs: list[list[str]]) -> None:
+    """The executor output and parameter files, last: the control plane reads them
+    only from a unit that exited 0, when every artifact is in the store already."""
+    for local, uri in pairs:
+        if not os.path.exists(local):
+            continue
+        try:
+            _upload(local, uri)
+        except Exception as err:  # any backend's error: reported, never a traceback
+            raise StagingError(redact(f"could not upload the step's output file to {uri}: "
+                                      f"{_describe(err)}")) from None

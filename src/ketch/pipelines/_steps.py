@@ -7,20 +7,22 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from ketch.core.errors import InvalidError
+from ketch.core.errors import InvalidError, NotFoundError
 from ketch.pipelines._inputs import coerce_parameter, output_file
 from ketch.pipelines._ir import ComponentSpec
 from ketch.pipelines._packages import is_not_installed_hint
 from ketch.pipelines._paths import under
 
+if TYPE_CHECKING:
+    from ketch.core.artifacts import ArtifactStore
+
 __all__ = [
     "NotProduced", "accelerators", "cache_key", "collect_outputs", "condition_holds",
     "cpu_request", "failure_message", "fill_constant", "fill_strings", "lightweight_entry",
-    "memory_limit", "output_root", "produced", "select",
+    "memory_limit", "output_root", "produced", "read_location", "select",
 ]
 
 
@@ -28,8 +30,10 @@ def cpu_request(resources: Mapping[str, Any]) -> float:
     for key in ("resourceCpuRequest", "resourceCpuLimit", "cpuRequest", "cpuLimit"):
         value = resources.get(key)
         if value not in (None, "", 0):
-            text = str(value)
-            return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+            from ketch.core.quantity import parse_cpu
+
+            # Core's parser, as Jobs and KETCH_CPUS use: one meaning for "500m".
+            return parse_cpu(str(value))
     return 1.0
 
 
@@ -140,22 +144,21 @@ def cache_key(executor_digest: str, component: ComponentSpec, params: Mapping[st
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def collect_outputs(task_dir: Path, st: dict[str, Any],
-                     component: ComponentSpec) -> dict[str, Any]:
-    """Output parameters and artifacts as the executor (or a container) wrote them."""
-    written: dict[str, Any] = {}
-    path = output_file(task_dir)
-    if path.exists():
-        written = json.loads(path.read_text(encoding="utf-8") or "{}")
+def collect_outputs(meta: str, st: dict[str, Any], component: ComponentSpec,
+                    read: Callable[[str], str | None]) -> dict[str, Any]:
+    """Output parameters and artifacts as the executor (or a container) wrote them
+    under ``meta`` (a path or URI under the run's artifact root); ``read(location)``
+    is the file's text, or None when there is none."""
+    text = read(output_file(meta))
+    written: dict[str, Any] = json.loads(text or "{}") if text is not None else {}
     params: dict[str, Any] = dict(written.get("parameterValues") or {})
     for name, spec in component.output_params.items():
         if name in params:
             continue
-        file = _under(task_dir, "outputs", name, where=f"outputs.parameters.{name}")
-        if not file.exists():
+        value = read(_under(meta, "outputs", name, where=f"outputs.parameters.{name}"))
+        if value is None:
             raise ValueError(f"output parameter {name!r} was not written")
-        text = file.read_text(encoding="utf-8")
-        params[name] = coerce_parameter(text, spec.get("parameterType"),
+        params[name] = coerce_parameter(value, spec.get("parameterType"),
                                         f"outputs.parameters.{name}")
     artifacts: dict[str, Any] = {}
     given = written.get("artifacts") or {}
@@ -185,21 +188,36 @@ def output_root(st: dict[str, Any]) -> str:
     return str(st.get("outputUri") or "")
 
 
-def failure_message(task_dir: Path, rc: int) -> str:
-    tail = ""
-    try:
-        with open(task_dir / "log", "rb") as f:
-            f.seek(0, 2)
-            size = f.tell()
-            f.seek(max(0, size - 4000))
-            tail = f.read().decode("utf-8", "replace").strip()
-    except OSError:
-        pass
-    # 128+N is how a shell reports a child killed by signal N.
-    what = ("killed" if rc < 0 else f"killed by signal {rc - 128}" if rc > 128
-            else f"exit status {rc}")
+def failure_message(tail: str, rc: int | None, reason: str = "",
+                    detail: str = "") -> str:
+    """The message of a failed step from its log's tail and how it ended: the exit
+    status, or the executor's reason (``OOMKilled: ...``, ``ProcessLost: ...``)."""
+    tail = tail.strip()
+    if reason and reason not in ("Error", "Completed"):
+        head = f"{reason}: {detail}" if detail else reason
+        return head + (f"\n{tail}" if tail else "")
+    if rc is None:
+        what = "no exit status"
+    else:
+        # 128+N is how a shell reports a child killed by signal N.
+        what = ("killed" if rc < 0 else f"killed by signal {rc - 128}" if rc > 128
+                else f"exit status {rc}")
     last = tail.rsplit("\n", 1)[-1]
     if is_not_installed_hint(last):
         # The step's packages were not installed: that is the headline, then the log.
         return f"step failed ({what}): {last.removeprefix('ketch: ')}\n{tail}"
     return f"step failed ({what})" + (f":\n{tail}" if tail else "")
+
+
+def read_location(store: ArtifactStore, location: str) -> str | None:
+    """The text of a file the step wrote, through the artifact store when ``location``
+    is one of its URIs (a step on another host wrote it there), else a local path (a
+    local store, or a ``file://`` pipeline root); None when it does not exist."""
+    root = store.root_uri.rstrip("/") + "/"
+    try:
+        if "://" in location and location.startswith(root):
+            return store.read_bytes(location[len(root):]).decode("utf-8")
+        with open(location, encoding="utf-8") as fh:
+            return fh.read()
+    except (FileNotFoundError, NotFoundError):
+        return None
