@@ -1,5 +1,5 @@
 """Shared pieces of the router, canary and autoscaling tests: InferenceService
-documents, the front's admin socket, and replica processes (the iris model and the
+documents, the front's admin routes, and replica processes (the iris model and the
 ``stop_services`` fixture are in ``tests/_modelserver.py``)."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import httpx
 import psutil
 
 from ketch import Client
+from ketch.serving._router_units import admin_secret
 
 ROW = {"instances": [[5.1, 3.5, 1.4, 0.2]]}
 
@@ -30,11 +31,13 @@ def isvc(name: str, uri: str, annotations: dict[str, str] | None = None,
                 "modelFormat": {"name": "sklearn"}, "storageUri": uri}}}}
 
 
-def admin(client: Client, name: str) -> httpx.Client:
-    """An HTTP client on the service front's admin socket (the controller's channel)."""
-    path = client.get("isvc", name).status["front"]["admin"]
-    return httpx.Client(transport=httpx.HTTPTransport(uds=path), base_url="http://front",
-                        timeout=5.0)
+def admin(client: Client, name: str, token: str | None = None) -> httpx.Client:
+    """An HTTP client of the service front's admin routes (the controller's channel), at
+    its published address with its admin credential (derived from the platform
+    ``token`` where the server has one)."""
+    status = client.get("isvc", name).status
+    return httpx.Client(base_url=f"{status['url']}/ketch/admin", timeout=5.0, headers={
+        "authorization": f"Bearer {admin_secret(token, status['front'])}"})
 
 
 def front_stats(client: Client, name: str) -> dict[str, Any]:

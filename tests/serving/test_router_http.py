@@ -1,12 +1,15 @@
 """The front's HTTP/1.1 handling, on raw sockets: pipelining, ``Expect: 100-continue``,
 chunked bodies, HEAD, malformed requests, a client that leaves mid-request, requests
-held until routes arrive, and the admin channel. One real model server on a unix
-socket behind one real front process; no control plane (the test pushes the routes
+held until routes arrive, and the admin routes. One real model server on a unix
+socket (a backend may choose one: the front's connector takes ``unix:PATH`` as well as
+``host:port``) behind one real front process; no control plane (the test pushes the routes
 as the controller would)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -24,21 +27,33 @@ pytestmark = pytest.mark.slow
 
 BODY = b'{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
 REVISION = "iris-predictor-00001"
+ADMIN = "router-http-admin-secret"
 
 
 @dataclass
 class Front:
     port: int
-    admin: str
     replica: str
+
+    def admin(self) -> httpx.Client:
+        return httpx.Client(base_url=f"http://127.0.0.1:{self.port}/ketch/admin",
+                            headers={"authorization": f"Bearer {ADMIN}"})
 
     def configure(self, backends: list[str], **extra: object) -> None:
         config = {"version": "t", "revisions": [{"name": REVISION, "percent": 100,
                   "backends": [{"id": f"r{i}", "address": f"unix:{b}"}
                                for i, b in enumerate(backends)]}], **extra}
-        with httpx.Client(transport=httpx.HTTPTransport(uds=self.admin)) as admin:
-            assert admin.put("http://front/config", content=json.dumps(config)).json() == {
+        with self.admin() as admin:
+            assert admin.put("/config", content=json.dumps(config)).json() == {
                 "version": "t"}
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def _free_port() -> int:
@@ -51,18 +66,19 @@ def _free_port() -> int:
 def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
     base = tmp_path_factory.mktemp("front")
     model = train_iris(base / "iris")
-    replica, admin, port = str(base / "r.sock"), str(base / "admin.sock"), _free_port()
+    replica, port = str(base / "r.sock"), _free_port()
     procs = [subprocess.Popen([sys.executable, "-m", "ketch.serving.modelserver", "--name",
                                "iris", "--model-dir", str(model), "--format", "sklearn",
                                "--uds", replica], stdout=subprocess.DEVNULL),
              subprocess.Popen([sys.executable, "-m", "ketch.serving._front", "--service",
-                               "default/iris", "--port", str(port), "--admin", admin,
-                               "--max-body-mb", "1"],
-                              stdout=subprocess.DEVNULL)]
+                               "default/iris", "--port", str(port), "--max-body-mb", "1"],
+                              stdout=subprocess.DEVNULL, env={
+                                  **os.environ, "KETCH_FRONT_ADMIN_SHA256":
+                                  hashlib.sha256(ADMIN.encode()).hexdigest()})]
     try:
-        wait_for(lambda: Path(replica).exists() and Path(admin).exists(), timeout=60,
+        wait_for(lambda: Path(replica).exists() and _listening(port), timeout=60,
                  message="model server and front listening")
-        yield Front(port, admin, replica)
+        yield Front(port, replica)
     finally:
         for proc in procs:
             proc.terminate()
@@ -156,13 +172,13 @@ def test_a_replica_that_refuses_is_skipped_and_readmitted_when_ready(front: Fron
         reply = httpx.post(f"http://127.0.0.1:{front.port}/v1/models/iris:predict",
                            content=BODY)
         assert reply.status_code == 200
-    with httpx.Client(transport=httpx.HTTPTransport(uds=front.admin)) as admin:
-        stats = admin.get("http://front/stats", params={"seconds": 2}).json()
+    with front.admin() as admin:
+        stats = admin.get("/stats", params={"seconds": 2}).json()
         backends = {b["address"]: b for b in stats["revisions"][REVISION]["backends"]}
         assert backends[f"unix:{missing}"]["down"] is True
         assert backends[f"unix:{front.replica}"]["served"] >= 10
-        assert admin.get("http://front/nope").status_code == 404
-        assert admin.put("http://front/config", content=b"[1]").status_code == 400
+        assert admin.get("/nope").status_code == 404
+        assert admin.put("/config", content=b"[1]").status_code == 400
 
 
 def test_no_replica_and_a_full_queue_answer_503(front: Front, tmp_path: Path) -> None:

@@ -79,4 +79,4 @@ def test_a_corrupt_model_stops_serve_and_logs_show_the_load(ketch_server: Server
     assert f"storage-initializer: model files at {good}" in logs, logs
     assert "modelserver: loading sklearn model 'good'" in logs
     assert "modelserver: model 'good' loaded in" in logs
-    assert "modelserver: serving 'good' (V1 and V2) on unix:" in logs
+    assert "modelserver: serving 'good' (V1 and V2) on 127.0.0.1:" in logs

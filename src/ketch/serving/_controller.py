@@ -1,16 +1,21 @@
 """The InferenceService controller: a front per service, replicas per revision.
 
-Each service gets a **front** (``ketch.serving._front``): its own 127.0.0.1 port,
-``status.url``, routing to **replicas**, model servers on unix sockets, each an
-executor work unit. A **revision** is one version of the predictor (its spec without
-the traffic and scaling knobs, so changing ``canaryTrafficPercent`` or
-``maxReplicas`` re-routes or re-scales, it does not restart models).
+Each service gets a **front** (``ketch.serving._front``), routing to **replicas**
+(model servers); each is an executor *server* unit (``WorkUnit.serves``), so the
+backend chooses its address and the controller only reads it (``executor.endpoint``):
+the front's is ``status.url``, a replica's is pushed to the front in its routing table.
+No socket path or port is computed here. A **revision** is one version of the
+predictor (its spec without the traffic and scaling knobs, so changing
+``canaryTrafficPercent`` or ``maxReplicas`` re-routes or re-scales, it does not
+restart models).
 
 Every reconcile, level-triggered:
 
-1. the front runs (restarted on the same port if it died) and answers on its admin
-   socket;
-2. the revision for the current spec exists; replicas are polled (a dead one is
+1. the front runs (restarted if it died, at the address the executor gives the new
+   unit) and answers its admin routes, authenticated by the front's own credential;
+2. the revision for the current spec exists (a ``model-registry://`` URI is looked up
+   to its storage URI; the replica's own storage initializer fetches the bytes, so no
+   download ever holds a controller worker); replicas are polled (a dead one is
    removed and replaced; a replica that dies before it was ever ready fails a
    loading revision with its last log line) and probed for readiness;
 3. traffic follows KServe: all to the latest ready revision, or with
@@ -34,7 +39,6 @@ import copy
 import hashlib
 import json
 import logging
-import shutil
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -49,18 +53,19 @@ from ketch.serving._autoscale import ScalePolicy, ScaleState, desired_replicas
 from ketch.serving._kind import INFERENCE_SERVICE, InferenceServiceSpec
 from ketch.serving._replica_options import SpecError, replica_args
 from ketch.serving._router_units import (
+    EXIT_STORAGE_FAILED,
     FrontClient,
-    free_port,
+    admin_secret,
+    endpoint_of,
     front_unit,
     log_tail,
+    new_front,
     replica_ready,
     replica_unit,
-    socket_dir,
     stop_unit,
     token_digest,
-    unit_state,
+    unit_status,
 )
-from ketch.serving._storage import local_model_path
 
 __all__ = ["FINALIZER", "InferenceServiceController", "Knobs", "knobs_of"]
 
@@ -176,7 +181,7 @@ class InferenceServiceController(Controller):
         self.rt = runtime
         self.store = runtime.store
         self._scalers: dict[tuple[str, str], ScaleState] = {}
-        # One admin client per front (by socket path), so a poll reuses its connection.
+        # One admin client per front (by unit id), so a poll reuses its connection.
         self._admins: dict[str, FrontClient] = {}
 
     def reconcile(self, key: ObjectKey) -> Result | None:
@@ -229,42 +234,48 @@ class InferenceServiceController(Controller):
     # -- the front -------------------------------------------------------------------
 
     def _admin(self, front: dict[str, Any]) -> FrontClient:
-        path = str(front["admin"])
-        client = self._admins.get(path)
+        key = str(front["unitId"])
+        client = self._admins.get(key)
         if client is None:
-            client = self._admins[path] = FrontClient(path)
+            client = self._admins[key] = FrontClient(
+                str(front["address"]), admin_secret(self.rt.settings.token, front))
         return client
+
+    def _drop_admin(self, front: dict[str, Any] | None) -> None:
+        client = self._admins.pop(str((front or {}).get("unitId")), None)
+        if client is not None:
+            client.close()
 
     def _front(self, work: _Work) -> dict[str, Any] | None:
         """The running front's record, starting one if there is none; None while its
-        process is being started."""
+        process is being started. Its address is the one the executor published for
+        it (``status.front.address``, the service's ``status.url``)."""
         status = work.status
         front = status.get("front")
-        port: int | None = None
         if front:
-            state = unit_state(self.rt, front)
-            if state is UnitState.RUNNING:
+            state = unit_status(self.rt, front)
+            address = endpoint_of(self.rt, front) if state is not None else None
+            if state is not None and state.state is UnitState.RUNNING and address:
+                front["address"] = address
                 return front  # type: ignore[no-any-return]
-            port = int(front["port"])
             if state is not None:
-                tail = log_tail(self.rt, front)
+                # Ended, or a front of an earlier controller on a socket path (no
+                # published address): replace it.
+                tail = log_tail(self.rt, front) if state.done else "no published address"
                 stop_unit(self.rt, front, grace=0)
+                self._drop_admin(front)
                 log.warning("front of %s exited (%s); restarting", work.obj.name, tail)
                 status["frontRestarts"] = int(status.get("frontRestarts") or 0) + 1
-                if "cannot listen" in tail:
-                    port = None  # someone took the port meanwhile: the URL has to move
         uid = work.obj.metadata.uid or work.obj.name
         starts = int(status.get("frontStarts") or 0) + 1
         status["frontStarts"] = starts
-        admin = str(socket_dir(self.rt.settings.home, uid) / "front.sock")
-        front = {"unitId": f"{uid}-front-{starts}", "port": port or free_port(),
-                 "admin": admin}
+        token = self.rt.settings.token
+        front = new_front(f"{uid}-front-{starts}", token)
         status["front"] = front
         work.save()  # the claim, before the process exists
         unit = front_unit(unit_id=front["unitId"], service=f"{work.obj.namespace}/"
-                          f"{work.obj.name}", port=int(front["port"]), admin=admin,
-                          log_key=self._log_key(work, front["unitId"]),
-                          token=self.rt.settings.token)
+                          f"{work.obj.name}", log_key=self._log_key(work, front["unitId"]),
+                          token=token, admin=admin_secret(token, front))
         try:
             front["handle"] = self.rt.executor.submit(unit)
         except ExecutorError as err:
@@ -303,21 +314,22 @@ class InferenceServiceController(Controller):
         except SpecError as err:
             self._fail(rev, "InvalidSpec", str(err))
             return
-        lines = [f"storage-initializer: resolving storageUri {uri}"]
+        # A model-registry URI is looked up here (the database, cheap); the bytes move
+        # in the replica, whose storage initializer fetches ``source`` before loading.
         try:
             source = self._record(work, uri, spec)
-            if source != uri:
-                lines.append(f"storage-initializer: {uri} is {source}")
-            path = local_model_path(source, store=self.store, namespace=work.obj.namespace,
-                                    cache=self.rt.settings.home / "models")
         except KetchError as err:
             self._fail(rev, "StorageUriError", err.message)
-            self._storage_log(work, rev, [*lines, f"storage-initializer: error: "
-                                                  f"StorageUriError: {err.message}"])
+            self._storage_log(work, rev, [f"storage-initializer: resolving storageUri {uri}",
+                                          f"storage-initializer: error: StorageUriError: "
+                                          f"{err.message}"])
             return
-        self._storage_log(work, rev, [*lines, f"storage-initializer: model files at {path}"])
-        rev.update(state="Loading", format=fmt, uri=uri, path=str(path), args=args,
+        if source != uri:
+            self._storage_log(work, rev, [f"storage-initializer: resolving storageUri {uri}",
+                                          f"storage-initializer: {uri} is {source}"])
+        rev.update(state="Loading", format=fmt, uri=uri, source=source, args=args,
                    resources=resources, loadingSince=time.time())
+        rev.pop("path", None)
 
     def _record(self, work: _Work, uri: str, spec: InferenceServiceSpec) -> str:
         """A ``model-registry://`` URI is recorded in the registry as served by this
@@ -330,8 +342,7 @@ class InferenceServiceController(Controller):
             self._undeploy(work)
             status.pop("modelRegistry", None)
             return uri
-        port = (status.get("front") or {}).get("port")
-        url = f"http://127.0.0.1:{port}" if port else None
+        url = status.get("url")
         runtime = (spec.predictor.model.runtime if spec.predictor.model else None) or "ketch"
         done = deploy_in_store(self.store, uri, work.obj.namespace, service=work.obj.name,
                                url=url, runtime=runtime)
@@ -384,11 +395,18 @@ class InferenceServiceController(Controller):
                 self._resolve(work, rev, InferenceServiceSpec.model_validate(work.obj.spec))
             return
         for rep in list(rev["replicas"]):
-            state = unit_state(self.rt, rep)
-            if state is None:  # claimed, never started (a crash before submit)
+            polled = unit_status(self.rt, rep)
+            if polled is None:  # claimed, never started (a crash before submit)
                 rev["replicas"].remove(rep)
                 continue
-            if state is not UnitState.RUNNING:
+            address = endpoint_of(self.rt, rep)
+            if polled.state is UnitState.RUNNING and not address:
+                # A replica of an earlier controller on a socket path it computed: no
+                # published address, so no route to it; replace it.
+                rev["replicas"].remove(rep)
+                work.to_stop.append(rep)
+                continue
+            if polled.state is not UnitState.RUNNING:
                 tail = log_tail(self.rt, rep)
                 stop_unit(self.rt, rep, grace=0)
                 rev["replicas"].remove(rep)
@@ -403,13 +421,19 @@ class InferenceServiceController(Controller):
                                                  "message": tail or "the model server exited"}
                     continue
                 rev["lastLog"] = self._log_key(work, rep["unitId"])
-                self._fail(rev, "ModelLoadFailed", tail or "the model server exited")
+                if polled.exit_code == EXIT_STORAGE_FAILED:
+                    self._fail(rev, "StorageUriError", tail.removeprefix(
+                        "storage-initializer: error: StorageUriError: ") or
+                        "the storage initializer failed")
+                else:
+                    self._fail(rev, "ModelLoadFailed", tail or "the model server exited")
                 work.to_stop.extend(rev["replicas"])
                 rev["replicas"] = []
                 return
+            rep["address"] = address
             if rep.get("ready"):
                 continue
-            if replica_ready(rep["socket"]):
+            if replica_ready(str(address)):
                 rep["ready"] = True
                 rev.pop("replicaFailure", None)
                 if rev["state"] == "Loading":
@@ -503,15 +527,16 @@ class InferenceServiceController(Controller):
         rev["serial"] = int(rev.get("serial") or 0) + 1
         uid = work.obj.metadata.uid or work.obj.name
         unit_id = f"{uid}-{rev['number']}-{rev['serial']}"
-        sock = socket_dir(self.rt.settings.home, uid) / f"r{rev['number']}-{rev['serial']}.sock"
-        rep = {"unitId": unit_id, "socket": str(sock), "started": time.time(), "ready": False}
+        rep = {"unitId": unit_id, "started": time.time(), "ready": False}
         rev["replicas"].append(rep)
         return rep
 
     def _submit_replica(self, work: _Work, rev: dict[str, Any], rep: dict[str, Any]) -> None:
         unit_id = rep["unitId"]
-        unit = replica_unit(unit_id=unit_id, name=work.obj.name, model_dir=rev["path"],
-                            fmt=rev["format"], uds=rep["socket"], args=rev.get("args") or [],
+        # A revision of an earlier controller holds the local path it downloaded to.
+        source = str(rev.get("source") or rev.get("path"))
+        unit = replica_unit(unit_id=unit_id, name=work.obj.name, source=source,
+                            fmt=rev["format"], args=rev.get("args") or [],
                             resources=_request(rev.get("resources")),
                             log_key=self._log_key(work, unit_id))
         try:
@@ -531,8 +556,9 @@ class InferenceServiceController(Controller):
             "queueLimit": knobs.queue_limit, "timeout": knobs.timeout,
             "tokenSha256": token_digest(self.rt.settings.token),
             "revisions": [{"name": rev["name"], "percent": percent, "backends": [
-                {"id": rep["unitId"], "address": f"unix:{rep['socket']}"}
-                for rep in rev["replicas"] if rep.get("ready")]} for rev, percent in plan]}
+                {"id": rep["unitId"], "address": rep["address"]}
+                for rep in rev["replicas"] if rep.get("ready") and rep.get("address")]}
+                for rev, percent in plan]}
         version = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
         if stats.get("version") != version:
             config["version"] = version
@@ -543,8 +569,8 @@ class InferenceServiceController(Controller):
                 plan: list[tuple[dict[str, Any], int]], *, front_up: bool) -> None:
         status = work.status
         front = status.get("front") or {}
-        if front.get("port"):
-            url = f"http://127.0.0.1:{front['port']}"
+        if front.get("address"):
+            url = f"http://{front['address']}"
             status["url"] = url
             status["address"] = {"url": url}
         rollout = status.get("rollout") or {}
@@ -605,16 +631,12 @@ class InferenceServiceController(Controller):
         for key in ("pending", "active", "front"):
             if status.get(key):
                 stop_unit(self.rt, status[key])
-        admin = self._admins.pop(str((status.get("front") or {}).get("admin")), None)
-        if admin is not None:
-            admin.close()
+        self._drop_admin(status.get("front"))
         for rev in status.get("revisions") or []:
             for rep in rev.get("replicas") or []:
                 stop_unit(self.rt, rep)
             self._scalers.pop((work.obj.metadata.uid or "", rev["name"]), None)
         obj = work.obj
-        shutil.rmtree(socket_dir(self.rt.settings.home, obj.metadata.uid or obj.name),
-                      ignore_errors=True)
         meta = obj.metadata.model_copy(update={
             "finalizers": [f for f in obj.metadata.finalizers if f != FINALIZER]})
         self.store.update(INFERENCE_SERVICE, obj.model_copy(update={"metadata": meta}))

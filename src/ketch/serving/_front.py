@@ -1,18 +1,21 @@
 """The front of one InferenceService: ``python -m ketch.serving._front``.
 
-One process per service, listening on the service's own 127.0.0.1 port (its
-``status.url``), forwarding each HTTP/1.1 request to a replica (a model server on a
-unix socket) over kept-alive pooled connections. It is the hot path, so it is a bare
-``asyncio.Protocol`` on ``httptools``: the request's bytes are forwarded as received
-and the response's bytes are relayed as they arrive, with one header added
-(``ketch-revision``); no JSON is parsed and nothing is buffered beyond one request.
+One process per service (an executor ``serves`` unit), listening on the address the
+executor chose for it (``KETCH_UNIT_HOST``/``KETCH_UNIT_PORT``; its ``status.url``),
+forwarding each HTTP/1.1 request to a replica (a model server at the address its own
+unit was given, ``host:port`` or ``unix:PATH``) over kept-alive pooled connections. It
+is the hot path, so it is a bare ``asyncio.Protocol`` on ``httptools``: the request's
+bytes are forwarded as received and the response's bytes are relayed as they arrive,
+with one header added (``ketch-revision``); no JSON is parsed and nothing is buffered
+beyond one request.
 
 The service port's connections are ``_front_http``; the policies (canary split, least
 outstanding requests, bounded queue) live in ``_front_pool``. The controller drives
-the front through an admin channel on a unix socket that the service port does not
-reach (``PUT /config`` pushes the routing table, ``GET /stats`` reads the measurements
-for the autoscaler); ``GET /metrics`` on the service port answers the front's
-Prometheus metrics.
+the front through admin routes on that same port, under ``/ketch/admin/``, which take
+the front's own admin credential (never the platform token; ``_front_admin``):
+``PUT /ketch/admin/config`` pushes the routing table, ``GET /ketch/admin/stats`` reads
+the measurements for the autoscaler. ``GET /metrics`` on the service port answers the
+front's Prometheus metrics.
 
 A replica that refuses connections (killed) is taken out of rotation at once and the
 request is retried on another replica of the same revision, or held until one is up;
@@ -34,12 +37,13 @@ import signal
 import socket
 import sys
 import time
+from http import HTTPStatus
 from typing import Any
 
 import httptools
 
-from ketch.serving._front_admin import METRICS_TYPE, open_stream, serve_admin, service_metrics
-from ketch.serving._front_http import ClientConnection, Exchange
+from ketch.serving._front_admin import METRICS_TYPE, admin_answer, open_stream, service_metrics
+from ketch.serving._front_http import ADMIN_PREFIX, ClientConnection, Exchange
 from ketch.serving._front_pool import Backend, Revision, Router
 
 __all__ = ["Front", "main"]
@@ -148,15 +152,21 @@ class Front:
         # controller's first config push, and kept current by each push.
         digest = os.environ.get("KETCH_FRONT_TOKEN_SHA256")
         self.token_sha256: bytes | None = bytes.fromhex(digest) if digest else None
+        # The admin routes' credential, the controller's own for this front (its SHA-256,
+        # from the environment: never argv). Without one the admin API refuses everyone.
+        admin = os.environ.get("KETCH_FRONT_ADMIN_SHA256")
+        self.admin_sha256: bytes | None = bytes.fromhex(admin) if admin else None
 
-    def authorized(self, header: bytes | None) -> bool:
-        """Whether an ``Authorization`` header value carries the platform's token
-        (compared in constant time, on digests of equal length)."""
-        if self.token_sha256 is None:
-            return True
+    def authorized(self, header: bytes | None, *, admin: bool = False) -> bool:
+        """Whether an ``Authorization`` header value carries the platform's token, or
+        for an admin route the front's admin credential (compared in constant time, on
+        digests of equal length)."""
+        want = self.admin_sha256 if admin else self.token_sha256
+        if want is None:
+            return not admin
         scheme, _, credential = (header or b"").partition(b" ")
         offered = hashlib.sha256(credential.strip()).digest()
-        return scheme.lower() == b"bearer" and hmac.compare_digest(offered, self.token_sha256)
+        return scheme.lower() == b"bearer" and hmac.compare_digest(offered, want)
 
     # -- admission -----------------------------------------------------------------
 
@@ -165,6 +175,9 @@ class Front:
         request = ex.request
         if request.startswith(b"GET /metrics ") or request.startswith(b"GET /metrics?"):
             self.loop.create_task(self._metrics(ex))
+            return
+        if request.startswith(ADMIN_PREFIX, request.find(b" ") + 1):
+            self._admin(ex)
             return
         router = self.router
         rev = router.choose()
@@ -185,6 +198,14 @@ class Front:
         rev.last_request = now
         rev.add_concurrency(1, now)
         self._route(ex, rev, fresh=True)
+
+    def _admin(self, ex: Exchange) -> None:
+        code, body, ctype = admin_answer(self, ex.request)
+        if not ex.gone and ex.client.transport is not None:
+            ex.client.transport.write(
+                f"HTTP/1.1 {code} {HTTPStatus(code).phrase}\r\ncontent-type: {ctype}\r\n"
+                f"content-length: {len(body)}\r\n\r\n".encode() + body)
+        ex.client.finished(ex, ex.keep_alive)
 
     async def _metrics(self, ex: Exchange) -> None:
         body = await service_metrics(self)
@@ -419,15 +440,24 @@ def _parser() -> argparse.ArgumentParser:
                                 description="The router in front of an InferenceService's "
                                             "replicas.")
     p.add_argument("--service", required=True, help="NAMESPACE/NAME, for logs and metrics")
-    p.add_argument("--port", type=int, required=True, help="the service port")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind")
-    p.add_argument("--admin", required=True, help="unix socket for the controller")
+    p.add_argument("--port", type=int, default=None,
+                   help="the service port (default: KETCH_UNIT_PORT, the one the executor "
+                        "chose)")
+    p.add_argument("--host", default=os.environ.get("KETCH_UNIT_HOST") or "127.0.0.1",
+                   help="address to bind (default: KETCH_UNIT_HOST, else 127.0.0.1)")
     p.add_argument("--max-body-mb", type=float, default=256.0, metavar="MB",
                    help="largest request body accepted (413 beyond)")
     return p
 
 
 async def _serve(args: argparse.Namespace) -> int:
+    if args.port is None:
+        value = os.environ.get("KETCH_UNIT_PORT", "")
+        if not value.isdigit():
+            print(f"front: no --port and KETCH_UNIT_PORT is {value!r}, not a port number",
+                  file=sys.stderr, flush=True)
+            return 2
+        args.port = int(value)
     namespace = args.service.partition("/")[0]
     front = Front(namespace=namespace, service=args.service, max_body_mb=args.max_body_mb)
     loop = front.loop
@@ -442,7 +472,6 @@ async def _serve(args: argparse.Namespace) -> int:
         return 2
     server = await loop.create_server(lambda: ClientConnection(front), sock=sock,
                                       backlog=1024)
-    admin = await serve_admin(front, args.admin)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -451,9 +480,6 @@ async def _serve(args: argparse.Namespace) -> int:
     await stop.wait()
     ticker.cancel()
     server.close()
-    admin.close()
-    with contextlib.suppress(OSError):
-        os.unlink(args.admin)
     return 0
 
 

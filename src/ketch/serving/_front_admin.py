@@ -1,13 +1,16 @@
 """The front's admin channel and its Prometheus metrics.
 
-The admin channel is HTTP/1.1 on a unix socket (mode 0600) that only the controller
-uses; the service port never reaches it:
+The admin routes live on the service port under ``/ketch/admin/``, at the address the
+executor published for the front, so a controller on another host reaches them as
+well. They take the front's own admin credential as a bearer token (the service port's
+parser checks it, against ``KETCH_FRONT_ADMIN_SHA256``); the platform token, or none,
+is refused with 401:
 
-* ``PUT /config``: the routing table (see ``Router.configure``); answers ``{"version"}``.
-* ``GET /stats?seconds=N``: per revision, the last N one-second buckets of average
-  concurrency and request counts, what is in flight and queued, and each replica's
-  outstanding requests and whether the front took it out of rotation.
-* ``GET /metrics``: the same text as ``/metrics`` on the service port.
+* ``PUT /ketch/admin/config``: the routing table (see ``Router.configure``); answers
+  ``{"version"}``.
+* ``GET /ketch/admin/stats?seconds=N``: per revision, the last N one-second buckets of
+  average concurrency and request counts, what is in flight and queued, and each
+  replica's outstanding requests and whether the front took it out of rotation.
 
 ``/metrics`` is the front's own families (per revision: requests by code, latency,
 queue depth, in flight, replicas ready) followed by every replica's own (predict time,
@@ -18,9 +21,7 @@ scrape per service sees the whole service.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,58 +30,27 @@ from ketch.serving._front_pool import LATENCY_BUCKETS, Backend
 if TYPE_CHECKING:
     from ketch.serving._front import Front
 
-__all__ = ["METRICS_TYPE", "merge_metrics", "open_stream", "render_metrics", "serve_admin",
-           "service_metrics"]
+__all__ = ["ADMIN_PATH", "METRICS_TYPE", "admin_answer", "merge_metrics", "open_stream",
+           "render_metrics", "service_metrics"]
 
 METRICS_TYPE = "text/plain; version=0.0.4"
+ADMIN_PATH = "/ketch/admin/"
 _SCRAPE_TIMEOUT = 2.0
 
 
-async def serve_admin(front: Front, path: str) -> asyncio.AbstractServer:
-    """Listen on ``path`` for the controller's requests."""
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)  # a socket left by a front that was killed
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        # Kept alive: the controller polls every second or two over one connection.
-        keep = True
-        while keep:
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
-                break  # the controller closed it (or sent garbage): nothing to answer
-            try:
-                lines = head.decode("latin-1").split("\r\n")
-                method, target = lines[0].split(" ")[:2]
-                length = 0
-                for line in lines[1:]:
-                    name, _, value = line.partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value.strip())
-                    elif name.strip().lower() == "connection" and \
-                            value.strip().lower() == "close":
-                        keep = False
-                body = await reader.readexactly(length) if length else b""
-                if method == "GET" and urlsplit(target).path == "/metrics":
-                    code, payload, ctype = 200, await service_metrics(front), METRICS_TYPE
-                else:
-                    code, payload, ctype = _answer(front, method, target, body)
-            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as err:
-                code, payload, ctype = 400, json.dumps({"error": str(err)}).encode(), \
-                    "application/json"
-                keep = False
-            close = "" if keep else "connection: close\r\n"
-            writer.write(f"HTTP/1.1 {code} X\r\ncontent-type: {ctype}\r\ncontent-length: "
-                         f"{len(payload)}\r\n{close}\r\n".encode() + payload)
-            try:
-                await writer.drain()
-            except OSError:
-                break
-        writer.close()
-
-    server = await asyncio.start_unix_server(handle, path)
-    os.chmod(path, 0o600)
-    return server
+def admin_answer(front: Front, request: bytes) -> tuple[int, bytes, str]:
+    """Answer one admin request (already authenticated by the service port's parser):
+    ``(status, body, content type)``."""
+    head, _, body = request.partition(b"\r\n\r\n")
+    try:
+        lines = head.decode("latin-1").split("\r\n")
+        method, target = lines[0].split(" ")[:2]
+        for line in lines[1:]:
+            if line.partition(":")[0].strip().lower() == "transfer-encoding":
+                raise ValueError("send the admin request with a content-length, not chunked")
+        return _answer(front, method, target[len(ADMIN_PATH) - 1:], body)
+    except ValueError as err:  # a malformed body or query: the controller's bug, say so
+        return 400, json.dumps({"error": str(err)}).encode(), "application/json"
 
 
 def _answer(front: Front, method: str, target: str, body: bytes) -> tuple[int, bytes, str]:
@@ -210,7 +180,7 @@ def merge_metrics(pages: list[str]) -> str:
 
 
 async def open_stream(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A stream connection to a replica's ``unix:PATH`` or ``tcp:HOST:PORT`` address."""
+    """A stream connection to a replica's ``unix:PATH`` or ``[tcp:]HOST:PORT`` address."""
     if address.startswith("unix:"):
         return await asyncio.open_unix_connection(address[5:])
     host, _, port = address.removeprefix("tcp:").rpartition(":")

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ketch.serving._front import Front, Upstream
     from ketch.serving._front_pool import Backend, Revision
 
-__all__ = ["ClientConnection", "Exchange", "error_response"]
+__all__ = ["ADMIN_PREFIX", "ClientConnection", "Exchange", "error_response"]
 
 
 def error_response(code: int, message: str, *, keep_alive: bool = True,
@@ -40,6 +40,11 @@ def error_response(code: int, message: str, *, keep_alive: bool = True,
 _Parsed = tuple[bool, list[bytes], bytes, bytes, list[tuple[bytes, bytes]], list[bytes], bool,
                 bool]
 _UNAUTHORIZED = "missing or wrong bearer token (the platform's, as KETCH_TOKEN)"
+_ADMIN_UNAUTHORIZED = "missing or wrong bearer token for the front's admin API (the " \
+                      "controller's per-front credential)"
+# The controller's routes on the service port (routing table, measurements); they take
+# the front's own admin credential, never the platform token or no token.
+ADMIN_PREFIX = b"/ketch/admin/"
 
 
 class Exchange:
@@ -182,10 +187,11 @@ class ClientConnection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         self._in_message = False
         self._done_in_chunk += 1
-        self._completed.append((self._clean, self._raw, self.parser.get_method(),
-                                b"".join(self._url), self._headers, self._body,
-                                self.parser.should_keep_alive(),
-                                self.front.authorized(self._auth)))
+        url = b"".join(self._url)
+        self._completed.append((self._clean, self._raw, self.parser.get_method(), url,
+                                self._headers, self._body, self.parser.should_keep_alive(),
+                                self.front.authorized(self._auth,
+                                                      admin=url.startswith(ADMIN_PREFIX))))
 
     # -- exchanges -----------------------------------------------------------------
 
@@ -197,10 +203,12 @@ class ClientConnection(asyncio.Protocol):
 
     def _start(self, ex: Exchange) -> None:
         self.active = ex
-        if ex.denied:  # every path, health and metrics too: probes use the unix sockets
+        if ex.denied:  # every path, health and metrics too: probes go to the replicas
             if not self.closed and self.transport is not None:
+                admin = ex.request.startswith(ADMIN_PREFIX, ex.request.find(b" ") + 1)
                 self.transport.write(error_response(
-                    401, _UNAUTHORIZED, keep_alive=ex.keep_alive,
+                    401, _ADMIN_UNAUTHORIZED if admin else _UNAUTHORIZED,
+                    keep_alive=ex.keep_alive,
                     extra="www-authenticate: Bearer\r\n"))
             self.finished(ex, ex.keep_alive)
         else:

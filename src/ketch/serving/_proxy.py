@@ -3,7 +3,8 @@ behind one address (the main server's port, its auth), forwarded to the
 service's front as is — V1, V2 and the binary tensor extension alike.
 
 ``/serving/metrics`` merges every service front's Prometheus metrics into one page
-(one scrape target for all services), read over the fronts' admin sockets."""
+(one scrape target for all services), read from each front's ``/metrics`` at its
+published address (``status.url``), with the platform token where there is one."""
 
 from __future__ import annotations
 
@@ -67,9 +68,11 @@ def proxy_router(runtime: Runtime) -> APIRouter:
 
     async def metrics() -> Response:
         listed = await run_in_threadpool(runtime.store.list, INFERENCE_SERVICE)
-        admins = [obj.status["front"]["admin"] for obj in listed.items
-                  if (obj.status.get("front") or {}).get("admin")]
-        pages = await asyncio.gather(*(_front_metrics(path) for path in admins))
+        urls = [str(obj.status["url"]) for obj in listed.items if obj.status.get("url")]
+        token = runtime.settings.token
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        pages = await asyncio.gather(*(_front_metrics(client(), url, headers)
+                                       for url in urls))
         return Response(merge_metrics(pages), media_type=METRICS_TYPE)
 
     router.add_api_route("/serving/metrics", metrics, methods=["GET"], include_in_schema=False)
@@ -78,11 +81,10 @@ def proxy_router(runtime: Runtime) -> APIRouter:
     return router
 
 
-async def _front_metrics(admin: str) -> str:
+async def _front_metrics(client: httpx.AsyncClient, url: str,
+                         headers: dict[str, str]) -> str:
     try:
-        async with httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=admin),
-                                     timeout=2.0) as front:
-            reply = await front.get("http://front/metrics")
+        reply = await client.get(f"{url}/metrics", headers=headers, timeout=2.0)
     except httpx.HTTPError:
         return ""  # a front starting or gone: its service is missing from this scrape
     return reply.text if reply.is_success else ""

@@ -1,5 +1,6 @@
-"""The processes behind an InferenceService, as executor work units, and the
-controller's side of the front's admin channel.
+"""The processes behind an InferenceService, as executor server units (the backend
+chooses their addresses; the controller reads them with ``executor.endpoint``), and the
+controller's side of the front's admin routes.
 
 Every process is claimed in the resource's status (its ``unitId``) before it is
 submitted and its handle is written after, so a control plane that restarts finds
@@ -9,46 +10,29 @@ it again with ``executor.lookup`` and adopts it instead of starting a twin.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
-import socket
+import secrets
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from ketch.core.errors import KetchError
-from ketch.core.executors import Handle, ResourceRequest, UnitState, WorkUnit
+from ketch.core.executors import Handle, ResourceRequest, UnitStatus, WorkUnit
 from ketch.core.runtime import Runtime
 
-__all__ = ["FrontClient", "free_port", "front_unit", "handle_of", "log_tail", "replica_ready",
-           "replica_unit", "socket_dir", "stop_unit", "token_digest", "unit_state"]
+__all__ = ["EXIT_STORAGE_FAILED", "FrontClient", "admin_secret", "endpoint_of", "front_unit",
+           "handle_of", "log_tail", "new_front", "replica_ready", "replica_unit", "stop_unit",
+           "token_digest", "unit_status"]
 
 log = logging.getLogger("ketch.serving")
 
-# A unix socket path must fit in sun_path (108 bytes on Linux) with room for names.
-_MAX_SOCKET_DIR = 80
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def socket_dir(home: Path, uid: str) -> Path:
-    """Where one service's unix sockets live: under ``KETCH_HOME`` when the path is
-    short enough for a socket name, else a private directory in the temp dir."""
-    path = home / "run" / "serving" / uid[:13]
-    if len(str(path)) > _MAX_SOCKET_DIR:
-        digest = hashlib.sha256(str(home).encode()).hexdigest()[:12]
-        path = Path(tempfile.gettempdir()) / f"ketch-{digest}" / uid[:13]
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.parent.chmod(0o700)
-    return path
+# What the model server exits with when its storage initializer cannot fetch the model
+# (modelserver.EXIT_STORAGE_FAILED; not imported, so the controller loads no numpy).
+EXIT_STORAGE_FAILED = 3
+_ADMIN_CONTEXT = b"ketch-front-admin:"
 
 
 def token_digest(token: str | None) -> str | None:
@@ -57,27 +41,50 @@ def token_digest(token: str | None) -> str | None:
     return hashlib.sha256(token.encode()).hexdigest() if token else None
 
 
-def front_unit(*, unit_id: str, service: str, port: int, admin: str, log_key: str,
-               token: str | None) -> WorkUnit:
-    """The front process; it holds no CPU slot (it would starve Jobs otherwise). With
-    ``token`` it requires that bearer token from its first request on (the controller's
-    config pushes keep it current)."""
+def admin_secret(token: str | None, front: dict[str, Any]) -> str:
+    """The credential of one front's admin routes. With a platform token it is derived
+    from it (HMAC over the front's unit id), so every control plane holding the token
+    knows it and it is stored nowhere; without one (the API itself is open, to this
+    host only) it is the random secret kept in the front's record in status."""
+    if token:
+        return hmac.new(token.encode(), _ADMIN_CONTEXT + str(front["unitId"]).encode(),
+                        hashlib.sha256).hexdigest()
+    return str(front["secret"])
+
+
+def new_front(unit_id: str, token: str | None) -> dict[str, Any]:
+    """A front's record in status, before its unit is submitted."""
+    front: dict[str, Any] = {"unitId": unit_id}
+    if not token:
+        front["secret"] = secrets.token_hex(32)
+    return front
+
+
+def front_unit(*, unit_id: str, service: str, log_key: str, token: str | None,
+               admin: str) -> WorkUnit:
+    """The front process, a server unit (the executor chooses its address); it holds
+    no CPU slot (it would starve Jobs otherwise). With ``token`` it requires that
+    bearer token from its first request on (the controller's config pushes keep it
+    current); its admin routes require ``admin`` (both passed as SHA-256 digests in its
+    environment, never in argv)."""
+    env = {"KETCH_FRONT_ADMIN_SHA256": hashlib.sha256(admin.encode()).hexdigest()}
     digest = token_digest(token)
+    if digest:
+        env["KETCH_FRONT_TOKEN_SHA256"] = digest
     return WorkUnit(unit_id=unit_id, command=[
-        sys.executable, "-m", "ketch.serving._front", "--service", service,
-        "--port", str(port), "--admin", admin],
-        env={"KETCH_FRONT_TOKEN_SHA256": digest} if digest else {},
-        resources=ResourceRequest(cpu=0.0), log_key=log_key)
+        sys.executable, "-m", "ketch.serving._front", "--service", service],
+        env=env, resources=ResourceRequest(cpu=0.0), log_key=log_key, serves=True)
 
 
-def replica_unit(*, unit_id: str, name: str, model_dir: str, fmt: str, uds: str,
-                 args: list[str], resources: ResourceRequest, log_key: str) -> WorkUnit:
-    """One model server replica listening on a unix socket; ``args`` are its options
-    from the spec (batcher, logger, transformer)."""
+def replica_unit(*, unit_id: str, name: str, source: str, fmt: str, args: list[str],
+                 resources: ResourceRequest, log_key: str) -> WorkUnit:
+    """One model server replica, a server unit: it fetches the model at ``source`` (a
+    storage URI) itself, then loads and serves it at the address the executor chose;
+    ``args`` are its options from the spec (batcher, logger, transformer)."""
     return WorkUnit(unit_id=unit_id, command=[
         sys.executable, "-m", "ketch.serving.modelserver", "--name", name,
-        "--model-dir", model_dir, "--format", fmt, "--uds", uds, *args],
-        resources=resources, log_key=log_key)
+        "--storage-uri", source, "--format", fmt, *args],
+        resources=resources, log_key=log_key, serves=True)
 
 
 def handle_of(runtime: Runtime, unit: dict[str, Any]) -> Handle | None:
@@ -92,12 +99,19 @@ def handle_of(runtime: Runtime, unit: dict[str, Any]) -> Handle | None:
     return found
 
 
-def unit_state(runtime: Runtime, unit: dict[str, Any]) -> UnitState | None:
-    """Running, Succeeded, Failed, Lost; None when the claimed unit never started."""
+def unit_status(runtime: Runtime, unit: dict[str, Any]) -> UnitStatus | None:
+    """What the unit's process is doing (its exit code once it ended); None when the
+    claimed unit never started."""
     handle = handle_of(runtime, unit)
     if handle is None:
         return None
-    return runtime.executor.poll(handle).state
+    return runtime.executor.poll(handle)
+
+
+def endpoint_of(runtime: Runtime, unit: dict[str, Any]) -> str | None:
+    """Where a server unit listens, as its executor published it."""
+    handle = handle_of(runtime, unit)
+    return runtime.executor.endpoint(handle) if handle is not None else None
 
 
 def stop_unit(runtime: Runtime, unit: dict[str, Any], *, grace: float = 3.0) -> None:
@@ -127,35 +141,44 @@ def log_tail(runtime: Runtime, unit: dict[str, Any]) -> str:
     return lines[-1][:500] if lines else ""
 
 
-def _unix_client(path: str, timeout: float) -> httpx.Client:
-    # A unix socket carries no TLS and no proxy: without verify and trust_env httpx
-    # builds no SSL context and reads no proxy settings, which cost tens of
-    # milliseconds of CPU per client (most of an idle service's cost when the stats
-    # poll made a client every second).
-    return httpx.Client(transport=httpx.HTTPTransport(uds=path, verify=False),
-                        timeout=timeout, trust_env=False)
+def _client(address: str, timeout: float) -> httpx.Client:
+    """A client of a unit's published address: ``host:port`` or ``unix:PATH`` (a
+    backend may choose a unix socket on one host)."""
+    # No TLS on these hops and no proxy: without verify and trust_env httpx loads no CA
+    # bundle and reads no proxy settings, which cost tens of milliseconds of CPU per
+    # client (most of an idle service's cost when the stats poll made one every second).
+    if address.startswith("unix:"):
+        transport = httpx.HTTPTransport(uds=address[5:], verify=False)
+        base = "http://unit"
+    else:
+        transport = httpx.HTTPTransport(verify=False)
+        base = f"http://{address.removeprefix('tcp:')}"
+    return httpx.Client(transport=transport, base_url=base, timeout=timeout,
+                        trust_env=False)
 
 
-def replica_ready(uds: str) -> bool:
-    """Whether the model server on ``uds`` answers ``/v2/health/ready`` with 200."""
+def replica_ready(address: str) -> bool:
+    """Whether the model server at ``address`` answers ``/v2/health/ready`` with 200."""
     try:
-        with _unix_client(uds, 1.0) as client:
-            return client.get("http://replica/v2/health/ready").is_success
+        with _client(address, 1.0) as client:
+            return client.get("/v2/health/ready").is_success
     except httpx.HTTPError:
         return False
 
 
 class FrontClient:
-    """The controller's end of a front's admin socket: one kept-alive connection,
-    reused by every poll (reopened after an error, say a restarted front)."""
+    """The controller's end of a front's admin routes, at the front's published
+    address with its admin credential: one kept-alive connection, reused by every poll
+    (reopened after an error, say a restarted front)."""
 
-    def __init__(self, admin: str) -> None:
-        self.admin = admin
+    def __init__(self, address: str, secret: str) -> None:
+        self.address = address
+        self._auth = {"authorization": f"Bearer {secret}"}
         self._http: httpx.Client | None = None
 
     def _client(self) -> httpx.Client:
         if self._http is None:
-            self._http = _unix_client(self.admin, 2.0)
+            self._http = _client(self.address, 2.0)
         return self._http
 
     def close(self) -> None:
@@ -166,16 +189,20 @@ class FrontClient:
     def stats(self, seconds: int) -> dict[str, Any] | None:
         """The front's measurements, or None when it does not answer."""
         try:
-            reply = self._client().get("http://front/stats", params={"seconds": seconds})
+            reply = self._client().get("/ketch/admin/stats", params={"seconds": seconds},
+                                       headers=self._auth)
         except httpx.HTTPError:
             self.close()
             return None
+        if reply.status_code == 401:
+            log.warning("the front at %s refused the admin credential", self.address)
         return reply.json() if reply.is_success else None
 
     def configure(self, config: dict[str, Any]) -> bool:
         """Push the routing table; False when the front does not take it."""
         try:
-            reply = self._client().put("http://front/config", content=json.dumps(config))
+            reply = self._client().put("/ketch/admin/config", content=json.dumps(config),
+                                       headers=self._auth)
         except httpx.HTTPError:
             self.close()
             return False

@@ -2,7 +2,8 @@
 
 Usage::
 
-    python -m ketch.serving.modelserver --name NAME --model-dir DIR_OR_FILE \\
+    python -m ketch.serving.modelserver --name NAME \\
+        (--model-dir DIR_OR_FILE | --storage-uri URI) \\
         --format {sklearn,xgboost,lightgbm,onnx,pytorch,custom} [--port PORT] \\
         [--host 127.0.0.1] [--uds PATH] [--custom module:Class] \\
         [--transformer module:Class [--transformer-dir DIR]] \\
@@ -10,9 +11,15 @@ Usage::
         [--logger-url URL] [--logger-mode all|request|response] \\
         [--service NAME] [--namespace NS] [--offload auto|thread|inline]
 
+With ``--storage-uri`` the process is first its own storage initializer (KServe's init
+container): it resolves or downloads the URI (``ketch.serving._storage``), saying so in
+``storage-initializer: ...`` lines; when the model cannot be had it exits with status 3
+and one ``storage-initializer: error: StorageUriError: ...`` line on stderr.
 The model is loaded before the port opens: when it cannot load, the process exits with
 status 2 and one ``modelserver: ...`` line on stderr. Once listening, ``GET
-/v2/health/ready`` answers 200; with ``--port 0`` the process prints one line
+/v2/health/ready`` answers 200. ``--host`` and ``--port`` default to
+``KETCH_UNIT_HOST`` and ``KETCH_UNIT_PORT``, the address an executor backend chose for a
+server unit (else 127.0.0.1:8080); with ``--port 0`` the process prints one line
 ``KETCH_MODELSERVER_PORT=<port>`` to stdout. With ``--uds PATH`` it listens on a unix
 domain socket instead of TCP (for a router in front of replicas on the same machine) and
 prints ``KETCH_MODELSERVER_UDS=<path>`` once listening. SIGTERM or SIGINT stops it
@@ -39,6 +46,16 @@ from typing import Any
 __all__ = ["main"]
 
 EXIT_LOAD_FAILED = 2
+EXIT_STORAGE_FAILED = 3
+
+
+def _env_port() -> int:
+    value = os.environ.get("KETCH_UNIT_PORT") or "8080"
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"modelserver: KETCH_UNIT_PORT: {value!r} is not a port number"
+                         ) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,13 +63,18 @@ def _parser() -> argparse.ArgumentParser:
                                 description="Serve one model over KServe's V1 and V2 "
                                             "REST protocols.")
     p.add_argument("--name", required=True, help="model name in the URL paths")
-    p.add_argument("--model-dir", required=True,
-                   help="the model file, or a directory holding it")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--model-dir", help="the model file, or a directory holding it")
+    where.add_argument("--storage-uri", metavar="URI",
+                       help="fetch the model from this URI first (a path, file://, s3://, "
+                            "gs://, https://, ...), as KServe's storage initializer does")
     p.add_argument("--format", required=True,
                    help="sklearn, xgboost, lightgbm, onnx, pytorch or custom")
-    p.add_argument("--port", type=int, default=8080,
-                   help="port to listen on; 0 picks a free one and prints it")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind")
+    p.add_argument("--port", type=int, default=_env_port(),
+                   help="port to listen on; 0 picks a free one and prints it (default: "
+                        "KETCH_UNIT_PORT, else 8080)")
+    p.add_argument("--host", default=os.environ.get("KETCH_UNIT_HOST") or "127.0.0.1",
+                   help="address to bind (default: KETCH_UNIT_HOST, else 127.0.0.1)")
     p.add_argument("--uds", default=None, metavar="PATH",
                    help="listen on this unix domain socket instead of TCP")
     p.add_argument("--custom", default=None, metavar="MODULE:CLASS",
@@ -235,6 +257,22 @@ async def _serve(args: argparse.Namespace, runtime: Any) -> int:
     return 0
 
 
+def _storage_initializer(uri: str) -> str | None:
+    """The model's local path, fetched first where it is remote; None (and the error
+    line on stderr) when it cannot be had."""
+    from ketch.serving._storage import StorageUriError, fetch_model
+
+    print(f"storage-initializer: resolving storageUri {uri}", flush=True)
+    try:
+        path = fetch_model(uri)
+    except StorageUriError as err:
+        print(f"storage-initializer: error: StorageUriError: {err}", file=sys.stderr,
+              flush=True)
+        return None
+    print(f"storage-initializer: model files at {path}", flush=True)
+    return str(path)
+
+
 def _event_loop_runner() -> Any:
     import importlib
 
@@ -255,6 +293,11 @@ def main(argv: list[str] | None = None) -> int:
     problem = _check_args(args)
     if problem:
         return _fail(problem)
+    if args.storage_uri is not None:
+        located = _storage_initializer(args.storage_uri)
+        if located is None:
+            return EXIT_STORAGE_FAILED
+        args.model_dir = located
     try:
         from ketch.serving._runtimes import ModelLoadError, make_runtime
     except ImportError as e:  # numpy itself is missing
