@@ -4,6 +4,7 @@ migration from a database without lineage tables, and the read-only REST routes.
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from collections.abc import Iterator
@@ -16,7 +17,6 @@ from sqlalchemy import create_engine, inspect, text
 from conftest import start_server
 from ketch.core.errors import InvalidError, NotFoundError
 from ketch.core.lineage import LineageStore, NewArtifact
-from ketch.core.resources import Resource
 from ketch.core.store import ResourceStore, open_store
 from ketch.core.store._migrate import CORE_SCHEMA, upgrade
 from ketch.jobs import JOB
@@ -278,18 +278,22 @@ def test_an_older_database_gains_the_lineage_tables_and_keeps_its_data(
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
     upgrade(engine, [CORE_SCHEMA], revision="0001")
     assert not inspect(engine).has_table("lineage_executions")
-    old = open_store(database_url, migrate=False)
-    old.create(JOB, Resource.model_validate({
-        "apiVersion": "ketch.dev/v1", "kind": "Job", "metadata": {"name": "from-before"},
-        "spec": {"command": ["true"]}}))
-    old.close()
+    # A Job as 0001's layout held it (today's store writes a newer one).
+    body = json.dumps({"apiVersion": "ketch.dev/v1", "kind": "Job", "metadata": {
+        "name": "from-before", "namespace": "default", "uid": "u-1", "resourceVersion": "1",
+        "generation": 1}, "spec": {"command": ["true"]}, "status": {}})
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO ketch_resources (uid, kind_key, namespace, name, "
+                          "resource_version, body) VALUES ('u-1', :kind, 'default', "
+                          "'from-before', 1, :body)"), {"kind": JOB.key, "body": body})
+        conn.execute(text("UPDATE ketch_revision SET value = 1"))
     store = open_store(database_url)
     try:
         assert store.get(JOB, "default", "from-before").name == "from-before"
         with engine.connect() as conn:
             versions = set(conn.execute(text("SELECT version_num FROM alembic_version"))
                            .scalars())
-        assert versions == {"0002"}
+        assert versions == {CORE_SCHEMA.head}
         ids = _pipeline(LineageStore(store))
         assert LineageStore(store).get_execution(ids["train"]).cache_key == "k-run-1"
     finally:

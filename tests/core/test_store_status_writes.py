@@ -4,6 +4,9 @@ re-encode of the whole object), ``resource_version`` and ``changed_keys`` (no bo
 
 from __future__ import annotations
 
+import hashlib
+import json
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -106,3 +109,121 @@ def test_resource_version_and_changed_keys_read_no_bodies(store: ResourceStore) 
     assert store.changed_keys(start, kind_keys={"other"}) == []
     assert [k.revision for k in store.changed_keys(start, limit=1)] == [
         int(obj.metadata.resource_version or 0)]
+
+
+def _big_spec(kb: int) -> dict[str, Any]:
+    # Hex digests: text that neither SQLite nor PostgreSQL's TOAST compresses much.
+    return {"command": ["true"], "ir": {
+        f"comp-{i}": "".join(hashlib.sha256(f"{i}-{j}".encode()).hexdigest()
+                             for j in range(16)) for i in range(kb)}}
+
+
+def _database_bytes(url: str) -> int:
+    """What the database holds: SQLite's pages in use once the WAL is checkpointed,
+    PostgreSQL's database size."""
+    if url.startswith("sqlite"):
+        conn = sqlite3.connect(url.split("///", 1)[1])
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            pages, free, size = (conn.execute(f"PRAGMA {p}").fetchone()[0]
+                                 for p in ("page_count", "freelist_count", "page_size"))
+            return int((pages - free) * size)
+        finally:
+            conn.close()
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT pg_database_size(current_database())"))
+                       .scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_a_status_write_stores_the_status_not_the_object_again(
+        store: ResourceStore, database_url: str) -> None:
+    """What a pipeline run relies on: each step's status write costs the status, however
+    large the spec (its IR) is; every revision is still the whole object. (Before the
+    status had a column of its own, each write stored the whole object again in the
+    change log: 20 writes here grew the database by 20 copies of the spec.)"""
+    url = database_url.replace("postgresql://", "postgresql+psycopg://")
+    obj = store.create(JOB, job("big").model_copy(update={"spec": _big_spec(200)}))
+    start = int(obj.metadata.resource_version or 0)
+    before = _database_bytes(url)
+    held = obj
+    for i in range(20):
+        status = {"phase": "Running", "tasks": {f"t{n}": {"phase": "Succeeded"}
+                                                for n in range(i)}}
+        held = held.model_copy(update={"status": status})
+        held.metadata.resource_version = store.write_status(JOB, held)
+    grown = _database_bytes(url) - before
+    # All 20 writes together: less than one more copy of the ~200 KB spec.
+    assert grown < 200 * 1024, grown
+    last = store.get(JOB, "default", "big")
+    assert last.spec == _big_spec(200) and last.status == held.status
+    raw = store.raw_events(start)
+    assert len(raw) == 20
+    assert [json.loads(r.body_text) for r in raw][-1] == last.to_wire()
+    assert [e.object.status for e in store.events(start)][-1] == held.status
+
+
+def test_every_revision_reads_back_whole(store: ResourceStore) -> None:
+    """Spec updates, status writes and deletion, each read back from the change log
+    (decoded and as JSON text) as the object was at that revision; a label and an
+    annotation spelled like the resourceVersion do not confuse the reader."""
+    start = store.revision()
+    seen: list[dict[str, Any]] = []
+    obj = store.create(JOB, job("a"))
+    seen.append(obj.to_wire())
+    rv = obj.metadata.resource_version
+    obj.metadata.labels["resourceVersion"] = str(int(rv or 0) + 1)
+    obj.metadata.annotations["resourceVersion"] = str(int(rv or 0) + 1)
+    obj = store.update(JOB, obj)
+    seen.append(obj.to_wire())
+    for phase in ("Pending", "Running"):
+        rev = store.write_status(JOB, obj.model_copy(update={"status": {"phase": phase}}))
+        obj = store.get(JOB, "default", "a")
+        assert obj.metadata.resource_version == rev
+        seen.append(obj.to_wire())
+    obj = store.update(JOB, obj.model_copy(update={"spec": {"command": ["false"]}}))
+    seen.append(obj.to_wire())
+    obj = store.update_status(JOB, obj.model_copy(update={"status": {"phase": "Failed"}}))
+    seen.append(obj.to_wire())
+    seen.append(store.delete(JOB, "default", "a").to_wire())
+    events = store.events(start)
+    assert [e.type for e in events] == ["ADDED"] + ["MODIFIED"] * 5 + ["DELETED"]
+    assert [e.object.to_wire() for e in events] == seen
+    assert [e.to_wire()["object"] for e in events] == [
+        Resource.model_validate(s).to_wire() for s in seen]
+    raw = store.raw_events(start)
+    assert [json.loads(r.body_text) for r in raw] == [e.to_wire()["object"] for e in events]
+    assert [r.revision for r in raw] == [int(s["metadata"]["resourceVersion"]) for s in seen]
+
+
+def test_compaction_drops_the_bodies_only_old_revisions_held(store: ResourceStore) -> None:
+    from sqlalchemy import func, select
+
+    from ketch.core.store import _schema as t
+
+    def bodies() -> int:
+        with store.transaction(write=False) as conn:
+            return int(conn.execute(select(func.count()).select_from(t.bodies)).scalar_one())
+
+    kept = store.create(JOB, job("kept"))
+    for n in range(3):  # three more versions of its spec, one body each
+        kept = store.update(JOB, kept.model_copy(update={"spec": {"command": [str(n)]}}))
+        store.write_status(JOB, kept.model_copy(update={"status": {"phase": str(n)}}))
+        kept = store.get(JOB, "default", "kept")
+    store.create(JOB, job("gone"))
+    store.delete(JOB, "default", "gone")
+    assert bodies() == 5
+    latest = store.revision()
+    store.prune_events(3600, keep_revisions=0)
+    assert bodies() == 1
+    assert store.get(JOB, "default", "kept").to_wire() == kept.to_wire()
+    # The log goes on from where it was compacted, whole objects again.
+    rev = store.write_status(JOB, kept.model_copy(update={"status": {"phase": "last"}}))
+    [event] = store.raw_events(latest)
+    assert json.loads(event.body_text) == store.get(JOB, "default", "kept").to_wire()
+    assert event.revision == int(rev)

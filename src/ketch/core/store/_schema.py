@@ -33,8 +33,27 @@ resources = Table(
     Column("namespace", String(63), nullable=False),
     Column("name", String(253), nullable=False),
     Column("resource_version", BigInteger, nullable=False, index=True),
-    Column("body", JsonType, nullable=False),
+    # The object is its body (``ketch_bodies``: all but status) and its status, kept
+    # apart so that a status write rewrites only the status (see ``_bodies``).
+    Column("body_id", Integer, nullable=False, index=True),
+    Column("status", JsonType, nullable=False),
     UniqueConstraint("kind_key", "namespace", "name", name="uq_ketch_resources_key"),
+)
+
+# The rest of an object (apiVersion, kind, metadata, spec) as of the revision that wrote
+# it; rows that neither a resource nor the change log refers to go with log compaction.
+bodies = Table(
+    "ketch_bodies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("revision", BigInteger, nullable=False),
+    Column("body", JsonType, nullable=False),
+    # Bytes of the body's JSON text (the object-size limit, without reading the body).
+    Column("size", Integer, nullable=False),
+    # Where the resourceVersion value starts in the stored text, when the database keeps
+    # the text as written (SQLite); NULL for jsonb.
+    Column("rv_at", Integer, nullable=True),
+    sqlite_autoincrement=True,
 )
 
 events = Table(
@@ -45,7 +64,9 @@ events = Table(
     Column("kind_key", String(255), nullable=False),
     Column("namespace", String(63), nullable=False),
     Column("name", String(253), nullable=False),
-    Column("body", JsonType, nullable=False),
+    # The object at this revision: the body current then, and the status.
+    Column("body_id", Integer, nullable=False, index=True),
+    Column("status", JsonType, nullable=False),
     Column("created_at", Float, nullable=False, index=True),
 )
 

@@ -12,27 +12,25 @@ from __future__ import annotations
 import base64
 import builtins
 import json
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import orjson
 from sqlalchemy import (
-    BigInteger,
     Connection,
     Engine,
-    Float,
-    LargeBinary,
-    String,
     Text,
     and_,
     cast,
     create_engine,
     delete,
     event,
-    func,
+    exists,
     insert,
     literal,
     or_,
@@ -40,7 +38,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
@@ -71,6 +68,7 @@ from ketch.core.store._base import (
     ResourceStore,
     WatchEvent,
 )
+from ketch.core.store._bodies import Template, encode_body, split, template, whole
 from ketch.core.store._migrate import SchemaBranch, ensure_schema
 
 __all__ = ["SqlResourceStore"]
@@ -78,25 +76,32 @@ __all__ = ["SqlResourceStore"]
 _MUTABLE_META = ("labels", "annotations", "finalizers", "owner_references")
 
 # Kubernetes' limits: annotations 256 KiB in all (apimachinery's TotalAnnotationSizeLimitB),
-# an object 1.5 MiB (etcd's default --max-request-bytes). Every status write copies the
-# object into the change log, so without them one 50 MB annotation grew the database by
-# hundreds of megabytes a minute.
+# an object 1.5 MiB (etcd's default --max-request-bytes). Without them one 50 MB annotation
+# grew the database by hundreds of megabytes a minute (each write of the rest of the object
+# is a new body row, kept as long as the change log refers to it).
 MAX_ANNOTATIONS_BYTES = 256 * 1024
 MAX_OBJECT_BYTES = 3 * 512 * 1024
+# What the status adds to the body's text besides its own: ``,"status":``.
+_STATUS_KEY_BYTES = len(',"status":')
+# Templates of recent bodies kept per store (a watch feed renders every revision of a
+# running pipeline from one body); rows are immutable and ids never reused.
+_TEMPLATES = 16
 
 
-def _check_limits(body: dict[str, Any], *, annotations: bool = True) -> None:
-    if annotations:
-        notes = body["metadata"].get("annotations") or {}
-        size = sum(len(k.encode()) + len(v.encode()) for k, v in notes.items())
-        if size > MAX_ANNOTATIONS_BYTES:
-            raise InvalidError("annotations too long", [FieldError(
-                "metadata.annotations",
-                f"Too long: must have at most {MAX_ANNOTATIONS_BYTES} bytes (has {size})")])
-    size = len(dumps(body).encode())
+def _check_annotations(meta: dict[str, Any]) -> None:
+    notes = meta.get("annotations") or {}
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in notes.items())
+    if size > MAX_ANNOTATIONS_BYTES:
+        raise InvalidError("annotations too long", [FieldError(
+            "metadata.annotations",
+            f"Too long: must have at most {MAX_ANNOTATIONS_BYTES} bytes (has {size})")])
+
+
+def _check_size(kind: str, name: str, body_bytes: int, status_bytes: int) -> None:
+    size = body_bytes + _STATUS_KEY_BYTES + status_bytes
     if size > MAX_OBJECT_BYTES:
         raise RequestEntityTooLargeError(
-            f"{body['kind']} {body['metadata']['name']!r} is too large: {size} bytes stored, "
+            f"{kind} {name!r} is too large: {size} bytes stored, "
             f"the limit is {MAX_OBJECT_BYTES} (as etcd's request limit)")
 
 
@@ -163,6 +168,9 @@ class SqlResourceStore(ResourceStore):
                  schemas: Sequence[SchemaBranch] = ()) -> None:
         self.url = url
         self._engine = make_engine(url)
+        self._pg = self._engine.dialect.name == "postgresql"
+        self._cache: OrderedDict[int, Template] = OrderedDict()
+        self._cache_lock = threading.Lock()
         if migrate:
             with self._errors():
                 ensure_schema(self._engine, schemas)
@@ -199,17 +207,41 @@ class SqlResourceStore(ResourceStore):
                 .values(value=t.revision.c.value + 1).returning(t.revision.c.value))
         return int(conn.execute(stmt).scalar_one())
 
+    def _json(self, text: str) -> Any:
+        """A JSON value already encoded as text, bound without encoding it again."""
+        value = literal(text, Text)
+        return cast(value, JSONB) if self._pg else value
+
     def _row(self, conn: Connection, info: KindInfo, namespace: str, name: str,
              *, lock: bool = False) -> Any:
-        stmt = select(t.resources).where(
-            t.resources.c.kind_key == info.key, t.resources.c.namespace == namespace,
-            t.resources.c.name == name)
+        r, bd = t.resources.c, t.bodies.c
+        stmt = select(r.id, r.uid, r.resource_version, r.body_id, r.status, bd.body,
+                      bd.size).join_from(t.resources, t.bodies, r.body_id == bd.id).where(
+            r.kind_key == info.key, r.namespace == namespace, r.name == name)
         if lock:
-            stmt = stmt.with_for_update()
+            stmt = stmt.with_for_update(of=t.resources)
         row = conn.execute(stmt).first()
         if row is None:
             self._not_found(info, namespace, name)
         return row
+
+    @staticmethod
+    def _object(row: Any) -> dict[str, Any]:
+        """The whole object of a ``_row`` (its decoded body, completed in place)."""
+        return whole(row.body, row.status, int(row.resource_version))
+
+    def _new_body(self, conn: Connection, info: KindInfo, body: dict[str, Any],
+                  rev: int) -> int:
+        """Store the rest of ``body`` (the whole object at ``rev``) as a new body row,
+        within the limits; its id."""
+        rest, status = split(body)
+        _check_annotations(rest["metadata"])
+        enc = encode_body(rest, rev)
+        size = len(enc.text.encode())
+        _check_size(info.kind, rest["metadata"]["name"], size, len(dumps(status).encode()))
+        return int(conn.execute(insert(t.bodies).values(
+            revision=rev, body=self._json(enc.text), size=size,
+            rv_at=None if self._pg else enc.rv_at).returning(t.bodies.c.id)).scalar_one())
 
     @staticmethod
     def _not_found(info: KindInfo, namespace: str | None, name: str) -> NoReturn:
@@ -217,12 +249,11 @@ class SqlResourceStore(ResourceStore):
                             + (f" in namespace {namespace!r}" if info.namespaced else ""))
 
     @staticmethod
-    def _log(conn: Connection, rev: int, kind: EventType, info: KindInfo,
-             body: dict[str, Any]) -> None:
-        meta = body["metadata"]
+    def _log(conn: Connection, rev: int, kind: EventType, info: KindInfo, namespace: str,
+             name: str, body_id: int, status: Any) -> None:
         conn.execute(insert(t.events).values(
-            revision=rev, event_type=kind, kind_key=info.key, namespace=meta["namespace"],
-            name=meta["name"], body=body, created_at=time.time()))
+            revision=rev, event_type=kind, kind_key=info.key, namespace=namespace,
+            name=name, body_id=body_id, status=status, created_at=time.time()))
 
     @staticmethod
     def _ns(info: KindInfo, namespace: str | None) -> str:
@@ -248,22 +279,22 @@ class SqlResourceStore(ResourceStore):
             })
             obj = resource.model_copy(update={"metadata": meta, "status": {}})
             body = obj.to_wire()
-            _check_limits(body)
+            body_id = self._new_body(conn, info, body, rev)
             try:
                 conn.execute(insert(t.resources).values(
                     uid=meta.uid, kind_key=info.key, namespace=namespace, name=obj.name,
-                    resource_version=rev, body=body))
+                    resource_version=rev, body_id=body_id, status={}))
             except IntegrityError:
                 raise AlreadyExistsError(f'{info.plural}.{info.group} "{resource.name}" '
                                          "already exists") from None
-            self._log(conn, rev, "ADDED", info, body)
+            self._log(conn, rev, "ADDED", info, namespace, obj.name, body_id, {})
         self._committed(info.key, namespace, resource.name)
         return Resource.model_validate(body)
 
     def get(self, info: KindInfo, namespace: str | None, name: str) -> Resource:
         with self._transaction(write=False) as conn:
             row = self._row(conn, info, self._ns(info, namespace), name)
-        return Resource.model_validate(row.body)
+        return Resource.model_validate(self._object(row))
 
     def resource_version(self, info: KindInfo, namespace: str | None, name: str) -> str:
         cols = t.resources.c
@@ -286,9 +317,11 @@ class SqlResourceStore(ResourceStore):
         batch = max((limit or 0) + 1, 200)
         with self._transaction(write=False) as conn:
             rev = int(conn.execute(select(t.revision.c.value)).scalar_one())
-            cols = t.resources.c
+            cols, bd = t.resources.c, t.bodies.c
             while True:
-                stmt = select(cols.namespace, cols.name, cols.body).where(
+                stmt = select(cols.namespace, cols.name, cols.resource_version, cols.status,
+                              bd.body).join_from(t.resources, t.bodies,
+                                                 cols.body_id == bd.id).where(
                     cols.kind_key == info.key)
                 if namespace is not None and info.namespaced:
                     stmt = stmt.where(cols.namespace == namespace)
@@ -304,7 +337,7 @@ class SqlResourceStore(ResourceStore):
                     if limit is not None and len(items) == limit:
                         more = True
                         break
-                    items.append(Resource.model_validate(row.body))
+                    items.append(Resource.model_validate(self._object(row)))
                     after = (row.namespace, row.name)
                 if more or len(rows) < batch:
                     break
@@ -328,56 +361,54 @@ class SqlResourceStore(ResourceStore):
             if resource.metadata.uid and resource.metadata.uid != row.uid:
                 raise ConflictError(f'{info.plural} "{resource.name}" was deleted and recreated '
                                     f"(uid {row.uid}, not {resource.metadata.uid})")
-            body = (self._write_status(conn, info, row, resource) if status_only
-                    else self._write_object(conn, info, row, resource))
+            body = (self._write_status(conn, info, namespace, row, resource) if status_only
+                    else self._write_object(conn, info, namespace, row, resource))
             if body is None:
                 # A no-op write does not move resourceVersion (as Kubernetes).
-                return Resource.model_validate(row.body)
+                return Resource.model_validate(self._object(row))
         self._committed(info.key, namespace, resource.name)
         return Resource.model_validate(body)
 
-    def _write_status(self, conn: Connection, info: KindInfo, row: Any,
+    def _write_status(self, conn: Connection, info: KindInfo, namespace: str, row: Any,
                       resource: Resource) -> dict[str, Any] | None:
-        """Every controller's hot path: the stored body with the status swapped in, and
-        no model round trip of the whole object (a pipeline run's can be large)."""
+        """The status column swapped; the body row is not touched."""
         status = resource.status or {}
-        if status == (row.body.get("status") or {}):
+        if status == (row.status or {}):
             return None
+        text = dumps(status)
+        _check_size(info.kind, resource.name, int(row.size), len(text.encode()))
         rev = self._next_revision(conn)
-        body = {**row.body, "status": status,
-                "metadata": {**row.body["metadata"], "resourceVersion": str(rev)}}
-        _check_limits(body, annotations=False)
         conn.execute(update(t.resources).where(t.resources.c.id == row.id)
-                     .values(resource_version=rev, body=body))
-        self._log(conn, rev, "MODIFIED", info, body)
-        return body
+                     .values(resource_version=rev, status=self._json(text)))
+        self._log(conn, rev, "MODIFIED", info, namespace, resource.name, int(row.body_id),
+                  self._json(text))
+        return whole(row.body, status, rev)
 
     def write_status(self, info: KindInfo, resource: Resource) -> str:
-        dialect = self._engine.dialect.name
         status = resource.status or {}
         try:
-            # orjson alone: what it refuses (integers past 64 bits) SQLite's json() would
-            # turn into floats, so that goes the way of every other write.
+            # orjson alone: the stored status text is orjson's (the column's encoder), so
+            # SQLite can compare text; what orjson refuses (integers past 64 bits) goes
+            # the way of every other write.
             text = orjson.dumps(status, option=orjson.OPT_NON_STR_KEYS).decode()
         except TypeError:
             text = None
-        if text is None or dialect not in ("sqlite", "postgresql"):
+        if text is None or self._engine.dialect.name not in ("sqlite", "postgresql"):
             return super().write_status(info, resource)
         namespace = self._ns(info, resource.metadata.namespace)
-        cols = t.resources.c
-        new_status = literal(text, Text)
-        # Compared by the database, which parses the stored JSON in C: decoding the
-        # stored status in Python cost more than the rest of the write. (SQLite compares
-        # minified text, so the same status with its keys in another order is written
-        # again: a spare resourceVersion, never a lost change.)
-        same = (cols.body.op("->")("status") == cast(new_status, JSONB)
-                if dialect == "postgresql"
-                else func.json_extract(cols.body, "$.status") == func.json(new_status))
+        r, bd = t.resources.c, t.bodies.c
+        new_status = self._json(text)
+        # Compared by the database, without decoding the stored status in Python (jsonb
+        # equality on PostgreSQL; on SQLite the text, which the same encoder wrote: the
+        # same status with its keys in another order is written again, a spare
+        # resourceVersion, never a lost change).
+        same = r.status == new_status
         with self._transaction(write=True) as conn:
             row = conn.execute(select(
-                cols.id, cols.uid, cols.resource_version, same.label("same"),
-            ).where(cols.kind_key == info.key, cols.namespace == namespace,
-                    cols.name == resource.name).with_for_update()).first()
+                r.id, r.uid, r.resource_version, r.body_id, bd.size, same.label("same"),
+            ).join_from(t.resources, t.bodies, r.body_id == bd.id).where(
+                r.kind_key == info.key, r.namespace == namespace, r.name == resource.name,
+            ).with_for_update(of=t.resources)).first()
             if row is None:
                 self._not_found(info, namespace, resource.name)
             _check_version(info, resource.metadata.resource_version, row.resource_version,
@@ -387,38 +418,20 @@ class SqlResourceStore(ResourceStore):
                                     f"(uid {row.uid}, not {resource.metadata.uid})")
             if row.same:
                 return str(row.resource_version)  # a no-op write keeps resourceVersion
+            _check_size(info.kind, resource.name, int(row.size), len(text.encode()))
             rev = self._next_revision(conn)
-            patched: Any
-            if dialect == "postgresql":
-                patched = func.jsonb_set(func.jsonb_set(
-                    cols.body, pg_array(["status"]), cast(new_status, JSONB)),
-                    pg_array(["metadata", "resourceVersion"]), func.to_jsonb(literal(str(rev),
-                                                                                 Text)))
-                size = func.octet_length(cast(cols.body, Text))
-            else:
-                patched = func.json_set(cols.body, "$.status", func.json(new_status),
-                                        "$.metadata.resourceVersion", str(rev))
-                size = func.length(cast(cols.body, LargeBinary))
-            stored = int(conn.execute(update(t.resources).where(cols.id == row.id).values(
-                resource_version=rev, body=patched).returning(size)).scalar_one())
-            if stored > MAX_OBJECT_BYTES:  # rolled back with the transaction
-                raise RequestEntityTooLargeError(
-                    f"{info.kind} {resource.name!r} is too large: {stored} bytes stored, "
-                    f"the limit is {MAX_OBJECT_BYTES} (as etcd's request limit)")
-            # The change-log row is the stored body, copied by the database.
-            ev = t.events.c
-            conn.execute(insert(t.events).from_select(
-                [ev.revision, ev.event_type, ev.kind_key, ev.namespace, ev.name, ev.body,
-                 ev.created_at],
-                select(literal(rev, BigInteger), literal("MODIFIED", String), cols.kind_key,
-                       cols.namespace, cols.name, cols.body, literal(time.time(), Float))
-                .where(cols.id == row.id)))
+            # Two small rows: the status and its change-log entry, which refers to the
+            # body the resource row refers to (not a copy of it).
+            conn.execute(update(t.resources).where(r.id == row.id)
+                         .values(resource_version=rev, status=new_status))
+            self._log(conn, rev, "MODIFIED", info, namespace, resource.name,
+                      int(row.body_id), new_status)
         self._committed(info.key, namespace, resource.name)
         return str(rev)
 
-    def _write_object(self, conn: Connection, info: KindInfo, row: Any,
+    def _write_object(self, conn: Connection, info: KindInfo, namespace: str, row: Any,
                       resource: Resource) -> dict[str, Any] | None:
-        old = Resource.model_validate(row.body)
+        old = Resource.model_validate(self._object(row))
         changes = {f: getattr(resource.metadata, f) for f in _MUTABLE_META}
         meta = old.metadata.model_copy(update=changes)
         if resource.spec != old.spec:
@@ -429,74 +442,110 @@ class SqlResourceStore(ResourceStore):
         rev = self._next_revision(conn)
         new.metadata.resource_version = str(rev)
         body = new.to_wire()
-        _check_limits(body)
+        body_id = self._new_body(conn, info, body, rev)
         if new.metadata.deletion_timestamp and not new.metadata.finalizers:
             conn.execute(delete(t.resources).where(t.resources.c.id == row.id))
-            self._log(conn, rev, "DELETED", info, body)
+            self._log(conn, rev, "DELETED", info, namespace, new.name, body_id, body["status"])
         else:
             conn.execute(update(t.resources).where(t.resources.c.id == row.id)
-                         .values(resource_version=rev, body=body))
-            self._log(conn, rev, "MODIFIED", info, body)
+                         .values(resource_version=rev, body_id=body_id))
+            self._log(conn, rev, "MODIFIED", info, namespace, new.name, body_id,
+                      body["status"])
         return body
 
     def delete(self, info: KindInfo, namespace: str | None, name: str, *,
                resource_version: str | None = None) -> Resource:
+        ns = self._ns(info, namespace)
         with self._transaction(write=True) as conn:
-            row = self._row(conn, info, self._ns(info, namespace), name, lock=True)
+            row = self._row(conn, info, ns, name, lock=True)
             _check_version(info, resource_version, row.resource_version, name)
-            obj = Resource.model_validate(row.body)
+            obj = Resource.model_validate(self._object(row))
             if obj.metadata.finalizers and obj.metadata.deletion_timestamp:
                 return obj  # already being deleted; the controller finishes it
             rev = self._next_revision(conn)
             obj.metadata.resource_version = str(rev)
+            body = obj.to_wire()
             if obj.metadata.finalizers:
                 obj.metadata.deletion_timestamp = now()
                 body = obj.to_wire()
+                body_id = self._new_body(conn, info, body, rev)
                 conn.execute(update(t.resources).where(t.resources.c.id == row.id)
-                             .values(resource_version=rev, body=body))
-                self._log(conn, rev, "MODIFIED", info, body)
+                             .values(resource_version=rev, body_id=body_id))
+                self._log(conn, rev, "MODIFIED", info, ns, name, body_id, body["status"])
             else:
-                body = obj.to_wire()
+                # The last revision is the last body with its status, as it was.
                 conn.execute(delete(t.resources).where(t.resources.c.id == row.id))
-                self._log(conn, rev, "DELETED", info, body)
-        self._committed(info.key, self._ns(info, namespace), name)
+                self._log(conn, rev, "DELETED", info, ns, name, int(row.body_id),
+                          body["status"])
+        self._committed(info.key, ns, name)
         return Resource.model_validate(body)
 
     # -- change log -----------------------------------------------------------
 
     def events(self, since: int, *, kind_keys: set[str] | None = None,
                namespace: str | None = None, limit: int = 500) -> builtins.list[WatchEvent]:
-        cols = t.events.c
+        cols, bd = t.events.c, t.bodies.c
         with self._transaction(write=False) as conn:
             self._check_not_pruned(conn, since)
-            stmt = select(t.events).where(cols.revision > since)
+            stmt = select(cols.revision, cols.event_type, cols.kind_key, cols.status,
+                          bd.body).join_from(t.events, t.bodies, cols.body_id == bd.id).where(
+                cols.revision > since)
             if kind_keys is not None:
                 stmt = stmt.where(cols.kind_key.in_(sorted(kind_keys)))
             if namespace is not None:
                 stmt = stmt.where(cols.namespace == namespace)
             rows = conn.execute(stmt.order_by(cols.revision).limit(limit)).all()
-        return [WatchEvent(type=row.event_type, object=Resource.model_validate(row.body),
-                           revision=int(row.revision), kind_key=row.kind_key, body=row.body)
-                for row in rows]
+        out = []
+        for row in rows:
+            body = whole(row.body, row.status, int(row.revision))
+            out.append(WatchEvent(type=row.event_type, object=Resource.model_validate(body),
+                                  revision=int(row.revision), kind_key=row.kind_key, body=body))
+        return out
 
     def raw_events(self, since: int, *, kind_keys: set[str] | None = None,
                    namespace: str | None = None,
                    limit: int = 500) -> builtins.list[RawEvent]:
         cols = t.events.c
-        # The column's JSON text as the database holds it (SQLite: orjson's output;
-        # PostgreSQL: jsonb's text form), never decoded here.
-        text = cast(cols.body, Text).label("body_text")
+        # The status column's JSON text as the database holds it (SQLite: orjson's output;
+        # PostgreSQL: jsonb's text form), never decoded here; each body's text is read
+        # once (or not at all, when its template is at hand) for all its revisions.
+        status = cast(cols.status, Text).label("status_text")
         with self._transaction(write=False) as conn:
             self._check_not_pruned(conn, since)
             stmt = select(cols.revision, cols.event_type, cols.kind_key, cols.namespace,
-                          cols.name, text).where(cols.revision > since)
+                          cols.name, cols.body_id, status).where(cols.revision > since)
             if kind_keys is not None:
                 stmt = stmt.where(cols.kind_key.in_(sorted(kind_keys)))
             if namespace is not None:
                 stmt = stmt.where(cols.namespace == namespace)
             rows = conn.execute(stmt.order_by(cols.revision).limit(limit)).all()
+            templates = self._templates_of(conn, {int(row.body_id) for row in rows})
+            if len(templates) < len({row.body_id for row in rows}):
+                # Compacted between the two reads (PostgreSQL reads each statement anew).
+                self._check_not_pruned(conn, since)
+                raise GoneError(f"resourceVersion {since} is too old: the change log was "
+                                "compacted; list again and watch from the list's version")
         return [RawEvent(int(row.revision), row.event_type, row.kind_key, row.namespace,
-                         row.name, row.body_text) for row in rows]
+                         row.name, templates[int(row.body_id)].render(int(row.revision),
+                                                                      row.status_text))
+                for row in rows]
+
+    def _templates_of(self, conn: Connection, ids: set[int]) -> dict[int, Template]:
+        with self._cache_lock:
+            found = {i: self._cache[i] for i in ids if i in self._cache}
+        missing = sorted(ids - found.keys())
+        if not missing:
+            return found
+        bd = t.bodies.c
+        rows = conn.execute(select(bd.id, bd.revision, bd.rv_at,
+                                   cast(bd.body, Text).label("text"))
+                            .where(bd.id.in_(missing))).all()
+        made = {int(row.id): template(row.text, row.rv_at, row.revision) for row in rows}
+        with self._cache_lock:
+            self._cache.update(made)
+            while len(self._cache) > _TEMPLATES:
+                self._cache.popitem(last=False)
+        return {**found, **made}
 
     @staticmethod
     def _check_not_pruned(conn: Connection, since: int) -> None:
@@ -540,6 +589,12 @@ class SqlResourceStore(ResourceStore):
             count = conn.execute(delete(t.events).where(cols.revision <= newest)).rowcount
             conn.execute(update(t.revision).where(t.revision.c.id == 1)
                          .values(pruned_through=newest))
+            # Bodies that only the compacted entries referred to (older versions of an
+            # object's spec and metadata, and deleted objects).
+            bd = t.bodies.c
+            conn.execute(delete(t.bodies).where(
+                ~exists().where(t.resources.c.body_id == bd.id),
+                ~exists().where(cols.body_id == bd.id)))
         return int(count or 0)
 
     def namespaces(self) -> builtins.list[str]:
