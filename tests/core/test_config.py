@@ -125,8 +125,6 @@ def test_a_client_refuses_to_start_a_background_server_with_a_bad_value(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="the pipelines controller still reads KETCH_CPUS with float() "
-                          "(its Slots budget goes with issue 11's pipeline work)", strict=False)
 def test_a_server_with_half_a_core_runs_jobs(tmp_path: Path, server_factory: object) -> None:
     """``500m`` (a documented form) starts every component's controller, and a Job that
     asks for a quarter core runs."""
