@@ -23,7 +23,6 @@ import importlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 if TYPE_CHECKING:
@@ -201,6 +200,10 @@ def load_components() -> list[Component]:
 
     Loading one imports its ``component.py`` only; a component whose declaration is
     made of references costs nothing more until the server resolves it."""
+    # Imported here, not at the top: importlib.metadata costs 20-50 ms, and every
+    # ``ketch`` command imports this module while only some read the declarations.
+    from importlib.metadata import entry_points
+
     found: dict[str, Component] = {}
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         component = ep.load()

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ketch.core.component_backoff import backoff_delay
 from ketch.core.errors import ConflictError
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ class WorkQueue:
             failures = self._failures.get(key, 0)
             self._failures[key] = failures + 1
             self._dirty.discard(key)
-        self.add_after(key, min(self._base * 2**min(failures, 64), self._max))
+        self.add_after(key, backoff_delay(failures + 1, base=self._base, cap=self._max))
 
     def failures(self, key: ObjectKey) -> int:
         """Consecutive failures of ``key`` since it last succeeded."""
