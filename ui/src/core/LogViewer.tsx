@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from "react";
 import { ApiError, fetchLog, streamLog } from "./api";
+import { useChanged } from "./useChanged";
 
 /** Text the page already shows elsewhere: folded where the log ends with it. */
 export interface LogFold {
@@ -17,17 +18,24 @@ export interface LogFold {
 export function LogViewer({ url, follow, fold }: { url: string; follow: boolean; fold?: LogFold }) {
   const [text, setText] = useState("");
   const [unfolded, setUnfolded] = useState(false);
-  const [status, setStatus] = useState<"loading" | "streaming" | "done" | "error">("loading");
+  const [status, setStatus] = useState<"loading" | "streaming" | "done" | "error">(follow ? "streaming" : "loading");
   const [error, setError] = useState<string | null>(null);
   const preRef = useRef<HTMLPreElement>(null);
   const stickRef = useRef(true);
 
-  useEffect(() => {
-    const controller = new AbortController();
+  if (useChanged(`${follow}\n${url}`)) {
     setError(null);
     if (follow) {
       setText("");
       setStatus("streaming");
+    } else {
+      setStatus("loading");
+    }
+  }
+
+  useEffect(() => {
+    const controller = new AbortController();
+    if (follow) {
       streamLog(url, (chunk) => setText((t) => t + chunk), controller.signal)
         .then(() => !controller.signal.aborted && setStatus("done"))
         .catch((e: Error) => {
@@ -36,7 +44,6 @@ export function LogViewer({ url, follow, fold }: { url: string; follow: boolean;
           setError(e.message);
         });
     } else {
-      setStatus("loading");
       fetchLog(url, controller.signal)
         .then((t) => {
           setText(t);

@@ -276,12 +276,24 @@ export function registryUrl(path: string, params: ListParams = {}): string {
   return `${REGISTRY_BASE}${path}${qs ? `?${qs}` : ""}`;
 }
 
-export async function getRegistryList<T>(
+/** `url` (a registryUrl) asking for the page after `nextPageToken`. */
+export function withPageToken(url: string, nextPageToken: string): string {
+  const u = new URL(url, "http://dashboard");
+  u.searchParams.set("nextPageToken", nextPageToken);
+  return u.pathname + u.search;
+}
+
+export function getRegistryList<T>(
   path: string,
   params: ListParams,
   signal?: AbortSignal,
 ): Promise<RegistryList<T>> {
-  const body = await getJSON<Partial<RegistryList<T>>>(registryUrl(path, params), signal);
+  return getRegistryListAt<T>(registryUrl(path, params), signal);
+}
+
+/** One page of a registry list at `url`, its paging fields filled in where the server left them out. */
+export async function getRegistryListAt<T>(url: string, signal?: AbortSignal): Promise<RegistryList<T>> {
+  const body = await getJSON<Partial<RegistryList<T>>>(url, signal);
   const items = body.items ?? [];
   return {
     items,

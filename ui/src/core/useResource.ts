@@ -2,6 +2,7 @@
 // gives the resourceVersion to start from), then follow the watch stream for
 // that name only. A broken stream is re-listed and re-opened after a back-off.
 import { useEffect, useState } from "react";
+import { useChanged } from "./useChanged";
 import { type KindInfo, type Resource, type ResourceList, type WatchEvent, collectionUrl, getJSON } from "./api";
 
 export interface ResourceState {
@@ -15,17 +16,19 @@ export interface ResourceState {
 export function useResource(kind: KindInfo, namespace: string, name: string): ResourceState {
   const [state, setState] = useState<ResourceState>({ object: null, error: null, loading: true, missing: false });
   const base = collectionUrl(kind, namespace);
+  if (useChanged(`${kind.kind}\n${base}\n${name}`)) {
+    setState({ object: null, error: null, loading: true, missing: false });
+  }
 
   useEffect(() => {
     let cancelled = false;
     let es: EventSource | null = null;
     let timer = 0;
     const controller = new AbortController();
-    setState({ object: null, error: null, loading: true, missing: false });
     const selector = `metadata.name=${name}`;
 
     const start = async (attempt: number) => {
-      let rv = "";
+      let rv: string;
       try {
         const q = new URLSearchParams({ fieldSelector: selector });
         const list = await getJSON<ResourceList>(`${base}?${q.toString()}`, controller.signal);

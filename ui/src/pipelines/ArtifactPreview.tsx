@@ -4,6 +4,7 @@
 // React elements, a dataset's first rows as a table, a directory's entries.
 import { useEffect, useState } from "react";
 import { type ArtifactInfo, artifactText, describeArtifact } from "../core/api";
+import { useChanged } from "../core/useChanged";
 import { Markdown } from "../core/Markdown";
 import {
   type ConfidencePoint,
@@ -67,10 +68,10 @@ function useArtifactContent(uri: string | undefined, wanted: boolean) {
     error?: string;
     loading: boolean;
   }>({ loading: wanted });
+  if (useChanged(`${wanted}\n${uri ?? ""}`) && uri && wanted) setState({ loading: true });
   useEffect(() => {
     if (!uri || !wanted) return;
     const controller = new AbortController();
-    setState({ loading: true });
     (async () => {
       const info = await describeArtifact(uri, controller.signal);
       if (info.type !== "file") return { info, loading: false };
@@ -182,6 +183,8 @@ function ContentPreview({
       </div>
     );
   }
+  // Control characters (not tab, newline, CR, form feed) mark binary content.
+  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x08\x0e-\x1f]/.test(text.slice(0, 2048))) {
     return <p className="muted small">Binary content, {info?.size ?? "?"} bytes.</p>;
   }

@@ -24,7 +24,7 @@ interface VersionSpec {
 }
 
 function versionSpec(v: Resource): VersionSpec {
-  return (v.spec ?? {}) as VersionSpec;
+  return (v.spec ?? {});
 }
 
 function catalogPath(r: Resource): string {

@@ -16,6 +16,7 @@ import {
   runStatus,
 } from "./pipelineTypes";
 import { duration, timestamp } from "../core/format";
+import { useNow } from "../core/useNow";
 
 type Row = [string, unknown[]];
 
@@ -146,7 +147,7 @@ export function RunComparePage({ ids }: { ids: string[] }) {
   }, [key]);
 
   const shown = runs.filter((r): r is Resource => r !== null);
-  const now = Date.now();
+  const now = useNow(1000);
   const overview: Row[] = [
     ["Pipeline", shown.map(pipelineOf)],
     ["Experiment", shown.map((r) => runSpec(r).experiment ?? undefined)],

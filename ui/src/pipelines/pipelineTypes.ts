@@ -145,11 +145,11 @@ export const EXPERIMENT_KIND = pipelinesKind("Experiment", "experiments");
 export const RECURRING_KIND = pipelinesKind("RecurringRun", "recurringruns");
 
 export function runSpec(r: Resource): RunSpec {
-  return (r.spec ?? {}) as RunSpec;
+  return (r.spec ?? {});
 }
 
 export function runStatus(r: Resource): RunStatus {
-  return (r.status ?? {}) as RunStatus;
+  return (r.status ?? {});
 }
 
 export const TERMINAL_RUN_PHASES = new Set(["Succeeded", "Failed", "Cancelled"]);

@@ -3,6 +3,7 @@ import { ApiError, type ModelVersion, type RegisteredModel, getRegisteredModel }
 import { LabelChips, PropertiesTable, RegistryStateBadge, labelsOf, usePagedList, versionPath } from "./Registry";
 import { Facts, Link } from "../core/Widgets";
 import { fromEpoch, timestamp } from "../core/format";
+import { useChanged } from "../core/useChanged";
 import { navigate } from "../core/router";
 
 const VERSION_PARAMS = { pageSize: 50, orderBy: "CREATE_TIME", sortOrder: "DESC" } as const;
@@ -15,11 +16,13 @@ export function useRegistryObject<T>(
   const [obj, setObj] = useState<T | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [missing, setMissing] = useState(false);
-  useEffect(() => {
-    const controller = new AbortController();
+  if (useChanged(id)) {
     setObj(null);
     setError(null);
     setMissing(false);
+  }
+  useEffect(() => {
+    const controller = new AbortController();
     get(id, controller.signal)
       .then(setObj)
       .catch((e: Error) => {

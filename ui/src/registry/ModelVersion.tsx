@@ -307,7 +307,7 @@ function ArtifactCard({ artifact: a }: { artifact: Artifact }) {
   for (const [field, label] of ARTIFACT_FIELDS) {
     const v = a[field];
     if (v === undefined || v === null || v === "") continue;
-    rows.push([label, <span key={field} className="mono wrap" data-field={field}>{String(v)}</span>]);
+    rows.push([label, <span key={field} className="mono wrap" data-field={field}>{typeof v === "string" ? v : JSON.stringify(v)}</span>]);
   }
   const props = propertiesOf(a.customProperties);
   return (

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useRef, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import {
   type ModelVersion,
   type RegisteredModel,
@@ -59,11 +59,12 @@ export function ModelsPage() {
   );
   const now = useNow(5000);
 
-  // Every label seen so far is offered as a filter chip.
-  const seen = useRef(new Set<string>());
-  for (const m of items) for (const l of labelsOf(m.customProperties)) seen.current.add(l);
-  for (const l of labels) seen.current.add(l);
-  const knownLabels = [...seen.current].sort((a, b) => a.localeCompare(b));
+  // Every label seen so far is offered as a filter chip (kept while a filter
+  // narrows the list), added during render when new ones show up.
+  const [seen, setSeen] = useState<ReadonlySet<string>>(() => new Set());
+  const shownLabels = [...items.flatMap((m) => labelsOf(m.customProperties)), ...labels];
+  if (shownLabels.some((l) => !seen.has(l))) setSeen(new Set([...seen, ...shownLabels]));
+  const knownLabels = [...new Set([...seen, ...shownLabels])].sort((a, b) => a.localeCompare(b));
   const active = new Set(labels);
   const toggleLabel = (l: string) =>
     setLabels((cur) => (cur.includes(l) ? cur.filter((x) => x !== l) : [...cur, l]));

@@ -4,9 +4,11 @@ import {
   type CustomProperties,
   type ListParams,
   type MetadataValue,
-  getRegistryList,
+  getRegistryListAt,
   registryUrl,
+  withPageToken,
 } from "../core/api";
+import { useChanged } from "../core/useChanged";
 
 export function modelPath(id: string): string {
   return `/models/${encodeURIComponent(id)}`;
@@ -165,16 +167,21 @@ export function usePagedList<T>(path: string | null, params: ListParams): Paged<
   const [loading, setLoading] = useState(path !== null);
   const [error, setError] = useState<string | null>(null);
   const generation = useRef(0);
-  const paramsRef = useRef(params);
-  paramsRef.current = params;
+  if (useChanged(key)) {
+    setItems([]);
+    setToken("");
+    setError(null);
+    setLoading(path !== null);
+  }
 
+  // `key` is the whole request (path and parameters), so a new params object
+  // with the same values fetches nothing again.
   const fetchPage = useCallback(
     (pageToken: string, reset: boolean) => {
-      if (path === null) return () => undefined;
+      if (key === "") return () => undefined;
       const gen = reset ? ++generation.current : generation.current;
       const controller = new AbortController();
-      setLoading(true);
-      getRegistryList<T>(path, { ...paramsRef.current, nextPageToken: pageToken }, controller.signal)
+      getRegistryListAt<T>(pageToken ? withPageToken(key, pageToken) : key, controller.signal)
         .then((page) => {
           if (gen !== generation.current) return;
           setItems((prev) => (reset ? page.items : [...prev, ...page.items]));
@@ -193,15 +200,13 @@ export function usePagedList<T>(path: string | null, params: ListParams): Paged<
     [key],
   );
 
-  useEffect(() => {
-    setItems([]);
-    setToken("");
-    setError(null);
-    return fetchPage("", true);
-  }, [fetchPage]);
+  // The first page: `loading` was set when the key changed.
+  useEffect(() => fetchPage("", true), [fetchPage]);
 
   const loadMore = useCallback(() => {
-    if (token && !loading) fetchPage(token, false);
+    if (!token || loading) return;
+    setLoading(true);
+    fetchPage(token, false);
   }, [fetchPage, token, loading]);
 
   return { items, loading, error, hasMore: token !== "", loadMore };

@@ -44,7 +44,7 @@ export interface IsvcStatus {
 }
 
 export function isvcStatus(r: Resource): IsvcStatus {
-  return (r.status ?? {}) as IsvcStatus;
+  return (r.status ?? {});
 }
 
 /** "Ready", or the Ready condition's reason (Loading, ModelLoadFailed...), or "Pending". */

@@ -2,6 +2,7 @@
 // Prometheus endpoint (/serving/{ns}/{name}/metrics) every two seconds.
 import { useEffect, useRef, useState } from "react";
 import { ApiError, fetchLog } from "../core/api";
+import { useChanged } from "../core/useChanged";
 import { Sparkline } from "./Sparkline";
 import { type Point, type Scrape, between, parsePrometheus, summarize } from "./servingMetrics";
 
@@ -29,10 +30,10 @@ export function useServingMetrics(namespace: string, name: string): ServingMetri
   const prev = useRef<Scrape | null>(null);
   const url = `/serving/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/metrics`;
 
+  if (useChanged(url)) setPoints([]);
   useEffect(() => {
     const controller = new AbortController();
     prev.current = null;
-    setPoints([]);
     const poll = async () => {
       try {
         const text = await fetchLog(url, controller.signal);

@@ -3,6 +3,7 @@
 // as sent back (errors too, with their status code).
 import { useEffect, useState } from "react";
 import { getJSON, postRaw } from "../core/api";
+import { useChanged } from "../core/useChanged";
 
 interface TensorMeta {
   name: string;
@@ -70,10 +71,10 @@ export function TryIt({ namespace, name, ready }: { namespace: string; name: str
     return () => controller.abort();
   }, [base, name, ready]);
 
+  if (useChanged(`${base}\n${model}`)) setMetaError(null);
   useEffect(() => {
     if (!model) return;
     const controller = new AbortController();
-    setMetaError(null);
     getJSON<ModelMeta>(`${base}/v2/models/${encodeURIComponent(model)}`, controller.signal)
       .then((m) => {
         setMeta(m);
