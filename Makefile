@@ -46,7 +46,7 @@ UI_SOURCES := $(shell find ui/src ui/public 2>/dev/null) \
 # Rebuild the dashboard if its output was deleted even though the stamp is fresh.
 UI_FORCE   := $(if $(wildcard $(STATIC_DIR)/*),,FORCE)
 
-.PHONY: help install install-python install-ui check-venv lock up test test-fast test-deps lint bench clean FORCE
+.PHONY: help install install-python install-ui check-venv lock up test test-fast test-ui test-deps lint lint-ui bench clean FORCE
 
 help: ## list targets
 	@echo "ketch make targets:"
@@ -125,8 +125,9 @@ up: install ## start ketch (http://127.0.0.1:8080; PORT=9000 to change)
 
 # --- checks ------------------------------------------------------------------
 
-test: install ## lint, install postgresql/chromium if missing, run the whole pytest suite
+test: install ## lint, the dashboard's unit tests, install postgresql/chromium if missing, run the whole pytest suite
 	$(MAKE) lint
+	$(MAKE) test-ui
 	$(MAKE) test-deps
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
@@ -145,9 +146,21 @@ test-deps: ## apt-get install postgresql and chromium where missing
 	  echo "test-deps: postgresql and chromium already installed"; \
 	fi
 
-lint: install-python ## ruff check + mypy (strict, config in pyproject.toml)
+lint: install-python ## ruff check + mypy (strict, config in pyproject.toml) + the dashboard's ESLint
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
+	$(MAKE) lint-ui
+
+ifeq ($(UI_PRESENT),)
+lint-ui test-ui:
+	@echo "NOTE: ui/package.json not found - no dashboard to lint or test."
+else
+lint-ui: $(STAMPS)/npm-ci ## ESLint (typescript-eslint, react-hooks) over ui/, no warnings allowed
+	cd ui && npm run --silent lint
+
+test-ui: $(STAMPS)/npm-ci ## the dashboard's Vitest unit tests (ui/test/)
+	cd ui && npm test --silent
+endif
 
 bench: install ## run benchmarks/core.py and benchmarks/serving.py (installs wrk if missing)
 	$(VPY) benchmarks/core.py
