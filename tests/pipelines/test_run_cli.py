@@ -176,11 +176,13 @@ def test_install_packages_runs_steps_in_a_cached_venv(ketch_server: Any,
     assert run["status"]["outputs"]["parameters"] == {"Output": "answer = 1"}
     conditions = {c["type"]: c for c in run["status"]["tasks"]["render"]["conditions"]}
     assert conditions["PackagesInstalled"]["status"] == "True"
-    venvs = list((ketch_server.home / "pipelines" / "venvs").iterdir())
+    # Built where the step's unit ran (the local executor's venv cache), once.
+    venvs = sorted(ketch_server.home.glob("**/venvs/*/ready"))
+    assert len(venvs) == 1
     second = ketch(ketch_server, "run", str(pipeline), "--install-packages", "--no-cache",
                    "--wait")
     assert second.returncode == 0, second.stderr
-    assert list((ketch_server.home / "pipelines" / "venvs").iterdir()) == venvs
+    assert sorted(ketch_server.home.glob("**/venvs/*/ready")) == venvs
 
 
 IMPORTER_METADATA = textwrap.dedent('''

@@ -24,7 +24,6 @@ from ketch.pipelines._ir import PipelineSpec, parse_pipeline_spec
 from ketch.pipelines._kind import PIPELINE_RUN, TERMINAL_PHASES, flatten_tasks
 from ketch.pipelines._launch import run_of
 from ketch.pipelines._lineage import RunLineage
-from ketch.pipelines._packages import VenvCache
 
 __all__ = ["FINALIZER", "PipelineRunController"]
 
@@ -58,7 +57,6 @@ class PipelineRunController(Controller):
         # reconcile works on it; put back only after a write succeeded.
         self._held: dict[ObjectKey, Resource] = {}
         self._lock = threading.Lock()
-        self.venvs = VenvCache(runtime.settings.home / "pipelines" / "venvs")
         self._unsubscribe = runtime.executor.subscribe(self._on_exit)
 
     def _on_exit(self, unit: str) -> None:
@@ -150,7 +148,7 @@ class PipelineRunController(Controller):
                                self.store, namespace=obj.namespace, pipeline=spec.name,
                                run=obj.name, contexts=status.setdefault("engine", {})
                                .setdefault("contexts", {})),
-                           venvs=self.venvs, cancel=bool(obj.spec.get("cancel")))
+                           cancel=bool(obj.spec.get("cancel")))
         result = engine.step(params)
         if engine.slots_full:
             with self._lock:

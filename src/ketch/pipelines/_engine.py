@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ketch.core.errors import InvalidError
-from ketch.core.executors import ResourceRequest, UnitState, WorkUnit
+from ketch.core.executors import ResourceRequest, RuntimeEnv, UnitState, WorkUnit
 from ketch.core.resources import now, set_condition
 from ketch.pipelines._inputs import (
     coerce_parameter,
@@ -60,7 +60,6 @@ if TYPE_CHECKING:
     from ketch.core.artifacts import ArtifactStore
     from ketch.core.executors import Executor, Handle, UnitStatus
     from ketch.pipelines._lineage import RunLineage
-    from ketch.pipelines._packages import VenvCache
 
 __all__ = ["RunContext", "RunEngine", "StepResult"]
 
@@ -105,7 +104,7 @@ class _Scope:
 class RunEngine:
     def __init__(self, spec: PipelineSpec, ctx: RunContext, tasks: dict[str, Any], *,
                  executor: Executor, artifacts: ArtifactStore, lineage: RunLineage | None,
-                 venvs: VenvCache | None = None, cancel: bool = False) -> None:
+                 cancel: bool = False) -> None:
         self.spec = spec
         self.ctx = ctx
         self.tasks = tasks
@@ -118,7 +117,6 @@ class RunEngine:
         # Lineage writes wait for the end of the pass: the next step starts first, so a
         # database write is off the path from one step's exit to the next one's start.
         self._records: list[Callable[[], None]] = []
-        self.venvs = venvs
         self.cancel = cancel
         self.failed = False
         # Set when the executor had no room for a step: later steps of this pass wait
@@ -370,9 +368,6 @@ class RunEngine:
         container = executor.container
         assert container is not None
         lightweight = lightweight_entry(list(container.command), list(container.args))
-        python = self._step_python(container.command, st, path) if lightweight else None
-        if python == "":
-            return  # its packages are still being installed, or failed to
         attempt = int(st.get("attempts") or 0) + 1
         unit = unit_id(self.ctx.uid, path, attempt)
         # The id is the claim: a control plane that died between submit and its status
@@ -389,8 +384,7 @@ class RunEngine:
             return
         memory = memory_limit(container.resources)
         if handle is None:
-            work = self._unit(unit, container, lightweight, python, inputs, meta, path,
-                              attempt, st)
+            work = self._unit(unit, container, lightweight, inputs, meta, path, attempt, st)
             if work is None:
                 return
             handle = self._submit(work, st)
@@ -415,8 +409,8 @@ class RunEngine:
                           f"{container.image!r} not used")
 
     def _unit(self, unit: str, container: Any, lightweight: tuple[str, str] | None,
-              python: str | None, inputs: dict[str, Any], meta: str, path: str,
-              attempt: int, st: dict[str, Any]) -> WorkUnit | None:
+              inputs: dict[str, Any], meta: str, path: str, attempt: int,
+              st: dict[str, Any]) -> WorkUnit | None:
         """The executor unit of one attempt (None: the step failed before it started)."""
         remote = is_remote(self.ctx.artifact_root)
         if not remote:
@@ -426,7 +420,8 @@ class RunEngine:
             for arts in inputs["outputs"]["artifacts"].values():
                 Path(arts["artifacts"][0]["uri"]).parent.mkdir(parents=True, exist_ok=True)
         env = {**self.ctx.env, **container.env, "KETCH_PIPELINE_TASK": path}
-        if lightweight is not None and python is None:
+        packages = self._packages(container.command, st) if lightweight else None
+        if lightweight is not None and packages is None:
             # Its packages_to_install are not installed: an ImportError then says so.
             reqs = requirements_of(list(container.command))
             if reqs is not None:
@@ -439,14 +434,14 @@ class RunEngine:
             source, function = lightweight
             return python_unit(unit, {"executorInput": inputs, "store": store, "python": {
                 "source": source, "function": function}}, env=env, resources=resources,
-                log=log, python=python)
+                log=log, packages=packages, preload=_preload(store))
         argv = [*container.command, *container.args]
         runtime = self._runtime(path.rsplit("/", 1)[-1], path)
         if remote:
             # Placeholders are resolved in the unit, against its own mount root.
             return python_unit(unit, {"executorInput": inputs, "store": store, "argv": argv,
                                       "runtime": runtime}, env=env, resources=resources,
-                               log=log)
+                               log=log, preload=_preload(store))
         try:
             argv = resolve_placeholders(argv, inputs, runtime)
         except InvalidError as err:
@@ -482,30 +477,17 @@ class RunEngine:
             self.failed = True
             return None
 
-    def _step_python(self, command: tuple[str, ...], st: dict[str, Any],
-                     path: str) -> str | None:
-        """The interpreter for a step: None for the executor's own, a venv's python when
-        the run installs packages, "" while that venv is being built (or it failed)."""
-        if not self.ctx.install_packages or self.venvs is None:
+    def _packages(self, command: tuple[str, ...], st: dict[str, Any]) -> RuntimeEnv | None:
+        """The venv a step asks for when the run installs packages: built by the
+        executor where the unit runs, once per requirement set (``RuntimeEnv``)."""
+        if not self.ctx.install_packages:
             return None
         reqs = requirements_of(list(command))
         if reqs is None:
             return None
-        python, error = self.venvs.python_for(reqs)
-        if error is not None:
-            self._mark(st, "Failed", error)
-            self.failed = True
-            self._record(lambda lineage: lineage.failed(path, st))
-            return ""
-        if python is None:
-            if not any(c.get("type") == "PackagesInstalled" for c in st.get("conditions", [])):
-                set_condition(st, "PackagesInstalled", False, "Installing",
-                              "installing " + " ".join(reqs.packages))
-                self.changed = True
-            self._wake_in(1.0)
-            return ""
-        set_condition(st, "PackagesInstalled", True, "Installed", " ".join(reqs.packages))
-        return python
+        set_condition(st, "PackagesInstalled", False, "Installing",
+                      "installing " + " ".join(reqs.packages))
+        return RuntimeEnv(packages=reqs.packages, index_urls=reqs.index_urls)
 
     def _running_step(self, task: TaskSpec, st: dict[str, Any], path: str) -> None:
         attempts = int(st.get("attempts") or 1)
@@ -526,6 +508,11 @@ class RunEngine:
             self.ended.append(handle)
         st.pop("unit", None)
         self.changed = True
+        if any(c.get("type") == "PackagesInstalled" for c in st.get("conditions") or []):
+            failed = status.reason == "RuntimeEnvFailed"
+            set_condition(st, "PackagesInstalled", not failed,
+                          "Failed" if failed else "Installed", status.message if failed
+                          else "installed in the step's virtualenv")
         if status.state is UnitState.SUCCEEDED:
             try:
                 meta = under(output_root(st), META_DIR, f"attempt-{attempts}",
@@ -686,6 +673,18 @@ def _first_failure(tasks: dict[str, Any]) -> str | None:
         if st.get("phase") == "Failed" and st.get("message"):
             return f"task {path.rsplit('/', 1)[-1]}: {st['message']}"
     return None
+
+
+def _preload(store: str | None) -> tuple[str, ...]:
+    """What a warm interpreter may import ahead of a staged step: the remote store's
+    filesystem (s3fs takes about a second to import)."""
+    if store is None:
+        return ()
+    return ("ketch.pipelines._staging", *_FILESYSTEMS.get(store.split("://", 1)[0], ()))
+
+
+_FILESYSTEMS = {"s3": ("s3fs",), "s3a": ("s3fs",), "gs": ("gcsfs",), "gcs": ("gcsfs",),
+                "az": ("adlfs",), "abfs": ("adlfs",)}
 
 
 def _tail(executor: Executor, handle: Handle) -> str:

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
 from collections.abc import Mapping
 from typing import Any
 
-from ketch.core.executors import PythonEntry, ResourceRequest, WorkUnit
+from ketch.core.executors import PythonEntry, ResourceRequest, RuntimeEnv, WorkUnit
 
 __all__ = ["ENTRY_MODULE", "command_unit", "log_key", "python_unit", "unit_id"]
 
@@ -53,15 +52,13 @@ def log_key(namespace: str, run: str, uid: str, path: str, attempt: int) -> str:
 
 
 def python_unit(unit: str, argument: Mapping[str, Any], *, env: Mapping[str, str],
-                resources: ResourceRequest, log: str, python: str | None = None,
+                resources: ResourceRequest, log: str, packages: RuntimeEnv | None = None,
                 preload: tuple[str, ...] = ()) -> WorkUnit:
-    """The step as a call of ``_unit.run_step(argument)``. ``python``: a venv's own
-    interpreter to run it from (a fresh process, never the warm one)."""
-    if python is not None or not _WARM:
-        return WorkUnit(unit_id=unit, command=[python or sys.executable, "-m", ENTRY_MODULE,
-                                               _json(argument)],
-                        env=dict(env), resources=resources, log_key=log)
+    """The step as a call of ``_unit.run_step(argument)``, which the backend may fork
+    from a warm interpreter that imported the executor (and ``preload``) already.
+    ``packages``: the venv it runs in, which the backend builds where the unit runs."""
     return WorkUnit(unit_id=unit, env=dict(env), resources=resources, log_key=log,
+                    runtime_env=packages,
                     python=PythonEntry(module=ENTRY_MODULE, function="run_step",
                                        argument=dict(argument),
                                        preload=("ketch.pipelines.executor", *preload)))
@@ -71,14 +68,3 @@ def command_unit(unit: str, argv: list[str], *, env: Mapping[str, str],
                  resources: ResourceRequest, log: str) -> WorkUnit:
     return WorkUnit(unit_id=unit, command=list(argv), env=dict(env), resources=resources,
                     log_key=log)
-
-
-def _json(argument: Mapping[str, Any]) -> str:
-    import json
-
-    return json.dumps(argument, separators=(",", ":"))
-
-
-# Whether the executor takes PythonEntry units (the warm path); until the local
-# backend does, a lightweight step is a fresh interpreter running the same entry.
-_WARM = False

@@ -24,7 +24,6 @@ artifact store and never from this host's disk. The unit's exit code is the step
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import sys
@@ -34,7 +33,7 @@ from typing import Any
 
 from ketch.pipelines._packages import NOT_INSTALLED_ENV, not_installed_hint
 
-__all__ = ["main", "run_step"]
+__all__ = ["run_step"]
 
 
 def run_step(argument: Mapping[str, Any]) -> int:
@@ -98,17 +97,3 @@ def _guarded(run: Any) -> int:
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m ketch.pipelines._unit ARGUMENT_JSON``: the same step from a fresh
-    interpreter (a venv's own python, or a backend with no warm pool)."""
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m ketch.pipelines._unit ARGUMENT_JSON", file=sys.stderr)
-        return 2
-    return run_step(json.loads(args[0]))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
