@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_engine_container import chain_ir, finished, run_doc
 
 from conftest import ServerProcess, wait_for
 from ketch.pipelines._launch import log_key
-from test_engine_container import chain_ir, finished, run_doc
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
