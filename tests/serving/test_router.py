@@ -103,10 +103,12 @@ def test_replicas_share_traffic_and_the_main_server_route_still_works(
             in merged
         assert 'inferenceservice="iris-b",revision="iris-b-predictor-00001",code="200"} 1' \
             in merged
-        # ketch logs: the model server's log.
+        # ketch logs: the model server's log, its storage initializer first, serving at
+        # the address its executor unit was given.
         logs = subprocess.run([sys.executable, "-m", "ketch.cli", "logs", "isvc", "iris"],
                               env=ketch_server.env, capture_output=True, text=True, check=True)
-        assert "KETCH_MODELSERVER_UDS=" in logs.stdout
+        assert "storage-initializer: resolving storageUri" in logs.stdout
+        assert "modelserver: serving 'iris' (V1 and V2) on 127.0.0.1:" in logs.stdout
 
 
 @pytest.mark.usefixtures("stop_services")
