@@ -4,6 +4,7 @@ is on a condition with a timeout."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import textwrap
 import threading
@@ -25,6 +26,7 @@ from ketch.core.executors import (
     UnitStatus,
     WorkUnit,
 )
+from ketch.core.executors._venvs import Requirements
 from ketch.core.executors.local import LocalExecutor
 
 UNITS = textwrap.dedent('''
@@ -64,8 +66,19 @@ UNITS = textwrap.dedent('''
             f.write(str(child.pid))
         time.sleep(60)
 
+    def holds(arg):
+        print("holding", flush=True)
+        block = bytearray(arg.get("mb", 0) << 20)
+        block[::4096] = b"x" * len(block[::4096])  # touch every page: resident
+        time.sleep(arg["seconds"])
+
     def reads(arg):
         print(open(arg["name"]).read())
+''')
+# Preloaded by the worker: 150 MB resident that every child shares.
+BIG = textwrap.dedent('''
+    BLOCK = bytearray(150 << 20)
+    BLOCK[::4096] = b"x" * len(BLOCK[::4096])
 ''')
 # Importing it appends a line to a file: the test counts how often it was imported.
 PRELOAD = textwrap.dedent('''
@@ -104,6 +117,7 @@ def modules(tmp_path: Path) -> Path:
     root.mkdir()
     (root / "unit_mod.py").write_text(UNITS)
     (root / "unit_preload.py").write_text(PRELOAD)
+    (root / "unit_big.py").write_text(BIG)
     return root
 
 
@@ -233,6 +247,27 @@ def test_warm_units_fork_from_the_worker_and_share_its_preloads(
     assert counter.read_text().splitlines() == ["imported", "imported"]
 
 
+def test_a_warm_units_memory_limit_counts_only_what_it_grew(
+        make_executor: Callable[..., LocalExecutor], modules: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker preloads 150 MB; a child forked from it starts with those pages
+    resident but shared, so a 100 MB limit holds for a unit that adds nothing and
+    kills one that adds 200 MB."""
+    monkeypatch.setenv("PYTHONPATH", str(modules))
+    ex = make_executor(warm_pool=True)
+    limit = ResourceRequest(memory=100 << 20)
+    small = ex.submit(unit(modules, "holds", "small", {"seconds": 1.5}, resources=limit,
+                           entry={"preload": ("unit_big",)}))
+    hog = ex.submit(unit(modules, "holds", "hog", {"seconds": 60, "mb": 200},
+                         resources=limit, entry={"preload": ("unit_big",)}))
+    stored = ex.lookup("small")
+    assert stored is not None and stored["warm"] is True
+    status = wait_done(ex, hog)
+    assert (status.state, status.reason) == (UnitState.FAILED, "OOMKilled")
+    assert wait_done(ex, small) == UnitStatus(UnitState.SUCCEEDED, exit_code=0,
+                                              reason="Completed")
+
+
 def test_units_get_their_env_and_cwd_and_never_the_servers_secrets(
         make_executor: Callable[..., LocalExecutor], modules: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -352,3 +387,94 @@ def test_handle_json_is_the_handle(ex: LocalExecutor, modules: Path) -> None:
     wait_done(ex, handle)
     stored = json.loads((Path(handle["dir"]) / "handle.json").read_text())
     assert stored == handle and ex.is_handle(stored)
+
+
+def local_index(root: Path, name: str = "ketch_probe_pkg", version: str = "1.0") -> str:
+    """A PEP 503 index on disk holding one pure-Python wheel, written by hand (a wheel
+    is a zip of the package plus its dist-info): pip installs from it with no network."""
+    import base64
+    import hashlib
+    import zipfile
+
+    dist = f"{name}-{version}"
+    files = {f"{name}/__init__.py": f"VERSION = {version!r}\n",
+             f"{dist}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\n"
+                                          f"Version: {version}\n",
+             f"{dist}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: hand\n"
+                                       "Root-Is-Purelib: true\nTag: py3-none-any\n"}
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest())
+        record.append(f"{path},sha256={digest.decode().rstrip('=')},{len(text.encode())}")
+    record.append(f"{dist}.dist-info/RECORD,,")
+    files[f"{dist}.dist-info/RECORD"] = "\n".join(record) + "\n"
+    project = root / "simple" / name.replace("_", "-")
+    project.mkdir(parents=True)
+    wheel = f"{dist}-py3-none-any.whl"
+    with zipfile.ZipFile(project / wheel, "w") as zf:
+        for path, text in files.items():
+            zf.writestr(path, text)
+    (project / "index.html").write_text(f'<a href="{wheel}">{wheel}</a>\n')
+    (root / "simple" / "index.html").write_text(
+        f'<a href="{name.replace("_", "-")}/">{name}</a>\n')
+    return (root / "simple").as_uri()
+
+
+PROBE = textwrap.dedent('''
+    import sys
+
+    def probe(arg):
+        import ketch_probe_pkg
+        print("probe", ketch_probe_pkg.VERSION, "from venv:", sys.prefix != sys.base_prefix)
+''')
+
+
+@pytest.mark.slow
+def test_runtime_env_packages_run_in_a_venv_built_once(
+        make_executor: Callable[..., LocalExecutor], modules: Path, tmp_path: Path) -> None:
+    """The package is not in ketch's environment; a unit that asks for it runs in a
+    venv built (by the unit's own process, pip's output in its log) from a local index,
+    and a second unit with the same requirements reuses it."""
+    (modules / "probe_mod.py").write_text(PROBE)
+    index = local_index(tmp_path / "index")
+    ex = make_executor(warm_pool=True, venvs_dir=tmp_path / "venvs")
+    env = RuntimeEnv(packages=("ketch-probe-pkg==1.0",), index_urls=(index,))
+    # Hold the venv's build lock: submit must return all the same (the unit's own
+    # process builds the venv, or waits for whoever builds it).
+    (tmp_path / "venvs").mkdir()
+    key = Requirements(env.packages, env.index_urls).key
+    with open(tmp_path / "venvs" / f"{key}.lock", "w") as lockf:
+        fcntl.flock(lockf, fcntl.LOCK_EX)
+        first = ex.submit(WorkUnit(unit_id="v1", env={"PYTHONPATH": str(modules)},
+                                   python=PythonEntry("probe_mod", "probe"), runtime_env=env))
+        wait_for(lambda: "waiting for another unit to build the venv" in log_of(ex, first),
+                 what="the unit to wait for the lock")
+        assert ex.poll(first).state is UnitState.RUNNING
+        fcntl.flock(lockf, fcntl.LOCK_UN)
+    status = wait_done(ex, first, timeout=240)
+    assert status.state is UnitState.SUCCEEDED, log_of(ex, first)
+    text = log_of(ex, first)
+    assert "probe 1.0 from venv: True" in text
+    assert "ketch: building a venv for ketch-probe-pkg==1.0" in text
+    venvs = sorted(p.name for p in (tmp_path / "venvs").iterdir() if p.is_dir())
+    assert len(venvs) == 1
+    second = ex.submit(WorkUnit(unit_id="v2", command=["python", "-c",
+                                                       "import ketch_probe_pkg; print('cmd ok')"],
+                                runtime_env=env))
+    assert wait_done(ex, second, timeout=120).state is UnitState.SUCCEEDED, log_of(ex, second)
+    assert "cmd ok" in log_of(ex, second) and "building" not in log_of(ex, second)
+    assert sorted(p.name for p in (tmp_path / "venvs").iterdir() if p.is_dir()) == venvs
+
+
+@pytest.mark.slow
+def test_a_failed_venv_build_fails_the_unit_as_runtime_env_failed(
+        make_executor: Callable[..., LocalExecutor], tmp_path: Path) -> None:
+    index = local_index(tmp_path / "index")
+    ex = make_executor(venvs_dir=tmp_path / "venvs")
+    handle = ex.submit(WorkUnit(unit_id="bad", python=PythonEntry("json", "dumps"),
+                                runtime_env=RuntimeEnv(packages=("no-such-package-xyz",),
+                                                       index_urls=(index,))))
+    status = wait_done(ex, handle, timeout=240)
+    assert (status.state, status.reason) == (UnitState.FAILED, "RuntimeEnvFailed")
+    assert "installing no-such-package-xyz failed" in status.message
+    assert "No matching distribution found for no-such-package-xyz" in log_of(ex, handle)

@@ -1,6 +1,6 @@
 """The cold path of a Python unit, and a unit's runtime environment.
 
-``python -m ketch.core.executors._entry <unit dir>`` is what the local backend runs
+``python -P .../ketch/core/executors/_entry.py <unit dir>`` is what the local backend runs
 (inside its ``sh`` exit wrapper) for a ``PythonEntry`` unit that is not forked from
 the warm worker, and for any unit with a ``runtime_env``. Everything it needs is in
 ``<unit dir>/entry.json`` (never argv: an argument may hold what ``ps`` must not
@@ -19,17 +19,20 @@ reason ``RuntimeEnvFailed`` (the executor's reason file) and exits 1.
 
 from __future__ import annotations
 
-import contextlib
+# Imports kept to what a trivial unit needs: this program runs as a script
+# (``python -P .../_entry.py``), not ``-m``, so neither the ``ketch`` packages' imports
+# nor ``typing`` are paid on the cold path (tens of milliseconds).
 import json
 import os
 import sys
-import traceback
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # typing itself costs an import
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 __all__ = ["ENTRY_FILE", "PREPARED_ENV", "RuntimeEnvError", "call", "exit_code_of",
-           "record_failure", "stage_working_dir", "working_dir_exists"]
+           "record_failure", "script_argv", "stage_working_dir", "working_dir_exists"]
 
 ENTRY_FILE = "entry.json"
 # Set on the re-exec from a venv's interpreter: the environment is ready, run the entry.
@@ -68,12 +71,16 @@ def call(entry: Mapping[str, Any]) -> int:
         print(stop.code, file=sys.stderr)
         return 1
     except BaseException:
+        import traceback
+
         traceback.print_exc()
         return 1
     finally:
         for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):
+            try:  # noqa: SIM105 - contextlib is one more import on the cold path
                 stream.flush()
+            except (OSError, ValueError):
+                pass
 
 
 def stage_working_dir(uri: str, target: str) -> None:
@@ -106,21 +113,21 @@ def working_dir_exists(uri: str) -> bool:
         return False
 
 
-def record_failure(directory: Path, message: str) -> None:
+def record_failure(directory: str, message: str) -> None:
     # The reason file is the executor's; first reason wins, as there.
-    reason = directory / _REASON_FILE
-    if reason.exists():
+    reason = os.path.join(directory, _REASON_FILE)
+    if os.path.exists(reason):
         return
-    tmp = directory / f".{_REASON_FILE}.{os.getpid()}.tmp"
+    tmp = os.path.join(directory, f".{_REASON_FILE}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps({"reason": "RuntimeEnvFailed", "message": message}),
-                       encoding="utf-8")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"reason": "RuntimeEnvFailed", "message": message}, f)
         os.replace(tmp, reason)
     except OSError:
         pass  # a unit running as another user may not write there; the log says it
 
 
-def _prepare(spec: Mapping[str, Any], directory: Path) -> None:
+def _prepare(spec: Mapping[str, Any], directory: str) -> None:
     """Make the runtime environment ready; execs into a venv when it has packages."""
     runtime = spec.get("runtime") or {}
     uri = runtime.get("workingDirUri")
@@ -129,6 +136,8 @@ def _prepare(spec: Mapping[str, Any], directory: Path) -> None:
     packages = tuple(runtime.get("packages") or ())
     if not packages:
         return
+    from pathlib import Path
+
     from ketch.core.executors._venvs import Requirements, VenvCache, VenvError
 
     reqs = Requirements(packages, tuple(runtime.get("indexUrls") or ()))
@@ -150,15 +159,22 @@ def _prepare(spec: Mapping[str, Any], directory: Path) -> None:
             print(f"ketch: cannot run {argv[0]!r}: {err}", file=sys.stderr)
             sys.exit(127)
     python = str(venv / "bin" / "python")
-    os.execve(python, [python, "-m", "ketch.core.executors._entry", str(directory)], env)
+    os.execve(python, [python, *script_argv(directory)[1:]], env)
+
+
+def script_argv(directory: str) -> list[str]:
+    """The argv that runs this program for the unit in ``directory``. ``-P``: the
+    script's own directory (this package's) must not land on sys.path."""
+    return [sys.executable, "-P", os.path.abspath(__file__), str(directory)]
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m ketch.core.executors._entry <unit dir>", file=sys.stderr)
+        print("usage: python -P .../_entry.py <unit dir>", file=sys.stderr)
         return 2
-    directory = Path(argv[0])
-    spec = json.loads((directory / ENTRY_FILE).read_text(encoding="utf-8"))
+    directory = argv[0]
+    with open(os.path.join(directory, ENTRY_FILE), encoding="utf-8") as f:
+        spec = json.load(f)
     if not os.environ.get(PREPARED_ENV):
         try:
             _prepare(spec, directory)
@@ -173,8 +189,8 @@ def main(argv: list[str]) -> int:
         except OSError as err:
             print(f"ketch: cannot run {argv_[0]!r}: {err}", file=sys.stderr)
             return 127
-    # ``-m`` put this program's directory first on sys.path; the unit sees its cwd.
-    sys.path[0] = os.getcwd()
+    # What ``python -m`` would give the unit: its cwd first on sys.path.
+    sys.path.insert(0, os.getcwd())
     return call(spec["python"])
 
 

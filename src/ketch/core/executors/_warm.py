@@ -18,7 +18,8 @@ The worker is single-threaded by design: forking a process with threads is unsaf
 
 Wire format, one JSON object per line. Request: ``{"seq", "unit", "dir", "env",
 "cwd", "python": {"module", "function", "argument"}, "preload": [...],
-"workingDirUri"}``. Replies: ``{"seq", "pid", "createTime"}`` once the child exists
+"workingDirUri"}``. Replies: ``{"seq", "pid", "createTime",
+"inheritedRss"}`` once the child exists
 (or ``{"seq", "error"}``), and ``{"unit", "pid", "rc"}`` when a child ends.
 """
 
@@ -98,9 +99,10 @@ class WarmPool:
             self._reply = {"seq": -1, "error": "the warm worker exited"}
             self._replied.notify_all()
 
-    def start(self, request: Mapping[str, Any]) -> tuple[int, float] | None:
-        """Fork a child for ``request``; its ``(pid, createTime)``, or None when the
-        worker cannot do it (the caller starts the unit cold)."""
+    def start(self, request: Mapping[str, Any]) -> tuple[int, float, int] | None:
+        """Fork a child for ``request``; its ``(pid, createTime, inheritedRss)`` (the
+        worker's resident bytes the child starts with), or None when the worker cannot
+        do it (the caller starts the unit cold)."""
         with self._lock:
             if self.broken:
                 return None
@@ -128,7 +130,7 @@ class WarmPool:
                 log.warning("warm pool failed (%s); this unit starts cold", why)
                 self._kill()  # the next unit starts a fresh worker
                 return None
-            return int(reply["pid"]), float(reply["createTime"])
+            return int(reply["pid"]), float(reply["createTime"]), int(reply["inheritedRss"])
 
     def _kill(self) -> None:
         if self._proc is not None:
@@ -190,7 +192,7 @@ def _child(request: dict[str, Any], keep: tuple[int, ...]) -> None:
                 _entry.stage_working_dir(str(uri), os.getcwd())
             except _entry.RuntimeEnvError as err:
                 print(f"ketch: {err}", file=sys.stderr)
-                _entry.record_failure(Path(directory), str(err))
+                _entry.record_failure(directory, str(err))
                 raise SystemExit(1) from None
         rc = _entry.call(request["python"])
     except SystemExit as stop:
@@ -235,6 +237,8 @@ def _serve() -> None:
 
     from ketch.core.executors import _entry  # noqa: F401  (what every child imports)
 
+    me = psutil.Process()
+
     proto = os.dup(1)
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)  # stray prints must not corrupt the protocol
@@ -273,6 +277,7 @@ def _serve() -> None:
                 line, buffer = buffer.split(b"\n", 1)
                 request = json.loads(line)
                 _preload([str(m) for m in request.get("preload") or ()])
+                inherited = me.memory_info().rss
                 try:
                     pid = os.fork()
                 except OSError as err:
@@ -283,7 +288,8 @@ def _serve() -> None:
                 children[pid] = str(request["unit"])
                 # Read before this loop can reap the child, so it is always readable.
                 created = psutil.Process(pid).create_time()
-                send({"seq": request["seq"], "pid": pid, "createTime": created})
+                send({"seq": request["seq"], "pid": pid, "createTime": created,
+                      "inheritedRss": inherited})
         while children:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)

@@ -21,7 +21,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -465,7 +464,7 @@ class LocalExecutor(Executor):
             entry["runtime"] = {"packages": list(packages),
                                 "indexUrls": list(runtime.index_urls),
                                 "venvRoot": str(self.venvs_dir), "workingDirUri": uri}
-        command = (sys.executable, "-m", "ketch.core.executors._entry", str(directory))
+        command = tuple(_entry.script_argv(str(directory)))
         working_dir = str(directory / _WORKDIR) if uri else unit.working_dir
         return replace(unit, command=command, working_dir=working_dir), entry
 
@@ -512,6 +511,9 @@ class LocalExecutor(Executor):
             for stale in (proc.EXIT_FILE, proc.REASON_FILE, proc.CANCELLED_FILE,
                           proc.HANDLE_FILE):
                 (directory / stale).unlink(missing_ok=True)
+        # The log exists once submit returns, as for a spawned unit: logs() reads it
+        # (not the artifact store) before the child's first write.
+        (directory / proc.LOG_FILE).touch()
         with self._lock:
             if self._warm is None:
                 from ketch.core.executors._warm import WarmPool
