@@ -146,9 +146,10 @@ test-deps: ## apt-get install postgresql and chromium where missing
 	  echo "test-deps: postgresql and chromium already installed"; \
 	fi
 
-lint: install-python ## ruff check + mypy (strict, config in pyproject.toml) + the dashboard's ESLint
+lint: install-python ## ruff check + mypy (strict) + lint-imports (layering contracts), configs in pyproject.toml + the dashboard's ESLint
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(MAKE) lint-ui
 
 ifeq ($(UI_PRESENT),)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ketch.cli._describe import describe
-from ketch.cli._output import cell, table
+from ketch.cli.output import cell, table
 from ketch.client import KindRef
 from ketch.core.resources import Resource
 

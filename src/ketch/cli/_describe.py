@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from ketch.cli._output import age, cell
+from ketch.cli.output import age, cell
 from ketch.core.resources import Resource
 
 __all__ = ["describe"]

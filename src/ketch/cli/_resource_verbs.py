@@ -73,7 +73,7 @@ def _where(namespace: str | None, all_namespaces: bool) -> str:
 
 def get_objects(args: Sequence[str], *, namespace: str | None, output: str | None,
                 selector: str | None, all_namespaces: bool, watch: bool) -> None:
-    from ketch.cli._output import dump, table
+    from ketch.cli.output import dump, table
 
     if output not in OUTPUTS:
         raise InvalidError(f"--output {output!r}: choose json, yaml, wide or name")

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from ketch.client._facades import Delegate, build_facade
+from ketch.client._facades import Delegate, MethodNames, build_facade
 from ketch.core.codec import loads
 from ketch.core.config import Settings
 from ketch.core.errors import (
@@ -30,12 +30,17 @@ from ketch.core.errors import (
 )
 from ketch.core.resources import DEFAULT_NAMESPACE, Resource, validate_name
 from ketch.core.rest import RestSession, connect
-from ketch.pipelines.client import PipelinesClient
 
 if TYPE_CHECKING:
+    # Types only: at run time the client imports no component (the facades come from
+    # their declarations), so no component's import of the client makes a cycle.
     from ketch.jobs.client import JobsClient
+    from ketch.pipelines.client import PipelinesClient
+    from ketch.pipelines.client import PipelinesClient as _Kfp
     from ketch.registry.client import ModelRegistry
     from ketch.serving.client import ServingClient
+else:
+    _Kfp = MethodNames()  # _Kfp.list_runs is "list_runs": the delegate's target by name
 
 __all__ = ["Client", "KindRef", "ResourceList", "WatchEvent"]
 
@@ -148,30 +153,30 @@ class Client:
 
     # -- kfp.Client-shaped calls, where they are documented: delegates -----------
 
-    run_pipeline_spec = Delegate("pipelines", PipelinesClient.run_pipeline_spec)
+    run_pipeline_spec = Delegate("pipelines", _Kfp.run_pipeline_spec)
     create_run_from_pipeline_func = Delegate(
-        "pipelines", PipelinesClient.create_run_from_pipeline_func)
+        "pipelines", _Kfp.create_run_from_pipeline_func)
     create_run_from_pipeline_package = Delegate(
-        "pipelines", PipelinesClient.create_run_from_pipeline_package)
-    get_run = Delegate("pipelines", PipelinesClient.get_run)
-    list_runs = Delegate("pipelines", PipelinesClient.list_runs)
-    terminate_run = Delegate("pipelines", PipelinesClient.terminate_run)
-    delete_run = Delegate("pipelines", PipelinesClient.delete_run)
-    wait_for_run_completion = Delegate("pipelines", PipelinesClient.wait_for_run_completion)
-    create_experiment = Delegate("pipelines", PipelinesClient.create_experiment)
-    get_experiment = Delegate("pipelines", PipelinesClient.get_experiment)
-    list_experiments = Delegate("pipelines", PipelinesClient.list_experiments)
-    create_recurring_run = Delegate("pipelines", PipelinesClient.create_recurring_run)
-    get_recurring_run = Delegate("pipelines", PipelinesClient.get_recurring_run)
-    list_recurring_runs = Delegate("pipelines", PipelinesClient.list_recurring_runs)
-    enable_recurring_run = Delegate("pipelines", PipelinesClient.enable_recurring_run)
-    disable_recurring_run = Delegate("pipelines", PipelinesClient.disable_recurring_run)
-    delete_recurring_run = Delegate("pipelines", PipelinesClient.delete_recurring_run)
-    list_pipelines = Delegate("pipelines", PipelinesClient.list_pipelines)
-    get_pipeline = Delegate("pipelines", PipelinesClient.get_pipeline)
-    list_pipeline_versions = Delegate("pipelines", PipelinesClient.list_pipeline_versions)
-    upload_pipeline = Delegate("pipelines", PipelinesClient.upload_pipeline)
-    upload_pipeline_version = Delegate("pipelines", PipelinesClient.upload_pipeline_version)
+        "pipelines", _Kfp.create_run_from_pipeline_package)
+    get_run = Delegate("pipelines", _Kfp.get_run)
+    list_runs = Delegate("pipelines", _Kfp.list_runs)
+    terminate_run = Delegate("pipelines", _Kfp.terminate_run)
+    delete_run = Delegate("pipelines", _Kfp.delete_run)
+    wait_for_run_completion = Delegate("pipelines", _Kfp.wait_for_run_completion)
+    create_experiment = Delegate("pipelines", _Kfp.create_experiment)
+    get_experiment = Delegate("pipelines", _Kfp.get_experiment)
+    list_experiments = Delegate("pipelines", _Kfp.list_experiments)
+    create_recurring_run = Delegate("pipelines", _Kfp.create_recurring_run)
+    get_recurring_run = Delegate("pipelines", _Kfp.get_recurring_run)
+    list_recurring_runs = Delegate("pipelines", _Kfp.list_recurring_runs)
+    enable_recurring_run = Delegate("pipelines", _Kfp.enable_recurring_run)
+    disable_recurring_run = Delegate("pipelines", _Kfp.disable_recurring_run)
+    delete_recurring_run = Delegate("pipelines", _Kfp.delete_recurring_run)
+    list_pipelines = Delegate("pipelines", _Kfp.list_pipelines)
+    get_pipeline = Delegate("pipelines", _Kfp.get_pipeline)
+    list_pipeline_versions = Delegate("pipelines", _Kfp.list_pipeline_versions)
+    upload_pipeline = Delegate("pipelines", _Kfp.upload_pipeline)
+    upload_pipeline_version = Delegate("pipelines", _Kfp.upload_pipeline_version)
 
     def __enter__(self) -> Client:
         return self

@@ -14,7 +14,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from ketch.core.component import Facade, facades, load_components, resolve
 
-__all__ = ["Delegate", "build_facade", "declared_facades"]
+__all__ = ["Delegate", "MethodNames", "build_facade", "declared_facades"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -38,6 +38,14 @@ def build_facade(client: Any, name: str) -> Any:
     return factory(client)
 
 
+class MethodNames:
+    """``MethodNames().list_runs == "list_runs"``: how the client names a facade's
+    methods for its delegates without importing the facade's module at run time."""
+
+    def __getattr__(self, name: str) -> str:
+        return name
+
+
 class Delegate(Generic[P, R]):
     """``client.X(...)`` answered by ``client.<facade>.X(...)``, with X's signature.
 
@@ -46,10 +54,10 @@ class Delegate(Generic[P, R]):
     (``client.pipelines.list_runs()``): a delegate, not a base class.
     """
 
-    def __init__(self, facade: str, method: Callable[Concatenate[Any, P], R]) -> None:
+    def __init__(self, facade: str, method: Callable[Concatenate[Any, P], R] | str) -> None:
+        # A name at run time (see MethodNames), the facade's method for the type checker.
         self.facade = facade
-        self.name = method.__name__
-        self.__doc__ = method.__doc__
+        self.name = method if isinstance(method, str) else method.__name__
 
     def __set_name__(self, owner: type, name: str) -> None:
         if name != self.name:

@@ -123,7 +123,7 @@ def run(file: Annotated[Path, typer.Argument(help="A .py with @dsl.pipeline func
 def _emit(obj: Any, output: str | None) -> None:
     if output is None:
         return
-    from ketch.cli._output import dump
+    from ketch.cli.output import dump
 
     sys.stdout.write(dump(obj.to_wire(), output) + "\n")
     sys.stdout.flush()

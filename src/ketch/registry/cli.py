@@ -123,7 +123,7 @@ def get(name: str, version: Annotated[str | None, typer.Option(help="One version
     except KetchError as err:
         raise _fail(err.message) from None
     if output in ("json", "yaml"):
-        from ketch.cli._output import dump
+        from ketch.cli.output import dump
 
         typer.echo(dump(data, output))
         return

@@ -1,4 +1,4 @@
-"""Printing resources: tables, JSON, YAML, describe."""
+"""Printing resources: tables, JSON, YAML, ages (public: components' CLI verbs use it)."""
 
 from __future__ import annotations
 
