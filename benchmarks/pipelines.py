@@ -5,7 +5,7 @@ In one run, the same chain of trivial lightweight components (``x + 1``):
 * **ketch**: the chain compiled by the real kfp 2.16.1 (one component spec and one
   executor per task, so the IR grows with the chain), then
   ``ketch run chain.yaml --no-cache --wait`` against a real server (SQLite, fresh
-  KETCH_HOME), the whole command timed as a user sees it, for chains of 1, 20, 60 and 120;
+  KETCH_HOME), the whole command timed as a user sees it, for chains of 1, 20 and 100;
 * **kfp.local** 2.16.1: ``kfp.local.init(runner=SubprocessRunner(use_venv=False))`` and
   the pipeline called in-process, chains of 1 and 20 (kfp runs in an isolated venv,
   the test suite's under ``~/.cache/ketch-test`` when it exists, since its pins clash
@@ -14,8 +14,8 @@ In one run, the same chain of trivial lightweight components (``x + 1``):
 
 Per-task overhead at length N is ``(T(chain of N) - T(chain of 1)) / (N - 1)`` for each,
 so start-up costs cancel out; it should not grow with N (a step's cost is the step's,
-not the run's). Each T is the fastest of ``--repeat`` runs (``--repeat-long`` for 60 and
-120; the same statistic for every runner): a ``ketch run`` command's own start-up varies
+not the run's). Each T is the fastest of ``--repeat`` runs (``--repeat-long`` for 100;
+the same statistic for every runner): a ``ketch run`` command's own start-up varies
 by more than the whole difference a 20-step chain makes, and the minimum is what the
 noise leaves alone; medians are printed beside it. It also times a 200-wide
 ``ParallelFor`` on ketch alone (kfp.local 2.16.1 cannot run ParallelFor).
@@ -93,7 +93,7 @@ for n in sys.argv[1:]:
     compiler.Compiler().compile(module.chain, os.path.join(os.environ["CHAIN_DIR"],
                                                            f"chain-{n}.yaml"))
 '''
-LENGTHS = (20, 60, 120)
+LENGTHS = (20, 100)
 
 
 def kfp_python() -> Path:
@@ -196,7 +196,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15,
                         help="runs of the chains of 1 and 20 for ketch and the bare spawn")
     parser.add_argument("--repeat-long", type=int, default=3,
-                        help="runs of the chains of 60 and 120 (start-up noise is small "
+                        help="runs of the chain of 100 (start-up noise is small "
                              "beside their length)")
     parser.add_argument("--repeat-kfp", type=int, default=3,
                         help="runs per chain length for kfp.local (its chain of 20 takes "
@@ -239,7 +239,7 @@ def main() -> None:
                                         for _ in range(kfp_repeat)] for n in (1, 20)}
 
     print(f"chain of trivial components compiled by kfp {KFP_VERSION}, {os.cpu_count()} "
-          f"cores; best of {repeat} (chains of 60 and 120: of {repeat_long}; kfp.local: of "
+          f"cores; best of {repeat} (chain of 100: of {repeat_long}; kfp.local: of "
           f"{1 if args.quick else args.repeat_kfp}); per task = (T(N) - T(1)) / (N - 1)")
     header = "".join(f"{f'T({n})':>9}" for n in (1, *LENGTHS))
     per = "".join(f"{f'/task@{n}':>11}" for n in LENGTHS)
