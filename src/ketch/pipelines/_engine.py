@@ -1,16 +1,18 @@
 """The DAG engine: one step of a run, from its IR and its status to the next status.
 
-``RunEngine.step`` is level-triggered like every reconcile: it reads which tasks have
-ended (their exit-status files), records their outputs, starts every task whose inputs
-are ready (as far as the CPU slots allow), and returns. It keeps no state of its own
-between steps; ``status.tasks`` holds everything, so a restarted control plane carries on
-from the last status written and never re-runs a task recorded as finished.
+``RunEngine.step`` is level-triggered like every reconcile: it polls the executor units
+of running steps, records the outputs of those that ended, starts every task whose inputs
+are ready as an executor unit (as far as the executor has room), and returns. It keeps
+no state of its own between steps; ``status.tasks`` holds everything, so a restarted
+control plane carries on from the last status written and never re-runs a task recorded
+as finished.
 
 Task status entries (the wire contract, camelCase): ``phase``, ``displayName``,
 ``attempts``, ``startTime``, ``completionTime``, ``cached``, ``cachedFrom``, ``inputs``,
 ``outputs`` ({parameters, artifacts}), ``message``, and for sub-DAGs ``tasks`` (nested) or
-for loops ``iterations`` (each with ``index``, ``phase`` and ``tasks``). ``dir``,
-``retryAt`` and ``cpu`` are the engine's bookkeeping.
+for loops ``iterations`` (each with ``index``, ``phase`` and ``tasks``). ``unit`` (the
+running attempt's executor handle, opaque), ``outputUri``, ``launchTime`` and
+``retryAt`` are the engine's bookkeeping.
 """
 
 from __future__ import annotations
