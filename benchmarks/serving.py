@@ -404,6 +404,9 @@ def main() -> None:
     parser.add_argument("--requests", default=",".join(REQUESTS),
                         help=f"which requests ({', '.join(REQUESTS)})")
     parser.add_argument("--only", default=",".join(TARGETS))
+    parser.add_argument("--transport", action="store_true",
+                        help="only the front->replica hop: a front over loopback TCP "
+                             "beside one over a unix socket (same request, interleaved)")
     parser.add_argument("--serve-starlette", nargs=2, metavar=("MODEL", "PORT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -412,6 +415,9 @@ def main() -> None:
         return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install -y wrk")
+    if args.transport:
+        transport(args)
+        return
     only = [t.strip() for t in args.only.split(",") if t.strip()]
     unknown = [t for t in only if t not in SERVERS]
     if unknown:
@@ -468,6 +474,73 @@ def main() -> None:
         results = {key: {c: _median(samples[name, key, c]) for c in conns} for key in only}
         _table(name, results, conns, seconds, rounds)
     shutil.rmtree(work, ignore_errors=True)
+
+
+def transport(args: argparse.Namespace) -> None:
+    """Front -> replica over loopback TCP (what an executor's server unit gets now)
+    against a unix socket (what the controller used to compute): two fronts, each with
+    one replica, driven alternately with the fp64 request; medians over the rounds."""
+    import hashlib
+
+    conns = [int(c) for c in args.connections.split(",")]
+    rounds, seconds = (1, 3.0) if args.quick else (args.rounds, args.duration)
+    secret = "bench-admin"
+    with tempfile.TemporaryDirectory(prefix="ketch-bench-") as tmp, ExitStack() as stack:
+        work = Path(tmp)
+        import joblib
+        from sklearn.datasets import load_iris
+        from sklearn.linear_model import LogisticRegression
+
+        X, y = load_iris(return_X_y=True)
+        (work / "iris").mkdir()
+        joblib.dump(LogisticRegression(max_iter=1000).fit(X, y), work / "iris" / "model.joblib")
+        env = {**os.environ, "KETCH_FRONT_ADMIN_SHA256": hashlib.sha256(
+            secret.encode()).hexdigest()}
+        fronts: dict[str, str] = {}
+        for name in ("unix", "tcp"):
+            rport, fport = _free_port(), _free_port()
+            where = ["--uds", str(work / "r.sock")] if name == "unix" else ["--port", str(rport)]
+            replica = _spawn([sys.executable, "-m", "ketch.serving.modelserver", "--name", MODEL,
+                              "--model-dir", str(work / "iris"), "--format", "sklearn", *where],
+                             work / f"{name}-replica.log")
+            stack.callback(_stop, replica)
+            front = _spawn([sys.executable, "-m", "ketch.serving._front", "--service",
+                            f"default/{name}", "--port", str(fport)], work / f"{name}.log",
+                           env=env)
+            stack.callback(_stop, front)
+            address = f"unix:{work / 'r.sock'}" if name == "unix" else f"127.0.0.1:{rport}"
+            url = f"http://127.0.0.1:{fport}"
+            config = {"version": "b", "revisions": [{"name": "r", "percent": 100, "backends": [
+                {"id": "r", "address": address}]}]}
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    httpx.put(f"{url}/ketch/admin/config", json=config, timeout=5,
+                              headers={"authorization": f"Bearer {secret}"}).raise_for_status()
+                    _check(url, _body("fp64"), [0])
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline:
+                        raise SystemExit(f"the {name} front did not serve") from None
+                    time.sleep(0.2)
+            fronts[name] = url
+        script = work / "fp64.lua"
+        script.write_text('wrk.method = "POST"\nwrk.headers["content-type"] = '
+                          f'"application/json"\nwrk.body = {json.dumps(_body("fp64"))}\n')
+        results: dict[str, dict[int, list[Result]]] = {n: {c: [] for c in conns} for n in fronts}
+        for r in range(rounds):
+            for c in conns:
+                order = list(fronts) if r % 2 == 0 else list(fronts)[::-1]
+                for name in order:
+                    results[name][c].append(_wrk(fronts[name], c, seconds, script))
+        print("| front -> replica | connections | requests/s | p50 ms | p99 ms | TCP / unix |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for c in conns:
+            unix, tcp = _median(results["unix"][c]), _median(results["tcp"][c])
+            for name, res in (("unix socket", unix), ("loopback TCP", tcp)):
+                ratio = f"{tcp.rps / unix.rps:.3f}" if name == "loopback TCP" and unix.rps else ""
+                print(f"| {name} | {c} | {res.rps:,.0f} | {res.p50_ms:.2f} | {res.p99_ms:.2f} "
+                      f"| {ratio} |")
 
 
 def _median(results: list[Result]) -> Result:

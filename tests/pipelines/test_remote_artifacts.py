@@ -188,9 +188,9 @@ def test_staged_step_runs_between_download_and_upload(
                              {"upper": f"{memory_root}/out/upper"})
     src = local_path_for_uri(f"{memory_root}/in/text", mount_root=mount)
     dst = local_path_for_uri(f"{memory_root}/out/upper", mount_root=mount)
-    staging = _staging.plan(memory_root, str(tmp_path), inputs)
-    assert staging is not None and staging["mountRoot"] == mount
-    assert _staging.plan(str(tmp_path / "store"), str(tmp_path), inputs) is None
+    # What the step's unit stages around the step (``_unit.run_step``).
+    staging = {"mountRoot": mount, "store": memory_root, "executorInput": inputs}
+    assert _staging.is_remote(memory_root) and not _staging.is_remote(str(tmp_path))
 
     rc = _staging.staged(staging, lambda: _staging.run_command(
         ["sh", "-c", 'tr a-z A-Z < "$0" > "$1"', src, dst]))
