@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
@@ -24,6 +25,9 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _postgres import start_postgres
+
+if TYPE_CHECKING:
+    from ketch.core.executors import Executor, Handle, UnitStatus
 
 _db_counter = itertools.count()
 
@@ -160,6 +164,18 @@ def wait_for(predicate: object, timeout: float = 30.0, interval: float = 0.05,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+def wait_unit_done(executor: Executor, handle: Handle, timeout: float = 30.0) -> UnitStatus:
+    """Poll an executor's unit until it ends; the status that said so."""
+    seen: list[UnitStatus] = []
+
+    def done() -> bool:
+        seen.append(executor.poll(handle))
+        return seen[-1].done
+
+    wait_for(done, timeout, interval=0.01, message=f"unit {handle['unitId']} to end")
+    return seen[-1]
 
 
 def backend_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,

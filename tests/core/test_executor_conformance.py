@@ -30,6 +30,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from conftest import wait_unit_done as wait_done
 from ketch.core.artifacts import ArtifactStore
 from ketch.core.errors import ExecutorError
 from ketch.core.executors import (
@@ -126,17 +127,6 @@ def wait_for(cond: Callable[[], object], what: str, timeout: float = TIMEOUT) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.02)
-
-
-def wait_done(ex: Executor, handle: Handle, timeout: float = TIMEOUT) -> UnitStatus:
-    seen: list[UnitStatus] = []
-
-    def done() -> bool:
-        seen.append(ex.poll(handle))
-        return seen[-1].done
-
-    wait_for(done, f"unit {handle['unitId']} to end", timeout)
-    return seen[-1]
 
 
 def gate_code(path: Path) -> str:

@@ -8,13 +8,14 @@ import fcntl
 import json
 import textwrap
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from conftest import wait_for
+from conftest import wait_unit_done as wait_done
 from ketch.core.artifacts import ArtifactStore
 from ketch.core.errors import ExecutorError
 from ketch.core.executors import (
@@ -88,23 +89,6 @@ PRELOAD = textwrap.dedent('''
 ''')
 
 
-def wait_for(cond: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
-
-
-def wait_done(ex: LocalExecutor, handle: Handle, timeout: float = 30.0) -> UnitStatus:
-    seen: list[UnitStatus] = []
-
-    def done() -> bool:
-        seen.append(ex.poll(handle))
-        return seen[-1].done
-
-    wait_for(done, timeout, f"unit {handle['unitId']} to end")
-    return seen[-1]
 
 
 def log_of(ex: LocalExecutor, handle: Handle) -> str:
@@ -216,7 +200,7 @@ def test_the_argument_is_never_on_a_command_line(ex: LocalExecutor, modules: Pat
     secret = "s3cr3t-argument-value"
     gate = tmp_path / "gate"
     handle = ex.submit(unit(modules, "gate", argument={"gate": str(gate), "token": secret}))
-    wait_for(lambda: "waiting" in log_of(ex, handle), what="the unit to start")
+    wait_for(lambda: "waiting" in log_of(ex, handle), timeout=15.0, message="the unit to start")
     root = psutil.Process(handle["pid"])
     for process in [root, *root.children(recursive=True)]:
         assert secret not in " ".join(process.cmdline())
@@ -292,7 +276,8 @@ def test_cancel_stops_the_whole_tree(ex: LocalExecutor, modules: Path,
                                      tmp_path: Path) -> None:
     pidfile = tmp_path / "grandchild"
     handle = ex.submit(unit(modules, "spawns", argument={"pidfile": str(pidfile)}))
-    wait_for(lambda: pidfile.exists() and pidfile.read_text() != "", what="the grandchild")
+    wait_for(lambda: pidfile.exists() and pidfile.read_text() != "", timeout=15.0,
+             message="the grandchild")
     grandchild = psutil.Process(int(pidfile.read_text()))
     ex.cancel(handle, grace_seconds=1)
     assert not grandchild.is_running() or grandchild.status() == psutil.STATUS_ZOMBIE
@@ -332,7 +317,7 @@ def test_a_running_python_unit_is_adopted_after_the_control_plane_goes(
         gate = tmp_path / f"gate-{warm}"
         first = make_executor(warm_pool=warm)
         handle = first.submit(unit(modules, "gate", f"u-{warm}", {"gate": str(gate)}))
-        wait_for(lambda: "waiting" in log_of(first, handle), what="the unit")  # noqa: B023
+        wait_for(lambda: "waiting" in log_of(first, handle), timeout=15.0, message="the unit")  # noqa: B023
         first.close()  # the warm worker reads EOF and exits; the child carries on
         second = make_executor(warm_pool=warm)
         adopted = second.lookup(f"u-{warm}")
@@ -448,7 +433,7 @@ def test_runtime_env_packages_run_in_a_venv_built_once(
         first = ex.submit(WorkUnit(unit_id="v1", env={"PYTHONPATH": str(modules)},
                                    python=PythonEntry("probe_mod", "probe"), runtime_env=env))
         wait_for(lambda: "waiting for another unit to build the venv" in log_of(ex, first),
-                 what="the unit to wait for the lock")
+                 timeout=15.0, message="the unit to wait for the lock")
         assert ex.poll(first).state is UnitState.RUNNING
         fcntl.flock(lockf, fcntl.LOCK_UN)
     status = wait_done(ex, first, timeout=240)
