@@ -332,11 +332,11 @@ def test_failed_run_shows_the_failure_and_traceback(page: Page, ketch_server: An
     assert lines[1].strip().startswith('File "<ephemeral_component:explode>"'), lines
     assert _shown(page, "Traceback (most recent call last)") == 1
     assert _shown(page, 'raise ValueError(f"exploded: {why}")') == 1
-    assert _shown(page, "_worker.py") == 0
+    assert _shown(page, "pipelines/_unit.py") == 0
 
     # Nothing is lost: ketch's frames and the log's copy are one click away.
     panel.get_by_test_id("toggle-ketch-frames").click()
-    expect(traceback).to_contain_text("_worker.py")
+    expect(traceback).to_contain_text("pipelines/_unit.py")
     log.get_by_test_id("log-fold").click()
     expect(log.get_by_test_id("job-logs")).to_contain_text('raise ValueError(f"exploded: {why}")')
 

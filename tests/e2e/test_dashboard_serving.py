@@ -117,4 +117,5 @@ def test_serving_page_lists_the_service_and_try_it_predicts(
     expect(total).to_have_text(re.compile(r"^[1-9]\d*$"), timeout=20_000)
     # One revision took all of them: the observed split says so.
     expect(rev.locator(f'[data-observed="{revision}"]')).to_have_text("100%", timeout=20_000)
-    expect(page.get_by_test_id("service-log")).to_contain_text("KETCH_MODELSERVER", timeout=20_000)
+    expect(page.get_by_test_id("service-log")).to_contain_text("modelserver: serving 'iris'",
+                                                               timeout=20_000)

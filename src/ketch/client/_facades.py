@@ -64,14 +64,22 @@ class Delegate(Generic[P, R]):
             raise TypeError(f"delegate {name} names {self.facade}.{self.name}")
 
     @overload
-    def __get__(self, obj: None, objtype: type | None = None) -> Delegate[P, R]: ...
+    def __get__(self, obj: None,
+                objtype: type | None = None) -> Callable[Concatenate[Any, P], R]: ...
 
     @overload
     def __get__(self, obj: object, objtype: type | None = None) -> Callable[P, R]: ...
 
     def __get__(self, obj: object | None,
-                objtype: type | None = None) -> Delegate[P, R] | Callable[P, R]:
+                objtype: type | None = None) -> Callable[Concatenate[Any, P], R] | Callable[P, R]:
         if obj is None:
-            return self
+            # ``Client.list_runs`` is the facade's function, so ``inspect.signature`` and
+            # ``help()`` show the real parameters and docstring.
+            found = declared_facades().get(self.facade)
+            if found is None:
+                raise AttributeError(f"no component declares the facade {self.facade!r}")
+            facade_class = resolve(found.target, f"client facade {self.facade!r}")
+            unbound: Callable[Concatenate[Any, P], R] = getattr(facade_class, self.name)
+            return unbound
         method: Callable[P, R] = getattr(getattr(obj, self.facade), self.name)
         return method

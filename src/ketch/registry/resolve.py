@@ -112,6 +112,18 @@ def deploy_in_store(store: ResourceStore, uri: str, namespace: str, *, service: 
                       inference_service_id=str(entity["id"]), warning=warning)
 
 
+def record_url_in_store(store: ResourceStore, namespace: str, inference_service_id: str,
+                        url: str) -> None:
+    """Record the URL a recorded inference service answers at (known only once its
+    front has started, after the service was recorded); gone already: nothing to do."""
+    from ketch.registry._store import RegistryStore
+
+    with contextlib.suppress(NotFoundError):
+        RegistryStore(store).patch(namespace, ("InferenceService",), inference_service_id, {
+            "customProperties": {"url": {"string_value": url,
+                                         "metadataType": "MetadataStringValue"}}})
+
+
 def undeploy_in_store(store: ResourceStore, namespace: str, inference_service_id: str) -> None:
     """Mark the recorded inference service ``UNDEPLOYED`` (gone already: nothing to do),
     so the model it served can be deleted."""

@@ -266,6 +266,12 @@ class InferenceServiceController(Controller):
                 self._drop_admin(front)
                 log.warning("front of %s exited (%s); restarting", work.obj.name, tail)
                 status["frontRestarts"] = int(status.get("frontRestarts") or 0) + 1
+                # Not Ready until the new front has an address: the claim written
+                # below must not say Ready with a dead front's URL.
+                predictor = any(c.get("type") == "PredictorReady" and c.get("status") == "True"
+                                for c in status.get("conditions") or [])
+                _conditions(status, ingress=False, serving=False, predictor=predictor,
+                            reason="FrontStarting", message="the service's front is starting")
         uid = work.obj.metadata.uid or work.obj.name
         starts = int(status.get("frontStarts") or 0) + 1
         status["frontStarts"] = starts
@@ -565,6 +571,18 @@ class InferenceServiceController(Controller):
             if not self._admin(front).configure(config):
                 work.busy = True
 
+    def _record_url(self, work: _Work, url: str) -> None:
+        """The registry's record of a served model learns the URL once the front has
+        one (the record is made when the revision is created, before the front starts)."""
+        from ketch.registry.resolve import record_url_in_store
+
+        recorded = work.status.get("modelRegistry")
+        if not recorded or recorded.get("url") == url:
+            return
+        record_url_in_store(self.store, work.obj.namespace,
+                            str(recorded["inferenceServiceId"]), url)
+        recorded["url"] = url
+
     def _report(self, work: _Work, latest: dict[str, Any],
                 plan: list[tuple[dict[str, Any], int]], *, front_up: bool) -> None:
         status = work.status
@@ -573,6 +591,7 @@ class InferenceServiceController(Controller):
             url = f"http://{front['address']}"
             status["url"] = url
             status["address"] = {"url": url}
+            self._record_url(work, url)
         rollout = status.get("rollout") or {}
         split = len(plan) > 1
         traffic = [{"revisionName": rev["name"], "percent": percent,
