@@ -227,3 +227,68 @@ def test_compaction_drops_the_bodies_only_old_revisions_held(store: ResourceStor
     [event] = store.raw_events(latest)
     assert json.loads(event.body_text) == store.get(JOB, "default", "kept").to_wire()
     assert event.revision == int(rev)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("operation", ["delete", "write_status", "update"])
+def test_a_write_waiting_on_a_concurrent_metadata_change_finds_the_object(
+        postgres_server: str, operation: str) -> None:
+    """A write that waits for the row lock of another transaction which gave the object a
+    new body (a label patch) must still find the object once that commits. Locking the
+    row over the body join made PostgreSQL recheck the join against the old body and
+    answer 404 for a live Job (seen in the soak test as deletes that left Jobs behind)."""
+    import threading
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from conftest import new_postgres_database, wait_for
+
+    url = new_postgres_database(postgres_server)
+    store = open_store(url)
+    try:
+        created = store.create(JOB, job("contended"))
+        pg = make_url(url)
+        with psycopg.connect(host=pg.host, port=pg.port, user=pg.username,
+                             dbname=pg.database) as holder:
+            # What a label patch commits: a new body row, the resource row moved to it.
+            holder.execute("""
+                WITH b AS (INSERT INTO ketch_bodies (revision, body, size, rv_at)
+                           SELECT revision, body, size, rv_at FROM ketch_bodies
+                           WHERE id = (SELECT body_id FROM ketch_resources WHERE name = %s)
+                           RETURNING id)
+                UPDATE ketch_resources SET body_id = (SELECT id FROM b) WHERE name = %s
+            """, ("contended", "contended"))
+            outcome: list[object] = []
+
+            def write() -> None:
+                try:
+                    if operation == "delete":
+                        outcome.append(store.delete(JOB, "default", "contended"))
+                    elif operation == "write_status":
+                        outcome.append(store.write_status(JOB, created.model_copy(
+                            update={"status": {"phase": "Running"}})))
+                    else:
+                        fresh = created.model_copy(deep=True)
+                        fresh.metadata.resource_version = None
+                        fresh.metadata.labels = {"team": "b"}
+                        outcome.append(store.update(JOB, fresh))
+                except Exception as err:  # the assertion below shows it
+                    outcome.append(err)
+
+            writer = threading.Thread(target=write)
+            writer.start()
+            with psycopg.connect(host=pg.host, port=pg.port, user=pg.username,
+                                 dbname=pg.database, autocommit=True) as watcher:
+                wait_for(lambda: watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()").fetchone()[0] == 1,  # type: ignore[index]
+                    timeout=10, message="the write waits on the row lock")
+            holder.commit()
+            writer.join(timeout=10)
+        assert len(outcome) == 1 and not isinstance(outcome[0], Exception), outcome
+        if operation == "delete":
+            with pytest.raises(NotFoundError):
+                store.get(JOB, "default", "contended")
+    finally:
+        store.close()

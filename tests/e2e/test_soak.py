@@ -58,6 +58,7 @@ class Traffic:
         self.server_errors: list[str] = []
         self.hangs: list[str] = []
         self.live: list[str] = []
+        self.deletes: dict[str, str] = {}  # name -> the DELETE's answer, for failures
         self.lock = threading.Lock()
         self.counter = 0
         self.watch_events = 0
@@ -95,7 +96,10 @@ class Traffic:
                         self.live.append(name)
                         victim = self.live.pop(0) if len(self.live) > LIVE_JOBS else None
                     if victim:
-                        self.call(http, "delete", "DELETE", f"{JOBS}/{victim}")
+                        gone = self.call(http, "delete", "DELETE", f"{JOBS}/{victim}")
+                        with self.lock:
+                            self.deletes[victim] = "timeout" if gone is None else \
+                                f"{gone.status_code} {gone.text[:200]}"
                 time.sleep(0.05)
 
     def patcher(self, seed: int) -> None:
@@ -240,6 +244,9 @@ def test_mixed_traffic_leaves_definite_state_no_leaks_bounded_database(
         assert soak.proc.poll() is None, "the server died"
 
         final = settle(soak)
+        extra = sorted(set(final) - set(traffic.live))
+        assert not extra, [(name, traffic.deletes.get(name), httpx.get(
+            f"{soak.url}{JOBS}/{name}", timeout=30).json()) for name in extra[:3]]
         assert set(final) == set(traffic.live), (sorted(final), sorted(traffic.live))
         assert "Failed" in final.values() or traffic.counter < 5, final
         # Deleted Jobs left no process behind; the live ones have all ended.
