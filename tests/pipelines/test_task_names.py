@@ -120,3 +120,30 @@ def test_server_refuses_a_task_name_that_escapes_and_writes_nothing_outside(
     assert run.status["phase"] == "Succeeded", run.status.get("message")
     step_root = Path(run.status["tasks"]["echo"]["outputUri"])
     assert step_root.is_relative_to(ketch_server.home)
+
+
+def _with_retry(policy: dict[str, Any]) -> dict[str, Any]:
+    ir = _ir()
+    ir["root"]["dag"]["tasks"]["echo"]["retryPolicy"] = {"maxRetryCount": 2, **policy}
+    return ir
+
+
+@pytest.mark.parametrize(("policy", "field", "message"), [
+    ({"backoffFactor": -1}, "backoffFactor", "must be positive"),
+    ({"backoffFactor": "fast"}, "backoffFactor", "expected a number"),
+    ({"backoffDuration": "-5s"}, "backoffDuration", "must not be negative"),
+    ({"backoffMaxDuration": "-1s"}, "backoffMaxDuration", "must not be negative"),
+])
+def test_a_retry_policy_no_delay_can_follow_is_refused_at_load(
+        policy: dict[str, Any], field: str, message: str) -> None:
+    """Refused when the run is submitted, naming the field, not at the first failure."""
+    with pytest.raises(InvalidError) as refused:
+        parse_pipeline_spec(_with_retry(policy))
+    assert refused.value.fields[0].path == f"root.dag.tasks.echo.retryPolicy.{field}"
+    assert refused.value.fields[0].message.startswith(message), refused.value.fields[0]
+
+
+def test_a_retry_policy_loads_with_kfps_defaults() -> None:
+    task = parse_pipeline_spec(_with_retry({"backoffDuration": "2s"})).root.tasks["echo"]
+    assert (task.retry.max_retries, task.retry.backoff_seconds, task.retry.backoff_factor,
+            task.retry.backoff_max_seconds) == (2, 2.0, 2.0, 3600.0)

@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ketch.core.component_backoff import backoff_delay
 from ketch.core.controller import Controller, ObjectKey, Result
 from ketch.core.errors import (
     ConflictError,
@@ -311,7 +312,7 @@ class JobController(Controller):
             _condition(status, "Succeeded", True, "Completed",
                           f"attempt {attempt} exited with code 0")
         elif result.reason != "DeadlineExceeded" and attempt <= spec.backoff_limit:
-            delay = min(2.0 ** (attempt - 1), _MAX_BACKOFF)
+            delay = backoff_delay(attempt, base=1.0, cap=_MAX_BACKOFF)
             status.phase = "Pending"
             status.retry_after = time.time() + delay
             _condition(status, "Running", False, result.reason or "Error",

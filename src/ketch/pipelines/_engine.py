@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ketch.core.component_backoff import backoff_delay
 from ketch.core.errors import InvalidError
 from ketch.core.executors import ResourceRequest, RuntimeEnv, UnitState, WorkUnit
 from ketch.core.resources import now, set_condition
@@ -531,8 +532,9 @@ class RunEngine:
         why = st.get("message") or failure_message(tail, status.exit_code, status.reason,
                                                    status.message)
         if attempts <= task.retry.max_retries and not self.cancel:
-            delay = min(task.retry.backoff_seconds * task.retry.backoff_factor ** (attempts - 1),
-                        task.retry.backoff_max_seconds)
+            delay = backoff_delay(attempts, base=task.retry.backoff_seconds,
+                                  cap=task.retry.backoff_max_seconds,
+                                  factor=task.retry.backoff_factor)
             st.update(phase="Pending", retryAt=time.time() + delay, message=why)
             self.changed = True
             self._wake_in(delay)

@@ -238,12 +238,28 @@ def _retry(raw: Any, path: str) -> RetryPolicy:
     raw = _dict(raw, path)
     if not raw:
         return RetryPolicy()
-    return RetryPolicy(
+    policy = RetryPolicy(
         max_retries=int(raw.get("maxRetryCount") or 0),
         backoff_seconds=_duration(raw.get("backoffDuration"), f"{path}.backoffDuration"),
-        backoff_factor=float(raw.get("backoffFactor") or 2.0),
+        backoff_factor=_number(raw.get("backoffFactor") or 2.0, f"{path}.backoffFactor"),
         backoff_max_seconds=_duration(raw.get("backoffMaxDuration") or "3600s",
                                       f"{path}.backoffMaxDuration"))
+    # Refused at load, as the retry's delay (core's backoff_delay) would refuse them
+    # at the first failure, mid-run.
+    if policy.backoff_factor <= 0:
+        raise _bad(f"{path}.backoffFactor", f"must be positive, got {policy.backoff_factor:g}")
+    for name, value in (("backoffDuration", policy.backoff_seconds),
+                         ("backoffMaxDuration", policy.backoff_max_seconds)):
+        if value < 0:
+            raise _bad(f"{path}.{name}", f"must not be negative, got {value:g}s")
+    return policy
+
+
+def _number(value: Any, path: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise _bad(path, f"expected a number, got {value!r}") from None
 
 
 def _task(name: str, raw: Any, path: str) -> TaskSpec:

@@ -43,6 +43,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from ketch.core.component_backoff import backoff_delay
 from ketch.core.controller import Controller, ObjectKey, Result
 from ketch.core.errors import ExecutorError, InvalidError, KetchError, NotFoundError
 from ketch.core.executors import ResourceRequest, UnitState
@@ -392,7 +393,8 @@ class InferenceServiceController(Controller):
         rev["failures"] = int(rev.get("failures") or 0) + 1
         rev["state"] = "Failed"
         rev["failure"] = {"reason": reason, "message": message, "time": now()}
-        rev["retryAt"] = time.time() + min(_RETRY * 2 ** (rev["failures"] - 1), _MAX_RETRY)
+        rev["retryAt"] = time.time() + backoff_delay(rev["failures"], base=_RETRY,
+                                                     cap=_MAX_RETRY)
 
     def _observe(self, work: _Work, rev: dict[str, Any], latest: dict[str, Any]) -> None:
         """Poll the revision's replicas: drop dead ones, mark ready ones."""
