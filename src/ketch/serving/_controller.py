@@ -423,8 +423,8 @@ class InferenceServiceController(Controller):
                     log.warning("replica %s of %s exited (%s); replacing it", rep["unitId"],
                                 rev["name"], tail)
                     if not rep.get("ready"):  # crashing on start: back off, say why
-                        rev["replicaRetryAt"] = time.time() + min(
-                            2.0 ** min(rev["restarts"], 8), 60.0)
+                        rev["replicaRetryAt"] = time.time() + backoff_delay(
+                            rev["restarts"] + 1, base=1.0, cap=60.0)
                         rev["replicaFailure"] = {"reason": "ReplicaFailed", "time": now(),
                                                  "message": tail or "the model server exited"}
                     continue
