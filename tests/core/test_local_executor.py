@@ -13,39 +13,20 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from conftest import wait_for, wait_unit_done
 from ketch.core.artifacts import ArtifactStore
 from ketch.core.errors import ExecutorError
-from ketch.core.executors import Handle, ResourceRequest, UnitState, UnitStatus, WorkUnit
+from ketch.core.executors import ResourceRequest, UnitState, UnitStatus, WorkUnit
 from ketch.core.executors.local import LocalExecutor
 
 PY = sys.executable
 MB = 1024 * 1024
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
-
-
-def wait_done(ex: LocalExecutor, handle: Handle, timeout: float = 10.0) -> UnitStatus:
-    statuses: list[UnitStatus] = []
-
-    def done() -> bool:
-        statuses.append(ex.poll(handle))
-        return statuses[-1].done
-
-    wait_for(done, timeout, f"unit {handle['unitId']} to end")
-    return statuses[-1]
 
 
 def gone(pid: int) -> bool:
@@ -101,7 +82,7 @@ def test_success_captures_stdout_and_stderr(ex: LocalExecutor) -> None:
     handle = ex.submit(py("import sys; print('to-out'); print('to-err', file=sys.stderr)"))
     assert handle["backend"] == "local" and handle["unitId"] == "u1"
     assert ex.lookup("u1") == handle
-    status = wait_done(ex, handle)
+    status = wait_unit_done(ex, handle)
     assert status == UnitStatus(UnitState.SUCCEEDED, exit_code=0, reason="Completed")
     assert ended.wait(5)
     text = b"".join(ex.logs(handle))
@@ -109,13 +90,13 @@ def test_success_captures_stdout_and_stderr(ex: LocalExecutor) -> None:
 
 
 def test_failing_exit_code(ex: LocalExecutor) -> None:
-    status = wait_done(ex, ex.submit(py("raise SystemExit(3)")))
+    status = wait_unit_done(ex, ex.submit(py("raise SystemExit(3)")))
     assert (status.state, status.exit_code, status.reason) == (UnitState.FAILED, 3, "Error")
     assert status.message == "exited with code 3"
 
 
 def test_death_by_signal_is_named(ex: LocalExecutor) -> None:
-    status = wait_done(ex, ex.submit(py("import os; os.kill(os.getpid(), 9)")))
+    status = wait_unit_done(ex, ex.submit(py("import os; os.kill(os.getpid(), 9)")))
     assert (status.state, status.exit_code) == (UnitState.FAILED, 137)
     assert status.message == "killed by SIGKILL"
 
@@ -143,7 +124,7 @@ def test_command_resolved_with_the_units_path(ex: LocalExecutor, tmp_path: Path)
     tool.chmod(0o755)
     handle = ex.submit(WorkUnit(unit_id="u1", command=["my-tool"],
                                 env={"PATH": f"{bindir}:{os.environ['PATH']}"}))
-    assert wait_done(ex, handle).state is UnitState.SUCCEEDED
+    assert wait_unit_done(ex, handle).state is UnitState.SUCCEEDED
     assert b"tool-ran" in b"".join(ex.logs(handle))
 
 
@@ -156,7 +137,7 @@ def test_nonexistent_working_dir(ex: LocalExecutor, tmp_path: Path) -> None:
 def test_env_and_working_dir(ex: LocalExecutor, tmp_path: Path) -> None:
     code = ("import os; print(os.environ['FOO'], os.environ['PYTHONUNBUFFERED'], os.getcwd())")
     handle = ex.submit(py(code, env={"FOO": "bar"}, working_dir=str(tmp_path)))
-    assert wait_done(ex, handle).state is UnitState.SUCCEEDED
+    assert wait_unit_done(ex, handle).state is UnitState.SUCCEEDED
     assert b"".join(ex.logs(handle)).decode().split() == ["bar", "1", str(tmp_path)]
 
 
@@ -171,9 +152,9 @@ def test_cancel_kills_tree_including_setsid_grandchild(ex: LocalExecutor, tmp_pa
         "time.sleep(60)\n"
     )
     handle = ex.submit(py(code))
-    wait_for(pidfile.exists, what="grandchild pid")
+    wait_for(pidfile.exists, message="grandchild pid")
     grandchild = int(pidfile.read_text())
-    wait_for(lambda: os.getsid(grandchild) == grandchild, what="grandchild setsid")
+    wait_for(lambda: os.getsid(grandchild) == grandchild, message="grandchild setsid")
     assert ex.poll(handle).state is UnitState.RUNNING
     ex.cancel(handle, grace_seconds=2)
     assert gone(handle["pid"]) and gone(grandchild)
@@ -186,7 +167,7 @@ def test_cancel_kills_tree_including_setsid_grandchild(ex: LocalExecutor, tmp_pa
 
 def test_deadline_exceeded(ex: LocalExecutor) -> None:
     handle = ex.submit(py("import time; time.sleep(60)", timeout_seconds=0.5))
-    status = wait_done(ex, handle)
+    status = wait_unit_done(ex, handle)
     assert (status.state, status.reason) == (UnitState.FAILED, "DeadlineExceeded")
     assert status.message == "exceeded activeDeadlineSeconds (0.5 s)"
     assert gone(handle["pid"])
@@ -196,7 +177,7 @@ def test_memory_limit_oom_killed(make_executor: Callable[..., LocalExecutor]) ->
     ex = make_executor()
     code = "import time; data = b'x' * (200 * 1024 * 1024); time.sleep(60)"
     handle = ex.submit(py(code, resources=ResourceRequest(cpu=1, memory=50 * MB)))
-    status = wait_done(ex, handle)
+    status = wait_unit_done(ex, handle)
     assert (status.state, status.reason) == (UnitState.FAILED, "OOMKilled")
     assert status.message.startswith("used ") and status.message.endswith(f"limit {50 * MB}")
     assert gone(handle["pid"])
@@ -205,7 +186,7 @@ def test_memory_limit_oom_killed(make_executor: Callable[..., LocalExecutor]) ->
 
 def test_finalize_moves_log_to_artifact_store(ex: LocalExecutor, store: ArtifactStore) -> None:
     handle = ex.submit(py("print('hello log')", log_key="logs/u1.log"))
-    assert wait_done(ex, handle).state is UnitState.SUCCEEDED
+    assert wait_unit_done(ex, handle).state is UnitState.SUCCEEDED
     ex.finalize(handle)
     assert store.read_bytes("logs/u1.log") == b"hello log\n"
     assert not (Path(handle["dir"]) / "output.log").exists()
@@ -267,7 +248,7 @@ def test_adopted_unit_failure_code_survives(make_executor: Callable[..., LocalEx
     second = make_executor()
     assert second.poll(second.lookup("u1") or {}).state is UnitState.RUNNING
     gate.touch()
-    status = wait_done(second, handle)
+    status = wait_unit_done(second, handle)
     assert (status.state, status.exit_code, status.reason) == (UnitState.FAILED, 7, "Error")
 
 
@@ -275,7 +256,7 @@ def test_lost_when_group_killed(ex: LocalExecutor) -> None:
     handle = ex.submit(py("import time; time.sleep(60)"))
     assert ex.poll(handle).state is UnitState.RUNNING
     os.killpg(handle["pid"], signal.SIGKILL)  # the sh wrapper dies too: no exit file
-    status = wait_done(ex, handle)
+    status = wait_unit_done(ex, handle)
     assert (status.state, status.reason) == (UnitState.LOST, "ProcessLost")
     assert str(handle["pid"]) in status.message
 
@@ -323,7 +304,7 @@ def test_gpu_assignment(make_executor: Callable[..., LocalExecutor], tmp_path: P
         ex.submit(py(show, "d", resources=ResourceRequest(gpu=1)))
     gate.touch()
     for handle in (first, second, none):
-        assert wait_done(ex, handle).state is UnitState.SUCCEEDED
+        assert wait_unit_done(ex, handle).state is UnitState.SUCCEEDED
     assert first["resources"]["gpuIds"] == ["0"] and second["resources"]["gpuIds"] == ["1"]
     assert b"".join(ex.logs(first)).strip() == b"'0'"
     assert b"".join(ex.logs(second)).strip() == b"'1'"
@@ -335,10 +316,10 @@ def test_gpu_assignment(make_executor: Callable[..., LocalExecutor], tmp_path: P
 
 def test_resubmit_same_unit_id_after_end(ex: LocalExecutor) -> None:
     handle = ex.submit(py("raise SystemExit(1)"))
-    assert wait_done(ex, handle).state is UnitState.FAILED
+    assert wait_unit_done(ex, handle).state is UnitState.FAILED
     ex.finalize(handle)
     again = ex.submit(py("pass"))
-    assert wait_done(ex, again).state is UnitState.SUCCEEDED
+    assert wait_unit_done(ex, again).state is UnitState.SUCCEEDED
 
 
 def test_forget_running_unit(ex: LocalExecutor) -> None:
@@ -381,9 +362,9 @@ def test_a_log_is_capped_keeping_its_tail(make_executor: Callable[..., LocalExec
     live = Path(handle["dir"]) / "output.log"
     # ~10 MB written, then the unit waits: the monitor trims the live file.
     wait_for(lambda: live.exists() and 0 < live.stat().st_size <= cap
-             and b"line 0199999" in live.read_bytes(), what="the live log trimmed")
+             and b"line 0199999" in live.read_bytes(), message="the live log trimmed")
     gate.touch()
-    assert wait_done(ex, handle).state is UnitState.SUCCEEDED
+    assert wait_unit_done(ex, handle).state is UnitState.SUCCEEDED
     ex.finalize(handle)
     stored = b"".join(store.iter_bytes("logs/u1.log"))
     assert len(stored) <= cap
@@ -411,7 +392,7 @@ def test_units_get_neither_the_servers_secrets_nor_the_way_to_them(
     monkeypatch.setenv("KETCH_HOME", "/where/server.json/lives")
     handle = ex.submit(py("import os; print(sorted(k for k in os.environ if "
                           "k.startswith('KETCH_')))"))
-    assert wait_done(ex, handle).state is UnitState.SUCCEEDED
+    assert wait_unit_done(ex, handle).state is UnitState.SUCCEEDED
     assert b"".join(ex.logs(handle)) == b"[]\n"
 
 
@@ -441,7 +422,7 @@ def test_run_as_user_runs_units_unprivileged_out_of_reach_of_root_files(
                   ' d=$(dirname "$1"); echo forged > "$d/../handle.json" || echo kept')
         handle = ex.submit(WorkUnit(unit_id="u1", log_key="logs/u1.log", command=[
             "/bin/sh", "-c", script, "sh", str(reachable / "runs/u1/unit/exit")]))
-        status = wait_done(ex, handle)
+        status = wait_unit_done(ex, handle)
         assert status.state is UnitState.SUCCEEDED, status
         lines = b"".join(ex.logs(handle)).decode().splitlines()
         assert lines[0] == "65534" and lines[1].endswith(" nobody"), lines
