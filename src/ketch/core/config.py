@@ -31,11 +31,15 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from ketch.core.errors import InvalidError
 from ketch.core.quantity import parse_cpu, parse_memory
+
+Q = TypeVar("Q", int, float)
 
 __all__ = ["DEFAULT_CHANGE_LOG_SECONDS", "DEFAULT_MAX_REQUEST_BYTES", "Settings", "redact_url"]
 
@@ -63,30 +67,30 @@ def _positive_int(name: str, environ: dict[str, str], default: int) -> int:
 _GPU_ID = re.compile(r"^(?:[0-9]+|(?:GPU|MIG)-[0-9A-Za-z/-]+)$")
 
 
-def _cpu_slots(text: str | None) -> float | None:
+def _positive_quantity(variable: str, text: str | None, parse: Callable[[str], Q],
+                       what: str, examples: str, minimum: str) -> Q | None:
+    """``parse(text)`` of a quantity variable, refused in one line naming it."""
     if text is None:
         return None
     try:
-        cores = parse_cpu(text)
+        value = parse(text)
     except ValueError:
-        raise InvalidError(f"KETCH_CPUS={text!r} is not a CPU quantity: use cores such as "
-                           f"8, 1.5 or 500m") from None
-    if cores <= 0:
-        raise InvalidError(f"KETCH_CPUS={text!r} must be more than 0 cores")
-    return cores
+        raise InvalidError(f"{variable}={text!r} is not a {what} quantity: use "
+                           f"{examples}") from None
+    if value <= 0:
+        raise InvalidError(f"{variable}={text!r} must be {minimum}")
+    return value
+
+
+def _cpu_slots(text: str | None) -> float | None:
+    return _positive_quantity("KETCH_CPUS", text, parse_cpu, "CPU",
+                              "cores such as 8, 1.5 or 500m", "more than 0 cores")
 
 
 def _memory_slots(text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        size = parse_memory(text)
-    except ValueError:
-        raise InvalidError(f"KETCH_MEMORY={text!r} is not a memory quantity: use bytes or "
-                           f"a quantity such as 16Gi, 512Mi or 512M") from None
-    if size <= 0:
-        raise InvalidError(f"KETCH_MEMORY={text!r} must be at least 1 byte")
-    return size
+    return _positive_quantity("KETCH_MEMORY", text, parse_memory, "memory",
+                              "bytes or a quantity such as 16Gi, 512Mi or 512M",
+                              "at least 1 byte")
 
 
 def _gpu_ids(text: str | None) -> list[str] | None:
