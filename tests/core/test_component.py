@@ -12,8 +12,10 @@ import typer
 from ketch.core.component import (
     CliVerb,
     Component,
+    DescribeView,
     Facade,
     cli_verbs,
+    describe_view,
     facades,
     load_components,
     resolve,
@@ -41,6 +43,11 @@ def test_every_reference_of_a_declaration_resolves(component: Component) -> None
         assert callable(resolve(component.sdk.target))
     if component.stop_all is not None:
         assert callable(resolve(component.stop_all))
+    # A describe view is for one of the component's own kinds ("Kind.group").
+    for key in component.describe_views:
+        kind, _, group = key.partition(".")
+        assert any(k.kind == kind and k.group == group for k in component.kinds), key
+        assert isinstance(describe_view([component], kind, group), DescribeView)
     described = component.describe()
     assert described["name"] == component.name
     assert [r["path"] for r in described["dashboard"]] == [r.path for r in component.dashboard]

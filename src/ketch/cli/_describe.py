@@ -1,21 +1,21 @@
 """``ketch describe``: one object for a person to read.
 
 Metadata, spec and status as YAML (multi-line text as YAML block text, not escaped
-one-liners), a conditions table, and for a ``PipelineRun`` a task table in place of the
-compiled IR. Tables show the last line of a message; each distinct long message (a
-step's traceback is the run's message, its Failed condition's and its task's) is
-printed in full once, at the end.
+one-liners), a conditions table, and what the kind's component declares beyond that
+(a ``DescribeView``: for a ``PipelineRun``, a task table in place of the compiled IR).
+Tables show the last line of a message; each distinct long message (a step's traceback
+is the run's message, its Failed condition's and its task's) is printed in full once,
+at the end.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 
 from ketch.cli.output import age, cell
+from ketch.core.component import DescribeTable, DescribeView, describe_view, load_components
 from ketch.core.resources import Resource
 
 __all__ = ["describe"]
@@ -49,27 +49,6 @@ def _rows(rows: list[list[str]], indent: str = "  ") -> list[str]:
             for r in rows]
 
 
-def _parse_time(stamp: Any) -> datetime | None:
-    try:
-        return datetime.strptime(str(stamp), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
-def duration(start: Any, end: Any) -> str:
-    """``4s``, ``2m5s``, ``1h3m``; from ``start`` to ``end`` (to now while running)."""
-    began = _parse_time(start) if start else None
-    if began is None:
-        return ""
-    ended = (_parse_time(end) if end else None) or datetime.now(UTC)
-    secs = max(int((ended - began).total_seconds()), 0)
-    if secs < 60:
-        return f"{secs}s"
-    if secs < 3600:
-        return f"{secs // 60}m{secs % 60}s"
-    return f"{secs // 3600}h{secs % 3600 // 60}m"
-
-
 class _Messages:
     """Long messages to print in full once, under a heading each."""
 
@@ -94,51 +73,20 @@ class _Messages:
         return out
 
 
-def _run_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """A PipelineRun's spec with its compiled IR summarized (``-o yaml`` has all of it)."""
-    out = dict(spec)
-    ir = out.pop("pipelineSpec", None)
-    if isinstance(ir, dict):
-        name = (ir.get("pipelineInfo") or {}).get("name", "")
-        tasks = ((ir.get("root") or {}).get("dag") or {}).get("tasks") or {}
-        out = {"pipeline": f"{name} (KFP IR, {len(tasks)} top-level tasks; "
-                           "-o yaml shows it)", **out}
-    return out
-
-
-def _run_tasks(status: dict[str, Any], messages: _Messages) -> list[str]:
-    # The status tree's walk belongs to the pipelines component; describe only prints it.
-    from ketch.pipelines._kind import flatten_tasks
-
-    rows = [["TASK", "PHASE", "ATTEMPTS", "DURATION", "CACHED", "MESSAGE"]]
-    for path, st in flatten_tasks(status.get("tasks") or {}):
-        if not isinstance(st, dict):
-            continue
-        rows.append([path, str(st.get("phase", "Pending")), str(st.get("attempts") or ""),
-                     duration(st.get("startTime"), st.get("completionTime")),
-                     "yes" if st.get("cached") else "",
-                     cell(st.get("message"), _MESSAGE_WIDTH)])
-        messages.add(f"Task {path}", st.get("message"))
-    if len(rows) == 1:
-        return []
-    return ["Tasks:", *_rows(rows)]
-
-
-# Per kind (apiVersion group, kind): how to show its spec, and extra sections from its
-# status, with the status keys those sections replace.
-_SpecView = Callable[[dict[str, Any]], dict[str, Any]]
-_Sections = Callable[[dict[str, Any], _Messages], list[str]]
-_KINDS: dict[tuple[str, str], tuple[_SpecView, _Sections, tuple[str, ...]]] = {
-    ("pipelines.ketch.dev", "PipelineRun"): (_run_spec, _run_tasks, ("tasks", "engine")),
-}
+def _table(table: DescribeTable, messages: _Messages) -> list[str]:
+    rows = [list(table.columns)]
+    for row in table.rows:
+        rows.append([cell(value, _MESSAGE_WIDTH) for value in row])
+        messages.add(f"{table.row_heading} {row[0]}".strip(), row[-1])
+    return [f"{table.title}:", *_rows(rows)]
 
 
 def describe(obj: Resource) -> str:
     body = obj.to_wire()
     meta = body["metadata"]
     group = str(body.get("apiVersion", "")).rpartition("/")[0]
-    spec_view, sections, replaced = _KINDS.get((group, body.get("kind", "")),
-                                               (dict, lambda _s, _m: [], ()))
+    view = describe_view(load_components(), str(body.get("kind", "")), group) or \
+        DescribeView()
     out = [f"Name:         {meta['name']}", f"Namespace:    {meta.get('namespace', '')}",
            f"Kind:         {body['kind']} ({body['apiVersion']})",
            f"UID:          {meta.get('uid', '')}",
@@ -153,12 +101,13 @@ def describe(obj: Resource) -> str:
         out.append(f"Deleting:     since {meta['deletionTimestamp']} "
                    f"(finalizers: {finalizers})")
     out.append("Spec:")
-    out.extend(_yaml(spec_view(body.get("spec") or {})))
+    spec = body.get("spec") or {}
+    out.extend(_yaml(view.spec(spec) if view.spec else spec))
     full = dict(body.get("status") or {})
     messages = _Messages()
     messages.add("Message", full.get("message"))
     status = {k: v for k, v in full.items()
-              if k not in ("conditions", "active", "message", *replaced)}
+              if k not in ("conditions", "active", "message", *view.replaces)}
     if full.get("message") is not None:
         status["message"] = cell(full["message"], _MESSAGE_WIDTH)
     out.append("Status:")
@@ -172,6 +121,7 @@ def describe(obj: Resource) -> str:
             for c in conditions]))
         for c in conditions:
             messages.add(f"Condition {c.get('type', '')}", c.get("message"))
-    out.extend(sections(full, messages))
+    for table in view.tables(full) if view.tables else []:
+        out.extend(_table(table, messages))
     out.extend(messages.lines())
     return "\n".join(out)

@@ -12,10 +12,31 @@ import yaml
 from ketch.client import KindRef
 from ketch.core.resources import Resource
 
-__all__ = ["age", "cell", "dump", "lookup", "table"]
+__all__ = ["age", "cell", "dump", "duration", "lookup", "table"]
 
 # A table cell longer than this is cut (the whole value is in describe and -o yaml).
 CELL_WIDTH = 80
+
+
+def _parse_time(stamp: Any) -> datetime | None:
+    try:
+        return datetime.strptime(str(stamp), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def duration(start: Any, end: Any) -> str:
+    """``4s``, ``2m5s``, ``1h3m``; from ``start`` to ``end`` (to now while running)."""
+    began = _parse_time(start) if start else None
+    if began is None:
+        return ""
+    ended = (_parse_time(end) if end else None) or datetime.now(UTC)
+    secs = max(int((ended - began).total_seconds()), 0)
+    if secs < 60:
+        return f"{secs}s"
+    if secs < 3600:
+        return f"{secs // 60}m{secs % 60}s"
+    return f"{secs // 3600}h{secs % 3600 // 60}m"
 
 
 def age(stamp: str | None) -> str:

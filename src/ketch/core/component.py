@@ -4,7 +4,8 @@ A component (jobs, pipelines, registry, serving, and the ones to come) lists, in
 ``component.py`` (entry point group ``ketch.components``):
 
 - server side: ``kinds``, ``controllers``, ``log_readers``, ``schema`` and API ``routers``;
-- faces: ``cli`` verbs, an ``sdk`` facade (``client.<name>``) and ``dashboard`` routes.
+- faces: ``cli`` verbs, an ``sdk`` facade (``client.<name>``), ``dashboard`` routes and
+  ``describe`` views (what ``ketch describe`` shows of its kinds beyond the generic).
 
 Every field takes the object itself or a ``"module:attribute"`` reference that is
 imported on first use. References are what keep the faces fast: ``ketch --help`` and
@@ -33,8 +34,9 @@ if TYPE_CHECKING:
     from ketch.core.store import SchemaBranch
 
 __all__ = [
-    "CliVerb", "Component", "ControllerFactory", "DashboardRoute", "Facade", "LogReader",
-    "Ref", "cli_verbs", "facades", "load_components", "resolve",
+    "CliVerb", "Component", "ControllerFactory", "DashboardRoute", "DescribeTable",
+    "DescribeView", "Facade", "LogReader", "Ref", "cli_verbs", "describe_view", "facades",
+    "load_components", "resolve",
 ]
 
 ControllerFactory = Callable[["Runtime"], "Controller"]
@@ -114,6 +116,30 @@ class DashboardRoute:
     kinds: tuple[str, ...] = ()  # the kinds (plural) whose objects this page shows
 
 
+@dataclass(frozen=True)
+class DescribeTable:
+    """A table ``ketch describe`` prints under ``title``: the CLI lays it out and cuts
+    long cells to one line; a long last cell (a message, a traceback) is printed in
+    full once, at the end, under ``f"{row_heading} {row[0]}"``."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: list[list[str]]
+    row_heading: str = ""
+
+
+@dataclass(frozen=True)
+class DescribeView:
+    """What ``ketch describe`` shows of a kind beyond metadata, spec, status and
+    conditions: ``spec`` reshapes the spec shown (a compiled IR summarized), ``tables``
+    are printed after the conditions, and ``replaces`` names the status keys the tables
+    stand for (left out of the status shown). Data only: the CLI does the layout."""
+
+    spec: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    tables: Callable[[dict[str, Any]], list[DescribeTable]] | None = None
+    replaces: tuple[str, ...] = ()
+
+
 class Component:
     """A vertical slice of the platform, declared in one place (see the module docstring).
 
@@ -128,6 +154,8 @@ class Component:
         cli: its ``ketch`` verbs.
         sdk: its ``client.<name>`` facade.
         dashboard: its dashboard pages.
+        describe: ``"Kind.group"`` (``PipelineRun.pipelines.ketch.dev``) -> its
+            ``DescribeView`` (or a reference), for ``ketch describe``.
         stop_all: what ``ketch stop --all`` also stops: a function called while the
             server still runs (to read what it knows) that returns one to call once the
             server is gone, which stops the processes and returns a line to print.
@@ -140,6 +168,7 @@ class Component:
                  routers: Iterable[Callable[[Runtime], Any] | Ref] = (),
                  cli: Sequence[CliVerb] = (), sdk: Facade | None = None,
                  dashboard: Sequence[DashboardRoute] = (),
+                 describe: Mapping[str, DescribeView | Ref] | None = None,
                  stop_all: Ref | None = None) -> None:
         if not name.isidentifier():
             raise ValueError(f"component name {name!r}: must be a Python identifier "
@@ -154,6 +183,7 @@ class Component:
         self.cli = tuple(cli)
         self.sdk = sdk
         self.dashboard = tuple(dashboard)
+        self.describe_views = dict(describe or {})
         self.stop_all = stop_all
 
     def __repr__(self) -> str:
@@ -238,3 +268,17 @@ def cli_verbs(components: Iterable[Component]) -> dict[str, CliVerb]:
             out[verb.name] = verb
     return out
 
+
+
+def describe_view(components: Iterable[Component], kind: str,
+                  group: str) -> DescribeView | None:
+    """The describe view a component declares for ``kind`` of API ``group`` (resolved:
+    only the one asked for is imported), or None: the generic view."""
+    key = f"{kind}.{group}"
+    for component in components:
+        view = component.describe_views.get(key)
+        if view is not None:
+            resolved: DescribeView = _resolved(view, f"component {component.name} "
+                                                     f"describe view for {key}")
+            return resolved
+    return None

@@ -29,4 +29,5 @@ component = Component(
     dashboard=(DashboardRoute("/pipelines", "Pipelines",
                               ("pipelineruns", "pipelines", "pipelineversions", "experiments",
                                "recurringruns")),),
+    describe={"PipelineRun.pipelines.ketch.dev": "ketch.pipelines._describe:RUN_VIEW"},
 )
