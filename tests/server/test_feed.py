@@ -119,3 +119,41 @@ def test_a_watch_of_one_object_does_not_repeat_a_write_its_first_read_saw(
     assert sent[1]["object"]["status"] == {"phase": "Running"}
 
 
+
+
+def test_a_watch_asked_for_objects_without_spec_sends_metadata_and_status(
+        database_url: str, tmp_path: Path) -> None:
+    """``X-Ketch-Without-Spec: true`` (what ``ketch run --wait`` sends): the object of
+    every event, the opening ADDED and the feed's MODIFIED alike, is the stored one
+    less its spec, resourceVersion and status as stored; without the header, whole."""
+    rt = runtime(database_url, tmp_path)
+
+    async def never() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return {}
+
+    async def follow(headers: list[tuple[bytes, bytes]]) -> tuple[list[dict[str, Any]],
+                                                                   list[Resource]]:
+        request = Request({"type": "http", "method": "GET", "path": "/", "headers": headers},
+                          never)
+        name = f"n{len(headers)}"
+        created = await asyncio.to_thread(rt.store.create, JOB, job(name, "here"))
+        stream = watch_stream(request, rt, JOB, "here", LabelSelector(), name, None, None)
+        sent = [json.loads((await asyncio.wait_for(anext(stream), 30))[len("data: "):])]
+        running = created.model_copy(update={"status": {"phase": "Running"}})
+        written = await asyncio.to_thread(rt.store.update_status, JOB, running)
+        sent.append(json.loads((await asyncio.wait_for(anext(stream), 30))[len("data: "):]))
+        await stream.aclose()
+        return sent, [created, written]
+
+    try:
+        lean, lean_written = asyncio.run(follow([(b"x-ketch-without-spec", b"true")]))
+        whole, whole_written = asyncio.run(follow([]))
+    finally:
+        rt.store.close()
+    assert [e["type"] for e in lean] == ["ADDED", "MODIFIED"]
+    expected = [{k: v for k, v in obj.to_wire().items() if k != "spec"} for obj in lean_written]
+    assert [e["object"] for e in lean] == expected
+    assert lean[1]["object"]["status"] == {"phase": "Running"}
+    assert [e["object"] for e in whole] == [obj.to_wire() for obj in whole_written]
+    assert whole[1]["object"]["spec"] == {"command": ["true"]}

@@ -29,7 +29,7 @@ from ketch.core.errors import (
     error_from_body,
 )
 from ketch.core.resources import DEFAULT_NAMESPACE, Resource, validate_name
-from ketch.core.rest import RestSession, connect
+from ketch.core.rest import WITHOUT_SPEC_HEADER, RestSession, connect
 
 if TYPE_CHECKING:
     # Types only: at run time the client imports no component (the facades come from
@@ -341,9 +341,13 @@ class Client:
 
     def watch(self, kind: str, *, namespace: str | None = None, name: str | None = None,
               all_namespaces: bool = False, label_selector: str | None = None,
-              resource_version: str | None = None,
-              timeout: float | None = None) -> Iterator[WatchEvent]:
-        """Yield changes (ADDED/MODIFIED/DELETED) until ``timeout`` seconds pass."""
+              resource_version: str | None = None, timeout: float | None = None,
+              without_spec: bool = False) -> Iterator[WatchEvent]:
+        """Yield changes (ADDED/MODIFIED/DELETED) until ``timeout`` seconds pass.
+
+        ``without_spec``: objects come without their ``spec`` (metadata and status only),
+        for a caller that follows status: a pipeline run's spec is its whole IR, and
+        decoding it on every status write cost the caller more than the write."""
         ref = self.kind(kind)
         params: dict[str, Any] = {"watch": "true"}
         if name:
@@ -356,7 +360,8 @@ class Client:
             params["timeoutSeconds"] = max(int(timeout + 0.999), 1)
         ns = None if all_namespaces else self._ns(namespace)
         try:
-            with self._http.stream("GET", ref.path(ns), params=params,
+            headers = {WITHOUT_SPEC_HEADER: "true"} if without_spec else None
+            with self._http.stream("GET", ref.path(ns), params=params, headers=headers,
                                    timeout=httpx.Timeout(30.0, read=None)) as response:
                 if response.status_code >= 400:
                     response.read()

@@ -28,7 +28,14 @@ from ketch.core.config import Settings
 from ketch.core.errors import UnavailableError
 from ketch.core.home import HomeLock, ServerInfo
 
-__all__ = ["Endpoint", "RestSession", "connect", "find_server", "start_background_server"]
+__all__ = ["WITHOUT_SPEC_HEADER", "Endpoint", "RestSession", "connect", "find_server",
+           "start_background_server"]
+
+# A watch request with this header set to "true" gets each object without its ``spec``
+# (ketch's own projection, as Kubernetes' PartialObjectMetadata is asked for in a
+# header): a client following a pipeline run's status would otherwise decode the run's
+# whole IR on every one of its status writes.
+WITHOUT_SPEC_HEADER = "X-Ketch-Without-Spec"
 
 _START_TIMEOUT = 30.0
 

@@ -57,6 +57,12 @@ class FeedEvent:
         # The envelope {"type", "object"} around the stored text, as it was stored.
         return f'data: {{"type":"{self.event.type}","object":{self.event.body_text}}}\n\n'
 
+    @cached_property
+    def sse_without_spec(self) -> str:
+        # For the streams that asked for objects without their spec (a status follower).
+        body = self.event.text_without_spec()
+        return f'data: {{"type":"{self.event.type}","object":{body}}}\n\n'
+
 
 @dataclass(eq=False)
 class Subscription:

@@ -5,6 +5,10 @@ object (then follows changes from the list's revision), as Kubernetes does. Chan
 from the process's one change feed (``ketch.server._feed``), not from a poll per stream;
 a ``resourceVersion`` the log no longer holds is a 410 before the stream opens.
 
+A request with the ``X-Ketch-Without-Spec: true`` header gets objects without their
+``spec`` (``ketch.core.rest.WITHOUT_SPEC_HEADER``): what ``ketch run --wait`` asks for,
+which follows a run's status, not its IR.
+
 Besides each kind's own watch, ``GET /api/ketch/watch?kinds=a,b&namespace=NS`` streams
 several kinds in one connection: a browser allows six connections per host, and a
 dashboard page watching every kind would otherwise run out of them.
@@ -25,6 +29,8 @@ from ketch.core.codec import dumps
 from ketch.core.errors import BadRequestError, FieldError, InvalidError, KetchError, NotFoundError
 from ketch.core.kinds import KindInfo
 from ketch.core.labels import LabelSelector
+from ketch.core.resources import Resource
+from ketch.core.rest import WITHOUT_SPEC_HEADER
 from ketch.core.runtime import Runtime
 from ketch.server._feed import FeedEvent, Subscription, change_feed
 
@@ -87,6 +93,17 @@ async def watch_stream(request: Request, runtime: Runtime, info: KindInfo | list
     sub = await feed.subscribe(keys, namespace)
     listener = asyncio.create_task(_until_disconnect(request, sub))
 
+    without_spec = request.headers.get(WITHOUT_SPEC_HEADER, "").lower() == "true"
+
+    def wire(obj: Resource) -> dict[str, object]:
+        body = obj.to_wire()
+        if without_spec:
+            body.pop("spec", None)
+        return body
+
+    def sse(event: FeedEvent) -> str:
+        return event.sse_without_spec if without_spec else event.sse
+
     def wanted(event: FeedEvent) -> bool:
         raw = event.event
         # Decoded only for a label selector: the feed otherwise never decodes objects.
@@ -107,14 +124,14 @@ async def watch_stream(request: Request, runtime: Runtime, info: KindInfo | list
                 # (in the queue now) must not come again after this ADDED.
                 since = max(since, int(obj.metadata.resource_version or 0))
                 if selector.matches(obj.metadata.labels):
-                    yield _sse({"type": "ADDED", "object": obj.to_wire()})
+                    yield _sse({"type": "ADDED", "object": wire(obj)})
         elif since is None:
             revisions = []
             for one in infos:
                 listed = await run_in_threadpool(store.list, one, namespace, selector=selector)
                 revisions.append(int(listed.resource_version))
                 for obj in listed.items:
-                    yield _sse({"type": "ADDED", "object": obj.to_wire()})
+                    yield _sse({"type": "ADDED", "object": wire(obj)})
             # From the earliest list on: a change between two lists may come twice,
             # never not at all (clients drop replays by resourceVersion).
             since = min(revisions, default=0)
@@ -129,7 +146,7 @@ async def watch_stream(request: Request, runtime: Runtime, info: KindInfo | list
                 since = event.revision
                 item = FeedEvent(event)
                 if wanted(item):
-                    yield item.sse
+                    yield sse(item)
         while True:
             wait = _HEARTBEAT if ends is None else min(_HEARTBEAT, ends - time.monotonic())
             if wait <= 0:
@@ -148,7 +165,7 @@ async def watch_stream(request: Request, runtime: Runtime, info: KindInfo | list
             if got.revision > since:
                 since = got.revision
                 if wanted(got):
-                    yield got.sse
+                    yield sse(got)
     except KetchError as err:
         yield _sse({"type": "ERROR", "object": err.to_body()})
     finally:

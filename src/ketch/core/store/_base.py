@@ -32,6 +32,7 @@ from ketch.core.codec import dumps, loads
 from ketch.core.kinds import KindInfo
 from ketch.core.labels import LabelSelector
 from ketch.core.resources import Resource
+from ketch.core.store._bodies import Template
 
 __all__ = ["ChangedKey", "Lease", "ListResult", "RawEvent", "ResourceStore", "WatchEvent"]
 
@@ -84,6 +85,19 @@ class RawEvent:
     namespace: str
     name: str
     body_text: str = field(repr=False)
+    # The status's text and the body's template, where the backend keeps them apart
+    # (the SQL store): the object without its spec is then a splice too.
+    status_text: str | None = field(default=None, repr=False)
+    template: Template | None = field(default=None, repr=False)
+
+    def text_without_spec(self) -> str:
+        """The object's JSON text without its ``spec`` (for a watch that follows status
+        only: a pipeline run's spec is its whole IR)."""
+        if self.template is not None and self.status_text is not None:
+            return self.template.without_spec.render(self.revision, self.status_text)
+        body = loads(self.body_text)
+        body.pop("spec", None)
+        return dumps(body)
 
     def labels(self) -> dict[str, str]:
         """The object's labels (this decodes the body: only for a label selector)."""

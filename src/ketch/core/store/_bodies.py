@@ -12,13 +12,16 @@ together, with ``metadata.resourceVersion`` set to the revision.
 A watch stream sends objects as JSON text without decoding them, so the body's text is
 kept with the offset of its ``resourceVersion`` value (``rv_at``): one body's text serves
 every revision that refers to it, spliced, never parsed (PostgreSQL's jsonb text has no
-such offset: there the body is decoded once per read and encoded again with one).
+such offset: there the body is decoded once per read and encoded again with one). A watch
+that asks for objects without their spec (``Template.without_spec``) gets the same
+splice from a second template, made once per body.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ketch.core.codec import dumps, loads
@@ -73,6 +76,17 @@ class Template:
 
     def render(self, revision: int, status_text: str) -> str:
         return f'{self.head}{revision}{self.tail},"status":{status_text}}}'
+
+    @cached_property
+    def without_spec(self) -> Template:
+        """The template of the same object without its ``spec``: what a client that
+        follows only an object's status decodes (a pipeline run's spec is its IR, many
+        times its status, and every status write is an event). Made on first use (the
+        body is decoded once), kept with this template."""
+        rest = loads(f"{self.head}0{self.tail}}}")
+        rest.pop("spec", None)
+        lean = encode_body(rest, 0)
+        return Template(lean.text[:lean.rv_at], lean.text[lean.rv_at + 1:-1])
 
 
 def template(text: str, rv_at: int | None, revision: int | None) -> Template:

@@ -537,7 +537,8 @@ class SqlResourceStore(ResourceStore):
                                 "compacted; list again and watch from the list's version")
         return [RawEvent(int(row.revision), row.event_type, row.kind_key, row.namespace,
                          row.name, templates[int(row.body_id)].render(int(row.revision),
-                                                                      row.status_text))
+                                                                      row.status_text),
+                         row.status_text, templates[int(row.body_id)])
                 for row in rows]
 
     def _templates_of(self, conn: Connection, ids: set[int]) -> dict[int, Template]:
