@@ -405,8 +405,9 @@ def main() -> None:
                         help=f"which requests ({', '.join(REQUESTS)})")
     parser.add_argument("--only", default=",".join(TARGETS))
     parser.add_argument("--transport", action="store_true",
-                        help="only the front->replica hop: a front over loopback TCP "
-                             "beside one over a unix socket (same request, interleaved)")
+                        help="only the front->replica hop: a front over loopback TCP, "
+                             "one over a unix socket and one the local executor's way "
+                             "(same request, interleaved)")
     parser.add_argument("--serve-starlette", nargs=2, metavar=("MODEL", "PORT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -477,9 +478,11 @@ def main() -> None:
 
 
 def transport(args: argparse.Namespace) -> None:
-    """Front -> replica over loopback TCP (what an executor's server unit gets now)
-    against a unix socket (what the controller used to compute): two fronts, each with
-    one replica, driven alternately with the fp64 request; medians over the rounds."""
+    """Front -> replica over loopback TCP (the address an executor publishes for a
+    server unit) against a unix socket (what the controller used to compute), and the
+    local backend's way (a TCP address, and the unix socket it gave both units beside
+    their ports, ``KETCH_UNIT_UDS``): three fronts, each with one replica, driven in
+    turn with the fp64 request; medians over the rounds."""
     import hashlib
 
     conns = [int(c) for c in args.connections.split(",")]
@@ -497,16 +500,21 @@ def transport(args: argparse.Namespace) -> None:
         env = {**os.environ, "KETCH_FRONT_ADMIN_SHA256": hashlib.sha256(
             secret.encode()).hexdigest()}
         fronts: dict[str, str] = {}
-        for name in ("unix", "tcp"):
+        (work / "sockets").mkdir()
+        for name in ("unix", "tcp", "local"):
             rport, fport = _free_port(), _free_port()
             where = ["--uds", str(work / "r.sock")] if name == "unix" else ["--port", str(rport)]
+            # What the local executor gives a server unit: a socket named by its port.
+            renv, fenv = ({**os.environ, "KETCH_UNIT_UDS": str(work / "sockets" / f"{p}.sock")}
+                          for p in (rport, fport))
             replica = _spawn([sys.executable, "-m", "ketch.serving.modelserver", "--name", MODEL,
                               "--model-dir", str(work / "iris"), "--format", "sklearn", *where],
-                             work / f"{name}-replica.log")
+                             work / f"{name}-replica.log",
+                             env=renv if name == "local" else None)
             stack.callback(_stop, replica)
             front = _spawn([sys.executable, "-m", "ketch.serving._front", "--service",
                             f"default/{name}", "--port", str(fport)], work / f"{name}.log",
-                           env=env)
+                           env={**env, **fenv} if name == "local" else env)
             stack.callback(_stop, front)
             address = f"unix:{work / 'r.sock'}" if name == "unix" else f"127.0.0.1:{rport}"
             url = f"http://127.0.0.1:{fport}"
@@ -533,13 +541,16 @@ def transport(args: argparse.Namespace) -> None:
                 order = list(fronts) if r % 2 == 0 else list(fronts)[::-1]
                 for name in order:
                     results[name][c].append(_wrk(fronts[name], c, seconds, script))
-        print("| front -> replica | connections | requests/s | p50 ms | p99 ms | TCP / unix |")
+        labels = {"unix": "unix socket", "tcp": "loopback TCP",
+                  "local": "TCP address, local backend's socket"}
+        print("| front -> replica | connections | requests/s | p50 ms | p99 ms | / unix |")
         print("|---|---:|---:|---:|---:|---:|")
         for c in conns:
-            unix, tcp = _median(results["unix"][c]), _median(results["tcp"][c])
-            for name, res in (("unix socket", unix), ("loopback TCP", tcp)):
-                ratio = f"{tcp.rps / unix.rps:.3f}" if name == "loopback TCP" and unix.rps else ""
-                print(f"| {name} | {c} | {res.rps:,.0f} | {res.p50_ms:.2f} | {res.p99_ms:.2f} "
+            unix = _median(results["unix"][c])
+            for name, label in labels.items():
+                res = _median(results[name][c])
+                ratio = f"{res.rps / unix.rps:.3f}" if name != "unix" and unix.rps else ""
+                print(f"| {label} | {c} | {res.rps:,.0f} | {res.p50_ms:.2f} | {res.p99_ms:.2f} "
                       f"| {ratio} |")
 
 

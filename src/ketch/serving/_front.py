@@ -3,11 +3,12 @@
 One process per service (an executor ``serves`` unit), listening on the address the
 executor chose for it (``KETCH_UNIT_HOST``/``KETCH_UNIT_PORT``; its ``status.url``),
 forwarding each HTTP/1.1 request to a replica (a model server at the address its own
-unit was given, ``host:port`` or ``unix:PATH``) over kept-alive pooled connections. It
-is the hot path, so it is a bare ``asyncio.Protocol`` on ``httptools``: the request's
-bytes are forwarded as received and the response's bytes are relayed as they arrive,
-with one header added (``ketch-revision``); no JSON is parsed and nothing is buffered
-beyond one request.
+unit was given, ``host:port`` or ``unix:PATH``; on the local backend, over the unix
+socket it gave that unit besides its port: ``routes_to``) over kept-alive pooled
+connections. It is the hot path, so it is a bare ``asyncio.Protocol`` on ``httptools``:
+the request's bytes are forwarded as received and the response's bytes are relayed as
+they arrive, with one header added (``ketch-revision``); no JSON is parsed and nothing
+is buffered beyond one request.
 
 The service port's connections are ``_front_http``; the policies (canary split, least
 outstanding requests, bounded queue) live in ``_front_pool``. The controller drives
@@ -42,7 +43,13 @@ from typing import Any
 
 import httptools
 
-from ketch.serving._front_admin import METRICS_TYPE, admin_answer, open_stream, service_metrics
+from ketch.serving._front_admin import (
+    METRICS_TYPE,
+    admin_answer,
+    open_stream,
+    routes_to,
+    service_metrics,
+)
 from ketch.serving._front_http import ADMIN_PREFIX, ClientConnection, Exchange
 from ketch.serving._front_pool import Backend, Revision, Router
 
@@ -427,11 +434,16 @@ class Front:
 
 
 async def _open(loop: asyncio.AbstractEventLoop, factory: Any, address: str) -> Upstream:
-    if address.startswith("unix:"):
-        _, conn = await loop.create_unix_connection(factory, address[5:])
-    else:
-        host, _, port = address.removeprefix("tcp:").rpartition(":")
-        _, conn = await loop.create_connection(factory, host, int(port))
+    path, tcp = routes_to(address)
+    if path is not None:
+        try:
+            _, conn = await loop.create_unix_connection(factory, path)
+            return conn  # type: ignore[no-any-return]
+        except OSError:
+            if tcp is None:
+                raise
+    assert tcp is not None
+    _, conn = await loop.create_connection(factory, *tcp)
     return conn  # type: ignore[no-any-return]
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,11 +32,13 @@ if TYPE_CHECKING:
     from ketch.serving._front import Front
 
 __all__ = ["ADMIN_PATH", "METRICS_TYPE", "admin_answer", "merge_metrics", "open_stream",
-           "render_metrics", "service_metrics"]
+           "render_metrics", "routes_to", "service_metrics"]
 
 METRICS_TYPE = "text/plain; version=0.0.4"
 ADMIN_PATH = "/ketch/admin/"
 _SCRAPE_TIMEOUT = 2.0
+# Where the local executor backend's server units listen (its own constant).
+_UNIT_HOST = "127.0.0.1"
 
 
 def admin_answer(front: Front, request: bytes) -> tuple[int, bytes, str]:
@@ -179,9 +182,33 @@ def merge_metrics(pages: list[str]) -> str:
     return "".join("\n".join([*heads.get(f, []), *lines]) + "\n" for f, lines in samples.items())
 
 
-async def open_stream(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A stream connection to a replica's ``unix:PATH`` or ``[tcp:]HOST:PORT`` address."""
+def routes_to(address: str) -> tuple[str | None, tuple[str, int] | None]:
+    """How the front reaches a replica's ``unix:PATH`` or ``[tcp:]HOST:PORT`` address:
+    (a unix socket to try first, the TCP host and port to use without one).
+
+    The socket of a ``127.0.0.1:PORT`` address is the one the local executor backend gave
+    that server unit besides its port: it gives every server unit, this front included,
+    ``KETCH_UNIT_UDS=DIR/<its port>.sock``, so a replica's is ``DIR/PORT.sock``, there
+    while its model server listens on it. Controllers pass addresses as the backend
+    published them; the shortcut (loopback TCP costs the front about a tenth of its
+    requests/s) is the backend's and the front's alone."""
     if address.startswith("unix:"):
-        return await asyncio.open_unix_connection(address[5:])
+        return address[5:], None
     host, _, port = address.removeprefix("tcp:").rpartition(":")
-    return await asyncio.open_connection(host, int(port))
+    own = os.environ.get("KETCH_UNIT_UDS")
+    if own and host == _UNIT_HOST and port.isdigit():
+        return os.path.join(os.path.dirname(own), f"{port}.sock"), (host, int(port))
+    return None, (host, int(port))
+
+
+async def open_stream(address: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A stream connection to a replica (see :func:`routes_to`)."""
+    path, tcp = routes_to(address)
+    if path is not None:
+        try:
+            return await asyncio.open_unix_connection(path)
+        except OSError:
+            if tcp is None:
+                raise  # no socket (yet): the TCP port, as published
+    assert tcp is not None
+    return await asyncio.open_connection(*tcp)

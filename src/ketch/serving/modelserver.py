@@ -22,7 +22,10 @@ status 2 and one ``modelserver: ...`` line on stderr. Once listening, ``GET
 server unit (else 127.0.0.1:8080); with ``--port 0`` the process prints one line
 ``KETCH_MODELSERVER_PORT=<port>`` to stdout. With ``--uds PATH`` it listens on a unix
 domain socket instead of TCP (for a router in front of replicas on the same machine) and
-prints ``KETCH_MODELSERVER_UDS=<path>`` once listening. SIGTERM or SIGINT stops it
+prints ``KETCH_MODELSERVER_UDS=<path>`` once listening. ``KETCH_UNIT_UDS`` (what the
+local executor backend gives a server unit) is a unix socket to listen on besides the TCP
+port: fronts on the same host reach the replica there (``_front_admin.local_socket``).
+SIGTERM or SIGINT stops it
 gracefully (requests in flight finish, up to ``--drain-seconds``) and the process exits 0.
 
 Batching is on when ``--max-batch-size`` or ``--max-latency`` is given (KServe's
@@ -229,17 +232,30 @@ async def _serve(args: argparse.Namespace, runtime: Any) -> int:
     gc.freeze()
     server = HTTPServer(plane.handle, max_body=int(args.max_body_mb * 1024 * 1024))
     where = args.uds or f"{args.host}:{args.port}"
+    # The backend's second door, for fronts on this host (loopback TCP costs them about
+    # a tenth of their requests/s). Opened before the port, so it is up whenever the port
+    # (what readiness is probed on) is; without it the port alone serves.
+    side = None if args.uds else os.environ.get("KETCH_UNIT_UDS") or None
+    if side is not None:
+        try:
+            await server.listen(_bind_unix(side))
+        except OSError as e:
+            _say(f"not listening on {side} ({e.strerror or e}); TCP only")
+            side = None
     try:
         sock = _bind_unix(args.uds) if args.uds else _bind(args.host, args.port)
         await server.listen(sock)
     except OSError as e:
+        if side is not None:
+            os.unlink(side)
         return _fail(f"cannot listen on {where}: {e.strerror or e}")
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    _say(f"serving {args.name!r} (V1 and V2) on {'unix:' if args.uds else ''}{where}")
+    _say(f"serving {args.name!r} (V1 and V2) on {'unix:' if args.uds else ''}{where}"
+         + (f" and unix:{side}" if side else ""))
     if args.uds:
         print(f"KETCH_MODELSERVER_UDS={args.uds}", flush=True)
     elif args.port == 0:
@@ -248,9 +264,10 @@ async def _serve(args: argparse.Namespace, runtime: Any) -> int:
         await stop.wait()
         await server.stop(grace=args.drain_seconds)
     finally:
-        if args.uds:
-            with contextlib.suppress(OSError):
-                os.unlink(args.uds)
+        for path in (args.uds, side):
+            if path:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
         predictor.close()
         if logger is not None:
             logger.close()
