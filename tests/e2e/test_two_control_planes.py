@@ -6,6 +6,7 @@ executor contract alone (the first's unit directories live under the first's hom
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import psutil
 import pytest
 
 from _modelserver import trained_iris
@@ -22,6 +24,7 @@ from ketch import Client
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 JOBS = ("job-a", "job-b", "job-c")
+DOOMED = "job-deleted"  # CP1's, still running when CP2 deletes it
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
 
 
@@ -102,7 +105,7 @@ def test_second_control_plane_adopts_every_kind_after_the_first_is_killed(
         tmp_path: Path, postgres_server: str) -> None:
     url = new_postgres_database(postgres_server)
     gate, ledger = tmp_path / "gate", tmp_path / "ledger"
-    markers = {name: tmp_path / f"marker-{name}" for name in JOBS}
+    markers = {name: tmp_path / f"marker-{name}" for name in (*JOBS, DOOMED)}
     model = trained_iris(tmp_path / "iris")
     expected = model.predict(np.array(ROWS)).tolist()
     # Slots enough for every unit on either plane (a 2-core CI runner would queue some).
@@ -118,9 +121,10 @@ def test_second_control_plane_adopts_every_kind_after_the_first_is_killed(
                 one.apply(_isvc(tmp_path / "iris"))
                 for name in JOBS[:2]:
                     one.apply(_job(name, markers[name], gate))
+                one.apply(_job(DOOMED, markers[DOOMED], tmp_path / "never"))
                 one.create(_pipeline(ledger, gate))
                 claimed = [("isvc", "iris"), ("pipelinerun", "chain"),
-                           *(("job", name) for name in JOBS[:2])]
+                           *(("job", name) for name in (*JOBS[:2], DOOMED))]
                 wait_for(lambda: all(_owner(one, *key).startswith(first) for key in claimed),
                          message="CP1 to claim the service, the run and two jobs")
             finally:
@@ -140,9 +144,21 @@ def test_second_control_plane_adopts_every_kind_after_the_first_is_killed(
 
             wait_for(all_running, timeout=60, message="every job and step-1 running")
             assert _owner(one, "job", JOBS[2]).startswith((first, second))
+            # Either plane streams a live unit's log, whichever home it runs from.
+            for name in JOBS:
+                assert b"".join(two.logs("job", name)) == b"running\n", name
+            wait_for(markers[DOOMED].exists, message=f"{DOOMED} started")
+            doomed_pid = int(markers[DOOMED].read_text().split()[1])
 
             cp1.kill(signal.SIGKILL)  # its units are their own process groups: they live on
             gate.write_text("")
+            assert psutil.pid_exists(doomed_pid), "a unit outlives its control plane"
+            two.delete("job", DOOMED)
+            wait_for(lambda: DOOMED not in {j.name for j in two.list("job").items},
+                     message=f"{DOOMED} deleted by CP2")
+            # Deleting it stopped the process CP1 had started (from CP1's home).
+            wait_for(lambda: not psutil.pid_exists(doomed_pid), timeout=10,
+                     message=f"{DOOMED}'s process stopped")
 
             for name in JOBS:
                 done = two.wait("job", name, condition="Succeeded", timeout=60)
@@ -181,4 +197,18 @@ def test_second_control_plane_adopts_every_kind_after_the_first_is_killed(
     finally:
         gate.write_text("")
         cp1.kill(signal.SIGKILL)
+        _clean_up(cp2)
         cp2.kill(signal.SIGTERM)
+
+
+def _clean_up(server: ServerProcess) -> None:
+    """After a failure: units outlive their control planes by design, so delete what
+    is left through the surviving one (which stops their processes)."""
+    if server.proc.poll() is not None:
+        return
+    with contextlib.suppress(Exception), Client(server.url) as client:
+        for kind in ("isvc", "job", "pipelinerun"):
+            for obj in client.list(kind).items:
+                client.delete(kind, obj.name)
+        wait_for(lambda: not any(client.list(k).items for k in ("isvc", "job")),
+                 timeout=30, message="everything deleted")

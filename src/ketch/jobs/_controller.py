@@ -348,8 +348,13 @@ class JobController(Controller):
         if status.active and owner != self.rt.id and self.rt.is_alive(owner):
             return Result(requeue_after=1.0)  # its owner kills the work
         executor = self.rt.executor
+        # The active attempt by its stored handle: a unit a dead control plane started
+        # from its own KETCH_HOME is in no lookup of this executor, yet must be stopped.
+        active = dict(status.active or {}) if executor.is_handle(status.active) else None
         for attempt in range(1, status.attempts + 1):
-            handle = executor.lookup(f"{job.metadata.uid}-{attempt}")
+            unit_id = f"{job.metadata.uid}-{attempt}"
+            handle = (active if active is not None and active.get("unitId") == unit_id
+                      else executor.lookup(unit_id))
             if handle is not None:
                 executor.cancel(handle, grace_seconds=2.0)
                 executor.forget(handle)

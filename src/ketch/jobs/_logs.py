@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from ketch.core.errors import InvalidError, NotFoundError
+from ketch.core.executors import Handle
 from ketch.core.kinds import LogOptions
 from ketch.core.resources import Resource
 from ketch.core.runtime import Runtime
@@ -39,20 +41,34 @@ def _stream(runtime: Runtime, job: Resource, options: LogOptions) -> Iterator[by
         return
     attempt = min(options.attempt or attempts, attempts)
     executor = runtime.executor
-    unit_id = f"{job.metadata.uid}-{attempt}"
-    handle = executor.lookup(unit_id)
+    handle = _handle(runtime, job, attempt)
     if handle is None and options.follow and attempt == attempts:
         # Claimed but the process is only starting: give it a moment.
         deadline = time.monotonic() + 10
         while handle is None and time.monotonic() < deadline:
             time.sleep(0.05)
-            handle = executor.lookup(unit_id)
+            try:
+                job = runtime.store.get(JOB, job.namespace, job.name)
+            except NotFoundError:
+                break
+            handle = _handle(runtime, job, attempt)
     if handle is not None:
         yield from executor.logs(handle, follow=options.follow)
         return
     key = log_key(job, attempt)
     if runtime.artifacts.exists(key):
         yield from runtime.artifacts.iter_bytes(key)
+
+
+def _handle(runtime: Runtime, job: Resource, attempt: int) -> Handle | None:
+    """The unit of ``attempt``: the stored handle when it is the running one (a unit
+    another control plane started, from its own KETCH_HOME, is in no lookup here),
+    else the executor's lookup by the attempt's unit id."""
+    unit_id = f"{job.metadata.uid}-{attempt}"
+    active: dict[str, Any] = job.status.get("active") or {}
+    if runtime.executor.is_handle(active) and active.get("unitId") == unit_id:
+        return dict(active)
+    return runtime.executor.lookup(unit_id)
 
 
 def _wait_started(runtime: Runtime, job: Resource, timeout: float) -> Resource:
