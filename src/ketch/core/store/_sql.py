@@ -70,6 +70,12 @@ from ketch.core.store._base import (
 )
 from ketch.core.store._bodies import Template, encode_body, split, template, whole
 from ketch.core.store._migrate import SchemaBranch, ensure_schema
+from ketch.core.store._prepared import (
+    ALL_EVENTS,
+    NEXT_REVISION,
+    PRUNED_THROUGH,
+    StatusStatements,
+)
 
 __all__ = ["SqlResourceStore"]
 
@@ -169,6 +175,7 @@ class SqlResourceStore(ResourceStore):
         self.url = url
         self._engine = make_engine(url)
         self._pg = self._engine.dialect.name == "postgresql"
+        self._status_sql = StatusStatements(self._pg)
         self._cache: OrderedDict[int, Template] = OrderedDict()
         self._cache_lock = threading.Lock()
         if migrate:
@@ -203,9 +210,7 @@ class SqlResourceStore(ResourceStore):
                 yield conn
 
     def _next_revision(self, conn: Connection) -> int:
-        stmt = (update(t.revision).where(t.revision.c.id == 1)
-                .values(value=t.revision.c.value + 1).returning(t.revision.c.value))
-        return int(conn.execute(stmt).scalar_one())
+        return int(conn.execute(NEXT_REVISION).scalar_one())
 
     def _json(self, text: str) -> Any:
         """A JSON value already encoded as text, bound without encoding it again."""
@@ -307,11 +312,10 @@ class SqlResourceStore(ResourceStore):
         return Resource.model_validate(self._object(row))
 
     def resource_version(self, info: KindInfo, namespace: str | None, name: str) -> str:
-        cols = t.resources.c
         with self._transaction(write=False) as conn:
-            rev = conn.execute(select(cols.resource_version).where(
-                cols.kind_key == info.key, cols.namespace == self._ns(info, namespace),
-                cols.name == name)).scalar()
+            rev = conn.execute(self._status_sql.resource_version, {
+                "p_kind": info.key, "p_ns": self._ns(info, namespace), "p_name": name,
+            }).scalar()
         if rev is None:
             self._not_found(info, namespace, name)
         return str(rev)
@@ -406,19 +410,16 @@ class SqlResourceStore(ResourceStore):
         if text is None or self._engine.dialect.name not in ("sqlite", "postgresql"):
             return super().write_status(info, resource)
         namespace = self._ns(info, resource.metadata.namespace)
-        r, bd = t.resources.c, t.bodies.c
-        new_status = self._json(text)
+        sql = self._status_sql
         # Compared by the database, without decoding the stored status in Python (jsonb
         # equality on PostgreSQL; on SQLite the text, which the same encoder wrote: the
         # same status with its keys in another order is written again, a spare
         # resourceVersion, never a lost change).
-        same = r.status == new_status
-        where = (r.kind_key == info.key, r.namespace == namespace, r.name == resource.name)
+        key: dict[str, Any] = {"p_kind": info.key, "p_ns": namespace, "p_name": resource.name}
         with self._transaction(write=True) as conn:
-            self._lock(conn, where)
-            row = conn.execute(select(
-                r.id, r.uid, r.resource_version, r.body_id, bd.size, same.label("same"),
-            ).join_from(t.resources, t.bodies, r.body_id == bd.id).where(*where)).first()
+            if self._pg:
+                conn.execute(sql.lock, key)
+            row = conn.execute(sql.row, {**key, "p_status": text}).first()
             if row is None:
                 self._not_found(info, namespace, resource.name)
             _check_version(info, resource.metadata.resource_version, row.resource_version,
@@ -431,11 +432,12 @@ class SqlResourceStore(ResourceStore):
             _check_size(info.kind, resource.name, int(row.size), len(text.encode()))
             rev = self._next_revision(conn)
             # Two small rows: the status and its change-log entry, which refers to the
-            # body the resource row refers to (not a copy of it).
-            conn.execute(update(t.resources).where(r.id == row.id)
-                         .values(resource_version=rev, status=new_status))
-            self._log(conn, rev, "MODIFIED", info, namespace, resource.name,
-                      int(row.body_id), new_status)
+            # body the resource row refers to (not a copy of it). Each statement gets
+            # only its own parameters (an INSERT or UPDATE refuses names it does not use).
+            conn.execute(sql.update, {"p_row": row.id, "p_rev": rev, "p_status": text})
+            conn.execute(sql.log, {**key, "p_status": text, "p_rev": rev,
+                                   "p_body": int(row.body_id), "p_type": "MODIFIED",
+                                   "p_at": time.time()})
         self._committed(info.key, namespace, resource.name)
         return str(rev)
 
@@ -522,13 +524,16 @@ class SqlResourceStore(ResourceStore):
         status = cast(cols.status, Text).label("status_text")
         with self._transaction(write=False) as conn:
             self._check_not_pruned(conn, since)
-            stmt = select(cols.revision, cols.event_type, cols.kind_key, cols.namespace,
-                          cols.name, cols.body_id, status).where(cols.revision > since)
-            if kind_keys is not None:
-                stmt = stmt.where(cols.kind_key.in_(sorted(kind_keys)))
-            if namespace is not None:
-                stmt = stmt.where(cols.namespace == namespace)
-            rows = conn.execute(stmt.order_by(cols.revision).limit(limit)).all()
+            if kind_keys is None and namespace is None:  # the change feed's, after each write
+                rows = conn.execute(ALL_EVENTS, {"p_since": since, "p_limit": limit}).all()
+            else:
+                stmt = select(cols.revision, cols.event_type, cols.kind_key, cols.namespace,
+                              cols.name, cols.body_id, status).where(cols.revision > since)
+                if kind_keys is not None:
+                    stmt = stmt.where(cols.kind_key.in_(sorted(kind_keys)))
+                if namespace is not None:
+                    stmt = stmt.where(cols.namespace == namespace)
+                rows = conn.execute(stmt.order_by(cols.revision).limit(limit)).all()
             templates = self._templates_of(conn, {int(row.body_id) for row in rows})
             if len(templates) < len({row.body_id for row in rows}):
                 # Compacted between the two reads (PostgreSQL reads each statement anew).
@@ -560,7 +565,7 @@ class SqlResourceStore(ResourceStore):
 
     @staticmethod
     def _check_not_pruned(conn: Connection, since: int) -> None:
-        pruned = int(conn.execute(select(t.revision.c.pruned_through)).scalar_one())
+        pruned = int(conn.execute(PRUNED_THROUGH).scalar_one())
         if since < pruned:
             raise GoneError(f"resourceVersion {since} is too old: the change log starts "
                             f"after {pruned}; list again and watch from the list's version")

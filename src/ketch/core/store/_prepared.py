@@ -1,0 +1,63 @@
+"""Statements of the store's per-step path, built once with bound parameters.
+
+A pipeline step costs its run a resourceVersion read and a status write (five
+statements). Built anew on every call, each statement was constructed, coerced and given
+its SQLAlchemy cache key again, which cost more CPU than the database's own work; a
+statement object built once keeps its cache key (SQLAlchemy memoizes it on the object),
+so a call only binds its values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Text, bindparam, cast, insert, select, update
+from sqlalchemy.dialects.postgresql import JSONB
+
+from ketch.core.store import _schema as t
+
+__all__ = ["ALL_EVENTS", "NEXT_REVISION", "PRUNED_THROUGH", "StatusStatements"]
+
+NEXT_REVISION = (update(t.revision).where(t.revision.c.id == 1)
+                 .values(value=t.revision.c.value + 1).returning(t.revision.c.value))
+PRUNED_THROUGH = select(t.revision.c.pruned_through)
+# What the change feed reads after each write (``raw_events`` of every kind, from
+# ``p_since``, at most ``p_limit``): the status as the database holds its text.
+ALL_EVENTS = (select(t.events.c.revision, t.events.c.event_type, t.events.c.kind_key,
+                     t.events.c.namespace, t.events.c.name, t.events.c.body_id,
+                     cast(t.events.c.status, Text).label("status_text"))
+              .where(t.events.c.revision > bindparam("p_since"))
+              .order_by(t.events.c.revision).limit(bindparam("p_limit")))
+
+
+class StatusStatements:
+    """The resourceVersion read and the status write's statements, for one dialect.
+
+    Parameters (named apart from the columns, which an INSERT's and an UPDATE's own
+    parameters are named after): ``p_kind``, ``p_ns``, ``p_name`` (the object);
+    ``p_status`` (the new status as JSON text, bound as text: never encoded again);
+    ``p_row``, ``p_rev``, ``p_body``, ``p_type``, ``p_at`` (the write)."""
+
+    def __init__(self, postgres: bool) -> None:
+        r, bd = t.resources.c, t.bodies.c
+        where = (r.kind_key == bindparam("p_kind"), r.namespace == bindparam("p_ns"),
+                 r.name == bindparam("p_name"))
+
+        def status() -> Any:
+            text = bindparam("p_status", type_=Text)
+            return cast(text, JSONB) if postgres else text
+
+        self.resource_version = select(r.resource_version).where(*where)
+        # The row alone, before it is read with its body (see SqlResourceStore._lock).
+        self.lock = select(r.id).where(*where).with_for_update()
+        self.row = select(
+            r.id, r.uid, r.resource_version, r.body_id, bd.size,
+            (r.status == status()).label("same"),
+        ).join_from(t.resources, t.bodies, r.body_id == bd.id).where(*where)
+        self.update = (update(t.resources).where(r.id == bindparam("p_row"))
+                       .values(resource_version=bindparam("p_rev"), status=status()))
+        self.log = insert(t.events).values(
+            revision=bindparam("p_rev"), event_type=bindparam("p_type"),
+            kind_key=bindparam("p_kind"), namespace=bindparam("p_ns"),
+            name=bindparam("p_name"), body_id=bindparam("p_body"), status=status(),
+            created_at=bindparam("p_at"))
