@@ -144,3 +144,23 @@ def test_a_server_with_half_a_core_runs_jobs(tmp_path: Path, server_factory: obj
                    "60s")
     assert waited.returncode == 0, waited.stderr
     assert ketch("logs", "job", "quarter").stdout == "42\n"
+
+
+def test_the_unit_index_is_shared_by_the_control_planes_of_one_database(tmp_path: Path) -> None:
+    """Homes on one shared database find each other's units (one index per database,
+    whatever password the URL carries); a home's own SQLite database needs none."""
+    own = Settings.from_env({"KETCH_HOME": str(tmp_path / "a")})
+    assert own.unit_index_dir is None
+    url = "postgresql+psycopg://ketch:{}@db:5432/ketch"
+    first = Settings.from_env({"KETCH_HOME": str(tmp_path / "a"),
+                               "KETCH_DATABASE_URL": url.format("one")})
+    second = Settings.from_env({"KETCH_HOME": str(tmp_path / "b"),
+                                "KETCH_DATABASE_URL": url.format("two")})
+    other = Settings.from_env({"KETCH_HOME": str(tmp_path / "b"),
+                               "KETCH_DATABASE_URL": url.format("one") + "2"})
+    assert first.unit_index_dir is not None
+    assert first.unit_index_dir == second.unit_index_dir != other.unit_index_dir
+    assert "one" not in str(first.unit_index_dir)
+    chosen = Settings.from_env({"KETCH_HOME": str(tmp_path / "a"),
+                                "KETCH_UNIT_INDEX": str(tmp_path / "index")})
+    assert chosen.unit_index_dir == tmp_path / "index"

@@ -460,3 +460,37 @@ def test_running_units_as_root_is_said_at_start(tmp_path: Path,
     assert warned == (["units run as root and can read this server's token and database "
                        "(KETCH_HOME, /proc); set KETCH_RUN_AS_USER to run them as an "
                        "unprivileged user"] if os.geteuid() == 0 else [])
+
+
+def test_a_unit_started_from_another_home_is_found_by_its_id(tmp_path: Path,
+                                                             store: ArtifactStore) -> None:
+    """Two control planes on one database, each with its own KETCH_HOME: one died after
+    starting a unit and before writing its handle anywhere, so the other has only the
+    unit id. Its lookup finds the unit through the shared index (and never starts the
+    attempt a second time); forgetting it there drops the index entry."""
+    index = tmp_path / "index"
+    first = LocalExecutor(tmp_path / "home1" / "runs", store, unit_index=index)
+    second = LocalExecutor(tmp_path / "home2" / "runs", store, unit_index=index)
+    gate = tmp_path / "gate"
+    try:
+        started = first.submit(py(wait_file(gate), unit_id="adopted"))
+        found = second.lookup("adopted")
+        assert found == started
+        assert second.poll(found).state is UnitState.RUNNING
+        assert second.lookup("never-started") is None
+        gate.touch()
+        assert wait_unit_done(second, found).state is UnitState.SUCCEEDED
+        second.finalize(found)
+        second.forget(found)
+        assert second.lookup("adopted") is None and not (index / "adopted").is_symlink()
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_unit_index_others_can_write_is_refused(tmp_path: Path, store: ArtifactStore) -> None:
+    index = tmp_path / "shared"
+    index.mkdir(mode=0o777)
+    index.chmod(0o777)
+    with pytest.raises(PermissionError, match="mode 0700"):
+        LocalExecutor(tmp_path / "runs", store, unit_index=index)

@@ -29,6 +29,7 @@ anything starts, naming the variable; every component reads the parsed values
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Callable
@@ -137,6 +138,7 @@ class Settings:
     cpus: str | None = None
     memory: str | None = None
     gpus: str | None = None
+    unit_index: str | None = None
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     change_log_seconds: int = DEFAULT_CHANGE_LOG_SECONDS
     extra: dict[str, str] = field(default_factory=dict)
@@ -180,11 +182,25 @@ class Settings:
             cpus=_env("KETCH_CPUS", env),
             memory=_env("KETCH_MEMORY", env),
             gpus=_env("KETCH_GPUS", env),
+            unit_index=_env("KETCH_UNIT_INDEX", env),
             max_request_bytes=_positive_int("KETCH_MAX_REQUEST_BYTES", env,
                                             DEFAULT_MAX_REQUEST_BYTES),
             change_log_seconds=_positive_int("KETCH_CHANGE_LOG_SECONDS", env,
                                              DEFAULT_CHANGE_LOG_SECONDS),
         )
+
+    @property
+    def unit_index_dir(self) -> Path | None:
+        """Where the local executors of every control plane on this database, on this
+        host, find each other's units (``KETCH_UNIT_INDEX``; by default a directory of
+        the user's cache named after the database). None for the home's own SQLite
+        database, which no other control plane uses."""
+        if self.unit_index is not None:
+            return Path(self.unit_index).expanduser()
+        if self.database_url == f"sqlite:///{self.home / 'ketch.db'}":
+            return None
+        digest = hashlib.sha256(redact_url(self.database_url).encode()).hexdigest()[:16]
+        return Path.home() / ".cache" / "ketch" / "units" / digest
 
     @property
     def runs_dir(self) -> Path:

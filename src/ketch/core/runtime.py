@@ -57,7 +57,8 @@ def make_executor(settings: Settings, artifacts: ArtifactStore) -> Executor:
         from ketch.core.executors.local import LocalExecutor
 
         return LocalExecutor(settings.runs_dir, artifacts, cpus=settings.cpu_slots,
-                             memory=settings.memory_slots, gpus=settings.gpu_ids)
+                             memory=settings.memory_slots, gpus=settings.gpu_ids,
+                             unit_index=settings.unit_index_dir)
     from importlib.metadata import entry_points
 
     for ep in entry_points(group="ketch.executors"):

@@ -175,6 +175,14 @@ def _serve_locked(settings: Settings, *, host: str, port: int, mode: str, announ
     # Built now, not in the app's start-up: a bad executor setting (KETCH_RUN_AS_USER,
     # KETCH_LOG_MAX_BYTES) is then one error line and a non-zero exit, not a traceback.
     _ = runtime.executor
+    if settings.unit_index_dir is not None and \
+            settings.artifacts_uri == str(settings.home / "artifacts"):
+        # Another control plane on this database that adopts this one's work reads the
+        # logs and outputs of ended units from the artifact store: it must be shared.
+        log.warning("KETCH_DATABASE_URL is a shared database but KETCH_ARTIFACTS_URI is "
+                    "this home's own directory (%s): another control plane on the database "
+                    "cannot read the logs of work this one ran; set KETCH_ARTIFACTS_URI to "
+                    "a store they share", settings.artifacts_uri)
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{actual_port}"
     client_url = url if not host.startswith("0.") else f"http://127.0.0.1:{actual_port}"

@@ -43,6 +43,7 @@ from ketch.core.executors._base import (
     UnitStatus,
     WorkUnit,
 )
+from ketch.core.executors._unit_index import UnitIndex
 
 if TYPE_CHECKING:
     from ketch.core.executors._warm import WarmPool
@@ -173,12 +174,16 @@ class LocalExecutor(Executor):
                  cpus: float | None = None, memory: int | None = None,
                  gpus: list[str] | None = None, kill_grace_seconds: float = 5.0,
                  log_max_bytes: int | None = None, run_as_user: str | None = None,
-                 warm_pool: bool = True, venvs_dir: Path | None = None) -> None:
+                 warm_pool: bool = True, venvs_dir: Path | None = None,
+                 unit_index: Path | None = None) -> None:
         self.runs_dir = Path(runs_dir)
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         # Resolved once: handles carry absolute paths, and resolving per submit costs.
         self.runs_dir = self.runs_dir.resolve()
         self.artifacts = artifacts
+        # Shared with the other control planes of this database on this host (None: the
+        # database is this home's own, nobody else starts units for it).
+        self._index = UnitIndex(unit_index) if unit_index is not None else None
         self._cpus = float(cpus if cpus is not None else (os.cpu_count() or 1))
         self._memory = int(memory if memory is not None else psutil.virtual_memory().total)
         self._gpus = list(gpus) if gpus is not None else None
@@ -318,6 +323,8 @@ class LocalExecutor(Executor):
             # "" hides every GPU from a unit that asked for none.
             env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
         try:
+            if self._index is not None:
+                self._index.record(unit.unit_id, directory)  # before the process exists
             if entry is not None:
                 handle = self._start_entry(unit, entry, directory, exe, env, record,
                                            reused=reused, endpoint=endpoint)
@@ -329,6 +336,8 @@ class LocalExecutor(Executor):
             # Nothing runs and no handle.json names the directory, so no later
             # lookup/forget would ever find it: remove it now.
             shutil.rmtree(directory, ignore_errors=True)
+            if self._index is not None:
+                self._index.drop(unit.unit_id, directory)
             raise
         self._expect_endpoint(unit, handle)
         self._ensure_monitor()
@@ -694,7 +703,13 @@ class LocalExecutor(Executor):
             directory = self._dir(unit_id)
         except ExecutorError:
             return None
-        return proc.load_json(directory / proc.HANDLE_FILE)
+        handle = proc.load_json(directory / proc.HANDLE_FILE)
+        if handle is None and self._index is not None:
+            # Started by another control plane of this database, from its own home.
+            elsewhere = self._index.find(unit_id)
+            if elsewhere is not None and elsewhere != directory:
+                handle = proc.load_json(elsewhere / proc.HANDLE_FILE)
+        return handle
 
     def poll(self, handle: Handle) -> UnitStatus:
         try:
@@ -797,6 +812,8 @@ class LocalExecutor(Executor):
         self.cancel(handle, grace_seconds=self._grace)
         self._release(handle["unitId"])
         shutil.rmtree(handle["dir"], ignore_errors=True)
+        if self._index is not None:
+            self._index.drop(handle["unitId"], Path(handle["dir"]))
 
 
 def _log_max_bytes_from_env() -> int:
