@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Connection, Row, Table, insert, select, update
+from sqlalchemy import Connection, Executable, Row, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -87,18 +87,36 @@ __all__ = [
 ]
 
 
+# Statements of a pipeline step's record (an execution, its links, the read back), built
+# once: built per call, SQLAlchemy's construction and cache key cost more CPU than the
+# database's work (a statement object keeps its cache key). Keyed by what varies.
+_STATEMENTS: dict[tuple[str, str], Executable] = {}
+
+
+def _statement(kind: str, table: Table, build: Any) -> Any:
+    key = (kind, table.name)
+    found = _STATEMENTS.get(key)
+    if found is None:
+        found = _STATEMENTS[key] = build()
+    return found
+
+
 def _insert_links(c: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert link rows (attributions, associations, events), dropping any that another
     transaction inserted meanwhile: PostgreSQL runs writers side by side, so two steps
     reading one artifact may both tie it to their run's context at the same moment."""
     if not rows:
         return
-    if c.dialect.name == "postgresql":
-        c.execute(postgresql.insert(table).on_conflict_do_nothing(), rows)
-    elif c.dialect.name == "sqlite":
-        c.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)
+    dialect = c.dialect.name
+    if dialect == "postgresql":
+        stmt = _statement("pg-insert-links", table,
+                          lambda: postgresql.insert(table).on_conflict_do_nothing())
+    elif dialect == "sqlite":
+        stmt = _statement("sqlite-insert-links", table,
+                          lambda: sqlite.insert(table).on_conflict_do_nothing())
     else:  # another database: plain inserts (its writers must serialize)
-        c.execute(insert(table), rows)
+        stmt = insert(table)
+    c.execute(stmt, rows)
 
 
 def _equal(cols: ReadOnlyColumnCollection[str, Any],
@@ -134,7 +152,9 @@ class LineageStore:
         if isinstance(id_, bool) or not isinstance(id_, int):
             raise InvalidError(f"invalid {what} id", [FieldError("id", f"{id_!r} is not an "
                                                                       "integer")])
-        row = conn.execute(select(table).where(table.c.id == id_)).first()
+        stmt = _statement("one", table,
+                          lambda: select(table).where(table.c.id == bindparam("p_id")))
+        row = conn.execute(stmt, {"p_id": id_}).first()
         if row is None:
             raise NotFoundError(f"{what} {id_} not found")
         return row
@@ -314,10 +334,12 @@ class LineageStore:
         out_refs = slot_refs(outputs or {}, "outputs")
         stamp = now_ms()
         with self._tx(conn, write=True) as c:
-            result = c.execute(insert(t.lineage_executions).values(
-                namespace=namespace, type=type, name=name, state=state,
-                custom_properties=props, cache_key=cache_key, create_ms=stamp,
-                update_ms=stamp).returning(t.lineage_executions.c.id))
+            result = c.execute(_statement(
+                "insert-returning-id", t.lineage_executions,
+                lambda: insert(t.lineage_executions).returning(t.lineage_executions.c.id)), {
+                "namespace": namespace, "type": type, "name": name, "state": state,
+                "custom_properties": props, "cache_key": cache_key, "create_ms": stamp,
+                "update_ms": stamp})
             execution_id = int(result.scalar_one())
             refs = _event_refs(in_refs, out_refs)
             self._link(c, execution_id, refs, namespace, contexts, stamp, fresh=True)
@@ -500,7 +522,9 @@ class LineageStore:
                     what, f"{id_!r} is not an integer id")])
         if not ids:
             return
-        found = set(c.execute(select(table.c.id).where(table.c.id.in_(ids))).scalars())
+        stmt = _statement("require", table, lambda: select(table.c.id).where(
+            table.c.id.in_(bindparam("p_ids", expanding=True))))
+        found = set(c.execute(stmt, {"p_ids": list(ids)}).scalars())
         for id_ in ids:
             if id_ not in found:
                 raise NotFoundError(f"{what} {id_} not found")
@@ -556,11 +580,11 @@ class LineageStore:
         execution = execution_from_row(
             self._one(c, t.lineage_executions, execution_id, "execution"))
         ev = t.lineage_events.c
-        rows = c.execute(
-            select(ev.type.label("event_type"), ev.path.label("event_path"),
-                   t.lineage_artifacts)
+        stmt = _statement("events-of", t.lineage_events, lambda: select(
+            ev.type.label("event_type"), ev.path.label("event_path"), t.lineage_artifacts)
             .join(t.lineage_artifacts, t.lineage_artifacts.c.id == ev.artifact_id)
-            .where(ev.execution_id == execution_id).order_by(ev.id)).all()
+            .where(ev.execution_id == bindparam("p_id")).order_by(ev.id))
+        rows = c.execute(stmt, {"p_id": execution_id}).all()
         inputs: dict[str, list[Artifact]] = {}
         outputs: dict[str, list[Artifact]] = {}
         for row in rows:
