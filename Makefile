@@ -46,7 +46,7 @@ UI_SOURCES := $(shell find ui/src ui/public 2>/dev/null) \
 # Rebuild the dashboard if its output was deleted even though the stamp is fresh.
 UI_FORCE   := $(if $(wildcard $(STATIC_DIR)/*),,FORCE)
 
-.PHONY: help install install-python install-ui check-venv lock up test test-fast test-ui test-deps lint lint-ui bench clean FORCE
+.PHONY: help install install-python install-ui check-venv lock up test test-fast test-ui test-deps lint lint-ui ui-types bench clean FORCE
 
 help: ## list targets
 	@echo "ketch make targets:"
@@ -155,7 +155,7 @@ lint: install-python ## ruff check + mypy (strict) + lint-imports (layering cont
 	$(MAKE) lint-ui
 
 ifeq ($(UI_PRESENT),)
-lint-ui test-ui:
+lint-ui test-ui ui-types:
 	@echo "NOTE: ui/package.json not found - no dashboard to lint or test."
 else
 lint-ui: $(STAMPS)/npm-ci ## ESLint (typescript-eslint, react-hooks) over ui/, no warnings allowed
@@ -163,6 +163,10 @@ lint-ui: $(STAMPS)/npm-ci ## ESLint (typescript-eslint, react-hooks) over ui/, n
 
 test-ui: $(STAMPS)/npm-ci ## the dashboard's Vitest unit tests (ui/test/)
 	cd ui && npm test --silent
+
+# tests/server/test_openapi_types.py fails until the regenerated file is committed.
+ui-types: $(STAMPS)/npm-ci ## regenerate ui/src/core/openapi.ts (the dashboard's API types) from /openapi.json
+	$(VPY) ui/scripts/openapi_types.py
 endif
 
 bench: install ## run benchmarks/core.py and benchmarks/serving.py (installs wrk if missing)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any, Union
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from ketch.core.codec import decode_json
@@ -22,6 +23,7 @@ from ketch.core.errors import FieldError, InvalidError, KetchError, NotFoundErro
 from ketch.core.resources import validate_name
 from ketch.core.runtime import Runtime
 from ketch.registry._entities import ARTIFACT_TYPES, ENTITIES, artifact_entity
+from ketch.registry._schemas import ARTIFACT_MODELS, ENTITY_MODELS, page_model
 from ketch.registry._store import Page, PageRequest, RegistryStore, parse_id
 from ketch.registry._tables import entities as table
 
@@ -105,10 +107,14 @@ def registry_router(runtime: Runtime) -> APIRouter:
 
     def route(path: str, methods: list[str], handler: Handler, summary: str,
               body: dict[str, Any] | None = None, listing: bool = False,
-              query: tuple[str, ...] = ()) -> None:
+              query: tuple[str, ...] = (), answers: Answers | None = None) -> None:
         """Register ``handler`` under both prefixes, one route per method so each gets
-        its own OpenAPI (the handlers read parameters by hand, as upstream's do)."""
+        its own OpenAPI (the handlers read parameters by hand, as upstream's do);
+        ``answers`` documents, per method, the model each status code answers."""
         for method in methods:
+            documented = (answers or {}).get(method, {})
+            responses: dict[int | str, dict[str, Any]] = {
+                code: {"model": model} for code, model in documented.items()}
             params = [_param("namespace", "query", "ketch namespace (default: default)")]
             if "{id}" in path:
                 params.append(_param("id", "path", "Entity id", pattern=r"^[1-9][0-9]{0,8}$"))
@@ -123,6 +129,7 @@ def registry_router(runtime: Runtime) -> APIRouter:
             for prefix in PREFIXES:
                 router.add_api_route(prefix + path, _upstream(handler), methods=[method],
                                      summary=summary, openapi_extra=extra,
+                                     responses=responses,
                                      include_in_schema=prefix == PREFIXES[0])
 
     def collection(plural: str, types: tuple[str, ...], create_type: str | None,
@@ -154,11 +161,14 @@ def registry_router(runtime: Runtime) -> APIRouter:
             return await run_in_threadpool(store.patch, ns, types, id_, body)
 
         schemas = _schemas(create_type)
+        item = _answer(create_type)
         route(f"/{plural}", ["GET", "POST"], list_or_create, f"List or create {label}s",
               body=schemas, listing=True,
-              query=("artifactType",) if create_type is None else ())
+              query=("artifactType",) if create_type is None else (),
+              answers=item and {"GET": {200: _page_of(create_type)}, "POST": {201: item}})
         route(f"/{plural}/{{id}}", ["GET", "PATCH", "DELETE"], one,
-              f"Get, update or delete a {label}", body=schemas)
+              f"Get, update or delete a {label}", body=schemas,
+              answers=item and {"GET": {200: item}, "PATCH": {200: item}})
         if find:
             async def find_one(request: Request) -> Any:
                 q = request.query_params
@@ -167,7 +177,8 @@ def registry_router(runtime: Runtime) -> APIRouter:
                     external_id=q.get("externalId"), parent_id=q.get("parentResourceId"))
 
             route(f"/{find}", ["GET"], find_one, f"Find a {label} by name or externalId",
-                  query=("name", "externalId", "parentResourceId"))
+                  query=("name", "externalId", "parentResourceId"),
+                  answers=item and {"GET": {200: item}})
 
     def nested(parent_plural: str, child: str, types: tuple[str, ...],
                create_type: str | None) -> None:
@@ -193,10 +204,13 @@ def registry_router(runtime: Runtime) -> APIRouter:
                                            parent_id=parent)
             return JSONResponse(made, status_code=201)
 
+        item = _answer(create_type)
+        added = {200: item, 201: item} if create_type is None else {201: item}
         route(f"/{parent_plural}/{{id}}/{child}", ["GET", "POST"], handler,
               f"List or add {child} of a {parent_plural[:-1].replace('_', ' ')}",
               body=_schemas(create_type), listing=True,
-              query=("name", "externalId") + (("artifactType",) if create_type is None else ()))
+              query=("name", "externalId") + (("artifactType",) if create_type is None else ()),
+              answers=item and {"GET": {200: _page_of(create_type)}, "POST": added})
 
     collection("registered_models", ("RegisteredModel",), "RegisteredModel", "registered_model")
     nested("registered_models", "versions", ("ModelVersion",), "ModelVersion")
@@ -236,10 +250,33 @@ def registry_router(runtime: Runtime) -> APIRouter:
         return page.items[0]
 
     route("/inference_services/{id}/model", ["GET"], served,
-          "The registered model an inference service serves")
+          "The registered model an inference service serves",
+          answers={"GET": {200: ENTITY_MODELS["RegisteredModel"]}})
     route("/inference_services/{id}/version", ["GET"], served,
-          "The model version an inference service serves (latest if unset)")
+          "The model version an inference service serves (latest if unset)",
+          answers={"GET": {200: ENTITY_MODELS["ModelVersion"]}})
     return router
+
+
+# Per method, the model each status code answers (documentation only).
+Answers = dict[str, dict[int, Any]]
+# Any artifact, told apart by artifactType.
+_ANY_ARTIFACT: Any = Annotated[Union[ARTIFACT_MODELS], Field(discriminator="artifactType")]  # noqa: UP007
+_PAGES: dict[str | None, Any] = {}
+
+
+def _answer(entity_type: str | None) -> Any:
+    """The documented answer for an entity type (any artifact when None); None when the
+    dashboard reads none of that type, which is left undocumented."""
+    return _ANY_ARTIFACT if entity_type is None else ENTITY_MODELS.get(entity_type)
+
+
+def _page_of(entity_type: str | None) -> Any:
+    """One list page model per entity type: its name is its OpenAPI schema's."""
+    if entity_type not in _PAGES:
+        _PAGES[entity_type] = page_model(f"{entity_type or 'Artifact'}List",
+                                         _answer(entity_type))
+    return _PAGES[entity_type]
 
 
 def _artifact_type_filter(request: Request) -> list[Any]:

@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from ketch.core.artifacts import ArtifactStore
 from ketch.core.errors import FieldError, InvalidError, NotFoundError
 from ketch.core.runtime import Runtime
+from ketch.server._schemas import ArtifactInfo, documented
 
 __all__ = ["DEFAULT_PREVIEW_BYTES", "MAX_PREVIEW_BYTES", "artifacts_router"]
 
@@ -133,7 +134,8 @@ def artifacts_router(runtime: Runtime) -> APIRouter:
     """Read-only routes over the runtime's artifact store."""
     router = APIRouter(prefix=PREFIX, tags=["artifacts"])
 
-    @router.get("", summary="Describe an artifact (file size, or a directory's entries)")
+    @router.get("", summary="Describe an artifact (file size, or a directory's entries)",
+                response_model=None, responses=documented(ArtifactInfo))
     async def describe(uri: Uri) -> dict[str, Any]:
         store = runtime.artifacts
         return await run_in_threadpool(lambda: _Located(store, uri).describe(store))

@@ -21,37 +21,15 @@ from ketch.core.labels import LabelSelector
 from ketch.core.loader import parse_json_body
 from ketch.core.runtime import Runtime
 from ketch.core.service import ResourceService
+from ketch.server._schemas import kind_list_schema, kind_object_schema, kind_schema
 from ketch.server._watch import check_watch_start, parse_resource_version, watch_stream
 
-__all__ = ["kind_router", "kind_schema"]
+__all__ = ["kind_router"]
 
+Responses = dict[int | str, dict[str, Any]]
 _APPLY_TYPES = ("application/apply-patch+yaml", "application/apply-patch+json")
 # A list limit beyond this would overflow the 64-bit SQL LIMIT the store sends.
 _MAX_LIMIT = 2**62
-
-
-def kind_schema(info: KindInfo, defs: dict[str, Any]) -> dict[str, Any]:
-    """The JSON schema of a whole object of this kind (spec from its model)."""
-    from ketch.core.resources import ObjectMeta
-
-    def schema_of(model: Any) -> dict[str, Any]:
-        schema: dict[str, Any] = model.model_json_schema(
-            by_alias=True, ref_template="#/components/schemas/{model}")
-        defs.update(schema.pop("$defs", {}))
-        return schema
-
-    return {
-        "type": "object",
-        "title": info.kind,
-        "required": ["apiVersion", "kind", "metadata"],
-        "properties": {
-            "apiVersion": {"type": "string", "enum": [info.api_version]},
-            "kind": {"type": "string", "enum": [info.kind]},
-            "metadata": schema_of(ObjectMeta),
-            "spec": schema_of(info.spec_model),
-            "status": {"type": "object"},
-        },
-    }
 
 
 def _dry(dry_run: str | None) -> bool:
@@ -80,6 +58,14 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
     patch_doc = {"requestBody": {"required": True, "content": {
         "application/merge-patch+json": {"schema": {"type": "object"}},
         "application/apply-patch+yaml": {"schema": kind_schema(info, defs)}}}}
+    # What the routes answer, by name, so the dashboard's generated types can use them.
+    one: Responses = {200: {"content": {
+        "application/json": {"schema": kind_object_schema(info, defs)}}}}
+    created: Responses = {201: one[200]}
+    listing: Responses = {200: {"content": {
+        "application/json": {"schema": kind_list_schema(info, defs)},
+        # watch=true: a stream of `data:` lines, one WatchEvent each.
+        "text/event-stream": {"schema": {"type": "string"}}}}}
 
     async def list_or_watch(request: Request, namespace: str | None,
                             label_selector: str | None, field_selector: str | None,
@@ -109,7 +95,8 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
             "items": items,
         })
 
-    @router.get(f"{base}/{info.plural}", summary=f"List or watch {info.plural} in all namespaces")
+    @router.get(f"{base}/{info.plural}", summary=f"List or watch {info.plural} in all namespaces",
+                responses=listing)
     async def list_all(request: Request, labelSelector: str | None = None,
                        fieldSelector: str | None = None,
                        limit: int | None = Query(None, ge=0, le=_MAX_LIMIT),
@@ -119,7 +106,7 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
         return await list_or_watch(request, None, labelSelector, fieldSelector, limit,
                                    continue_, watch, resourceVersion, timeoutSeconds)
 
-    @router.get(coll, summary=f"List or watch {info.plural}")
+    @router.get(coll, summary=f"List or watch {info.plural}", responses=listing)
     async def list_ns(request: Request, namespace: str, labelSelector: str | None = None,
                       fieldSelector: str | None = None,
                       limit: int | None = Query(None, ge=0, le=_MAX_LIMIT),
@@ -129,7 +116,8 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
         return await list_or_watch(request, namespace, labelSelector, fieldSelector, limit,
                                    continue_, watch, resourceVersion, timeoutSeconds)
 
-    @router.post(coll, status_code=201, openapi_extra=body_doc, summary=f"Create a {info.kind}")
+    @router.post(coll, status_code=201, openapi_extra=body_doc, summary=f"Create a {info.kind}",
+                 responses=created)
     async def create(request: Request, namespace: str,
                      dryRun: str | None = None) -> JSONResponse:
         body = await _body(request)
@@ -137,7 +125,7 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
                                       dry_run=_dry(dryRun))
         return JSONResponse(obj.to_wire(), status_code=201)
 
-    @router.get(item, summary=f"Read a {info.kind}")
+    @router.get(item, summary=f"Read a {info.kind}", responses=one)
     async def get(namespace: str, name: str) -> JSONResponse:
         obj = await run_in_threadpool(service.get, info, namespace, name)
         return JSONResponse(obj.to_wire())
@@ -162,33 +150,37 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
                                       status=status, dry_run=_dry(dry_run))
         return JSONResponse(obj.to_wire())
 
-    @router.put(item, openapi_extra=body_doc, summary=f"Replace a {info.kind}")
+    @router.put(item, openapi_extra=body_doc, summary=f"Replace a {info.kind}",
+                responses=one)
     async def put(request: Request, namespace: str, name: str,
                   dryRun: str | None = None) -> JSONResponse:
         return await replace(request, namespace, name, dryRun, status=False)
 
-    @router.patch(item, openapi_extra=patch_doc, summary=f"Patch or apply a {info.kind}")
+    @router.patch(item, openapi_extra=patch_doc, summary=f"Patch or apply a {info.kind}",
+                  responses={**one, **created})
     async def patch_item(request: Request, namespace: str, name: str,
                          dryRun: str | None = None) -> JSONResponse:
         return await patch(request, namespace, name, dryRun, status=False)
 
-    @router.delete(item, summary=f"Delete a {info.kind}")
+    @router.delete(item, summary=f"Delete a {info.kind}", responses=one)
     async def delete(namespace: str, name: str,
                      resourceVersion: str | None = None) -> JSONResponse:
         obj = await run_in_threadpool(service.delete, info, namespace, name,
                                       resource_version=resourceVersion)
         return JSONResponse(obj.to_wire())
 
-    @router.get(f"{item}/status", summary=f"Read a {info.kind}'s status")
+    @router.get(f"{item}/status", summary=f"Read a {info.kind}'s status", responses=one)
     async def get_status(namespace: str, name: str) -> JSONResponse:
         return await get(namespace, name)
 
-    @router.put(f"{item}/status", openapi_extra=body_doc, summary=f"Replace {info.kind} status")
+    @router.put(f"{item}/status", openapi_extra=body_doc, summary=f"Replace {info.kind} status",
+                responses=one)
     async def put_status(request: Request, namespace: str, name: str,
                          dryRun: str | None = None) -> JSONResponse:
         return await replace(request, namespace, name, dryRun, status=True)
 
-    @router.patch(f"{item}/status", openapi_extra=patch_doc, summary=f"Patch {info.kind} status")
+    @router.patch(f"{item}/status", openapi_extra=patch_doc, summary=f"Patch {info.kind} status",
+                  responses=one)
     async def patch_status(request: Request, namespace: str, name: str,
                            dryRun: str | None = None) -> JSONResponse:
         return await patch(request, namespace, name, dryRun, status=True)

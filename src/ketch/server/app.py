@@ -24,6 +24,7 @@ from ketch.server._limits import BodyLimit
 from ketch.server._lineage import lineage_router
 from ketch.server._observability import install_observability
 from ketch.server._resources import kind_router
+from ketch.server._schemas import ComponentList, KindList, NamespaceList, documented
 from ketch.server._watch import multi_watch_router
 
 __all__ = ["STATIC_DIR", "create_app"]
@@ -130,18 +131,21 @@ def _install_discovery(app: FastAPI, runtime: Runtime) -> None:
     async def version() -> dict[str, str]:
         return {"gitVersion": f"ketch-{__version__}", "platform": "ketch"}
 
-    @app.get("/api/ketch/kinds", tags=["discovery"])
+    @app.get("/api/ketch/kinds", tags=["discovery"], response_model=None,
+             responses=documented(KindList))
     async def kinds() -> dict[str, Any]:
         return {"items": [_kind_entry(info) for info in registry]}
 
-    @app.get("/api/ketch/components", tags=["discovery"])
+    @app.get("/api/ketch/components", tags=["discovery"], response_model=None,
+             responses=documented(ComponentList))
     async def components() -> dict[str, Any]:
         # Each component's declaration (its verbs, client facade and dashboard pages)
         # and its kinds: the dashboard shows a component's pages only when it is here.
         return {"items": [{**c.describe(), "kinds": [_kind_entry(k) for k in c.kinds]}
                           for c in runtime.components]}
 
-    @app.get("/api/v1/namespaces", tags=["discovery"])
+    @app.get("/api/v1/namespaces", tags=["discovery"], response_model=None,
+             responses=documented(NamespaceList))
     async def namespaces() -> dict[str, Any]:
         names = set(await run_in_threadpool(runtime.store.namespaces)) | {"default"}
         return {"kind": "NamespaceList", "apiVersion": "v1",
@@ -178,7 +182,12 @@ def _install_openapi(app: FastAPI, defs: dict[str, Any]) -> None:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version,
                                  description=app.description, routes=app.routes)
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(defs)
+            named = schema.setdefault("components", {}).setdefault("schemas", {})
+            # A kind's schema and a route's model of one name would overwrite each other.
+            clash = sorted(n for n in defs.keys() & named.keys() if defs[n] != named[n])
+            if clash:
+                raise RuntimeError(f"OpenAPI schema names used twice: {clash}")
+            named.update(defs)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -103,7 +103,7 @@ export function HomePage({
               <td className="name-cell">{r.metadata.name}</td>
               <td className={allNs ? undefined : "muted"}>{r.metadata.namespace ?? "—"}</td>
               <StateCell state={stateOf(r, items)} />
-              <td className="nowrap" title={r.metadata.creationTimestamp}>
+              <td className="nowrap" title={r.metadata.creationTimestamp ?? undefined}>
                 {age(r.metadata.creationTimestamp, now)}
               </td>
               <td className="cond-cell">

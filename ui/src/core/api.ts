@@ -1,39 +1,34 @@
 // Typed access to the ketch server API (Kubernetes-style resource API).
 
-export interface KindInfo {
-  group: string;
-  version: string;
-  kind: string;
-  plural: string;
-  namespaced: boolean;
-  hasLogs?: boolean;
-  shortNames?: string[];
-}
+import type { components } from "./openapi";
 
-export interface ComponentInfo {
-  name: string;
-  description?: string;
-  kinds: KindInfo[];
-}
+// The server's answers, as ui/src/core/openapi.ts (generated from /openapi.json by
+// ui/scripts/openapi_types.py, `make ui-types`) declares them.
+type Schemas = components["schemas"];
 
-export interface Condition {
-  type: string;
-  status: string;
-  reason?: string;
-  message?: string;
-  lastTransitionTime?: string;
-}
+/** A kind as /api/ketch/kinds (and each component in /api/ketch/components) lists it. */
+export type KindEntry = Schemas["KindEntry"];
 
-export interface ObjectMeta {
-  name: string;
-  namespace?: string;
-  uid?: string;
-  creationTimestamp?: string;
-  resourceVersion?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-}
+/**
+ * What the dashboard needs of a kind to reach its routes. Pages name their own kinds
+ * (they work before discovery answers), so only these fields of KindEntry are required.
+ */
+export type KindInfo = Pick<KindEntry, "group" | "version" | "kind" | "plural" | "namespaced"> &
+  Partial<Pick<KindEntry, "hasLogs" | "shortNames">>;
 
+export type ComponentInfo = Schemas["ComponentEntry"];
+
+export type Condition = Schemas["Condition"];
+
+export type ObjectMeta = Schemas["ObjectMeta"];
+
+/** A kind list's metadata (resourceVersion, continue). */
+export type ListMeta = Schemas["ListMeta"];
+
+/**
+ * The status fields the kind-agnostic pages read. Each kind's status has its own
+ * generated type (Schemas["JobStatus"], ...); this is their common narrow view.
+ */
 export interface ResourceStatus {
   phase?: string;
   attempts?: number;
@@ -44,6 +39,7 @@ export interface ResourceStatus {
   [key: string]: unknown;
 }
 
+/** An object of any kind: the generated envelope, spec and status left open. */
 export interface Resource {
   apiVersion: string;
   kind: string;
@@ -52,10 +48,11 @@ export interface Resource {
   status?: ResourceStatus;
 }
 
+/** A list of any kind (the generated `{Kind}List` schemas, items left open). */
 export interface ResourceList {
   kind: string;
   apiVersion: string;
-  metadata: { resourceVersion?: string; continue?: string };
+  metadata: ListMeta;
   items: Resource[];
 }
 
@@ -131,17 +128,17 @@ export function watchUrl(kind: KindInfo, namespace: string, resourceVersion?: st
 }
 
 export async function fetchComponents(): Promise<ComponentInfo[]> {
-  const body = await getJSON<{ items: ComponentInfo[] }>("/api/ketch/components");
+  const body = await getJSON<Schemas["ComponentList"]>("/api/ketch/components");
   return body.items ?? [];
 }
 
-export async function fetchKinds(): Promise<KindInfo[]> {
-  const body = await getJSON<{ items: KindInfo[] }>("/api/ketch/kinds");
+export async function fetchKinds(): Promise<KindEntry[]> {
+  const body = await getJSON<Schemas["KindList"]>("/api/ketch/kinds");
   return body.items ?? [];
 }
 
 export async function fetchNamespaces(): Promise<string[]> {
-  const body = await getJSON<{ items: { metadata: { name: string } }[] }>("/api/v1/namespaces");
+  const body = await getJSON<Schemas["NamespaceList"]>("/api/v1/namespaces");
   return (body.items ?? []).map((n) => n.metadata.name);
 }
 
@@ -195,66 +192,33 @@ export function keyOf(r: Resource): string {
 
 export const REGISTRY_BASE = "/api/model_registry/v1";
 
-/** One custom property (MetadataValue, discriminated by `metadataType`). */
-export interface MetadataValue {
-  metadataType?: string;
-  string_value?: string;
-  int_value?: string;
-  double_value?: number;
-  bool_value?: boolean;
-  struct_value?: string;
-  proto_value?: string;
-  type?: string;
-}
+/** One custom property (a typed value, discriminated by `metadataType`). */
+export type MetadataValue = Schemas["MetadataValue"];
 
 export type CustomProperties = Record<string, MetadataValue>;
 
-export type RegistryState = "LIVE" | "ARCHIVED";
+export type RegistryState = NonNullable<Schemas["RegisteredModel"]["state"]>;
 
-interface RegistryBase {
-  id: string;
-  name: string;
-  description?: string;
-  externalId?: string;
-  customProperties?: CustomProperties;
-  createTimeSinceEpoch?: string;
-  lastUpdateTimeSinceEpoch?: string;
-}
+export type RegisteredModel = Schemas["RegisteredModel"];
 
-export interface RegisteredModel extends RegistryBase {
-  owner?: string;
-  state?: RegistryState;
-}
+export type ModelVersion = Schemas["ModelVersion"];
 
-export interface ModelVersion extends RegistryBase {
-  registeredModelId: string;
-  author?: string;
-  state?: RegistryState;
-}
+/** An artifact of any type (model, doc, dataset, metric, parameter), by `artifactType`. */
+export type AnyArtifact = Schemas["ArtifactList"]["items"][number];
 
-export interface Artifact extends RegistryBase {
-  artifactType?: string;
-  uri?: string;
-  state?: string;
-  modelFormatName?: string;
-  modelFormatVersion?: string;
-  storageKey?: string;
-  storagePath?: string;
-  serviceAccountName?: string;
-  modelSourceKind?: string;
-  modelSourceClass?: string;
-  modelSourceGroup?: string;
-  modelSourceId?: string;
-  modelSourceName?: string;
-  [key: string]: unknown;
-}
+type KeysOfUnion<T> = T extends unknown ? keyof T : never;
+type ValueInUnion<T, K extends PropertyKey> = T extends unknown ? (K extends keyof T ? T[K] : never) : never;
 
-export interface RegistryList<T> {
-  items: T[];
-  nextPageToken: string;
-  pageSize: number;
-  size: number;
-}
+/**
+ * An artifact of any type read as one shape: the fields every type has, and each
+ * type's own fields (modelFormatName, digest, value...), there when it is of that type.
+ */
+export type Artifact = Pick<AnyArtifact, keyof AnyArtifact> & {
+  [K in Exclude<KeysOfUnion<AnyArtifact>, keyof AnyArtifact>]?: ValueInUnion<AnyArtifact, K>;
+};
+
+/** One page of a registry list (every `{Entity}List` schema has this shape). */
+export type RegistryList<T> = Omit<Schemas["RegisteredModelList"], "items"> & { items: T[] };
 
 export interface ListParams {
   pageSize?: number;
@@ -351,14 +315,8 @@ export async function postRaw(
   return { status: res.status, text, ms: performance.now() - t0 };
 }
 
-export interface ArtifactInfo {
-  uri: string;
-  key: string;
-  type: "file" | "directory";
-  size?: number | null;
-  entries?: { name: string; type: string; size: number | null }[];
-  truncated?: boolean;
-}
+/** What an artifact URI is: a file (its size) or a directory (its first entries). */
+export type ArtifactInfo = Schemas["ArtifactInfo"];
 
 const ARTIFACTS = "/api/ketch/artifacts";
 

@@ -2,6 +2,7 @@
 // outputs, steps and images) and drawn as a graph.
 import { useMemo, useState } from "react";
 import { ALL_NAMESPACES, type Resource, keyOf } from "../core/api";
+import type { components } from "../core/openapi";
 import { DagGraph } from "./DagGraph";
 import { runGraph } from "./dagModel";
 import { PageLink, PipelineTabs, go } from "./PipelineTabs";
@@ -15,13 +16,10 @@ import { useWatch } from "../core/useWatch";
 
 const CATALOG_KINDS = [PIPELINE_KIND, VERSION_KIND];
 
-interface VersionSpec {
-  pipeline?: string;
+// Read from an open spec map, so every field may be missing; the IR typed as far as read.
+type VersionSpec = Partial<Omit<components["schemas"]["PipelineVersionSpec"], "pipelineSpec">> & {
   pipelineSpec?: PipelineIR;
-  description?: string;
-  displayName?: string | null;
-  sourceFile?: string | null;
-}
+};
 
 function versionSpec(v: Resource): VersionSpec {
   return (v.spec ?? {});

@@ -2,6 +2,7 @@
 // runs (schedules: trigger, mode with enable/disable, last and next run).
 import { useState } from "react";
 import { ALL_NAMESPACES, type Resource, keyOf, objectUrl, patchMerge } from "../core/api";
+import type { components } from "../core/openapi";
 import { AgoCell, ErrorBanner, ListTable, PageHead } from "../core/PagePieces";
 import { PageLink, PipelineTabs, go } from "./PipelineTabs";
 import { StatusBadge } from "../core/StatusBadge";
@@ -84,23 +85,10 @@ export function PipelineExperimentsPage({ namespace }: { namespace: string }) {
   );
 }
 
-interface RecurringSpec {
-  trigger?: { cron?: string | null; intervalSeconds?: number | null };
-  mode?: "Enable" | "Disable";
-  maxConcurrency?: number;
-  noCatchup?: boolean;
-  startTime?: string | null;
-  endTime?: string | null;
-  description?: string;
-  runTemplate?: { pipelineRef?: { name: string; version?: string | null }; experiment?: string | null };
-}
+// Read from open spec/status maps, so every field may be missing.
+type RecurringSpec = Partial<components["schemas"]["RecurringRunSpec"]>;
 
-interface RecurringStatus {
-  lastScheduledTime?: string | null;
-  nextScheduledTime?: string | null;
-  lastRunName?: string | null;
-  active?: number;
-}
+type RecurringStatus = components["schemas"]["RecurringRunStatus"];
 
 function triggerText(t: RecurringSpec["trigger"]): string {
   if (t?.cron) return `cron ${t.cron}`;

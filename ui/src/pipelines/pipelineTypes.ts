@@ -1,6 +1,7 @@
 // Shapes of the PipelineRun status contract and the parts of KFP's IR the
 // dashboard reads (see src/ketch/pipelines/_engine.py for the status contract).
 import type { Condition, KindInfo, Resource } from "../core/api";
+import type { components } from "../core/openapi";
 
 export interface IOValues {
   parameters?: Record<string, unknown>;
@@ -110,15 +111,10 @@ export interface PipelineIR {
   sdkVersion?: string;
 }
 
-export interface RunSpec {
-  pipelineSpec?: PipelineIR;
-  pipelineRef?: { name: string; version?: string | null };
-  arguments?: Record<string, unknown>;
-  experiment?: string | null;
-  caching?: boolean;
-  cancel?: boolean;
-  scheduledTime?: string | null;
-}
+/** A PipelineRun's spec as the server declares it, its IR typed as far as the dashboard reads it. */
+export type RunSpec = Omit<components["schemas"]["PipelineRunSpec"], "pipelineSpec"> & {
+  pipelineSpec?: PipelineIR | null;
+};
 
 export interface RunStatus {
   phase?: string;

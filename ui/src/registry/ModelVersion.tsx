@@ -147,7 +147,7 @@ function PipelineSource({ artifact: a }: { artifact: Artifact }) {
   );
 }
 
-const ARTIFACT_FIELDS: [keyof Artifact & string, string][] = [
+const ARTIFACT_FIELDS: [keyof Artifact, string][] = [
   ["uri", "URI"],
   ["state", "State"],
   ["modelFormatName", "Format"],
