@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import weakref
 from dataclasses import dataclass, field
@@ -129,8 +130,11 @@ class ChangeFeed:
         since = self._position or 0
         self.polls += 1
         try:
-            events = await run_in_threadpool(self._runtime.store.raw_events, since,
-                                             limit=_BATCH)
+            # On the loop's own executor, not anyio's worker threads (run_in_threadpool):
+            # this read follows every write, and anyio's capacity limiter and cancel
+            # scopes around it cost the event loop more than the read itself.
+            events = await self.loop.run_in_executor(
+                None, functools.partial(self._runtime.store.raw_events, since, limit=_BATCH))
         except GoneError as err:
             # The log was compacted past this feed (a long stall): every stream lists again.
             self._end_all(err)
