@@ -67,7 +67,8 @@ def test_the_front_reaches_a_local_replica_over_its_socket_else_over_its_port(
     model = train_iris(tmp_path / "iris")
     replica = ex.submit(replica_unit(unit_id="replica", name="iris", source=model.as_uri(),
                                      fmt="sklearn", args=[], resources=ResourceRequest(),
-                                     log_key="logs/replica"))
+                                     log_key="logs/replica", token=None,
+                                     credential=None))
     front = ex.submit(front_unit(unit_id="front", service="default/iris",
                                  log_key="logs/front", token=None, admin=SECRET))
     try:

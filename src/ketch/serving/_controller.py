@@ -62,6 +62,7 @@ from ketch.serving._router_units import (
     log_tail,
     new_front,
     replica_ready,
+    replica_secret,
     replica_unit,
     stop_unit,
     token_digest,
@@ -441,7 +442,7 @@ class InferenceServiceController(Controller):
             rep["address"] = address
             if rep.get("ready"):
                 continue
-            if replica_ready(str(address)):
+            if replica_ready(str(address), self._replica_secret(work)):
                 rep["ready"] = True
                 rev.pop("replicaFailure", None)
                 if rev["state"] == "Loading":
@@ -546,7 +547,9 @@ class InferenceServiceController(Controller):
         unit = replica_unit(unit_id=unit_id, name=work.obj.name, source=source,
                             fmt=rev["format"], args=rev.get("args") or [],
                             resources=_request(rev.get("resources")),
-                            log_key=self._log_key(work, unit_id))
+                            log_key=self._log_key(work, unit_id),
+                            token=self.rt.settings.token,
+                            credential=self._replica_secret(work))
         try:
             rep["handle"] = self.rt.executor.submit(unit)
         except ExecutorError as err:
@@ -563,6 +566,8 @@ class InferenceServiceController(Controller):
             "containerConcurrency": knobs.container_concurrency,
             "queueLimit": knobs.queue_limit, "timeout": knobs.timeout,
             "tokenSha256": token_digest(self.rt.settings.token),
+            # What the front's own probes and scrapes send its replicas (None: no token).
+            "replicaCredential": self._replica_secret(work),
             "revisions": [{"name": rev["name"], "percent": percent, "backends": [
                 {"id": rep["unitId"], "address": rep["address"]}
                 for rep in rev["replicas"] if rep.get("ready") and rep.get("address")]}
@@ -662,6 +667,10 @@ class InferenceServiceController(Controller):
             "finalizers": [f for f in obj.metadata.finalizers if f != FINALIZER]})
         self.store.update(INFERENCE_SERVICE, obj.model_copy(update={"metadata": meta}))
         return None
+
+    def _replica_secret(self, work: _Work) -> str | None:
+        """The credential replicas of this service take besides the platform token."""
+        return replica_secret(self.rt.settings.token, work.obj.metadata.uid or work.obj.name)
 
     @staticmethod
     def _log_key(work: _Work, unit_id: str) -> str:

@@ -163,6 +163,11 @@ class Front:
         # from the environment: never argv). Without one the admin API refuses everyone.
         admin = os.environ.get("KETCH_FRONT_ADMIN_SHA256")
         self.admin_sha256: bytes | None = bytes.fromhex(admin) if admin else None
+        # The header line the front's own requests to replicas carry (readiness probes,
+        # metrics scrapes): the service's replica credential, pushed by the controller
+        # where there is a platform token (replicas then refuse requests without it or
+        # the token); empty without one.
+        self.replica_auth = b""
 
     def authorized(self, header: bytes | None, *, admin: bool = False) -> bool:
         """Whether an ``Authorization`` header value carries the platform's token, or
@@ -349,6 +354,10 @@ class Front:
         if "tokenSha256" in config:
             digest = config["tokenSha256"]
             self.token_sha256 = bytes.fromhex(digest) if digest else None
+        if "replicaCredential" in config:
+            credential = config["replicaCredential"]
+            self.replica_auth = (b"authorization: Bearer " + credential.encode() + b"\r\n"
+                                 if credential else b"")
         removed, requeue = self.router.configure(config)
         for backend in removed:
             backend.down = True  # no new requests; those in flight finish
@@ -417,7 +426,7 @@ class Front:
         try:
             reader, writer = await asyncio.wait_for(open_stream(backend.address), 1.0)
             writer.write(b"GET " + _PROBE_PATH + b" HTTP/1.1\r\nhost: replica\r\n"
-                         b"connection: close\r\n\r\n")
+                         + self.replica_auth + b"connection: close\r\n\r\n")
             line = await asyncio.wait_for(reader.readline(), 2.0)
             writer.close()
             if line.split(b" ")[1:2] == [b"200"] and backend in backend.revision.backends:

@@ -127,15 +127,16 @@ async def service_metrics(front: Front) -> bytes:
     """The front's metrics and its replicas', as one exposition page."""
     backends = [b for rev in front.router.revisions.values() for b in rev.backends
                 if not b.down]
-    pages = await asyncio.gather(*(_replica_metrics(b) for b in backends))
+    pages = await asyncio.gather(*(_replica_metrics(b, front.replica_auth) for b in backends))
     return merge_metrics([render_metrics(front).decode(), *pages]).encode()
 
 
-async def _replica_metrics(backend: Backend) -> str:
+async def _replica_metrics(backend: Backend, auth: bytes) -> str:
     try:
         reader, writer = await asyncio.wait_for(open_stream(backend.address),
                                                 _SCRAPE_TIMEOUT)
-        writer.write(b"GET /metrics HTTP/1.1\r\nhost: replica\r\nconnection: close\r\n\r\n")
+        writer.write(b"GET /metrics HTTP/1.1\r\nhost: replica\r\n" + auth
+                     + b"connection: close\r\n\r\n")
         raw = await asyncio.wait_for(reader.read(), _SCRAPE_TIMEOUT)
         writer.close()
     except (OSError, TimeoutError):

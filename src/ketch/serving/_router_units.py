@@ -24,8 +24,8 @@ from ketch.core.executors import Handle, ResourceRequest, UnitStatus, WorkUnit
 from ketch.core.runtime import Runtime
 
 __all__ = ["EXIT_STORAGE_FAILED", "FrontClient", "admin_secret", "endpoint_of", "front_unit",
-           "handle_of", "log_tail", "new_front", "replica_ready", "replica_unit", "stop_unit",
-           "token_digest", "unit_status"]
+           "handle_of", "log_tail", "new_front", "replica_ready", "replica_secret",
+           "replica_unit", "stop_unit", "token_digest", "unit_status"]
 
 log = logging.getLogger("ketch.serving")
 
@@ -33,6 +33,7 @@ log = logging.getLogger("ketch.serving")
 # (modelserver.EXIT_STORAGE_FAILED; not imported, so the controller loads no numpy).
 EXIT_STORAGE_FAILED = 3
 _ADMIN_CONTEXT = b"ketch-front-admin:"
+_REPLICA_CONTEXT = b"ketch-replica:"
 
 
 def token_digest(token: str | None) -> str | None:
@@ -50,6 +51,18 @@ def admin_secret(token: str | None, front: dict[str, Any]) -> str:
         return hmac.new(token.encode(), _ADMIN_CONTEXT + str(front["unitId"]).encode(),
                         hashlib.sha256).hexdigest()
     return str(front["secret"])
+
+
+def replica_secret(token: str | None, service_uid: str) -> str | None:
+    """The credential the front and the controller send to a service's replicas (their
+    probes, health checks, metrics scrapes) when there is a platform token: an HMAC of
+    it over the service's uid, so every control plane holding the token knows it and it
+    is stored nowhere. None without a token: replicas then check nothing, as the API
+    itself does on loopback without one."""
+    if not token:
+        return None
+    return hmac.new(token.encode(), _REPLICA_CONTEXT + service_uid.encode(),
+                    hashlib.sha256).hexdigest()
 
 
 def new_front(unit_id: str, token: str | None) -> dict[str, Any]:
@@ -77,14 +90,24 @@ def front_unit(*, unit_id: str, service: str, log_key: str, token: str | None,
 
 
 def replica_unit(*, unit_id: str, name: str, source: str, fmt: str, args: list[str],
-                 resources: ResourceRequest, log_key: str) -> WorkUnit:
+                 resources: ResourceRequest, log_key: str, token: str | None,
+                 credential: str | None) -> WorkUnit:
     """One model server replica, a server unit: it fetches the model at ``source`` (a
     storage URI) itself, then loads and serves it at the address the executor chose;
-    ``args`` are its options from the spec (batcher, logger, transformer)."""
+    ``args`` are its options from the spec (batcher, logger, transformer). With
+    ``token`` it answers only that bearer token or ``credential`` (the service's
+    ``replica_secret``), both given to it as SHA-256 digests in its environment."""
+    env: dict[str, str] = {}
+    digest = token_digest(token)
+    if digest:
+        env["KETCH_REPLICA_TOKEN_SHA256"] = digest
+        if credential:
+            env["KETCH_REPLICA_CREDENTIAL_SHA256"] = hashlib.sha256(
+                credential.encode()).hexdigest()
     return WorkUnit(unit_id=unit_id, command=[
         sys.executable, "-m", "ketch.serving.modelserver", "--name", name,
         "--storage-uri", source, "--format", fmt, *args],
-        resources=resources, log_key=log_key, serves=True)
+        env=env, resources=resources, log_key=log_key, serves=True)
 
 
 def handle_of(runtime: Runtime, unit: dict[str, Any]) -> Handle | None:
@@ -157,11 +180,13 @@ def _client(address: str, timeout: float) -> httpx.Client:
                         trust_env=False)
 
 
-def replica_ready(address: str) -> bool:
-    """Whether the model server at ``address`` answers ``/v2/health/ready`` with 200."""
+def replica_ready(address: str, credential: str | None = None) -> bool:
+    """Whether the model server at ``address`` answers ``/v2/health/ready`` with 200
+    (asked with the service's replica ``credential`` where there is one)."""
+    headers = {"authorization": f"Bearer {credential}"} if credential else None
     try:
         with _client(address, 1.0) as client:
-            return client.get("/v2/health/ready").is_success
+            return client.get("/v2/health/ready", headers=headers).is_success
     except httpx.HTTPError:
         return False
 

@@ -25,7 +25,11 @@ domain socket instead of TCP (for a router in front of replicas on the same mach
 prints ``KETCH_MODELSERVER_UDS=<path>`` once listening. ``KETCH_UNIT_UDS`` (what the
 local executor backend gives a server unit) is a unix socket to listen on besides the TCP
 port: fronts on the same host reach the replica there (``_front_admin.local_socket``).
-SIGTERM or SIGINT stops it
+With ``KETCH_REPLICA_TOKEN_SHA256`` set (the controller sets it when the platform has a
+token) every route, health and metrics too, answers only a bearer token with that
+SHA-256 or, with ``KETCH_REPLICA_CREDENTIAL_SHA256``, one with that SHA-256 (the
+service's replica credential, which the front and the controller send); anything else
+gets 401. SIGTERM or SIGINT stops it
 gracefully (requests in flight finish, up to ``--drain-seconds``) and the process exits 0.
 
 Batching is on when ``--max-batch-size`` or ``--max-latency`` is given (KServe's
@@ -38,13 +42,19 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import hashlib
+import hmac
 import os
 import signal
 import socket
 import stat
 import sys
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ketch.serving._http import Request, Response
 
 __all__ = ["main"]
 
@@ -120,6 +130,51 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-body-mb", type=float, default=256.0, metavar="MB",
                      help="largest request body accepted (413 beyond)")
     return p
+
+
+_Handler = Callable[["Request"], "Response | Awaitable[Response]"]
+_DENIED: Response = (
+    401, b'{"error": "missing or wrong bearer token (the platform\'s, as KETCH_TOKEN)"}',
+    b"application/json", [(b"www-authenticate", b"Bearer")])
+
+
+def _guarded(handle: _Handler) -> _Handler:
+    """``handle`` behind the bearer check of ``KETCH_REPLICA_TOKEN_SHA256`` (and the
+    replica credential's digest), or ``handle`` itself when there is no token: the port
+    is open to every local process, so with a platform token it must not bypass it."""
+    token = os.environ.get("KETCH_REPLICA_TOKEN_SHA256")
+    if not token:
+        return handle
+    token_sha256 = bytes.fromhex(token)
+    credential = os.environ.get("KETCH_REPLICA_CREDENTIAL_SHA256")
+    credential_sha256 = bytes.fromhex(credential) if credential else None
+    sha256 = hashlib.sha256
+    same = hmac.compare_digest
+    # The last header value found to carry the token. A client's requests (relayed by
+    # the front as they came) all carry the same one, so most requests are let in by one
+    # constant-time compare with it, no hash (the hash cost about 0.4 us a request).
+    accepted = ""
+
+    def guarded(request: Request) -> Response | Awaitable[Response]:
+        nonlocal accepted
+        header = request.headers.get("authorization")
+        if header is None:
+            return _DENIED
+        if accepted and header.isascii() and same(header, accepted):
+            return handle(request)
+        scheme, _, offered = header.partition(" ")
+        if scheme.lower() == "bearer":
+            digest = sha256(offered.strip().encode("latin-1")).digest()
+            if same(digest, token_sha256):
+                if header.isascii():  # compare_digest takes ASCII strings only
+                    accepted = header
+                return handle(request)
+            # The front's and the controller's own requests: rare, never remembered.
+            if credential_sha256 is not None and same(digest, credential_sha256):
+                return handle(request)
+        return _DENIED
+
+    return guarded
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -230,7 +285,7 @@ async def _serve(args: argparse.Namespace, runtime: Any) -> int:
     # of milliseconds in the middle of requests).
     gc.collect()
     gc.freeze()
-    server = HTTPServer(plane.handle, max_body=int(args.max_body_mb * 1024 * 1024))
+    server = HTTPServer(_guarded(plane.handle), max_body=int(args.max_body_mb * 1024 * 1024))
     where = args.uds or f"{args.host}:{args.port}"
     # The backend's second door, for fronts on this host (loopback TCP costs them about
     # a tenth of their requests/s). Opened before the port, so it is up whenever the port
