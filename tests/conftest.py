@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -164,6 +165,22 @@ def wait_for(predicate: object, timeout: float = 30.0, interval: float = 0.05,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+def free_port() -> int:
+    """A loopback port free a moment ago (for a server the test starts itself)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_listening(port: int) -> bool:
+    """Whether something accepts connections on loopback ``port`` now."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def wait_unit_done(executor: Executor, handle: Handle, timeout: float = 30.0) -> UnitStatus:

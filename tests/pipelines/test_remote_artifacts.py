@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import socket
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 import fsspec
 import pytest
 
-from conftest import ServerProcess, start_server, wait_for
+from conftest import ServerProcess, free_port, start_server, wait_for
 from ketch.pipelines import _staging
 from ketch.pipelines._inputs import resolve_placeholders
 from ketch.pipelines.dsl._artifacts import (
@@ -326,10 +325,6 @@ def gated_pipeline(gate: str) -> str:
 '''
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -338,7 +333,7 @@ def s3_endpoint() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

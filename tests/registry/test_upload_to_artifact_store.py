@@ -22,7 +22,6 @@ client talks to it with boto3.
 from __future__ import annotations
 
 import logging
-import socket
 import sys
 import warnings
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ServerProcess, start_server, wait_for
+from conftest import ServerProcess, free_port, start_server, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -62,10 +61,6 @@ class FakeS3:
         return [obj["Key"] for obj in listing.get("Contents", [])]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +69,7 @@ def fake_s3() -> Iterator[FakeS3]:
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

@@ -18,7 +18,7 @@ import httpx
 import psutil
 import pytest
 
-from conftest import wait_for
+from conftest import port_listening, wait_for
 from ketch.serving._router_units import FrontClient
 
 pytestmark = pytest.mark.slow
@@ -37,12 +37,6 @@ class Front:
         return f"127.0.0.1:{self.port}"
 
 
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture
@@ -58,7 +52,7 @@ def front() -> Iterator[Front]:
     proc = subprocess.Popen([sys.executable, "-m", "ketch.serving._front", "--service",
                              "default/idle"], stdout=subprocess.DEVNULL, env=env)
     try:
-        wait_for(lambda: _listening(port), timeout=60, message="front listening")
+        wait_for(lambda: port_listening(port), timeout=60, message="front listening")
         yield Front(psutil.Process(proc.pid), port)
     finally:
         proc.terminate()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ import psutil
 import pytest
 
 from _modelserver import start_modelserver, train_iris
-from conftest import start_server, wait_for
+from conftest import free_port, port_listening, start_server, wait_for
 from ketch import Client
 from ketch.serving._router_units import replica_secret
 
@@ -71,18 +70,8 @@ def test_a_model_server_with_a_token_digest_answers_only_its_bearers(tmp_path: P
         server.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def test_the_fronts_probe_readmits_a_token_replica_with_the_credential(
@@ -92,7 +81,7 @@ def test_the_fronts_probe_readmits_a_token_replica_with_the_credential(
     model = train_iris(tmp_path / "iris")
     admin, credential = "probe-test-admin", "probe-test-replica-credential"
     digest = hashlib.sha256(TOKEN.encode()).hexdigest()
-    port, replica = _free_port(), str(tmp_path / "r.sock")
+    port, replica = free_port(), str(tmp_path / "r.sock")
     procs = [subprocess.Popen(
         [sys.executable, "-m", "ketch.serving._front", "--service", "default/iris",
          "--port", str(port)], stdout=subprocess.DEVNULL,
@@ -100,7 +89,7 @@ def test_the_fronts_probe_readmits_a_token_replica_with_the_credential(
                  KETCH_FRONT_ADMIN_SHA256=hashlib.sha256(admin.encode()).hexdigest()))]
     predict = f"http://127.0.0.1:{port}/v1/models/iris:predict"
     try:
-        wait_for(lambda: _listening(port), timeout=60, message="front listening")
+        wait_for(lambda: port_listening(port), timeout=60, message="front listening")
         config = {"version": "t", "timeout": 1, "tokenSha256": digest,
                   "replicaCredential": credential, "revisions": [{
                       "name": "iris-predictor-00001", "percent": 100,

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from _modelserver import train_iris
-from conftest import wait_for
+from conftest import free_port, port_listening, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -48,25 +48,15 @@ class Front:
                 "version": "t"}
 
 
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
     base = tmp_path_factory.mktemp("front")
     model = train_iris(base / "iris")
-    replica, port = str(base / "r.sock"), _free_port()
+    replica, port = str(base / "r.sock"), free_port()
     procs = [subprocess.Popen([sys.executable, "-m", "ketch.serving.modelserver", "--name",
                                "iris", "--model-dir", str(model), "--format", "sklearn",
                                "--uds", replica], stdout=subprocess.DEVNULL),
@@ -76,7 +66,7 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
                                   **os.environ, "KETCH_FRONT_ADMIN_SHA256":
                                   hashlib.sha256(ADMIN.encode()).hexdigest()})]
     try:
-        wait_for(lambda: Path(replica).exists() and _listening(port), timeout=60,
+        wait_for(lambda: Path(replica).exists() and port_listening(port), timeout=60,
                  message="model server and front listening")
         yield Front(port, replica)
     finally:
