@@ -43,6 +43,8 @@ from ketch.core.executors._base import (
     UnitStatus,
     WorkUnit,
 )
+from ketch.core.executors._local_address import UNIT_HOST, free_port, unit_socket
+from ketch.core.executors._run_as import RunAs
 from ketch.core.executors._unit_index import UnitIndex
 
 if TYPE_CHECKING:
@@ -71,69 +73,6 @@ _PRIVATE_ENV = frozenset({"KETCH_TOKEN", "KETCH_DATABASE_URL", "KETCH_HOME"})
 # A unit's working directory, when it comes from runtime_env.working_dir_uri.
 _WORKDIR = "workdir"
 # Server units of this backend listen on loopback: one host, nothing exposed.
-_UNIT_HOST = "127.0.0.1"
-
-
-def _free_port() -> int:
-    """A TCP port free on loopback now (the unit binds it a moment later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((_UNIT_HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _unit_socket(runs_dir: Path, port: int) -> str | None:
-    """This backend's shortcut to a server unit on this host: a unix socket it may
-    listen on besides its port (``KETCH_UNIT_UDS``), named by that port, so a peer given
-    the endpoint ``127.0.0.1:PORT`` finds ``<dir>/PORT.sock`` beside its own (loopback
-    TCP costs a serving front about a tenth of its requests/s). The endpoint stays
-    ``host:port``: callers never see it. None when the path is too long for AF_UNIX."""
-    path = runs_dir / ".sockets" / f"{port}.sock"
-    if len(os.fsencode(path)) > 107:
-        return None
-    path.parent.mkdir(mode=0o700, exist_ok=True)
-    # The port was free a moment ago, so a socket by its name is a killed unit's.
-    path.unlink(missing_ok=True)
-    return str(path)
-
-
-@dataclass(frozen=True)
-class RunAs:
-    """The unprivileged OS user units run as (``KETCH_RUN_AS_USER``)."""
-
-    name: str
-    uid: int
-    gid: int
-    home: str
-
-    @classmethod
-    def resolve(cls, user: str) -> RunAs:
-        import pwd
-
-        try:
-            entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
-        except (KeyError, ValueError):
-            raise ExecutorError(f"KETCH_RUN_AS_USER={user!r}: no such user") from None
-        if entry.pw_uid != os.geteuid() and os.geteuid() != 0:
-            raise ExecutorError(f"KETCH_RUN_AS_USER={user!r} needs the ketch server to run "
-                                f"as root (it runs as uid {os.geteuid()})")
-        return cls(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
-
-    def check_reaches(self, directory: Path) -> None:
-        """Raise unless this user can traverse every directory down to ``directory``
-        (its wrapper writes the exit file there; ``~/.ketch`` under a 0700 ``/root``
-        is the usual miss)."""
-        for path in [directory, *directory.parents]:
-            st = path.stat()
-            bit = (0o100 if st.st_uid == self.uid else
-                   0o010 if st.st_gid == self.gid else 0o001)
-            if not st.st_mode & bit:
-                raise ExecutorError(
-                    f"KETCH_RUN_AS_USER={self.name!r}: that user cannot enter {path} "
-                    f"(mode {st.st_mode & 0o777:o}), so its units could not record how "
-                    f"they ended; make it traversable (chmod o+x {path}) or choose a "
-                    f"KETCH_HOME it can reach")
-
-
 @dataclass
 class _Unit:
     """Bookkeeping for a unit whose slots this executor holds."""
@@ -287,11 +226,11 @@ class LocalExecutor(Executor):
         if unit.serves:
             # The backend chooses a server unit's address; callers read it from the
             # handle (``endpoint``), never assume a socket path or a port of their own.
-            port = _free_port()
-            env.update(KETCH_UNIT_HOST=_UNIT_HOST, KETCH_UNIT_PORT=str(port))
-            endpoint = f"{_UNIT_HOST}:{port}"
+            port = free_port()
+            env.update(KETCH_UNIT_HOST=UNIT_HOST, KETCH_UNIT_PORT=str(port))
+            endpoint = f"{UNIT_HOST}:{port}"
             # Not for units run as another user: the socket directory is ours.
-            uds = _unit_socket(self.runs_dir, port) if self.run_as is None else None
+            uds = unit_socket(self.runs_dir, port) if self.run_as is None else None
             if uds is not None:
                 env["KETCH_UNIT_UDS"] = uds
         try:
