@@ -5,7 +5,7 @@ In one run, the same chain of trivial lightweight components (``x + 1``):
 * **ketch**: the chain compiled by the real kfp 2.16.1 (one component spec and one
   executor per task, so the IR grows with the chain), then
   ``ketch run chain.yaml --no-cache --wait`` against a real server (SQLite, fresh
-  KETCH_HOME), the whole command timed as a user sees it, for chains of 1, 20 and 100;
+  KETCH_HOME), the whole command timed as a user sees it, for chains of 1, 20, 60, 100 and 120;
 * **kfp.local** 2.16.1: ``kfp.local.init(runner=SubprocessRunner(use_venv=False))`` and
   the pipeline called in-process, chains of 1 and 20 (kfp runs in an isolated venv,
   the test suite's under ``~/.cache/ketch-test`` when it exists, since its pins clash
@@ -14,7 +14,7 @@ In one run, the same chain of trivial lightweight components (``x + 1``):
 
 Per-task overhead at length N is ``(T(chain of N) - T(chain of 1)) / (N - 1)`` for each,
 so start-up costs cancel out; it should not grow with N (a step's cost is the step's,
-not the run's). Each T is the fastest of ``--repeat`` runs (``--repeat-long`` for 100;
+not the run's). Each T is the fastest of ``--repeat`` runs (``--repeat-long`` for the longer chains;
 the same statistic for every runner): a ``ketch run`` command's own start-up varies
 by more than the whole difference a 20-step chain makes, and the minimum is what the
 noise leaves alone; medians are printed beside it. It also times a 200-wide
@@ -93,7 +93,7 @@ for n in sys.argv[1:]:
     compiler.Compiler().compile(module.chain, os.path.join(os.environ["CHAIN_DIR"],
                                                            f"chain-{n}.yaml"))
 '''
-LENGTHS = (20, 100)
+LENGTHS = (20, 60, 100, 120)
 
 
 def kfp_python() -> Path:
