@@ -1,7 +1,8 @@
 """The real Kubernetes Python client (``kubernetes`` 35.0.0, in its own venv) against a real
 ``ketch up``: ``CustomObjectsApi`` create, get, list by label, merge patch, delete of a
 ketch Job, ``watch.Watch().stream`` of the kind (ADDED, MODIFIED until Succeeded, DELETED),
-a resume from a resourceVersion, 410 for a compacted one, and ``field_validation``.
+a resume from a resourceVersion, 410 for a compacted one, ``field_validation``, field
+selectors, delete preconditions and ``limit``/``continue`` paging.
 """
 
 from __future__ import annotations
@@ -92,6 +93,16 @@ if phase == "main":
     out["precondition"] = failure(lambda: api.delete_namespaced_custom_object(
         G, V, ns, P, "other", body={"preconditions": {"uid": "not-its-uid"}}))
     out["still_there"] = api.get_namespaced_custom_object(G, V, ns, P, "other")["metadata"]["name"]
+    pages, token = [], None
+    while True:
+        page = api.list_namespaced_custom_object(G, V, ns, P, limit=1, _continue=token)
+        pages.append([i["metadata"]["name"] for i in page["items"]])
+        token = page["metadata"].get("continue")
+        if not token:
+            break
+    out["pages"] = pages
+    out["all"] = [i["metadata"]["name"]
+                  for i in api.list_namespaced_custom_object(G, V, ns, P)["items"]]
 else:
     out["gone"] = failure(lambda: list(watch.Watch().stream(
         api.list_namespaced_custom_object, G, V, ns, P, resource_version=phase,
@@ -145,6 +156,9 @@ def test_kubernetes_python_client_drives_jobs_and_watches_them(
 
     assert out["precondition"]["status"] == 409, out["precondition"]
     assert out["still_there"] == "other"
+    # limit/continue: one object a page, every object once, in the list's order.
+    assert all(len(page) == 1 for page in out["pages"]), out["pages"]
+    assert [p[0] for p in out["pages"]] == out["all"] and len(out["all"]) >= 2
 
     # Compact the change log (as another control plane would): the old version is gone.
     store = open_store(f"sqlite:///{ketch_server.home / 'ketch.db'}", migrate=False)
