@@ -78,6 +78,9 @@ if phase == "main":
         api.list_namespaced_custom_object, G, V, ns, P, resource_version=out["created_rv"],
         field_selector="metadata.name=hello", timeout_seconds=2)]
     out["resumed"] = resumed
+    out["bookmarks"] = [e["type"] for e in watch.Watch().stream(
+        api.list_namespaced_custom_object, G, V, ns, P, allow_watch_bookmarks=True,
+        timeout_seconds=1)]
     out["strict"] = failure(lambda: api.create_namespaced_custom_object(
         G, V, ns, P, job("strict", nosuch=1), field_validation="Strict"))
     out["unknown_selector"] = failure(lambda: api.list_namespaced_custom_object(
@@ -140,6 +143,7 @@ def test_kubernetes_python_client_drives_jobs_and_watches_them(
 
     assert out["resumed"] and "ADDED" not in out["resumed"], out["resumed"]
     assert out["resumed"][-1] == "DELETED", out["resumed"]
+    assert out["bookmarks"][-1] == "BOOKMARK", out["bookmarks"]
 
     strict = out["strict"]
     assert strict["status"] == 400 and strict["body"]["reason"] == "BadRequest", strict

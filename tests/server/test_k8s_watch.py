@@ -158,3 +158,33 @@ def test_delete_cascades_to_owned_objects_unless_orphaned(http: httpx.Client) ->
     assert stale.status_code == 409 and not gone("orphan")
     bad = http.delete(f"{coll('del')}/orphan", params={"propagationPolicy": "Sideways"})
     assert bad.status_code == 400 and not gone("orphan")
+
+
+def test_a_phase_selected_watch_sees_objects_enter_and_leave(http: httpx.Client) -> None:
+    """``status.phase=Running``: the job comes as ADDED when it starts running and as
+    DELETED when it stops, as kube-apiserver turns moves across a field selector into
+    events; the same from a resumed stream and from a fresh one."""
+    start = http.get(coll("ph")).json()["metadata"]["resourceVersion"]
+    body = {**job("runner"), "spec": {"command": [sys.executable, "-c",
+                                                  "import time; time.sleep(1)"]}}
+    fresh: list[str] = []
+    with http.stream("GET", coll("ph"), params={
+            "watch": "true", "fieldSelector": "status.phase=Running",
+            "timeoutSeconds": 30}) as resp:
+        http.post(coll("ph"), json=body).raise_for_status()
+        for line in resp.iter_lines():
+            if line:
+                event = json.loads(line)
+                assert event["object"]["metadata"]["name"] == "runner"
+                fresh.append(event["type"])
+                if event["type"] == "DELETED":
+                    break
+    assert fresh[0] == "ADDED" and fresh[-1] == "DELETED", fresh
+    assert set(fresh[1:-1]) <= {"MODIFIED"}, fresh
+    _, lines = stream(http, coll("ph"), watch="true", resourceVersion=start,
+                      fieldSelector="status.phase=Running", timeoutSeconds=1)
+    resumed = [json.loads(line) for line in lines if line]
+    types = [e["type"] for e in resumed]
+    assert types[0] == "ADDED" and types[-1] == "DELETED", types
+    assert resumed[0]["object"]["status"]["phase"] == "Running"
+    assert resumed[-1]["object"]["status"]["phase"] != "Running"

@@ -147,11 +147,15 @@ async def watch_stream(request: Request, runtime: Runtime, info: KindInfo | list
     # The objects a phase selector holds now, to turn moves in and out into ADDED and
     # DELETED; None without such a selector (names and namespaces never change).
     members: set[tuple[str, str]] | None = set() if fields.on_phase else None
+    # The objects whose state the stream knows: listed, or seen in an event since.
+    known: set[tuple[str, str]] = set()
     since = parse_resource_version(resource_version)
     resumed = since is not None
 
     def added(obj: Resource) -> str | None:
         body = obj.to_wire()
+        if members is not None:
+            known.add((obj.namespace, obj.name))
         if not (selector.matches(obj.metadata.labels) and fields.matches(body)):
             return None
         if members is not None:
@@ -170,11 +174,18 @@ async def watch_stream(request: Request, runtime: Runtime, info: KindInfo | list
             return fmt.event(event, without_spec) if fields.matches_event(raw) else None
         key = (raw.namespace, raw.name)
         body = loads(raw.body_text)
-        now, was = raw.type != "DELETED" and fields.matches(body), key in members
+        now = raw.type != "DELETED" and fields.matches(body)
+        if key in known or not resumed or raw.type == "ADDED":
+            was = key in members
+        else:
+            # Resumed, and the first event of an object this stream never saw: the log
+            # keeps no previous object, so take it as unchanged in that respect.
+            was = fields.matches(body)
+        known.add(key)
         if now:
             members.add(key)
-            kind = raw.type if was or resumed else "ADDED"
-        elif was or (resumed and raw.type == "DELETED" and fields.matches(body)):
+            kind = raw.type if was else "ADDED"
+        elif was:
             members.discard(key)
             kind = "DELETED"
         else:
