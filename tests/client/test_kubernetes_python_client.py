@@ -8,6 +8,7 @@ selectors, delete preconditions and ``limit``/``continue`` paging.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,12 +24,17 @@ pytestmark = pytest.mark.slow
 K8S_VERSION = "35.0.0"
 
 _SCRIPT = r'''
-import json, sys
+import json, os, sys
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
 url, phase, ns, python = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-api = client.CustomObjectsApi(client.ApiClient(client.Configuration(host=url)))
+cfg = client.Configuration(host=url)
+if os.environ.get("K8S_TOKEN"):
+    # What a kubeconfig's user token becomes.
+    cfg.api_key = {"authorization": os.environ["K8S_TOKEN"]}
+    cfg.api_key_prefix = {"authorization": "Bearer"}
+api = client.CustomObjectsApi(client.ApiClient(cfg))
 G, V, P = "ketch.dev", "v1", "jobs"
 out = {}
 
@@ -106,6 +112,12 @@ if phase == "main":
     out["pages"] = pages
     out["all"] = [i["metadata"]["name"]
                   for i in api.list_namespaced_custom_object(G, V, ns, P)["items"]]
+elif phase == "token":
+    api.create_namespaced_custom_object(G, V, ns, P, job("t"))
+    out["watched"] = [e["type"] for e in watch.Watch().stream(
+        api.list_namespaced_custom_object, G, V, ns, P, timeout_seconds=1)]
+    anonymous = client.CustomObjectsApi(client.ApiClient(client.Configuration(host=url)))
+    out["anonymous"] = failure(lambda: anonymous.list_namespaced_custom_object(G, V, ns, P))
 else:
     out["gone"] = failure(lambda: list(watch.Watch().stream(
         api.list_namespaced_custom_object, G, V, ns, P, resource_version=phase,
@@ -119,9 +131,11 @@ def k8s_python() -> Path:
     return cached_venv("kubernetes", K8S_VERSION, "import kubernetes")
 
 
-def run_script(python: Path, server: ServerProcess, phase: str, ns: str) -> dict[str, Any]:
+def run_script(python: Path, server: ServerProcess, phase: str, ns: str,
+               token: str = "") -> dict[str, Any]:
     done = subprocess.run([str(python), "-c", _SCRIPT, server.url, phase, ns, sys.executable],
-                          capture_output=True, text=True, timeout=180, check=False)
+                          capture_output=True, text=True, timeout=180, check=False,
+                          env={**os.environ, "K8S_TOKEN": token})
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -173,3 +187,12 @@ def test_kubernetes_python_client_drives_jobs_and_watches_them(
     gone = run_script(k8s_python, ketch_server, out["created_rv"], "k8s")["gone"]
     assert gone is not None and gone["status"] == 410, gone
     assert gone["body"]["reason"] == "Expired"
+
+
+def test_kubernetes_python_client_with_a_bearer_token(k8s_python: Path, server_factory: Any,
+                                                      tmp_path: Path) -> None:
+    server = server_factory(tmp_path / "tokened", command="server", KETCH_TOKEN="k8s-token")
+    out = run_script(k8s_python, server, "token", "auth", token="k8s-token")
+    assert out["watched"][0] == "ADDED", out["watched"]  # then the job runs: MODIFIED
+    assert out["anonymous"]["status"] == 401, out["anonymous"]
+    assert out["anonymous"]["body"]["kind"] == "Status"
