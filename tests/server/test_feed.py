@@ -25,6 +25,7 @@ from ketch.core.runtime import Runtime
 from ketch.core.store import WatchEvent
 from ketch.jobs import JOB, component
 from ketch.server._feed import FeedEvent, change_feed
+from ketch.server._fields import FieldSelector
 from ketch.server._watch import watch_stream
 
 
@@ -102,7 +103,8 @@ def test_a_watch_of_one_object_does_not_repeat_a_write_its_first_read_saw(
     async def scenario() -> list[dict[str, Any]]:
         request = Request({"type": "http", "method": "GET", "path": "/", "headers": []},
                           never)
-        stream = watch_stream(request, rt, JOB, "here", LabelSelector(), "new", None, None)
+        stream = watch_stream(request, rt, JOB, "here", LabelSelector(),
+                              FieldSelector.parse("metadata.name=new", JOB), None, None)
         sent = [json.loads((await asyncio.wait_for(anext(stream), 30))[len("data: "):])]
         created = await asyncio.to_thread(get, JOB, "here", "new")
         running = created.model_copy(update={"status": {"phase": "Running"}})
@@ -138,7 +140,8 @@ def test_a_watch_asked_for_objects_without_spec_sends_metadata_and_status(
                           never)
         name = f"n{len(headers)}"
         created = await asyncio.to_thread(rt.store.create, JOB, job(name, "here"))
-        stream = watch_stream(request, rt, JOB, "here", LabelSelector(), name, None, None)
+        stream = watch_stream(request, rt, JOB, "here", LabelSelector(),
+                              FieldSelector.parse(f"metadata.name={name}", JOB), None, None)
         sent = [json.loads((await asyncio.wait_for(anext(stream), 30))[len("data: "):])]
         running = created.model_copy(update={"status": {"phase": "Running"}})
         written = await asyncio.to_thread(rt.store.update_status, JOB, running)

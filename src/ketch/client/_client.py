@@ -366,10 +366,12 @@ class Client:
                 if response.status_code >= 400:
                     response.read()
                     self._decode(response)
+                # One event a line, as Kubernetes streams a watch (the server sends
+                # server-sent events only to a request that accepts them).
                 for line in response.iter_lines():
-                    if not line.startswith("data:"):
+                    if not line.strip():
                         continue
-                    event = loads(line[5:])
+                    event = loads(line)
                     if event.get("type") == "ERROR":
                         raise error_from_body(int(event["object"].get("code", 500)),
                                               event["object"])

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from ketch.core.codec import decode_body, safe_load_all
 from ketch.core.errors import FieldError, InvalidError
+from ketch.core.field_validation import FieldValidation, UnknownFields
 from ketch.core.kinds import KindInfo, KindRegistry, validation_fields
 from ketch.core.resources import DEFAULT_NAMESPACE, Resource
 
@@ -48,9 +49,12 @@ def parse_json_body(raw: bytes, source: str = "request body") -> Any:
 
 
 def parse_resource(doc: Any, registry: KindRegistry, *, source: str | None = None,
-                   namespace: str | None = None,
-                   expect: KindInfo | None = None) -> tuple[KindInfo, Resource]:
-    """Validate one document into ``(kind, resource)``; ``InvalidError`` names the field."""
+                   namespace: str | None = None, expect: KindInfo | None = None,
+                   validation: FieldValidation | None = None) -> tuple[KindInfo, Resource]:
+    """Validate one document into ``(kind, resource)``; ``InvalidError`` names the field.
+
+    ``validation``: the request's ``fieldValidation``, which drops unknown fields (and
+    refuses or warns about them) before validation; without it they are invalid."""
     if not isinstance(doc, dict):
         raise InvalidError("a resource must be a mapping", source=source)
     missing = [FieldError(f, "required") for f in ("apiVersion", "kind", "metadata")
@@ -83,6 +87,14 @@ def parse_resource(doc: Any, registry: KindRegistry, *, source: str | None = Non
                 f"namespace {namespace!r}")], source)
         meta.setdefault("namespace", DEFAULT_NAMESPACE)
     body["metadata"] = meta
+    if validation is not None and validation.drops:
+        found = UnknownFields()
+        body = validation.prune(Resource, body, "", found)
+        for part in ("spec", "status"):
+            if isinstance(body.get(part), dict) and body[part]:
+                model = info.spec_model if part == "spec" else info.status_model
+                body[part] = validation.prune(model, body[part], part, found)
+        validation.settle(found, info.kind, info.version)
     try:
         resource = Resource.model_validate(body)
     except ValidationError as err:

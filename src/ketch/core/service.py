@@ -7,10 +7,13 @@ this control plane's controllers at once.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any, Literal
 
+from ketch.core.delete_options import DeleteOptions
 from ketch.core.errors import ConflictError, FieldError, InvalidError, NotFoundError
+from ketch.core.field_validation import FieldValidation
 from ketch.core.kinds import KindInfo
 from ketch.core.labels import LabelSelector
 from ketch.core.loader import parse_resource
@@ -53,12 +56,16 @@ class ResourceService:
         # The store tells the runtime about its own writes; nothing to add here.
         return obj
 
-    def _parse(self, info: KindInfo, body: Any, namespace: str | None) -> Resource:
-        return parse_resource(body, self.registry, namespace=namespace, expect=info)[1]
+    def _parse(self, info: KindInfo, body: Any, namespace: str | None,
+               validation: FieldValidation | None) -> Resource:
+        return parse_resource(body, self.registry, namespace=namespace, expect=info,
+                              validation=validation)[1]
 
     def create(self, info: KindInfo, body: Any, namespace: str | None = None, *,
-               dry_run: bool = False) -> Resource:
-        obj = self._parse(info, body, namespace)
+               dry_run: bool = False, validation: FieldValidation | None = None) -> Resource:
+        """``validation``: the request's ``fieldValidation`` for unknown fields (on
+        create, replace, patch and apply alike); without it they are invalid."""
+        obj = self._parse(info, body, namespace, validation)
         default_finalizers = info.finalizers
         for finalizer in default_finalizers:
             if finalizer not in obj.metadata.finalizers:
@@ -77,8 +84,9 @@ class ResourceService:
                                continue_token=continue_token)
 
     def replace(self, info: KindInfo, namespace: str | None, name: str, body: Any, *,
-                status: bool = False, dry_run: bool = False) -> Resource:
-        obj = self._parse(info, body, namespace)
+                status: bool = False, dry_run: bool = False,
+                validation: FieldValidation | None = None) -> Resource:
+        obj = self._parse(info, body, namespace, validation)
         if obj.name != name:
             raise InvalidError("name mismatch", [FieldError(
                 "metadata.name", f"{obj.name!r} does not match the URL's {name!r}")])
@@ -104,7 +112,8 @@ class ResourceService:
         return self._notify(info, write(info, obj))
 
     def patch(self, info: KindInfo, namespace: str | None, name: str, patch: Any, *,
-              status: bool = False, dry_run: bool = False) -> Resource:
+              status: bool = False, dry_run: bool = False,
+              validation: FieldValidation | None = None) -> Resource:
         """Merge-patch with internal retries on conflict (as the Kubernetes API does),
         unless the patch pins ``metadata.resourceVersion``."""
         if not isinstance(patch, dict):
@@ -121,7 +130,10 @@ class ResourceService:
             if pinned is None:
                 body["metadata"]["resourceVersion"] = current.metadata.resource_version
             try:
-                return self.replace(info, namespace, name, body, status=status, dry_run=dry_run)
+                if validation is not None:
+                    validation.warnings.clear()  # a retry warns once, not per try
+                return self.replace(info, namespace, name, body, status=status,
+                                    dry_run=dry_run, validation=validation)
             except ConflictError:
                 if pinned is not None:
                     raise
@@ -130,9 +142,10 @@ class ResourceService:
                                         f"{_RETRY_FOR:.0f}s; patch gave up") from None
 
     def apply(self, info: KindInfo, namespace: str | None, name: str, body: Any, *,
-              dry_run: bool = False) -> tuple[Resource, ApplyAction]:
+              dry_run: bool = False,
+              validation: FieldValidation | None = None) -> tuple[Resource, ApplyAction]:
         """Create the object or bring its spec, labels and annotations to ``body``."""
-        obj = self._parse(info, body, namespace)
+        obj = self._parse(info, body, namespace, validation)
         if obj.name != name:
             raise InvalidError("name mismatch", [FieldError(
                 "metadata.name", f"{obj.name!r} does not match the URL's {name!r}")])
@@ -141,7 +154,10 @@ class ResourceService:
             try:
                 current = self.store.get(info, obj.namespace, name)
             except NotFoundError:
-                return self.create(info, body, namespace, dry_run=dry_run), "created"
+                if validation is not None:
+                    validation.warnings.clear()  # create parses the body again
+                return self.create(info, body, namespace, dry_run=dry_run,
+                                   validation=validation), "created"
             meta = current.metadata.model_copy(update={
                 "labels": obj.metadata.labels, "annotations": obj.metadata.annotations})
             new = current.model_copy(update={"metadata": meta, "spec": obj.spec})
@@ -159,6 +175,43 @@ class ResourceService:
                                         f"{_RETRY_FOR:.0f}s; apply gave up") from None
 
     def delete(self, info: KindInfo, namespace: str | None, name: str, *,
-               resource_version: str | None = None) -> Resource:
-        return self._notify(info, self.store.delete(info, namespace, name,
-                                                    resource_version=resource_version))
+               resource_version: str | None = None, options: DeleteOptions | None = None,
+               dry_run: bool = False) -> Resource:
+        """Delete one object; ``options`` carry preconditions (uid, resourceVersion: 409
+        on a mismatch) and the propagation policy. ``Background`` and ``Foreground``
+        also delete the objects whose ``ownerReferences`` name it, in its namespace and
+        down their own dependents (Foreground first, then the owner; Background the
+        owner, then them); ``Orphan`` or no policy leaves dependents as they are."""
+        options = options or DeleteOptions(resource_version=resource_version)
+        if options.uid is not None or dry_run:
+            current = self.store.get(info, namespace, name)
+            if options.uid is not None and current.metadata.uid != options.uid:
+                raise ConflictError(
+                    f"Precondition failed: UID in precondition: {options.uid}, UID in "
+                    f"object meta: {current.metadata.uid}")
+            if dry_run:
+                return current
+        cascade = options.propagation in ("Background", "Foreground")
+        owner = self.store.get(info, namespace, name) if cascade else None
+        if owner is not None and options.propagation == "Foreground":
+            self._delete_dependents(owner)
+        deleted = self._notify(info, self.store.delete(
+            info, namespace, name, resource_version=options.resource_version))
+        if owner is not None and options.propagation == "Background":
+            self._delete_dependents(owner)
+        return deleted
+
+    def _delete_dependents(self, owner: Resource, depth: int = 0) -> None:
+        # Every kind of the owner's namespace is read: ketch keeps no owner index, and
+        # only a delete that asks to cascade pays for it. Depth-limited against cycles.
+        if depth > 8 or not owner.metadata.uid:
+            return
+        uid = owner.metadata.uid
+        for kind in self.registry:
+            if not kind.namespaced:
+                continue
+            for obj in self.store.list(kind, owner.namespace).items:
+                if any(ref.uid == uid for ref in obj.metadata.owner_references):
+                    self._delete_dependents(obj, depth + 1)
+                    with contextlib.suppress(NotFoundError):  # gone meanwhile
+                        self.store.delete(kind, obj.namespace, obj.name)

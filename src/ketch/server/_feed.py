@@ -45,7 +45,8 @@ _MAX_PENDING = 10_000
 
 @dataclass(eq=False)
 class FeedEvent:
-    """A change-log entry with its server-sent-event text built once for every stream."""
+    """A change-log entry with its wire text built once for every stream: a server-sent
+    event (the dashboard) or a line of newline-delimited JSON (Kubernetes clients)."""
 
     event: RawEvent
 
@@ -63,6 +64,16 @@ class FeedEvent:
         # For the streams that asked for objects without their spec (a status follower).
         body = self.event.text_without_spec()
         return f'data: {{"type":"{self.event.type}","object":{body}}}\n\n'
+
+    @cached_property
+    def line(self) -> str:
+        # The same envelope as one line: the stored text is compact JSON, never a newline.
+        return f'{{"type":"{self.event.type}","object":{self.event.body_text}}}\n'
+
+    @cached_property
+    def line_without_spec(self) -> str:
+        body = self.event.text_without_spec()
+        return f'{{"type":"{self.event.type}","object":{body}}}\n'
 
 
 @dataclass(eq=False)
@@ -91,6 +102,11 @@ class ChangeFeed:
         self._wake: asyncio.Event | None = None
         self.loop = asyncio.get_running_loop()
         self.polls = 0  # change-log reads, for tests and benchmarks
+
+    @property
+    def position(self) -> int | None:
+        """The last revision handed to the subscribers' queues (None while idle)."""
+        return self._position
 
     @property
     def subscribers(self) -> int:

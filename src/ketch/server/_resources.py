@@ -1,7 +1,7 @@
 """Kubernetes-style resource routes, generated for every registered kind.
 
 ``/apis/{group}/{version}/namespaces/{namespace}/{plural}[/{name}[/status|/log]]``
-with list (label selector, pagination, ``watch=true``), create, get, replace,
+with list (label and field selectors, pagination, ``watch=true``), create, get, replace,
 patch (merge patch, or server-side apply with ``application/apply-patch+yaml``),
 delete, and ``dryRun=All``. Handlers hold no domain logic: they parse, call the
 ``ResourceService``, and serialize.
@@ -15,14 +15,23 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from ketch.core.errors import BadRequestError, FieldError, InvalidError, NotFoundError
+from ketch.core.delete_options import parse_delete_options
+from ketch.core.errors import FieldError, InvalidError, NotFoundError
+from ketch.core.field_validation import FieldValidation, parse_field_validation
 from ketch.core.kinds import KindInfo, LogOptions
 from ketch.core.labels import LabelSelector
 from ketch.core.loader import parse_json_body
 from ketch.core.runtime import Runtime
 from ketch.core.service import ResourceService
+from ketch.server._fields import FieldSelector
 from ketch.server._schemas import kind_list_schema, kind_object_schema, kind_schema
-from ketch.server._watch import check_watch_start, parse_resource_version, watch_stream
+from ketch.server._watch import (
+    check_watch_start,
+    parse_resource_version,
+    watch_format,
+    watch_response,
+    watch_stream,
+)
 
 __all__ = ["kind_router"]
 
@@ -64,29 +73,31 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
     created: Responses = {201: one[200]}
     listing: Responses = {200: {"content": {
         "application/json": {"schema": kind_list_schema(info, defs)},
-        # watch=true: a stream of `data:` lines, one WatchEvent each.
+        # watch=true: one WatchEvent a line (application/json, as Kubernetes streams
+        # it), or `data:` lines when the request accepts text/event-stream.
         "text/event-stream": {"schema": {"type": "string"}}}}}
 
     async def list_or_watch(request: Request, namespace: str | None,
                             label_selector: str | None, field_selector: str | None,
                             limit: int | None, continue_: str | None, watch: bool,
                             resource_version: str | None,
-                            timeout_seconds: int | None) -> Response:
-        name = _field_name(field_selector)
+                            timeout_seconds: int | None, bookmarks: bool) -> Response:
+        fields = FieldSelector.parse(field_selector, info)
         if watch:
             selector = LabelSelector.parse(label_selector)
             # Checked before streaming: a bad or compacted resourceVersion is a 400 or a
             # 410 with a Status body, not a broken stream.
             await check_watch_start(runtime, [info], parse_resource_version(resource_version))
-            stream = watch_stream(request, runtime, info, namespace, selector, name,
-                                  resource_version, timeout_seconds)
-            return StreamingResponse(stream, media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache",
-                                              "X-Accel-Buffering": "no"})
+            fmt = watch_format(request, bookmarks)
+            stream = watch_stream(request, runtime, info, namespace, selector, fields,
+                                  resource_version, timeout_seconds, fmt)
+            return watch_response(stream, fmt)
         result = await run_in_threadpool(service.list, info, namespace,
                                          label_selector=label_selector, limit=limit,
                                          continue_token=continue_)
-        items = [obj.to_wire() for obj in result.items if name is None or obj.name == name]
+        # Field selectors filter each page (a page may then hold fewer than `limit`).
+        items = [body for body in (obj.to_wire() for obj in result.items)
+                 if fields.matches(body)]
         return JSONResponse({
             "apiVersion": info.api_version, "kind": f"{info.kind}List",
             "metadata": {"resourceVersion": result.resource_version,
@@ -102,9 +113,11 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
                        limit: int | None = Query(None, ge=0, le=_MAX_LIMIT),
                        continue_: str | None = Query(None, alias="continue"),
                        watch: bool = False, resourceVersion: str | None = None,
-                       timeoutSeconds: int | None = Query(None, ge=0)) -> Response:
+                       timeoutSeconds: int | None = Query(None, ge=0),
+                       allowWatchBookmarks: bool = False) -> Response:
         return await list_or_watch(request, None, labelSelector, fieldSelector, limit,
-                                   continue_, watch, resourceVersion, timeoutSeconds)
+                                   continue_, watch, resourceVersion, timeoutSeconds,
+                                   allowWatchBookmarks)
 
     @router.get(coll, summary=f"List or watch {info.plural}", responses=listing)
     async def list_ns(request: Request, namespace: str, labelSelector: str | None = None,
@@ -112,18 +125,21 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
                       limit: int | None = Query(None, ge=0, le=_MAX_LIMIT),
                       continue_: str | None = Query(None, alias="continue"),
                       watch: bool = False, resourceVersion: str | None = None,
-                      timeoutSeconds: int | None = Query(None, ge=0)) -> Response:
+                      timeoutSeconds: int | None = Query(None, ge=0),
+                      allowWatchBookmarks: bool = False) -> Response:
         return await list_or_watch(request, namespace, labelSelector, fieldSelector, limit,
-                                   continue_, watch, resourceVersion, timeoutSeconds)
+                                   continue_, watch, resourceVersion, timeoutSeconds,
+                                   allowWatchBookmarks)
 
     @router.post(coll, status_code=201, openapi_extra=body_doc, summary=f"Create a {info.kind}",
                  responses=created)
-    async def create(request: Request, namespace: str,
-                     dryRun: str | None = None) -> JSONResponse:
+    async def create(request: Request, namespace: str, dryRun: str | None = None,
+                     fieldValidation: str | None = None) -> JSONResponse:
         body = await _body(request)
+        validation = parse_field_validation(fieldValidation)
         obj = await run_in_threadpool(service.create, info, body, namespace,
-                                      dry_run=_dry(dryRun))
-        return JSONResponse(obj.to_wire(), status_code=201)
+                                      dry_run=_dry(dryRun), validation=validation)
+        return _warned(JSONResponse(obj.to_wire(), status_code=201), validation)
 
     @router.get(item, summary=f"Read a {info.kind}", responses=one)
     async def get(namespace: str, name: str) -> JSONResponse:
@@ -131,42 +147,55 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
         return JSONResponse(obj.to_wire())
 
     async def replace(request: Request, namespace: str, name: str, dry_run: str | None,
-                      status: bool) -> JSONResponse:
+                      status: bool, field_validation: str | None) -> JSONResponse:
         body = await _body(request)
+        validation = parse_field_validation(field_validation)
         obj = await run_in_threadpool(service.replace, info, namespace, name, body,
-                                      status=status, dry_run=_dry(dry_run))
-        return JSONResponse(obj.to_wire())
+                                      status=status, dry_run=_dry(dry_run),
+                                      validation=validation)
+        return _warned(JSONResponse(obj.to_wire()), validation)
 
     async def patch(request: Request, namespace: str, name: str, dry_run: str | None,
-                    status: bool) -> JSONResponse:
+                    status: bool, field_validation: str | None) -> JSONResponse:
         body = await _body(request)
+        validation = parse_field_validation(field_validation)
         ctype = request.headers.get("content-type", "").split(";")[0].strip()
         if ctype in _APPLY_TYPES and not status:
             obj, action = await run_in_threadpool(service.apply, info, namespace, name, body,
-                                                  dry_run=_dry(dry_run))
-            return JSONResponse(obj.to_wire(), status_code=201 if action == "created" else 200,
-                                headers={"X-Ketch-Apply": action})
+                                                  dry_run=_dry(dry_run), validation=validation)
+            return _warned(JSONResponse(obj.to_wire(),
+                                        status_code=201 if action == "created" else 200,
+                                        headers={"X-Ketch-Apply": action}), validation)
         obj = await run_in_threadpool(service.patch, info, namespace, name, body,
-                                      status=status, dry_run=_dry(dry_run))
-        return JSONResponse(obj.to_wire())
+                                      status=status, dry_run=_dry(dry_run),
+                                      validation=validation)
+        return _warned(JSONResponse(obj.to_wire()), validation)
 
     @router.put(item, openapi_extra=body_doc, summary=f"Replace a {info.kind}",
                 responses=one)
-    async def put(request: Request, namespace: str, name: str,
-                  dryRun: str | None = None) -> JSONResponse:
-        return await replace(request, namespace, name, dryRun, status=False)
+    async def put(request: Request, namespace: str, name: str, dryRun: str | None = None,
+                  fieldValidation: str | None = None) -> JSONResponse:
+        return await replace(request, namespace, name, dryRun, False, fieldValidation)
 
     @router.patch(item, openapi_extra=patch_doc, summary=f"Patch or apply a {info.kind}",
                   responses={**one, **created})
     async def patch_item(request: Request, namespace: str, name: str,
-                         dryRun: str | None = None) -> JSONResponse:
-        return await patch(request, namespace, name, dryRun, status=False)
+                         dryRun: str | None = None,
+                         fieldValidation: str | None = None) -> JSONResponse:
+        return await patch(request, namespace, name, dryRun, False, fieldValidation)
 
     @router.delete(item, summary=f"Delete a {info.kind}", responses=one)
-    async def delete(namespace: str, name: str,
-                     resourceVersion: str | None = None) -> JSONResponse:
+    async def delete(request: Request, namespace: str, name: str,
+                     resourceVersion: str | None = None,
+                     propagationPolicy: str | None = None,
+                     gracePeriodSeconds: int | None = Query(None, ge=0),
+                     dryRun: str | None = None) -> JSONResponse:
+        raw = await request.body()
+        body = await run_in_threadpool(parse_json_body, raw) if raw.strip() else None
+        options = parse_delete_options(body, propagation=propagationPolicy,
+                                       resource_version=resourceVersion)
         obj = await run_in_threadpool(service.delete, info, namespace, name,
-                                      resource_version=resourceVersion)
+                                      options=options, dry_run=_dry(dryRun))
         return JSONResponse(obj.to_wire())
 
     @router.get(f"{item}/status", summary=f"Read a {info.kind}'s status", responses=one)
@@ -176,14 +205,16 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
     @router.put(f"{item}/status", openapi_extra=body_doc, summary=f"Replace {info.kind} status",
                 responses=one)
     async def put_status(request: Request, namespace: str, name: str,
-                         dryRun: str | None = None) -> JSONResponse:
-        return await replace(request, namespace, name, dryRun, status=True)
+                         dryRun: str | None = None,
+                         fieldValidation: str | None = None) -> JSONResponse:
+        return await replace(request, namespace, name, dryRun, True, fieldValidation)
 
     @router.patch(f"{item}/status", openapi_extra=patch_doc, summary=f"Patch {info.kind} status",
                   responses=one)
     async def patch_status(request: Request, namespace: str, name: str,
-                           dryRun: str | None = None) -> JSONResponse:
-        return await patch(request, namespace, name, dryRun, status=True)
+                           dryRun: str | None = None,
+                           fieldValidation: str | None = None) -> JSONResponse:
+        return await patch(request, namespace, name, dryRun, True, fieldValidation)
 
     if info.has_logs:
         reader = next((c.log_readers[info.key] for c in runtime.components
@@ -206,12 +237,10 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
     return router
 
 
-def _field_name(field_selector: str | None) -> str | None:
-    """Only ``metadata.name=X`` is supported, which is what ``wait`` and UIs use."""
-    if not field_selector:
-        return None
-    key, sep, value = field_selector.partition("=")
-    if key.strip() != "metadata.name" or not sep or "," in value:
-        raise BadRequestError("unsupported field selector", [FieldError(
-            "fieldSelector", f"{field_selector!r}: only metadata.name=NAME is supported")])
-    return value.strip().lstrip("=")
+def _warned(response: JSONResponse, validation: FieldValidation) -> JSONResponse:
+    """One ``Warning: 299`` header per warning, as kube-apiserver sends them (the
+    Kubernetes clients print or log each)."""
+    for text in validation.warnings:
+        quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+        response.headers.append("Warning", f'299 - "{quoted}"')
+    return response

@@ -6448,6 +6448,7 @@ export interface operations {
                 watch?: boolean;
                 resourceVersion?: string | null;
                 timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
             };
             header?: never;
             path?: never;
@@ -6486,6 +6487,7 @@ export interface operations {
                 watch?: boolean;
                 resourceVersion?: string | null;
                 timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
             };
             header?: never;
             path: {
@@ -6520,6 +6522,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -6597,6 +6600,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -6643,6 +6647,9 @@ export interface operations {
         parameters: {
             query?: {
                 resourceVersion?: string | null;
+                propagationPolicy?: string | null;
+                gracePeriodSeconds?: number | null;
+                dryRun?: string | null;
             };
             header?: never;
             path: {
@@ -6677,6 +6684,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -6801,6 +6809,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -6847,6 +6856,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -6922,6 +6932,7 @@ export interface operations {
                 watch?: boolean;
                 resourceVersion?: string | null;
                 timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
             };
             header?: never;
             path?: never;
@@ -6960,6 +6971,7 @@ export interface operations {
                 watch?: boolean;
                 resourceVersion?: string | null;
                 timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
             };
             header?: never;
             path: {
@@ -6994,6 +7006,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -7071,6 +7084,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -7117,6 +7131,9 @@ export interface operations {
         parameters: {
             query?: {
                 resourceVersion?: string | null;
+                propagationPolicy?: string | null;
+                gracePeriodSeconds?: number | null;
+                dryRun?: string | null;
             };
             header?: never;
             path: {
@@ -7151,6 +7168,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -7239,6 +7257,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -7285,6 +7304,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -7338,6 +7358,7 @@ export interface operations {
                 watch?: boolean;
                 resourceVersion?: string | null;
                 timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
             };
             header?: never;
             path: {
@@ -7372,6 +7393,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -7449,6 +7471,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -7495,6 +7518,9 @@ export interface operations {
         parameters: {
             query?: {
                 resourceVersion?: string | null;
+                propagationPolicy?: string | null;
+                gracePeriodSeconds?: number | null;
+                dryRun?: string | null;
             };
             header?: never;
             path: {
@@ -7529,6 +7555,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -7653,6 +7680,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -7699,6 +7727,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -7752,6 +7781,7 @@ export interface operations {
                 watch?: boolean;
                 resourceVersion?: string | null;
                 timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
             };
             header?: never;
             path: {
@@ -7786,6 +7816,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -7863,6 +7894,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -7909,6 +7941,9 @@ export interface operations {
         parameters: {
             query?: {
                 resourceVersion?: string | null;
+                propagationPolicy?: string | null;
+                gracePeriodSeconds?: number | null;
+                dryRun?: string | null;
             };
             header?: never;
             path: {
@@ -7943,6 +7978,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -8031,6 +8067,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -8077,6 +8114,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -8130,6 +8168,7 @@ export interface operations {
                 watch?: boolean;
                 resourceVersion?: string | null;
                 timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
             };
             header?: never;
             path: {
@@ -8164,6 +8203,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -8241,6 +8281,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -8287,6 +8328,9 @@ export interface operations {
         parameters: {
             query?: {
                 resourceVersion?: string | null;
+                propagationPolicy?: string | null;
+                gracePeriodSeconds?: number | null;
+                dryRun?: string | null;
             };
             header?: never;
             path: {
@@ -8321,6 +8365,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -8409,6 +8454,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -8455,6 +8501,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -8508,6 +8555,7 @@ export interface operations {
                 watch?: boolean;
                 resourceVersion?: string | null;
                 timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
             };
             header?: never;
             path: {
@@ -8542,6 +8590,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -8619,6 +8668,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -8665,6 +8715,9 @@ export interface operations {
         parameters: {
             query?: {
                 resourceVersion?: string | null;
+                propagationPolicy?: string | null;
+                gracePeriodSeconds?: number | null;
+                dryRun?: string | null;
             };
             header?: never;
             path: {
@@ -8699,6 +8752,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -8787,6 +8841,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -8833,6 +8888,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -8886,6 +8942,7 @@ export interface operations {
                 watch?: boolean;
                 resourceVersion?: string | null;
                 timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
             };
             header?: never;
             path?: never;
@@ -8924,6 +8981,7 @@ export interface operations {
                 watch?: boolean;
                 resourceVersion?: string | null;
                 timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
             };
             header?: never;
             path?: never;
@@ -8962,6 +9020,7 @@ export interface operations {
                 watch?: boolean;
                 resourceVersion?: string | null;
                 timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
             };
             header?: never;
             path?: never;
@@ -9000,6 +9059,7 @@ export interface operations {
                 watch?: boolean;
                 resourceVersion?: string | null;
                 timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
             };
             header?: never;
             path?: never;
@@ -9060,6 +9120,7 @@ export interface operations {
                 watch?: boolean;
                 resourceVersion?: string | null;
                 timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
             };
             header?: never;
             path?: never;
@@ -9098,6 +9159,7 @@ export interface operations {
                 watch?: boolean;
                 resourceVersion?: string | null;
                 timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
             };
             header?: never;
             path: {
@@ -9132,6 +9194,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -9209,6 +9272,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -9255,6 +9319,9 @@ export interface operations {
         parameters: {
             query?: {
                 resourceVersion?: string | null;
+                propagationPolicy?: string | null;
+                gracePeriodSeconds?: number | null;
+                dryRun?: string | null;
             };
             header?: never;
             path: {
@@ -9289,6 +9356,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -9413,6 +9481,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
@@ -9459,6 +9528,7 @@ export interface operations {
         parameters: {
             query?: {
                 dryRun?: string | null;
+                fieldValidation?: string | null;
             };
             header?: never;
             path: {
