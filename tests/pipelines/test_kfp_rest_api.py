@@ -81,6 +81,11 @@ def test_run_from_pipeline_func_completes_with_task_details(kfp_venv: Path, serv
              "string_values": {"values": [result.run_id]}}]}))
         out["in"] = [r.run_id for r in by_id.runs]
         out["by_experiment"] = client.list_runs(experiment_id=exp.experiment_id).total_size
+        since = client.list_runs(filter=json.dumps({"predicates": [
+            {"operation": "GREATER_THAN_EQUALS", "key": "created_at",
+             "timestamp_value": got.created_at.isoformat()},
+            {"operation": "NOT_EQUALS", "key": "run_id", "string_value": result.run_id}]}))
+        out["since"] = since.total_size
     """, tmp_path)
     assert out["state"] == "SUCCEEDED"
     assert out["experiment_id"] == out["default_experiment"]
@@ -91,6 +96,7 @@ def test_run_from_pipeline_func_completes_with_task_details(kfp_venv: Path, serv
     assert out["id"] in out["succeeded"]
     assert out["in"] == [out["id"]]
     assert out["by_experiment"] == 3
+    assert out["since"] == 2  # the two later runs, compared as times, not text
 
 
 @pytest.mark.slow
@@ -134,6 +140,13 @@ def test_experiments_pipelines_and_recurring_runs(kfp_venv: Path, server_url: st
                                   params={{"x": 2}})
         done = client.wait_for_run_completion(run.run_id, timeout=180)
         out["version_run"] = done.state
+        package = client.create_run_from_pipeline_package(path, arguments={{"x": 5}},
+                                                          experiment_name="Nightly Jobs")
+        out["package_run"] = [client.wait_for_run_completion(package.run_id, 180).state,
+                              client.get_run(package.run_id).experiment_id
+                              == exp.experiment_id]
+        client.delete_pipeline_version(pipeline.pipeline_id, version.pipeline_version_id)
+        out["versions_left"] = client.list_pipeline_versions(pipeline.pipeline_id).total_size
     """, tmp_path)
     assert out["exp"] == ["Nightly Jobs", "the nightly ones", True, "Nightly Jobs"]
     assert "Nightly Jobs" in out["experiments"]
@@ -142,6 +155,8 @@ def test_experiments_pipelines_and_recurring_runs(kfp_venv: Path, server_url: st
     assert out["recurring"] == ["every hour", "ENABLED", "3600", True, "DISABLED", "DISABLE"]
     assert out["recurring_left"] == 0
     assert out["version_run"] == "SUCCEEDED"
+    assert out["package_run"] == ["SUCCEEDED", True]
+    assert out["versions_left"] == 1
 
 
 @pytest.mark.slow
@@ -168,6 +183,16 @@ def test_terminate_delete_and_errors(kfp_venv: Path, server_url: str,
         while client.get_run(run.run_id).state != "CANCELED" and time.monotonic() < deadline:
             time.sleep(0.2)
         out["terminated"] = client.get_run(run.run_id).state
+        client.archive_run(run.run_id)
+        out["archived"] = client.get_run(run.run_id).storage_state
+        client.runs.run_service_retry_run(run.run_id)
+        retried = [r for r in client.list_runs().runs if r.run_id != run.run_id]
+        out["retried"] = [len(retried), retried[0].display_name == run.run_info.display_name]
+        client.terminate_run(retried[0].run_id)
+        try:
+            client.runs.run_service_retry_run(retried[0].run_id)
+        except ApiException as err:  # still running (or cancelling): nothing to retry
+            out["retry_running"] = err.status
         client.delete_run(run.run_id)
         try:
             client.get_run(run.run_id)
@@ -183,6 +208,9 @@ def test_terminate_delete_and_errors(kfp_venv: Path, server_url: str,
             out["bad_filter"] = [err.status, json.loads(err.body)["code"]]
     """, tmp_path)
     assert out["terminated"] == "CANCELED"
+    assert out["archived"] == "ARCHIVED"
+    assert out["retried"] == [1, True]
+    assert out["retry_running"] == 400
     assert out["deleted"] == [404, 5]
     status, body = out["unknown"]
     assert status == 404

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from ketch.core.errors import FieldError, InvalidError
@@ -212,9 +213,14 @@ def _predicate(predicate: Any) -> Callable[[dict[str, Any]], bool]:
 
 
 def _ordered(text: str) -> tuple[int, float | str]:
-    """Numbers compare as numbers, the rest (RFC 3339 times included) as text."""
+    """Numbers and RFC 3339 times (``created_at``, a ``timestamp_value``) compare as
+    numbers (a time as its epoch seconds, whatever its precision), the rest as text."""
     try:
         return (0, float(text))
+    except ValueError:
+        pass
+    try:
+        return (0, datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
     except ValueError:
         return (1, text)
 
