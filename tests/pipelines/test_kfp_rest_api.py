@@ -230,6 +230,12 @@ def test_healthz_and_grpc_error_shape(server_url: str) -> None:
                         params={"name": "broken"})
     assert upload.status_code == 400 and upload.json()["code"] == 3
     assert "spec.pipelineSpec" in upload.json()["message"]
+    unserved = httpx.get(f"{server_url}/apis/v2beta1/visualizations/default")
+    assert unserved.status_code == 404 and unserved.json()["code"] == 5
+    no_experiment = httpx.post(f"{server_url}/apis/v2beta1/runs", json={
+        "display_name": "x", "experiment_id": "0c5e6f1a-0000-4000-8000-000000000000",
+        "pipeline_spec": {"pipelineInfo": {"name": "x"}}})
+    assert no_experiment.status_code == 404 and "experiment" in no_experiment.json()["message"]
     listed = httpx.get(f"{server_url}/apis/v2beta1/pipelines").json()
     assert listed.get("pipelines") is None  # nothing half-written
 

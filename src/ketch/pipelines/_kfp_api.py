@@ -502,6 +502,13 @@ def kfp_router(runtime: Runtime) -> APIRouter:
     route("DELETE", "/recurringruns/{recurring_run_id}",
           lambda q, p, b: api.delete(RECURRING_RUN, p["recurring_run_id"], "recurring run"),
           summary="Delete a recurring run")
+
+    # Last: anything else under the prefix is the gateway's 404, not Kubernetes' Status.
+    async def unserved(request: Request) -> Any:
+        return _error(NotFoundError(f"{request.method} {request.url.path} is not served by "
+                                    "ketch's KFP API"))
+    router.add_api_route("/{rest:path}", unserved, include_in_schema=False,
+                         methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     return router
 
 
