@@ -407,7 +407,10 @@ Handler = Callable[[Json, dict[str, str], Json], Json]
 def kfp_router(runtime: Runtime) -> APIRouter:
     """Every ``/apis/v2beta1`` route kfp.Client 2.16.1 calls for pipelines."""
     api = _Api(runtime)
-    router = APIRouter(prefix=PREFIX, tags=["kfp"])
+    # Out of ketch's /openapi.json (which the dashboard's types are generated from): this
+    # is KFP's API, described by KFP's own swagger, and the handlers read their
+    # parameters by hand, as the gateway's clients send them.
+    router = APIRouter(prefix=PREFIX, tags=["kfp"], include_in_schema=False)
 
     def route(method: str, path: str, handler: Handler, *, summary: str) -> None:
         async def endpoint(request: Request) -> Any:
