@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from conftest import ServerProcess, start_server
 
 _PRELUDE = textwrap.dedent("""
     import json, sys, tempfile, warnings
@@ -269,3 +272,37 @@ def test_bearer_token_and_namespace(kfp_venv: Path, server_factory: Any,
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.split("RESULT ", 1)[1])
     assert out == {"ns": ["team-a", 1, 0], "wrong": 401}
+
+
+@pytest.fixture(scope="module")
+def shared_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One server for the bad-input cases: none of them writes anything."""
+    server: ServerProcess = start_server(tmp_path_factory.mktemp("kfp-bad-input"))
+    yield server.url
+    server.kill(15)
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs"), [
+    ("POST", "/runs", {"json": {"pipeline_spec": "not an object"}}),
+    ("POST", "/runs", {"json": {"pipeline_spec": {}, "runtime_config": []}}),
+    ("POST", "/runs", {"content": b"[1, 2]"}),
+    ("POST", "/runs", {"content": b"{not json"}),
+    ("POST", "/recurringruns", {"json": {"trigger": "hourly"}}),
+    ("POST", "/recurringruns", {"json": {"trigger": {"periodic_schedule": {
+        "interval_second": "soon"}}}}),
+    ("POST", "/experiments", {"json": {"description": "no name"}}),
+    ("GET", "/runs", {"params": {"filter": '{"predicates": 5}'}}),
+    ("GET", "/runs", {"params": {"filter": '{"predicates": [{"operation": "IN", '
+                                           '"key": "name", "string_values": 3}]}'}}),
+    ("GET", "/runs", {"params": {"filter": '{"predicates": [{"operation": "EQUALS", '
+                                           '"key": "name"}]}'}}),
+    ("GET", "/runs", {"params": {"page_size": "ten"}}),
+    ("GET", "/runs", {"params": {"page_token": "99"}}),
+    ("GET", "/experiments", {"params": {"namespace": "Not_A_Name"}}),
+    ("POST", "/pipelines/upload", {"content": b"no form"}),
+])
+def test_bad_input_is_invalid_argument(shared_url: str, method: str, path: str,
+                                       kwargs: dict[str, Any]) -> None:
+    answer = httpx.request(method, f"{shared_url}/apis/v2beta1{path}", **kwargs)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["code"] == 3 and answer.json()["message"]

@@ -133,7 +133,7 @@ class _Api:
             spec = spec["pipeline_spec"]  # kfp wraps IR that has a platform spec
         if isinstance(spec, dict) and spec:
             return {"pipelineSpec": spec}
-        ref = body.get("pipeline_version_reference") or {}
+        ref = _object(body, "pipeline_version_reference")
         version_id = ref.get("pipeline_version_id") or body.get("pipeline_version_id")
         pipeline_id = ref.get("pipeline_id")
         if version_id:
@@ -147,8 +147,9 @@ class _Api:
 
     def template(self, body: Json) -> tuple[Json, str | None]:
         """A PipelineRun spec from a KFP run body, and the experiment's namespace."""
-        config = body.get("runtime_config") or {}
-        spec: Json = {**self.run_source(body), "arguments": config.get("parameters") or {}}
+        config = _object(body, "runtime_config")
+        spec: Json = {**self.run_source(body),
+                      "arguments": _object(config, "parameters", "runtime_config.")}
         if config.get("pipeline_root"):
             spec["pipelineRoot"] = config["pipeline_root"]
         experiment, namespace = self.experiment_name(body.get("experiment_id"))
@@ -313,19 +314,22 @@ class _Api:
 
     def create_recurring_run(self, query: Json, body: Json) -> Json:
         template, namespace = self.template(body)
-        trigger = body.get("trigger") or {}
-        cron, periodic = trigger.get("cron_schedule"), trigger.get("periodic_schedule")
+        trigger = _object(body, "trigger")
+        cron = _object(trigger, "cron_schedule", "trigger.")
+        periodic = _object(trigger, "periodic_schedule", "trigger.")
         schedule = cron or periodic or {}
         if cron:
             kind_trigger: Json = {"cron": cron.get("cron")}
         elif periodic:
-            kind_trigger = {"intervalSeconds": int(periodic.get("interval_second") or 0)}
+            kind_trigger = {"intervalSeconds": _int(periodic.get("interval_second"),
+                                                    "trigger.periodic_schedule.interval_second")}
         else:
             raise InvalidError("invalid recurring run", [FieldError(
                 "trigger", "set trigger.cron_schedule or trigger.periodic_schedule")])
         display = str(body.get("display_name") or "recurring-run")
         spec: Json = {"trigger": kind_trigger, "runTemplate": template,
-                      "maxConcurrency": int(body.get("max_concurrency") or 1),
+                      "maxConcurrency": _int(body.get("max_concurrency") or 1,
+                                             "max_concurrency"),
                       "mode": "Disable" if body.get("mode") == "DISABLE" else "Enable",
                       "noCatchup": bool(body.get("no_catchup")),
                       "description": body.get("description") or ""}
@@ -354,6 +358,26 @@ class _Api:
         rr = self.find(RECURRING_RUN, ident, "recurring run")
         self.service.patch(RECURRING_RUN, rr.namespace, rr.name, {"spec": {"mode": mode}})
         return {}
+
+
+def _object(body: Json, key: str, prefix: str = "") -> Json:
+    """``body[key]``, an object (``{}`` when absent); a 400 naming the field otherwise."""
+    value = body.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidError("invalid request", [FieldError(
+            f"{prefix}{key}", f"expected an object, got {type(value).__name__}")])
+    return value
+
+
+def _int(value: Any, field: str) -> int:
+    """An int64 field, sent as a number or (protojson) a string of digits."""
+    text = str(value if value is not None else "").strip()
+    if isinstance(value, bool) or not text.lstrip("-").isdigit():
+        raise InvalidError("invalid request", [FieldError(field, f"{value!r} is not an "
+                                                                 "integer")])
+    return int(text)
 
 
 def _namespace(query: Json, body: Json) -> str:

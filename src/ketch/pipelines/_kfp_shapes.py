@@ -194,7 +194,11 @@ def _predicate(predicate: Any) -> Callable[[dict[str, Any]], bool]:
                       f"{', '.join(v for v in _OPERATIONS.values() if v != 'UNSPECIFIED')}")])
     if op == "IN":
         holder = next((predicate[k] for k in _LIST_KEYS if k in predicate), None)
-        wanted = [str(v) for v in ((holder or {}).get("values") or [])]
+        values = holder.get("values") if isinstance(holder, dict) else None
+        if not isinstance(values, list):
+            raise InvalidError("invalid filter", [FieldError(
+                "filter", f"IN on {key!r} needs string_values: {{\"values\": [...]}}")])
+        wanted = [str(v) for v in values]
         return lambda body: _field(body, key) in wanted
     value = next((predicate[k] for k in _VALUE_KEYS if k in predicate), None)
     if value is None:
@@ -245,6 +249,9 @@ def listing(items: list[dict[str, Any]], plural: str, *, filter_text: str | None
                           "\"EQUALS\", \"key\": \"name\", \"string_value\": \"x\"}]}")]
                                ) from None
         predicates = doc.get("predicates") if isinstance(doc, dict) else None
+        if not isinstance(predicates, list | None):
+            raise InvalidError("invalid filter", [FieldError(
+                "filter", "predicates must be a list")])
         for test in [_predicate(p) for p in (predicates or [])]:
             items = [body for body in items if test(body)]
     key, _, order = (sort_by or "created_at desc").strip().partition(" ")
