@@ -143,6 +143,21 @@ def test_experiments_pipelines_and_recurring_runs(kfp_venv: Path, server_url: st
                                   params={{"x": 2}})
         done = client.wait_for_run_completion(run.run_id, timeout=180)
         out["version_run"] = done.state
+        out["reference"] = [done.pipeline_version_reference.pipeline_id == pipeline.pipeline_id,
+                            done.pipeline_version_reference.pipeline_version_id
+                            == version.pipeline_version_id]
+
+        @dsl.pipeline(name="fan-out")
+        def fan_out():
+            with dsl.ParallelFor([1, 2]) as item:
+                add(a=item, b=1)
+
+        loop = client.create_run_from_pipeline_func(fan_out, experiment_name="Nightly Jobs")
+        tasks = client.wait_for_run_completion(loop.run_id, 180).run_details.task_details
+        by_id = {{t.task_id: t for t in tasks}}
+        out["loop"] = sorted([t.display_name, by_id[t.parent_task_id].display_name
+                              if t.parent_task_id else None,
+                              len(t.child_tasks or [])] for t in tasks)
         package = client.create_run_from_pipeline_package(path, arguments={{"x": 5}},
                                                           experiment_name="Nightly Jobs")
         out["package_run"] = [client.wait_for_run_completion(package.run_id, 180).state,
@@ -158,6 +173,9 @@ def test_experiments_pipelines_and_recurring_runs(kfp_venv: Path, server_url: st
     assert out["recurring"] == ["every hour", "ENABLED", "3600", True, "DISABLED", "DISABLE"]
     assert out["recurring_left"] == 0
     assert out["version_run"] == "SUCCEEDED"
+    assert out["reference"] == [True, True]
+    loop_name = out["loop"][-1][0]
+    assert out["loop"] == [["add", loop_name, 0], ["add", loop_name, 0], [loop_name, None, 2]]
     assert out["package_run"] == ["SUCCEEDED", True]
     assert out["versions_left"] == 1
 

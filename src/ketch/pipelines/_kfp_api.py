@@ -159,8 +159,29 @@ class _Api:
 
     # -- runs ------------------------------------------------------------------------
 
-    def run_json(self, run: Resource) -> Json:
-        return run_body(run, self.experiment_ids(run.namespace))
+    def run_json(self, run: Resource, ids: dict[str, str] | None = None, *,
+                 details: bool = True) -> Json:
+        ids = self.experiment_ids(run.namespace) if ids is None else ids
+        return run_body(run, ids, details=details, version_reference=self.reference(run))
+
+    def reference(self, run: Resource) -> dict[str, str] | None:
+        """The ids of the pipeline and version a run of a ``pipelineRef`` ran (the
+        version's newest when the ref names none and it still exists)."""
+        ref = run.spec.get("pipelineRef")
+        if not isinstance(ref, dict):
+            return None
+        try:
+            pipeline = self.service.get(PIPELINE, run.namespace, str(ref.get("name")))
+        except NotFoundError:
+            return None
+        reference = {"pipeline_id": str(pipeline.metadata.uid)}
+        versions = versions_of(self.service.store, run.namespace or "default", pipeline.name)
+        wanted = ref.get("version")
+        for version in reversed(versions):
+            if not wanted or str(wanted) in (version.name, f"{pipeline.name}-{wanted}"[:63]):
+                reference["pipeline_version_id"] = str(version.metadata.uid)
+                break
+        return reference
 
     def create_run(self, query: Json, body: Json) -> Json:
         spec, namespace = self.template(body)
@@ -183,7 +204,7 @@ class _Api:
         namespace = _namespace(query, {})
         runs = self.all(PIPELINE_RUN, namespace)
         ids = self.experiment_ids(namespace)
-        bodies = [run_body(r, ids, details=False) for r in runs]
+        bodies = [self.run_json(r, ids, details=False) for r in runs]
         if query.get("experiment_id"):
             bodies = [b for b in bodies if b.get("experiment_id") == query["experiment_id"]]
         return _listing(bodies, "runs", query)

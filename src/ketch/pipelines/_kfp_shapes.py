@@ -49,9 +49,10 @@ def _drop_none(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if v is not None}
 
 
-def run_body(run: Resource, experiment_ids: dict[str, str], *,
-             details: bool = True) -> dict[str, Any]:
-    """A ``V2beta1Run``. ``experiment_ids`` maps experiment names to their ids."""
+def run_body(run: Resource, experiment_ids: dict[str, str], *, details: bool = True,
+             version_reference: dict[str, str] | None = None) -> dict[str, Any]:
+    """A ``V2beta1Run``. ``experiment_ids`` maps experiment names to their ids;
+    ``version_reference`` is the ``pipeline_version_reference`` of a run of a version."""
     phase = str(run.status.get("phase") or "Pending")
     state = KFP_STATES.get(phase, "RUNTIME_STATE_UNSPECIFIED")
     if run.spec.get("cancel") and phase in ("Pending", "Running"):
@@ -64,6 +65,7 @@ def run_body(run: Resource, experiment_ids: dict[str, str], *,
         "storage_state": run.metadata.annotations.get(STORAGE_STATE, "AVAILABLE"),
         "description": run.metadata.annotations.get("pipelines.ketch.dev/description"),
         "pipeline_spec": run.spec.get("pipelineSpec"),
+        "pipeline_version_reference": version_reference,
         "runtime_config": _drop_none({"parameters": run.spec.get("arguments") or {},
                                       "pipeline_root": run.spec.get("pipelineRoot")}),
         "created_at": run.metadata.creation_timestamp,
@@ -84,8 +86,18 @@ def task_details(run: Resource) -> list[dict[str, Any]]:
     """``V2beta1PipelineTaskDetail`` of every task, nested ones with ``parent_task_id``."""
     run_id = run.metadata.uid
     found: list[dict[str, Any]] = []
-    for path, st in flatten_tasks(run.status.get("tasks") or {}):
-        parent = path.rsplit("/", 1)[0] if "/" in path else None
+    tasks = list(flatten_tasks(run.status.get("tasks") or {}))
+    paths = {path for path, _ in tasks}
+    for path, st in tasks:
+        # The nearest enclosing task: a loop iteration's tasks (``for-loop-1/0/train``)
+        # belong to the loop, an iteration not being a task of its own.
+        parent: str | None = path
+        while parent and "/" in parent:
+            parent = parent.rsplit("/", 1)[0]
+            if parent in paths:
+                break
+        else:
+            parent = None
         detail = _drop_none({
             "run_id": run_id, "task_id": f"{run_id}.{path}",
             "display_name": path.rsplit("/", 1)[-1],
