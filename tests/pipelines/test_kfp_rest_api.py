@@ -209,11 +209,11 @@ def test_terminate_delete_and_errors(kfp_venv: Path, server_url: str,
         client.runs.run_service_retry_run(run.run_id)
         retried = [r for r in client.list_runs().runs if r.run_id != run.run_id]
         out["retried"] = [len(retried), retried[0].display_name == run.run_info.display_name]
-        client.terminate_run(retried[0].run_id)
-        try:
+        try:  # pending or running (a 120 s step): nothing to retry
             client.runs.run_service_retry_run(retried[0].run_id)
-        except ApiException as err:  # still running (or cancelling): nothing to retry
+        except ApiException as err:
             out["retry_running"] = err.status
+        client.terminate_run(retried[0].run_id)
         client.delete_run(run.run_id)
         try:
             client.get_run(run.run_id)
