@@ -6,9 +6,19 @@ loading the engine, the controllers or pydantic.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ketch.core.component import CliVerb, Component, DashboardRoute, Facade
 
 __all__ = ["component"]
+
+
+def _kfp_api(runtime: Any) -> Any:
+    """The KFP REST API (``/apis/v2beta1``), imported only by the server."""
+    from ketch.pipelines._kfp_api import kfp_router
+
+    return kfp_router(runtime)
+
 
 component = Component(
     name="pipelines",
@@ -20,6 +30,7 @@ component = Component(
                  "ketch.pipelines._catalog_controller:PipelineController",
                  "ketch.pipelines._catalog_controller:PipelineVersionController",
                  "ketch.pipelines._recurring:RecurringRunController"),
+    routers=(_kfp_api,),
     log_readers={"pipelineruns.pipelines.ketch.dev": "ketch.pipelines._logs:read_run_log"},
     cli=(CliVerb("run", "ketch.pipelines.run_cli:run",
                  "Run a pipeline: a .py with @dsl.pipeline functions or a compiled IR file."),

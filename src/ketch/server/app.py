@@ -30,7 +30,9 @@ from ketch.server._watch import multi_watch_router
 __all__ = ["STATIC_DIR", "create_app"]
 
 STATIC_DIR = Path(__file__).parent / "static"
-_OPEN_PATHS = ("/healthz", "/readyz")
+# KFP's healthz too: kfp.Client calls it on construction, retrying a refusal five
+# times 5 s apart, so a wrong token would cost 25 s before its first real call said so.
+_OPEN_PATHS = ("/healthz", "/readyz", "/apis/v2beta1/healthz")
 _API_PREFIXES = ("/api", "/apis", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs",
                  "/version", "/v1/", "/v2/", "/serving/")
 
