@@ -26,6 +26,7 @@ import psutil
 from ketch.core.artifacts import ArtifactStore
 from ketch.core.config import Settings
 from ketch.core.controller import Controller, ObjectKey
+from ketch.core.core_kinds import CORE_KINDS
 from ketch.core.errors import GoneError, KetchError
 from ketch.core.executors import Executor
 from ketch.core.kinds import Component, KindRegistry
@@ -78,7 +79,10 @@ class Runtime:
                  run_controllers: bool = True) -> None:
         self.settings = settings
         self.components = tuple(components)
-        self.registry = KindRegistry.of(k for c in self.components for k in c.kinds)
+        # Kubernetes' core kinds (ConfigMap, Secret, Namespace, Event, Pod) are in every
+        # control plane, before any component's.
+        self.registry = KindRegistry.of(
+            [*CORE_KINDS, *(k for c in self.components for k in c.kinds)])
         settings.home.mkdir(parents=True, exist_ok=True)
         self.store = store or open_store(
             settings.database_url,

@@ -50,7 +50,8 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
                 defs: dict[str, Any]) -> APIRouter:
     """Every route for one kind."""
     router = APIRouter(tags=[f"{info.plural}.{info.group}"])
-    base = f"/apis/{info.group}/{info.version}"
+    # The core group ("") is served under /api, as Kubernetes serves it.
+    base = f"/apis/{info.group}/{info.version}" if info.group else f"/api/{info.version}"
     coll = f"{base}/namespaces/{{namespace}}/{info.plural}"
     item = f"{coll}/{{name}}"
     body_doc = {"requestBody": {"required": True, "content": {
