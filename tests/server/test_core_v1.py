@@ -148,3 +148,49 @@ def test_pods_cannot_be_created(http: httpx.Client) -> None:
     body = answer.json()
     assert body["kind"] == "Status" and body["reason"] == "MethodNotAllowed"
     assert "controllers" in body["message"]
+
+
+def test_events_follow_a_jobs_conditions(http: httpx.Client) -> None:
+    for name in ("quick", "other"):
+        assert http.post(JOBS.format(ns="events"),
+                         json=_job(name, "print('done')")).status_code == 201
+    wait_for(lambda: _job_phase(http, "events", "quick") == "Succeeded", message="success")
+    wait_for(lambda: _job_phase(http, "events", "other") == "Succeeded", message="success")
+    job = http.get(f"{JOBS.format(ns='events')}/quick").json()
+
+    def events(selector: str) -> list[dict[str, Any]]:
+        answer = http.get("/api/v1/namespaces/events/events",
+                          params={"fieldSelector": selector})
+        assert answer.status_code == 200, answer.text
+        return list(answer.json()["items"])
+
+    mine = events("involvedObject.kind=Job,involvedObject.name=quick,"
+                  "involvedObject.namespace=events")
+    assert mine and all(e["involvedObject"]["uid"] == job["metadata"]["uid"] for e in mine)
+    assert mine == events(f"involvedObject.uid={job['metadata']['uid']}")
+    reasons = {e["reason"] for e in mine}
+    assert {"Started", "Completed"} <= reasons, reasons
+    started = next(e for e in mine if e["reason"] == "Started")
+    assert started["type"] == "Normal" and started["count"] == 1
+    assert started["firstTimestamp"] and started["lastTimestamp"]
+    assert started["source"]["component"] == "jobs-controller"
+    assert "attempt 1 started" in started["message"]
+    # One event per transition, not per status write.
+    assert len(mine) == len({(e["reason"], e["message"]) for e in mine})
+    assert {e["involvedObject"]["name"] for e in events("involvedObject.name=other")} == {
+        "other"}
+    bad = http.get("/api/v1/namespaces/events/events", params={"fieldSelector": "spec.x=1"})
+    assert bad.status_code == 400 and bad.json()["details"]["causes"][0]["field"] == (
+        "fieldSelector")
+
+
+def test_a_failed_attempt_gives_a_warning_and_repeats_aggregate(http: httpx.Client) -> None:
+    assert http.post(JOBS.format(ns="warn"), json=_job(
+        "flaky", "raise SystemExit(2)", backoff=1)).status_code == 201
+    wait_for(lambda: _job_phase(http, "warn", "flaky") == "Failed", message="failure")
+    items = http.get("/api/v1/namespaces/warn/events", params={
+        "fieldSelector": "involvedObject.name=flaky"}).json()["items"]
+    started = next(e for e in items if e["reason"] == "Started")
+    assert started["count"] == 2 and "attempt 2 started" in started["message"]
+    warnings = [e for e in items if e["type"] == "Warning"]
+    assert any(e["reason"] == "BackoffLimitExceeded" for e in warnings), items

@@ -129,6 +129,10 @@ NAMESPACE = KindInfo(
 EVENT = KindInfo(
     group="", version="v1", kind="Event", plural="events",
     spec_model=EventSpec, status_model=_Empty, short_names=("ev",),
+    field_selectors=("metadata.name", "metadata.namespace", "involvedObject.kind",
+                     "involvedObject.name", "involvedObject.uid", "involvedObject.namespace",
+                     "involvedObject.apiVersion", "involvedObject.resourceVersion",
+                     "involvedObject.fieldPath", "reason", "type", "source"),
     columns=(Column("LAST SEEN", "lastTimestamp"), Column("TYPE", "type"),
              Column("REASON", "reason"), Column("OBJECT", "involvedObject.name"),
              Column("MESSAGE", "message")))

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from ketch.core.errors import BadRequestError, FieldError, NotFoundError
 from ketch.core.executors import Handle
+from ketch.core.fields import FieldSelector
 from ketch.core.labels import LabelSelector
 from ketch.core.resources import Resource
 from ketch.core.runtime import Runtime
@@ -120,40 +121,16 @@ def _all(runtime: Runtime, namespace: str | None) -> Iterator[_Found]:
                 yield _Found(owner, unit, pod_object(runtime, owner, unit))
 
 
-def _field_filter(field_selector: str | None) -> list[tuple[str, str, bool]]:
-    """``metadata.name``, ``metadata.namespace``, ``status.phase``, ``spec.nodeName``
-    with ``=``, ``==`` or ``!=``, comma-separated, as kube-apiserver accepts for pods."""
-    terms = []
-    for term in (field_selector or "").split(","):
-        if not term.strip():
-            continue
-        equal = "!=" not in term
-        key, _, value = term.replace("!=", "=").replace("==", "=").partition("=")
-        key = key.strip()
-        if key not in ("metadata.name", "metadata.namespace", "status.phase", "spec.nodeName"):
-            raise BadRequestError("unsupported field selector", [FieldError(
-                "fieldSelector", f"{term!r}: pods support metadata.name, metadata.namespace, "
-                "status.phase and spec.nodeName")])
-        terms.append((key, value.strip(), equal))
-    return terms
-
-
-def _dig(body: dict[str, Any], path: str) -> Any:
-    value: Any = body
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
+_POD_FIELDS = ("metadata.name", "metadata.namespace", "status.phase", "spec.nodeName")
 
 
 def list_pods(runtime: Runtime, namespace: str | None, *, label_selector: str | None = None,
               field_selector: str | None = None) -> list[dict[str, Any]]:
     """Every unit's pod in ``namespace`` (all with None), ordered by namespace and name."""
     selector = LabelSelector.parse(label_selector)
-    terms = _field_filter(field_selector)
+    fields = FieldSelector.parse(field_selector, _POD_FIELDS, "pods")
     pods = [found.body for found in _all(runtime, namespace)
-            if selector.matches(found.body["metadata"]["labels"])
-            and all((str(_dig(found.body, key)) == value) == equal
-                    for key, value, equal in terms)]
+            if selector.matches(found.body["metadata"]["labels"]) and fields.matches(found.body)]
     return sorted(pods, key=lambda p: (p["metadata"]["namespace"], p["metadata"]["name"]))
 
 

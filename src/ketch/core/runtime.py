@@ -28,6 +28,7 @@ from ketch.core.config import Settings
 from ketch.core.controller import Controller, ObjectKey
 from ketch.core.core_kinds import CORE_KINDS
 from ketch.core.errors import GoneError, KetchError
+from ketch.core.events import EventRecorder
 from ketch.core.executors import Executor
 from ketch.core.kinds import Component, KindRegistry
 from ketch.core.store import ResourceStore, open_store
@@ -90,6 +91,8 @@ class Runtime:
         self.artifacts = ArtifactStore(settings.artifacts_uri)
         self._executor = executor
         self.host = socket.gethostname()
+        # Events from condition changes, whichever controller wrote them (core/events.py).
+        EventRecorder(self.store, self.host).install()
         self.id = f"{self.host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.run_controllers = run_controllers
         self.controllers: list[Controller] = []

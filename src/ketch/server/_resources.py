@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from ketch.core.errors import BadRequestError, FieldError, InvalidError, NotFoundError
+from ketch.core.fields import FieldSelector
 from ketch.core.kinds import KindInfo, LogOptions
 from ketch.core.labels import LabelSelector
 from ketch.core.loader import parse_json_body
@@ -73,7 +74,12 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
                             limit: int | None, continue_: str | None, watch: bool,
                             resource_version: str | None,
                             timeout_seconds: int | None) -> Response:
-        name = _field_name(field_selector)
+        fields = (FieldSelector.parse(field_selector, info.field_selectors, info.plural)
+                  if info.field_selectors else None)
+        name = _field_name(field_selector) if fields is None else fields.only_name()
+        if fields and name is None and watch:
+            raise BadRequestError("unsupported field selector", [FieldError(
+                "fieldSelector", "a watch supports only metadata.name=NAME")])
         if watch:
             selector = LabelSelector.parse(label_selector)
             # Checked before streaming: a bad or compacted resourceVersion is a 400 or a
@@ -87,7 +93,9 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
         result = await run_in_threadpool(service.list, info, namespace,
                                          label_selector=label_selector, limit=limit,
                                          continue_token=continue_)
-        items = [obj.to_wire() for obj in result.items if name is None or obj.name == name]
+        items = [wire for wire in (obj.to_wire() for obj in result.items)
+                 if (name is None or wire["metadata"]["name"] == name)
+                 and (fields is None or fields.matches(wire))]
         return JSONResponse({
             "apiVersion": info.api_version, "kind": f"{info.kind}List",
             "metadata": {"resourceVersion": result.resource_version,
