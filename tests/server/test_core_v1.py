@@ -136,8 +136,8 @@ def test_delete_the_pod_of_a_running_job_retries_it(http: httpx.Client) -> None:
         "/api/v1/namespaces/running/pods").json()["items"]
         if p["status"]["phase"] == "Running"], message="the second pod running")
     assert isinstance(names, list) and first not in names
-    old = http.get(f"/api/v1/namespaces/running/pods/{first}").json()
-    assert old["status"]["phase"] == "Failed"
+    # A deleted pod is gone, as in Kubernetes (kubectl delete waits for that).
+    assert http.get(f"/api/v1/namespaces/running/pods/{first}").status_code == 404
     http.delete(f"{JOBS.format(ns='running')}/sleeper")
 
 
@@ -194,3 +194,11 @@ def test_a_failed_attempt_gives_a_warning_and_repeats_aggregate(http: httpx.Clie
     assert started["count"] == 2 and "attempt 2 started" in started["message"]
     warnings = [e for e in items if e["type"] == "Warning"]
     assert any(e["reason"] == "BackoffLimitExceeded" for e in warnings), items
+
+
+def test_a_protobuf_body_is_415(http: httpx.Client) -> None:
+    answer = http.post("/api/v1/namespaces/core/configmaps", content=b"k8s\x00\n\x0f",
+                       headers={"Content-Type": "application/vnd.kubernetes.protobuf"})
+    assert answer.status_code == 415
+    assert answer.json()["reason"] == "UnsupportedMediaType"
+    assert "kubectl create -f" in answer.json()["message"]

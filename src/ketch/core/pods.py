@@ -19,16 +19,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from ketch.core.errors import BadRequestError, FieldError, NotFoundError
+from ketch.core.errors import BadRequestError, ConflictError, FieldError, NotFoundError
 from ketch.core.executors import Handle
 from ketch.core.fields import FieldSelector
 from ketch.core.labels import LabelSelector
 from ketch.core.resources import Resource
 from ketch.core.runtime import Runtime
 
-__all__ = ["PodLogOptions", "PodPhase", "PodUnit", "delete_pod", "find_pod", "list_pods",
-           "pod_log", "pod_object"]
+__all__ = ["DELETED_PODS", "PodLogOptions", "PodPhase", "PodUnit", "delete_pod", "find_pod",
+           "list_pods", "pod_log", "pod_object"]
 
+# The owner's annotation naming its deleted pods (the last _DELETED_KEPT of them).
+DELETED_PODS = "ketch.dev/deleted-pods"
+_DELETED_KEPT = 50
 PodPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"]
 # A pod's uid is derived, stable across reads: the view has nowhere to keep one.
 _POD_UID_NAMESPACE = uuid.UUID("6f1c2f0e-7d44-4d0e-9a57-3c1e2b7a9d10")
@@ -117,8 +120,38 @@ class _Found:
 def _all(runtime: Runtime, namespace: str | None) -> Iterator[_Found]:
     for info, source in _sources(runtime):
         for owner in runtime.store.list(info, namespace).items:
+            deleted = _deleted(owner)
             for unit in source(runtime, owner):
-                yield _Found(owner, unit, pod_object(runtime, owner, unit))
+                if unit.name not in deleted:
+                    yield _Found(owner, unit, pod_object(runtime, owner, unit))
+
+
+def _deleted(owner: Resource) -> set[str]:
+    text = owner.metadata.annotations.get(DELETED_PODS)
+    return set(text.split(",")) if text else set()
+
+
+def _mark_deleted(runtime: Runtime, found: _Found) -> None:
+    """Remember on the owner that this pod was deleted, so the view no longer shows it
+    (a deleted pod is gone, as in Kubernetes; its owner's retry or replacement is a new
+    pod). Kept on the owner, not here, so every control plane on the database agrees."""
+    info = next(i for i in runtime.registry
+                if i.api_version == found.owner.api_version and i.kind == found.owner.kind)
+    for _ in range(20):
+        try:
+            owner = runtime.store.get(info, found.owner.namespace, found.owner.name)
+        except NotFoundError:
+            return
+        names = [n for n in (owner.metadata.annotations.get(DELETED_PODS) or "").split(",")
+                 if n and n != found.unit.name]
+        names = [*names, found.unit.name][-_DELETED_KEPT:]
+        meta = owner.metadata.model_copy(update={
+            "annotations": {**owner.metadata.annotations, DELETED_PODS: ",".join(names)}})
+        try:
+            runtime.store.update(info, owner.model_copy(update={"metadata": meta}))
+            return
+        except ConflictError:
+            continue
 
 
 _POD_FIELDS = ("metadata.name", "metadata.namespace", "status.phase", "spec.nodeName")
@@ -148,6 +181,7 @@ def find_pod(runtime: Runtime, namespace: str, name: str) -> dict[str, Any]:
 def delete_pod(runtime: Runtime, namespace: str, name: str) -> dict[str, Any]:
     """Stop the pod's unit; its owner's controller sees it exit and reacts."""
     found = _find(runtime, namespace, name)
+    _mark_deleted(runtime, found)
     handle = _handle(runtime, found.unit)
     if handle is not None and found.unit.phase in ("Running", "Pending"):
         runtime.executor.cancel(handle, grace_seconds=2.0)

@@ -15,7 +15,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from ketch.core.errors import BadRequestError, FieldError, InvalidError, NotFoundError
+from ketch.core.errors import (
+    BadRequestError,
+    FieldError,
+    InvalidError,
+    NotFoundError,
+    UnsupportedMediaTypeError,
+)
 from ketch.core.fields import FieldSelector
 from ketch.core.kinds import KindInfo, LogOptions
 from ketch.core.labels import LabelSelector
@@ -40,6 +46,11 @@ def _dry(dry_run: str | None) -> bool:
 
 
 async def _body(request: Request) -> Any:
+    if request.headers.get("content-type", "").startswith("application/vnd.kubernetes.protobuf"):
+        # kubectl's typed generators (`kubectl create configmap`) send core kinds so.
+        raise UnsupportedMediaTypeError(
+            "ketch reads JSON and YAML bodies, not Kubernetes' protobuf: write the object "
+            "as a manifest and use `kubectl create -f` or `kubectl apply -f`")
     raw = await request.body()
     if not raw.strip():
         raise InvalidError("the request body is empty; send the object as JSON or YAML")
