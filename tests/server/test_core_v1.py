@@ -5,6 +5,7 @@ owner, log, delete, no create)."""
 from __future__ import annotations
 
 import base64
+import json
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -202,3 +203,28 @@ def test_a_protobuf_body_is_415(http: httpx.Client) -> None:
     assert answer.status_code == 415
     assert answer.json()["reason"] == "UnsupportedMediaType"
     assert "kubectl create -f" in answer.json()["message"]
+
+
+def test_a_pod_watch_sees_the_unit_finish(http: httpx.Client) -> None:
+    assert http.post(JOBS.format(ns="watch"), json=_job(
+        "brief", "import time; time.sleep(1.5)")).status_code == 201
+    seen: list[tuple[str, str]] = []
+    with http.stream("GET", "/api/v1/namespaces/watch/pods", params={
+            "watch": "True", "timeoutSeconds": 30}) as stream:
+        assert stream.headers["content-type"].startswith("application/json")
+        for line in stream.iter_lines():
+            event = json.loads(line)
+            seen.append((event["type"], event["object"]["status"]["phase"]))
+            if event["object"]["status"]["phase"] == "Succeeded":
+                break
+    assert seen[-1] == ("MODIFIED", "Succeeded") or seen == [("ADDED", "Succeeded")], seen
+    assert seen[0][0] == "ADDED"
+
+
+def test_a_namespace_from_yaml(http: httpx.Client) -> None:
+    made = http.post("/api/v1/namespaces", content=b"apiVersion: v1\nkind: Namespace\n"
+                     b"metadata: {name: from-yaml}\n",
+                     headers={"Content-Type": "application/yaml"})
+    assert made.status_code == 201, made.text
+    assert http.post("/api/v1/namespaces", content=b"k8s\x00", headers={
+        "Content-Type": "application/vnd.kubernetes.protobuf"}).status_code == 415

@@ -1008,7 +1008,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List pods */
+        /** List or watch pods */
         get: operations["list_ns_pods_api_v1_namespaces__namespace__pods_get"];
         put?: never;
         /** Pods cannot be created */
@@ -1153,7 +1153,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List pods in all namespaces */
+        /** List or watch pods in all namespaces */
         get: operations["list_all_pods_api_v1_pods_get"];
         put?: never;
         post?: never;
@@ -7855,6 +7855,9 @@ export interface operations {
             query?: {
                 labelSelector?: string | null;
                 fieldSelector?: string | null;
+                watch?: string | null;
+                resourceVersion?: string | null;
+                timeoutSeconds?: number | null;
             };
             header?: never;
             path: {
@@ -7870,9 +7873,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": unknown;
                 };
             };
             /** @description Validation Error */
@@ -8506,6 +8507,9 @@ export interface operations {
             query?: {
                 labelSelector?: string | null;
                 fieldSelector?: string | null;
+                watch?: string | null;
+                resourceVersion?: string | null;
+                timeoutSeconds?: number | null;
             };
             header?: never;
             path?: never;
@@ -8519,9 +8523,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": unknown;
                 };
             };
             /** @description Validation Error */
