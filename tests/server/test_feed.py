@@ -18,6 +18,7 @@ import pytest
 from starlette.requests import Request
 
 from ketch.core.config import Settings
+from ketch.core.fields import FieldSelector
 from ketch.core.kinds import KindInfo
 from ketch.core.labels import LabelSelector
 from ketch.core.resources import Resource
@@ -25,7 +26,6 @@ from ketch.core.runtime import Runtime
 from ketch.core.store import WatchEvent
 from ketch.jobs import JOB, component
 from ketch.server._feed import FeedEvent, change_feed
-from ketch.server._fields import FieldSelector
 from ketch.server._watch import watch_stream
 
 
@@ -104,7 +104,7 @@ def test_a_watch_of_one_object_does_not_repeat_a_write_its_first_read_saw(
         request = Request({"type": "http", "method": "GET", "path": "/", "headers": []},
                           never)
         stream = watch_stream(request, rt, JOB, "here", LabelSelector(),
-                              FieldSelector.parse("metadata.name=new", JOB), None, None)
+                              FieldSelector.for_kind("metadata.name=new", JOB), None, None)
         sent = [json.loads((await asyncio.wait_for(anext(stream), 30))[len("data: "):])]
         created = await asyncio.to_thread(get, JOB, "here", "new")
         running = created.model_copy(update={"status": {"phase": "Running"}})
@@ -141,7 +141,7 @@ def test_a_watch_asked_for_objects_without_spec_sends_metadata_and_status(
         name = f"n{len(headers)}"
         created = await asyncio.to_thread(rt.store.create, JOB, job(name, "here"))
         stream = watch_stream(request, rt, JOB, "here", LabelSelector(),
-                              FieldSelector.parse(f"metadata.name={name}", JOB), None, None)
+                              FieldSelector.for_kind(f"metadata.name={name}", JOB), None, None)
         sent = [json.loads((await asyncio.wait_for(anext(stream), 30))[len("data: "):])]
         running = created.model_copy(update={"status": {"phase": "Running"}})
         written = await asyncio.to_thread(rt.store.update_status, JOB, running)

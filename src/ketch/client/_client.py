@@ -73,7 +73,7 @@ class KindRef:
         """The object's URL path. A name or namespace no object can have (``../x``) is
         refused here, before any request, and every segment is percent-encoded, so
         user input never changes which path is asked for."""
-        root = f"/apis/{self.group}/{self.version}"
+        root = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
         coll = (f"{root}/namespaces/{_segment(namespace, 'namespace')}/{self.plural}"
                 if namespace and self.namespaced else f"{root}/{self.plural}")
         if name is None:

@@ -29,18 +29,21 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 if TYPE_CHECKING:
     from ketch.core.controller import Controller
     from ketch.core.kinds import KindInfo, LogOptions
+    from ketch.core.pods import PodUnit
     from ketch.core.resources import Resource
     from ketch.core.runtime import Runtime
     from ketch.core.store import SchemaBranch
 
 __all__ = [
     "CliVerb", "Component", "ControllerFactory", "DashboardRoute", "DescribeTable",
-    "DescribeView", "Facade", "LogReader", "Ref", "cli_verbs", "describe_view", "facades",
-    "load_components", "resolve",
+    "DescribeView", "Facade", "LogReader", "PodSource", "Ref", "cli_verbs", "describe_view",
+    "facades", "load_components", "resolve",
 ]
 
 ControllerFactory = Callable[["Runtime"], "Controller"]
 LogReader = Callable[["Runtime", "Resource", "LogOptions"], Iterator[bytes]]
+# What units one object of a kind runs, for the pods view (``ketch.core.pods``).
+PodSource = Callable[["Runtime", "Resource"], "Sequence[PodUnit]"]
 
 T = TypeVar("T")
 # ``"package.module:attribute"``; the attribute may be dotted (``module:Class.method``).
@@ -149,6 +152,8 @@ class Component:
         controllers: controller classes or factories (``runtime -> Controller``), each
             possibly a reference.
         log_readers: kind key -> function streaming one object's log (or a reference).
+        pods: kind key -> function listing the executor units one object of the kind
+            runs (its pods at ``/api/v1/.../pods``; see ``ketch.core.pods``).
         schema: its own tables with their migration history (or a reference).
         routers: functions ``runtime -> fastapi.APIRouter`` for paths of its own.
         cli: its ``ketch`` verbs.
@@ -169,7 +174,8 @@ class Component:
                  cli: Sequence[CliVerb] = (), sdk: Facade | None = None,
                  dashboard: Sequence[DashboardRoute] = (),
                  describe: Mapping[str, DescribeView | Ref] | None = None,
-                 stop_all: Ref | None = None) -> None:
+                 stop_all: Ref | None = None,
+                 pods: Mapping[str, PodSource | Ref] | None = None) -> None:
         if not name.isidentifier():
             raise ValueError(f"component name {name!r}: must be a Python identifier "
                              "(it is the client's attribute)")
@@ -178,6 +184,7 @@ class Component:
         self._kinds = kinds if isinstance(kinds, str) else tuple(kinds)
         self._controllers = tuple(controllers)
         self._log_readers = dict(log_readers or {})
+        self._pods = dict(pods or {})
         self._schema = schema
         self._routers = tuple(routers)
         self.cli = tuple(cli)
@@ -206,6 +213,11 @@ class Component:
     def log_readers(self) -> dict[str, LogReader]:
         return {key: _resolved(reader, f"component {self.name} log reader for {key}")
                 for key, reader in self._log_readers.items()}
+
+    @cached_property
+    def pods(self) -> dict[str, PodSource]:
+        return {key: _resolved(source, f"component {self.name} pod source for {key}")
+                for key, source in self._pods.items()}
 
     @cached_property
     def schema(self) -> SchemaBranch | None:

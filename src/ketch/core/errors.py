@@ -40,6 +40,7 @@ __all__ = [
     "UnauthorizedError",
     "UnavailableError",
     "UnknownKindError",
+    "UnsupportedMediaTypeError",
     "error_from_body",
 ]
 
@@ -120,6 +121,13 @@ class RequestEntityTooLargeError(KetchError):
 
     code = "RequestEntityTooLarge"
     http_status = 413
+
+
+class UnsupportedMediaTypeError(KetchError):
+    """A request body in an encoding the server does not read (Kubernetes' protobuf)."""
+
+    code = "UnsupportedMediaType"
+    http_status = 415
 
 
 class NotFoundError(KetchError):

@@ -55,6 +55,9 @@ class KindInfo:
     # Called as ``check_update(stored, proposed)`` before an update that changes the
     # spec; raises ``InvalidError`` to refuse it (say, a kind whose spec is immutable).
     check_update: Callable[[Resource, Resource], None] | None = None
+    # Wire paths a list's ``fieldSelector`` may name beyond ``metadata.name`` (an
+    # Event's ``involvedObject.name``); empty: ``metadata.name`` only.
+    field_selectors: tuple[str, ...] = ()
 
     @property
     def singular(self) -> str:

@@ -12,11 +12,12 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 __all__ = [
     "DEFAULT_NAMESPACE",
+    "TOP_LEVEL_FIELDS",
     "Condition",
     "KetchModel",
     "ObjectMeta",
@@ -34,6 +35,23 @@ DEFAULT_NAMESPACE = "default"
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _LABEL_NAME_RE = re.compile(r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _LABEL_VALUE_RE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+# Core v1 kinds keep their fields beside metadata, not under ``spec``: a ConfigMap's
+# ``data``, an Event's ``involvedObject``. Inside ketch they live in ``spec`` (one
+# envelope for every kind: the store, validation and patches need no special case);
+# the wire form, which is also what the store keeps and a watch sends, has them at the
+# top level, as Kubernetes clients read them.
+TOP_LEVEL_FIELDS: dict[tuple[str, str], frozenset[str]] = {
+    ("v1", "ConfigMap"): frozenset({"data", "binaryData", "immutable"}),
+    ("v1", "Secret"): frozenset({"data", "stringData", "type", "immutable"}),
+    ("v1", "Event"): frozenset({
+        "involvedObject", "reason", "message", "type", "count", "firstTimestamp",
+        "lastTimestamp", "source", "reportingComponent", "reportingInstance", "eventTime",
+        "action", "related", "series"}),
+}
+# Cluster-scoped core kinds: their wire form has no metadata.namespace.
+_CLUSTER_SCOPED = {("v1", "Namespace")}
 
 
 def now() -> str:
@@ -121,6 +139,22 @@ class Resource(KetchModel):
     spec: dict[str, Any] = Field(default_factory=dict)
     status: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_top_level(cls, data: Any) -> Any:
+        """A core kind's top-level fields (see ``TOP_LEVEL_FIELDS``) go into ``spec``."""
+        if not isinstance(data, dict):
+            return data
+        fields = TOP_LEVEL_FIELDS.get((data.get("apiVersion"), data.get("kind")))  # type: ignore[arg-type]
+        if not fields or not fields & data.keys():
+            return data
+        data = dict(data)
+        spec = dict(data.get("spec") or {})
+        for key in fields & data.keys():
+            spec[key] = data.pop(key)
+        data["spec"] = spec
+        return data
+
     @property
     def name(self) -> str:
         return self.metadata.name
@@ -143,6 +177,16 @@ class Resource(KetchModel):
         for empty in ("labels", "annotations", "ownerReferences", "finalizers"):
             if not meta.get(empty):
                 meta.pop(empty, None)
+        key = (self.api_version, self.kind)
+        fields = TOP_LEVEL_FIELDS.get(key)
+        if fields:
+            spec = body.pop("spec", {})
+            # Beside metadata, before status: the order kubectl prints.
+            status = body.pop("status")
+            body.update({k: v for k, v in spec.items() if k in fields})
+            body["status"] = status
+        if key in _CLUSTER_SCOPED:
+            meta.pop("namespace", None)
         return body
 
 

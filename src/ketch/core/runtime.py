@@ -26,7 +26,9 @@ import psutil
 from ketch.core.artifacts import ArtifactStore
 from ketch.core.config import Settings
 from ketch.core.controller import Controller, ObjectKey
+from ketch.core.core_kinds import CORE_KINDS
 from ketch.core.errors import GoneError, KetchError
+from ketch.core.events import EventRecorder
 from ketch.core.executors import Executor
 from ketch.core.kinds import Component, KindRegistry
 from ketch.core.store import ResourceStore, open_store
@@ -78,7 +80,10 @@ class Runtime:
                  run_controllers: bool = True) -> None:
         self.settings = settings
         self.components = tuple(components)
-        self.registry = KindRegistry.of(k for c in self.components for k in c.kinds)
+        # Kubernetes' core kinds (ConfigMap, Secret, Namespace, Event, Pod) are in every
+        # control plane, before any component's.
+        self.registry = KindRegistry.of(
+            [*CORE_KINDS, *(k for c in self.components for k in c.kinds)])
         settings.home.mkdir(parents=True, exist_ok=True)
         self.store = store or open_store(
             settings.database_url,
@@ -86,6 +91,8 @@ class Runtime:
         self.artifacts = ArtifactStore(settings.artifacts_uri)
         self._executor = executor
         self.host = socket.gethostname()
+        # Events from condition changes, whichever controller wrote them (core/events.py).
+        EventRecorder(self.store, self.host).install()
         self.id = f"{self.host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.run_controllers = run_controllers
         self.controllers: list[Controller] = []

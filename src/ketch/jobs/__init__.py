@@ -24,6 +24,7 @@ component = Component(
     kinds=("ketch.jobs._kind:JOB",),
     controllers=("ketch.jobs._controller:JobController",),
     log_readers={"jobs.ketch.dev": "ketch.jobs._logs:read_job_log"},
+    pods={"jobs.ketch.dev": "ketch.jobs._pods:job_pods"},
     sdk=Facade("jobs", "ketch.jobs.client:JobsClient"),
     dashboard=(DashboardRoute("/jobs", "Jobs", ("jobs",)),),
 )

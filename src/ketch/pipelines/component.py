@@ -32,6 +32,7 @@ component = Component(
                  "ketch.pipelines._recurring:RecurringRunController"),
     routers=(_kfp_api,),
     log_readers={"pipelineruns.pipelines.ketch.dev": "ketch.pipelines._logs:read_run_log"},
+    pods={"pipelineruns.pipelines.ketch.dev": "ketch.pipelines._pods:run_pods"},
     cli=(CliVerb("run", "ketch.pipelines.run_cli:run",
                  "Run a pipeline: a .py with @dsl.pipeline functions or a compiled IR file."),
          CliVerb("compile", "ketch.pipelines.cli:compile_command",

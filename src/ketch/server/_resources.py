@@ -16,14 +16,14 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from ketch.core.delete_options import parse_delete_options
-from ketch.core.errors import FieldError, InvalidError, NotFoundError
+from ketch.core.errors import FieldError, InvalidError, NotFoundError, UnsupportedMediaTypeError
 from ketch.core.field_validation import FieldValidation, parse_field_validation
+from ketch.core.fields import FieldSelector
 from ketch.core.kinds import KindInfo, LogOptions
 from ketch.core.labels import LabelSelector
 from ketch.core.loader import parse_json_body
 from ketch.core.runtime import Runtime
 from ketch.core.service import ResourceService
-from ketch.server._fields import FieldSelector
 from ketch.server._schemas import kind_list_schema, kind_object_schema, kind_schema
 from ketch.server._watch import (
     check_watch_start,
@@ -48,6 +48,11 @@ def _dry(dry_run: str | None) -> bool:
 
 
 async def _body(request: Request) -> Any:
+    if request.headers.get("content-type", "").startswith("application/vnd.kubernetes.protobuf"):
+        # kubectl's typed generators (`kubectl create configmap`) send core kinds so.
+        raise UnsupportedMediaTypeError(
+            "ketch reads JSON and YAML bodies, not Kubernetes' protobuf: write the object "
+            "as a manifest and use `kubectl create -f` or `kubectl apply -f`")
     raw = await request.body()
     if not raw.strip():
         raise InvalidError("the request body is empty; send the object as JSON or YAML")
@@ -59,7 +64,8 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
                 defs: dict[str, Any]) -> APIRouter:
     """Every route for one kind."""
     router = APIRouter(tags=[f"{info.plural}.{info.group}"])
-    base = f"/apis/{info.group}/{info.version}"
+    # The core group ("") is served under /api, as Kubernetes serves it.
+    base = f"/apis/{info.group}/{info.version}" if info.group else f"/api/{info.version}"
     coll = f"{base}/namespaces/{{namespace}}/{info.plural}"
     item = f"{coll}/{{name}}"
     body_doc = {"requestBody": {"required": True, "content": {
@@ -82,7 +88,7 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
                             limit: int | None, continue_: str | None, watch: bool,
                             resource_version: str | None,
                             timeout_seconds: int | None, bookmarks: bool) -> Response:
-        fields = FieldSelector.parse(field_selector, info)
+        fields = FieldSelector.for_kind(field_selector, info)
         if watch:
             selector = LabelSelector.parse(label_selector)
             # Checked before streaming: a bad or compacted resourceVersion is a 400 or a

@@ -76,15 +76,36 @@ class ComponentList(_Wire):
 
 class NamespaceMeta(_Wire):
     name: str
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+    uid: str | None = None
+    creation_timestamp: str | None = None
+    deletion_timestamp: str | None = None
+    resource_version: str | None = None
+    generation: int | None = None
+    finalizers: list[str] | None = None
+
+
+class NamespacePhase(_Wire):
+    phase: Literal["Active", "Terminating"]
+
+
+class NamespaceListMeta(_Wire):
+    resource_version: str
 
 
 class Namespace(_Wire):
+    api_version: Literal["v1"]
+    kind: Literal["Namespace"]
     metadata: NamespaceMeta
+    spec: dict[str, Any]
+    status: NamespacePhase
 
 
 class NamespaceList(_Wire):
     kind: Literal["NamespaceList"]
     api_version: Literal["v1"]
+    metadata: NamespaceListMeta
     items: list[Namespace]
 
 

@@ -42,13 +42,13 @@ from starlette.requests import Request
 
 from ketch.core.codec import dumps, loads
 from ketch.core.errors import BadRequestError, FieldError, InvalidError, KetchError, NotFoundError
+from ketch.core.fields import FieldSelector
 from ketch.core.kinds import KindInfo
 from ketch.core.labels import LabelSelector
 from ketch.core.resources import Resource
 from ketch.core.rest import WITHOUT_SPEC_HEADER
 from ketch.core.runtime import Runtime
 from ketch.server._feed import FeedEvent, Subscription, change_feed
-from ketch.server._fields import FieldSelector
 
 __all__ = ["SSE", "WatchFormat", "check_watch_start", "multi_watch_router",
            "parse_resource_version", "watch_format", "watch_response", "watch_stream"]

@@ -20,11 +20,12 @@ from ketch.core.errors import FieldError, InvalidError, KetchError, Unauthorized
 from ketch.core.runtime import Runtime
 from ketch.core.service import ResourceService
 from ketch.server._artifacts import artifacts_router
+from ketch.server._core_v1 import SERVED_HERE, core_v1_router
 from ketch.server._limits import BodyLimit
 from ketch.server._lineage import lineage_router
 from ketch.server._observability import install_observability
 from ketch.server._resources import kind_router
-from ketch.server._schemas import ComponentList, KindList, NamespaceList, documented
+from ketch.server._schemas import ComponentList, KindList, documented
 from ketch.server._watch import multi_watch_router
 
 __all__ = ["STATIC_DIR", "create_app"]
@@ -98,8 +99,10 @@ def create_app(runtime: Runtime, *, token: str | None = None, manage_runtime: bo
     install_observability(app, runtime)
     _install_discovery(app, runtime)
     defs: dict[str, Any] = {}
+    app.include_router(core_v1_router(runtime, service))
     for info in runtime.registry:
-        app.include_router(kind_router(runtime, service, info, defs))
+        if info.key not in SERVED_HERE:
+            app.include_router(kind_router(runtime, service, info, defs))
     app.include_router(multi_watch_router(runtime))
     app.include_router(lineage_router(runtime))
     app.include_router(artifacts_router(runtime))
@@ -127,7 +130,8 @@ def _install_discovery(app: FastAPI, runtime: Runtime) -> None:
     registry = runtime.registry
     groups: dict[str, list[Any]] = {}
     for info in registry:
-        groups.setdefault(info.api_version, []).append(info)
+        if info.group:  # the core group is discovered at /api/v1, not under /apis
+            groups.setdefault(info.api_version, []).append(info)
 
     @app.get("/version", tags=["discovery"])
     async def version() -> dict[str, str]:
@@ -145,13 +149,6 @@ def _install_discovery(app: FastAPI, runtime: Runtime) -> None:
         # and its kinds: the dashboard shows a component's pages only when it is here.
         return {"items": [{**c.describe(), "kinds": [_kind_entry(k) for k in c.kinds]}
                           for c in runtime.components]}
-
-    @app.get("/api/v1/namespaces", tags=["discovery"], response_model=None,
-             responses=documented(NamespaceList))
-    async def namespaces() -> dict[str, Any]:
-        names = set(await run_in_threadpool(runtime.store.namespaces)) | {"default"}
-        return {"kind": "NamespaceList", "apiVersion": "v1",
-                "items": [{"metadata": {"name": n}} for n in sorted(names)]}
 
     @app.get("/apis", tags=["discovery"])
     async def apis() -> dict[str, Any]:

@@ -71,6 +71,7 @@ component = Component(
     kinds=("ketch.serving._kind:INFERENCE_SERVICE",),
     controllers=("ketch.serving._controller:InferenceServiceController",),
     log_readers={"inferenceservices.serving.kserve.io": _logs},
+    pods={"inferenceservices.serving.kserve.io": "ketch.serving._pods:service_pods"},
     routers=(_proxy,),
     cli=(CliVerb("serve", "ketch.serving.cli:serve",
                  "Serve a model: create (or update) an InferenceService and print its URL."),),

@@ -835,6 +835,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/configmaps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List or watch configmaps in all namespaces */
+        get: operations["list_all_api_v1_configmaps_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List or watch events in all namespaces */
+        get: operations["list_all_api_v1_events_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/namespaces": {
         parameters: {
             query?: never;
@@ -842,8 +876,302 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Namespaces */
-        get: operations["namespaces_api_v1_namespaces_get"];
+        /** List namespaces */
+        get: operations["list_namespaces_api_v1_namespaces_get"];
+        put?: never;
+        /** Create a Namespace */
+        post: operations["create_namespace_api_v1_namespaces_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/configmaps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List or watch configmaps */
+        get: operations["list_ns_api_v1_namespaces__namespace__configmaps_get"];
+        put?: never;
+        /** Create a ConfigMap */
+        post: operations["create_api_v1_namespaces__namespace__configmaps_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/configmaps/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a ConfigMap */
+        get: operations["get_api_v1_namespaces__namespace__configmaps__name__get"];
+        /** Replace a ConfigMap */
+        put: operations["put_api_v1_namespaces__namespace__configmaps__name__put"];
+        post?: never;
+        /** Delete a ConfigMap */
+        delete: operations["delete_api_v1_namespaces__namespace__configmaps__name__delete"];
+        options?: never;
+        head?: never;
+        /** Patch or apply a ConfigMap */
+        patch: operations["patch_item_api_v1_namespaces__namespace__configmaps__name__patch"];
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/configmaps/{name}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a ConfigMap's status */
+        get: operations["get_status_api_v1_namespaces__namespace__configmaps__name__status_get"];
+        /** Replace ConfigMap status */
+        put: operations["put_status_api_v1_namespaces__namespace__configmaps__name__status_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Patch ConfigMap status */
+        patch: operations["patch_status_api_v1_namespaces__namespace__configmaps__name__status_patch"];
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List or watch events */
+        get: operations["list_ns_api_v1_namespaces__namespace__events_get"];
+        put?: never;
+        /** Create a Event */
+        post: operations["create_api_v1_namespaces__namespace__events_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/events/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a Event */
+        get: operations["get_api_v1_namespaces__namespace__events__name__get"];
+        /** Replace a Event */
+        put: operations["put_api_v1_namespaces__namespace__events__name__put"];
+        post?: never;
+        /** Delete a Event */
+        delete: operations["delete_api_v1_namespaces__namespace__events__name__delete"];
+        options?: never;
+        head?: never;
+        /** Patch or apply a Event */
+        patch: operations["patch_item_api_v1_namespaces__namespace__events__name__patch"];
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/events/{name}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a Event's status */
+        get: operations["get_status_api_v1_namespaces__namespace__events__name__status_get"];
+        /** Replace Event status */
+        put: operations["put_status_api_v1_namespaces__namespace__events__name__status_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Patch Event status */
+        patch: operations["patch_status_api_v1_namespaces__namespace__events__name__status_patch"];
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/pods": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List or watch pods */
+        get: operations["list_ns_pods_api_v1_namespaces__namespace__pods_get"];
+        put?: never;
+        /** Pods cannot be created */
+        post: operations["create_pod_api_v1_namespaces__namespace__pods_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/pods/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a pod */
+        get: operations["get_pod_api_v1_namespaces__namespace__pods__name__get"];
+        put?: never;
+        post?: never;
+        /** Delete a pod: stop its unit (its owner reacts) */
+        delete: operations["remove_pod_api_v1_namespaces__namespace__pods__name__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/pods/{name}/log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A pod's log */
+        get: operations["read_pod_log_api_v1_namespaces__namespace__pods__name__log_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/pods/{name}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a pod's status */
+        get: operations["get_pod_status_api_v1_namespaces__namespace__pods__name__status_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/secrets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List or watch secrets */
+        get: operations["list_ns_api_v1_namespaces__namespace__secrets_get"];
+        put?: never;
+        /** Create a Secret */
+        post: operations["create_api_v1_namespaces__namespace__secrets_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/secrets/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a Secret */
+        get: operations["get_api_v1_namespaces__namespace__secrets__name__get"];
+        /** Replace a Secret */
+        put: operations["put_api_v1_namespaces__namespace__secrets__name__put"];
+        post?: never;
+        /** Delete a Secret */
+        delete: operations["delete_api_v1_namespaces__namespace__secrets__name__delete"];
+        options?: never;
+        head?: never;
+        /** Patch or apply a Secret */
+        patch: operations["patch_item_api_v1_namespaces__namespace__secrets__name__patch"];
+        trace?: never;
+    };
+    "/api/v1/namespaces/{namespace}/secrets/{name}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a Secret's status */
+        get: operations["get_status_api_v1_namespaces__namespace__secrets__name__status_get"];
+        /** Replace Secret status */
+        put: operations["put_status_api_v1_namespaces__namespace__secrets__name__status_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Patch Secret status */
+        patch: operations["patch_status_api_v1_namespaces__namespace__secrets__name__status_patch"];
+        trace?: never;
+    };
+    "/api/v1/namespaces/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a Namespace */
+        get: operations["get_namespace_api_v1_namespaces__name__get"];
+        put?: never;
+        post?: never;
+        /** Delete a Namespace object */
+        delete: operations["delete_namespace_api_v1_namespaces__name__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pods": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List or watch pods in all namespaces */
+        get: operations["list_all_pods_api_v1_pods_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/secrets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List or watch secrets in all namespaces */
+        get: operations["list_all_api_v1_secrets_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1651,6 +1979,47 @@ export interface components {
             /** Type */
             type: string;
         };
+        /** ConfigMap */
+        ConfigMap: {
+            /** @enum {string} */
+            apiVersion: "v1";
+            /** @enum {string} */
+            kind: "ConfigMap";
+            metadata: components["schemas"]["ObjectMeta"];
+            spec?: components["schemas"]["ConfigMapSpec"];
+            status?: components["schemas"]["_Empty"];
+        };
+        /** ConfigMapList */
+        ConfigMapList: {
+            /** @enum {string} */
+            apiVersion: "v1";
+            items: components["schemas"]["ConfigMap"][];
+            /** @enum {string} */
+            kind: "ConfigMapList";
+            metadata: components["schemas"]["ListMeta"];
+        };
+        /** ConfigMapSpec */
+        ConfigMapSpec: {
+            /**
+             * Binarydata
+             * @default null
+             */
+            binaryData?: {
+                [key: string]: string;
+            } | null;
+            /**
+             * Data
+             * @default null
+             */
+            data?: {
+                [key: string]: string;
+            } | null;
+            /**
+             * Immutable
+             * @default null
+             */
+            immutable?: boolean | null;
+        };
         /** DashboardPage */
         DashboardPage: {
             /** Kinds */
@@ -1752,6 +2121,103 @@ export interface components {
              * @default
              */
             value?: string;
+        };
+        /** Event */
+        Event: {
+            /** @enum {string} */
+            apiVersion: "v1";
+            /** @enum {string} */
+            kind: "Event";
+            metadata: components["schemas"]["ObjectMeta"];
+            spec?: components["schemas"]["EventSpec"];
+            status?: components["schemas"]["_Empty"];
+        };
+        /** EventList */
+        EventList: {
+            /** @enum {string} */
+            apiVersion: "v1";
+            items: components["schemas"]["Event"][];
+            /** @enum {string} */
+            kind: "EventList";
+            metadata: components["schemas"]["ListMeta"];
+        };
+        /** EventSource */
+        EventSource: {
+            /**
+             * Component
+             * @default null
+             */
+            component?: string | null;
+            /**
+             * Host
+             * @default null
+             */
+            host?: string | null;
+        };
+        /** EventSpec */
+        EventSpec: {
+            /**
+             * Action
+             * @default null
+             */
+            action?: string | null;
+            /**
+             * Count
+             * @default null
+             */
+            count?: number | null;
+            /**
+             * Eventtime
+             * @default null
+             */
+            eventTime?: string | null;
+            /**
+             * Firsttimestamp
+             * @default null
+             */
+            firstTimestamp?: string | null;
+            involvedObject?: components["schemas"]["ObjectReference"];
+            /**
+             * Lasttimestamp
+             * @default null
+             */
+            lastTimestamp?: string | null;
+            /**
+             * Message
+             * @default null
+             */
+            message?: string | null;
+            /**
+             * Reason
+             * @default null
+             */
+            reason?: string | null;
+            /** @default null */
+            related?: components["schemas"]["ObjectReference"] | null;
+            /**
+             * Reportingcomponent
+             * @default null
+             */
+            reportingComponent?: string | null;
+            /**
+             * Reportinginstance
+             * @default null
+             */
+            reportingInstance?: string | null;
+            /**
+             * Series
+             * @default null
+             */
+            series?: {
+                [key: string]: unknown;
+            } | null;
+            /** @default null */
+            source?: components["schemas"]["EventSource"] | null;
+            /**
+             * Type
+             * @default null
+             */
+            type?: string | null;
         };
         /** Experiment */
         Experiment: {
@@ -2308,7 +2774,22 @@ export interface components {
         };
         /** Namespace */
         Namespace: {
+            /**
+             * Apiversion
+             * @constant
+             */
+            apiVersion: "v1";
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "Namespace";
             metadata: components["schemas"]["NamespaceMeta"];
+            /** Spec */
+            spec: {
+                [key: string]: unknown;
+            };
+            status: components["schemas"]["NamespacePhase"];
         };
         /** NamespaceList */
         NamespaceList: {
@@ -2324,11 +2805,45 @@ export interface components {
              * @constant
              */
             kind: "NamespaceList";
+            metadata: components["schemas"]["NamespaceListMeta"];
+        };
+        /** NamespaceListMeta */
+        NamespaceListMeta: {
+            /** Resourceversion */
+            resourceVersion: string;
         };
         /** NamespaceMeta */
         NamespaceMeta: {
+            /** Annotations */
+            annotations?: {
+                [key: string]: string;
+            } | null;
+            /** Creationtimestamp */
+            creationTimestamp?: string | null;
+            /** Deletiontimestamp */
+            deletionTimestamp?: string | null;
+            /** Finalizers */
+            finalizers?: string[] | null;
+            /** Generation */
+            generation?: number | null;
+            /** Labels */
+            labels?: {
+                [key: string]: string;
+            } | null;
             /** Name */
             name: string;
+            /** Resourceversion */
+            resourceVersion?: string | null;
+            /** Uid */
+            uid?: string | null;
+        };
+        /** NamespacePhase */
+        NamespacePhase: {
+            /**
+             * Phase
+             * @enum {string}
+             */
+            phase: "Active" | "Terminating";
         };
         /** ObjectMeta */
         ObjectMeta: {
@@ -2366,6 +2881,44 @@ export interface components {
             namespace?: string;
             /** Ownerreferences */
             ownerReferences?: components["schemas"]["OwnerReference"][];
+            /**
+             * Resourceversion
+             * @default null
+             */
+            resourceVersion?: string | null;
+            /**
+             * Uid
+             * @default null
+             */
+            uid?: string | null;
+        };
+        /** ObjectReference */
+        ObjectReference: {
+            /**
+             * Apiversion
+             * @default null
+             */
+            apiVersion?: string | null;
+            /**
+             * Fieldpath
+             * @default null
+             */
+            fieldPath?: string | null;
+            /**
+             * Kind
+             * @default null
+             */
+            kind?: string | null;
+            /**
+             * Name
+             * @default null
+             */
+            name?: string | null;
+            /**
+             * Namespace
+             * @default null
+             */
+            namespace?: string | null;
             /**
              * Resourceversion
              * @default null
@@ -2885,6 +3438,52 @@ export interface components {
             /** Size */
             size: number;
         };
+        /** Secret */
+        Secret: {
+            /** @enum {string} */
+            apiVersion: "v1";
+            /** @enum {string} */
+            kind: "Secret";
+            metadata: components["schemas"]["ObjectMeta"];
+            spec?: components["schemas"]["SecretSpec"];
+            status?: components["schemas"]["_Empty"];
+        };
+        /** SecretList */
+        SecretList: {
+            /** @enum {string} */
+            apiVersion: "v1";
+            items: components["schemas"]["Secret"][];
+            /** @enum {string} */
+            kind: "SecretList";
+            metadata: components["schemas"]["ListMeta"];
+        };
+        /** SecretSpec */
+        SecretSpec: {
+            /**
+             * Data
+             * @default null
+             */
+            data?: {
+                [key: string]: string;
+            } | null;
+            /**
+             * Immutable
+             * @default null
+             */
+            immutable?: boolean | null;
+            /**
+             * Stringdata
+             * @default null
+             */
+            stringData?: {
+                [key: string]: string;
+            } | null;
+            /**
+             * Type
+             * @default Opaque
+             */
+            type?: string;
+        };
         /**
          * Trigger
          * @description Exactly one of ``cron`` (5 fields, or 6 with seconds first as KFP writes them, or
@@ -2915,6 +3514,11 @@ export interface components {
             /** Error Type */
             type: string;
         };
+        /**
+         * _Empty
+         * @description The status of a kind that has none (ConfigMap, Secret, Event).
+         */
+        _Empty: Record<string, never>;
     };
     responses: never;
     parameters: never;
@@ -6374,7 +6978,85 @@ export interface operations {
             };
         };
     };
-    namespaces_api_v1_namespaces_get: {
+    list_all_api_v1_configmaps_get: {
+        parameters: {
+            query?: {
+                labelSelector?: string | null;
+                fieldSelector?: string | null;
+                limit?: number | null;
+                continue?: string | null;
+                watch?: boolean;
+                resourceVersion?: string | null;
+                timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfigMapList"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_all_api_v1_events_get: {
+        parameters: {
+            query?: {
+                labelSelector?: string | null;
+                fieldSelector?: string | null;
+                limit?: number | null;
+                continue?: string | null;
+                watch?: boolean;
+                resourceVersion?: string | null;
+                timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventList"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_namespaces_api_v1_namespaces_get: {
         parameters: {
             query?: never;
             header?: never;
@@ -6390,6 +7072,1535 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NamespaceList"];
+                };
+            };
+        };
+    };
+    create_namespace_api_v1_namespaces_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    list_ns_api_v1_namespaces__namespace__configmaps_get: {
+        parameters: {
+            query?: {
+                labelSelector?: string | null;
+                fieldSelector?: string | null;
+                limit?: number | null;
+                continue?: string | null;
+                watch?: boolean;
+                resourceVersion?: string | null;
+                timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfigMapList"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_api_v1_namespaces__namespace__configmaps_post: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    apiVersion: "v1";
+                    /** @enum {string} */
+                    kind: "ConfigMap";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["ConfigMapSpec"];
+                    status?: components["schemas"]["_Empty"];
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfigMap"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_api_v1_namespaces__namespace__configmaps__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfigMap"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_api_v1_namespaces__namespace__configmaps__name__put: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    apiVersion: "v1";
+                    /** @enum {string} */
+                    kind: "ConfigMap";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["ConfigMapSpec"];
+                    status?: components["schemas"]["_Empty"];
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfigMap"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_api_v1_namespaces__namespace__configmaps__name__delete: {
+        parameters: {
+            query?: {
+                resourceVersion?: string | null;
+                propagationPolicy?: string | null;
+                gracePeriodSeconds?: number | null;
+                dryRun?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfigMap"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    patch_item_api_v1_namespaces__namespace__configmaps__name__patch: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/apply-patch+yaml": {
+                    /** @enum {string} */
+                    apiVersion: "v1";
+                    /** @enum {string} */
+                    kind: "ConfigMap";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["ConfigMapSpec"];
+                    status?: components["schemas"]["_Empty"];
+                };
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfigMap"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfigMap"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_status_api_v1_namespaces__namespace__configmaps__name__status_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfigMap"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_status_api_v1_namespaces__namespace__configmaps__name__status_put: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    apiVersion: "v1";
+                    /** @enum {string} */
+                    kind: "ConfigMap";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["ConfigMapSpec"];
+                    status?: components["schemas"]["_Empty"];
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfigMap"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    patch_status_api_v1_namespaces__namespace__configmaps__name__status_patch: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/apply-patch+yaml": {
+                    /** @enum {string} */
+                    apiVersion: "v1";
+                    /** @enum {string} */
+                    kind: "ConfigMap";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["ConfigMapSpec"];
+                    status?: components["schemas"]["_Empty"];
+                };
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfigMap"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_ns_api_v1_namespaces__namespace__events_get: {
+        parameters: {
+            query?: {
+                labelSelector?: string | null;
+                fieldSelector?: string | null;
+                limit?: number | null;
+                continue?: string | null;
+                watch?: boolean;
+                resourceVersion?: string | null;
+                timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventList"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_api_v1_namespaces__namespace__events_post: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    apiVersion: "v1";
+                    /** @enum {string} */
+                    kind: "Event";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["EventSpec"];
+                    status?: components["schemas"]["_Empty"];
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Event"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_api_v1_namespaces__namespace__events__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Event"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_api_v1_namespaces__namespace__events__name__put: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    apiVersion: "v1";
+                    /** @enum {string} */
+                    kind: "Event";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["EventSpec"];
+                    status?: components["schemas"]["_Empty"];
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Event"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_api_v1_namespaces__namespace__events__name__delete: {
+        parameters: {
+            query?: {
+                resourceVersion?: string | null;
+                propagationPolicy?: string | null;
+                gracePeriodSeconds?: number | null;
+                dryRun?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Event"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    patch_item_api_v1_namespaces__namespace__events__name__patch: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/apply-patch+yaml": {
+                    /** @enum {string} */
+                    apiVersion: "v1";
+                    /** @enum {string} */
+                    kind: "Event";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["EventSpec"];
+                    status?: components["schemas"]["_Empty"];
+                };
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Event"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Event"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_status_api_v1_namespaces__namespace__events__name__status_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Event"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_status_api_v1_namespaces__namespace__events__name__status_put: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    apiVersion: "v1";
+                    /** @enum {string} */
+                    kind: "Event";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["EventSpec"];
+                    status?: components["schemas"]["_Empty"];
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Event"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    patch_status_api_v1_namespaces__namespace__events__name__status_patch: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/apply-patch+yaml": {
+                    /** @enum {string} */
+                    apiVersion: "v1";
+                    /** @enum {string} */
+                    kind: "Event";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["EventSpec"];
+                    status?: components["schemas"]["_Empty"];
+                };
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Event"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_ns_pods_api_v1_namespaces__namespace__pods_get: {
+        parameters: {
+            query?: {
+                labelSelector?: string | null;
+                fieldSelector?: string | null;
+                watch?: string | null;
+                resourceVersion?: string | null;
+                timeoutSeconds?: number | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_pod_api_v1_namespaces__namespace__pods_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_pod_api_v1_namespaces__namespace__pods__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    remove_pod_api_v1_namespaces__namespace__pods__name__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    read_pod_log_api_v1_namespaces__namespace__pods__name__log_get: {
+        parameters: {
+            query?: {
+                container?: string | null;
+                follow?: boolean;
+                tailLines?: number | null;
+                sinceSeconds?: number | null;
+                timestamps?: boolean;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_pod_status_api_v1_namespaces__namespace__pods__name__status_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_ns_api_v1_namespaces__namespace__secrets_get: {
+        parameters: {
+            query?: {
+                labelSelector?: string | null;
+                fieldSelector?: string | null;
+                limit?: number | null;
+                continue?: string | null;
+                watch?: boolean;
+                resourceVersion?: string | null;
+                timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretList"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_api_v1_namespaces__namespace__secrets_post: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    apiVersion: "v1";
+                    /** @enum {string} */
+                    kind: "Secret";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["SecretSpec"];
+                    status?: components["schemas"]["_Empty"];
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Secret"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_api_v1_namespaces__namespace__secrets__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Secret"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_api_v1_namespaces__namespace__secrets__name__put: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    apiVersion: "v1";
+                    /** @enum {string} */
+                    kind: "Secret";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["SecretSpec"];
+                    status?: components["schemas"]["_Empty"];
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Secret"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_api_v1_namespaces__namespace__secrets__name__delete: {
+        parameters: {
+            query?: {
+                resourceVersion?: string | null;
+                propagationPolicy?: string | null;
+                gracePeriodSeconds?: number | null;
+                dryRun?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Secret"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    patch_item_api_v1_namespaces__namespace__secrets__name__patch: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/apply-patch+yaml": {
+                    /** @enum {string} */
+                    apiVersion: "v1";
+                    /** @enum {string} */
+                    kind: "Secret";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["SecretSpec"];
+                    status?: components["schemas"]["_Empty"];
+                };
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Secret"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Secret"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_status_api_v1_namespaces__namespace__secrets__name__status_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Secret"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_status_api_v1_namespaces__namespace__secrets__name__status_put: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    apiVersion: "v1";
+                    /** @enum {string} */
+                    kind: "Secret";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["SecretSpec"];
+                    status?: components["schemas"]["_Empty"];
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Secret"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    patch_status_api_v1_namespaces__namespace__secrets__name__status_patch: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/apply-patch+yaml": {
+                    /** @enum {string} */
+                    apiVersion: "v1";
+                    /** @enum {string} */
+                    kind: "Secret";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["SecretSpec"];
+                    status?: components["schemas"]["_Empty"];
+                };
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Secret"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_namespace_api_v1_namespaces__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_namespace_api_v1_namespaces__name__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_all_pods_api_v1_pods_get: {
+        parameters: {
+            query?: {
+                labelSelector?: string | null;
+                fieldSelector?: string | null;
+                watch?: string | null;
+                resourceVersion?: string | null;
+                timeoutSeconds?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_all_api_v1_secrets_get: {
+        parameters: {
+            query?: {
+                labelSelector?: string | null;
+                fieldSelector?: string | null;
+                limit?: number | null;
+                continue?: string | null;
+                watch?: boolean;
+                resourceVersion?: string | null;
+                timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretList"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };

@@ -130,6 +130,19 @@ class ResourceStore(abc.ABC):
         for callback in getattr(self, "_listeners", ()):
             callback(kind_key, namespace, name)
 
+    def add_status_listener(self, callback: Callable[[KindInfo, Resource], None]) -> None:
+        """Call ``callback(kind, resource)`` after each committed status write made
+        through this instance (``update_status``, ``write_status``), with the object as
+        the writer sent it: the events recorder compares conditions there, at no read.
+        Callbacks run on the writer's thread after the commit."""
+        if not hasattr(self, "_status_listeners"):
+            self._status_listeners: builtins.list[Callable[[KindInfo, Resource], None]] = []
+        self._status_listeners.append(callback)
+
+    def _status_committed(self, info: KindInfo, resource: Resource) -> None:
+        for callback in getattr(self, "_status_listeners", ()):
+            callback(info, resource)
+
     @abc.abstractmethod
     def create(self, info: KindInfo, resource: Resource) -> Resource:
         """Insert a new object; sets uid, creationTimestamp, generation and

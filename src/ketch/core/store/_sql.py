@@ -381,6 +381,8 @@ class SqlResourceStore(ResourceStore):
                 # A no-op write does not move resourceVersion (as Kubernetes).
                 return Resource.model_validate(self._object(row))
         self._committed(info.key, namespace, resource.name)
+        if status_only:
+            self._status_committed(info, resource)
         return Resource.model_validate(body)
 
     def _write_status(self, conn: Connection, info: KindInfo, namespace: str, row: Any,
@@ -439,6 +441,7 @@ class SqlResourceStore(ResourceStore):
                                    "p_body": int(row.body_id), "p_type": "MODIFIED",
                                    "p_at": time.time()})
         self._committed(info.key, namespace, resource.name)
+        self._status_committed(info, resource)
         return str(rev)
 
     def _write_object(self, conn: Connection, info: KindInfo, namespace: str, row: Any,

@@ -1,21 +1,25 @@
 """Field selectors as kube-apiserver reads them, on list and watch.
 
-``metadata.name``, ``metadata.namespace`` and, where the kind's status has a phase,
-``status.phase``; terms joined by commas (all must hold), each ``=``, ``==`` or ``!=``.
-Any other field is a 400 naming ``fieldSelector``, with kube-apiserver's own words
-(``field label not supported``). Names and namespaces are read from the change log's
-columns; only ``status.phase`` decodes an object.
+Every kind allows ``metadata.name`` and ``metadata.namespace``, ``status.phase`` where its
+status has a phase, and the paths it declares (``KindInfo.field_selectors``: an Event's
+``involvedObject.name``...). Terms are joined by commas (all must hold), each ``=``,
+``==`` or ``!=``, matched against the object's wire form. Any other field is a 400 naming
+``fieldSelector``, in kube-apiserver's words (``field label not supported``). Names and
+namespaces are read from the change log's columns; any other path decodes the object.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ketch.core.codec import loads
 from ketch.core.errors import BadRequestError, FieldError
-from ketch.core.kinds import KindInfo
-from ketch.core.store import RawEvent
+
+if TYPE_CHECKING:
+    from ketch.core.kinds import KindInfo
+    from ketch.core.store import RawEvent
 
 __all__ = ["FieldSelector", "has_phase"]
 
@@ -27,14 +31,21 @@ def has_phase(info: KindInfo) -> bool:
     return "phase" in getattr(info.status_model, "model_fields", {})
 
 
+def allowed_fields(info: KindInfo) -> tuple[str, ...]:
+    """The paths a field selector may name on this kind."""
+    phase = ("status.phase",) if has_phase(info) else ()
+    declared = tuple(f for f in info.field_selectors if f not in _META_FIELDS + phase)
+    return (*_META_FIELDS, *phase, *declared)
+
+
 @dataclass(frozen=True)
 class _Term:
     field: str
     equal: bool
     value: str
 
-    def holds(self, actual: str | None) -> bool:
-        return (actual == self.value) == self.equal
+    def holds(self, actual: Any) -> bool:
+        return (("" if actual is None else str(actual)) == self.value) == self.equal
 
 
 @dataclass(frozen=True)
@@ -44,12 +55,18 @@ class FieldSelector:
     terms: tuple[_Term, ...] = ()
 
     @classmethod
-    def parse(cls, text: str | None, info: KindInfo) -> FieldSelector:
+    def for_kind(cls, text: str | None, info: KindInfo) -> FieldSelector:
+        return cls.parse(text, allowed_fields(info))
+
+    @classmethod
+    def parse(cls, text: str | None, allowed: Iterable[str]) -> FieldSelector:
         if not text or not text.strip():
             return cls()
-        supported = (*_META_FIELDS, "status.phase") if has_phase(info) else _META_FIELDS
+        supported = tuple(allowed)
         terms = []
         for part in text.split(","):
+            if not part.strip():
+                continue
             if "!=" in part:
                 key, _, value = part.partition("!=")
                 equal = False
@@ -69,6 +86,9 @@ class FieldSelector:
             terms.append(_Term(key, equal, value.strip()))
         return cls(tuple(terms))
 
+    def __bool__(self) -> bool:
+        return bool(self.terms)
+
     @property
     def name(self) -> str | None:
         """The one name an equality term pins: a watch then reads only that object."""
@@ -77,20 +97,25 @@ class FieldSelector:
 
     @property
     def on_phase(self) -> bool:
-        """Whether a term reads ``status.phase``, which changes as the object does."""
-        return any(t.field == "status.phase" for t in self.terms)
+        """Whether a term reads something other than the name and namespace (the phase,
+        a declared path), which can change as the object does."""
+        return any(t.field not in _META_FIELDS for t in self.terms)
 
     def matches(self, body: dict[str, Any]) -> bool:
         """Whether an object (its wire form) is selected."""
-        meta = body.get("metadata") or {}
-        status = body.get("status") or {}
-        values = {"metadata.name": meta.get("name"), "metadata.namespace": meta.get("namespace"),
-                  "status.phase": status.get("phase")}
-        return all(t.holds(values[t.field]) for t in self.terms)
+        return all(t.holds(_dig(body, t.field)) for t in self.terms)
 
     def matches_event(self, event: RawEvent) -> bool:
-        """Whether a change-log entry's object is selected, decoding it only for a phase."""
+        """Whether a change-log entry's object is selected, decoding it only when a term
+        reads more than its name and namespace."""
         if self.on_phase:
             return self.matches(loads(event.body_text))
         values = {"metadata.name": event.name, "metadata.namespace": event.namespace}
         return all(t.holds(values[t.field]) for t in self.terms)
+
+
+def _dig(body: dict[str, Any], path: str) -> Any:
+    value: Any = body
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value

@@ -1,0 +1,84 @@
+"""The real ``kubectl`` (v1.32 on PATH) on ketch's core kinds and pods, with a
+hand-written kubeconfig: ``get pods``, ``logs``, ``delete pod`` (which waits until the
+pod is gone), ``describe`` showing events, ``create -f`` of a ConfigMap and a Secret.
+
+Needs the core group's discovery (``/api``, ``/api/v1``) to list pods, so it skips on
+a server without it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import ServerProcess, wait_for
+
+pytestmark = pytest.mark.slow
+
+JOBS = "/apis/ketch.dev/v1/namespaces/kube/jobs"
+
+
+@pytest.fixture
+def kubectl(ketch_server: ServerProcess, tmp_path: Path) -> Callable[..., str]:
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not on PATH")
+    core = httpx.get(f"{ketch_server.url}/api/v1")
+    if core.status_code != 200 or not any(
+            r.get("name") == "pods" for r in core.json().get("resources", [])):
+        pytest.skip("this server has no core-group discovery at /api/v1")
+    config = tmp_path / "kubeconfig"
+    config.write_text(f"""apiVersion: v1
+kind: Config
+clusters:
+- name: ketch
+  cluster: {{server: "{ketch_server.url}"}}
+contexts:
+- name: ketch
+  context: {{cluster: ketch, namespace: kube, user: me}}
+users:
+- name: me
+  user: {{}}
+current-context: ketch
+""")
+    env = {**os.environ, "KUBECONFIG": str(config), "HOME": str(tmp_path)}
+
+    def run(*args: str) -> str:
+        done = subprocess.run(["kubectl", *args], env=env, capture_output=True, text=True,
+                              timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    return run
+
+
+def test_kubectl_pods_logs_delete_describe(kubectl: Callable[..., str], ketch_server: ServerProcess,
+                                           tmp_path: Path) -> None:
+    run = kubectl
+    code = "import time; [print(f'line {i}') for i in range(5)]; " \
+           "import sys; sys.stdout.flush(); time.sleep(60)"
+    job = {"apiVersion": "ketch.dev/v1", "kind": "Job", "metadata": {"name": "k"},
+           "spec": {"command": [sys.executable, "-c", code], "backoffLimit": 1}}
+    assert httpx.post(ketch_server.url + JOBS, json=job).status_code == 201
+    wait_for(lambda: "k-1" in run("get", "pods", "-o", "name"), message="pod k-1")
+    wait_for(lambda: run("logs", "k-1", "--tail=2") == "line 3\nline 4\n",
+             message="the pod's last two lines")
+    assert run("get", "pod", "k-1", "-o", "jsonpath={.metadata.labels.job-name}") == "k"
+    assert "deleted" in run("delete", "pod", "k-1")
+    wait_for(lambda: "k-2" in run("get", "pods", "-o", "name"), message="the retry's pod")
+    described = run("describe", "jobs.ketch.dev", "k")
+    assert "Events:" in described and "Started" in described and "(x2 over" in described
+    httpx.delete(f"{ketch_server.url}{JOBS}/k")
+
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
+                        "data: {lr: '0.1'}\n---\napiVersion: v1\nkind: Secret\n"
+                        "metadata: {name: s}\nstringData: {token: abc}\n")
+    run("create", "-f", str(manifest), "--validate=false")
+    assert run("get", "configmap", "c", "-o", "jsonpath={.data.lr}") == "0.1"
+    assert run("get", "secret", "s", "-o", "jsonpath={.data.token}") == "YWJj"
