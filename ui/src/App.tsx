@@ -54,8 +54,10 @@ export function App() {
         setComponents([]);
         setError(`Could not load components: ${e.message}`);
       });
+    // Home shows the platform's own workloads; the core group's kinds (Pods, Events,
+    // Secrets, ...) are Kubernetes plumbing that kubectl reaches, not dashboard rows.
     fetchKinds()
-      .then((k) => !cancelled && setKinds(k))
+      .then((k) => !cancelled && setKinds(k.filter((kind) => kind.group !== "")))
       .catch(() => !cancelled && setKinds(null));
     return () => {
       cancelled = true;

@@ -15,6 +15,13 @@ through, and Events older than ``EVENT_TTL_SECONDS`` (one hour, kube-apiserver's
 ``--event-ttl`` default) since their last occurrence are deleted, checked at most once a
 minute while events are written.
 
+An object's Events go when it does (the store's removal listener), where Kubernetes
+keeps them until the TTL: a laptop's SQLite file that sees Jobs created and deleted all
+day would otherwise hold an hour of Events about objects no one can describe any more.
+The recorder remembers which Events it wrote about which object; those it did not see
+written (a restarted control plane, another replica) go at the next prune, which also
+deletes Events whose involved object is gone.
+
 On first sight of an object (a restarted control plane), only conditions that
 transitioned since this recorder started give events: older ones were recorded before.
 """
@@ -31,7 +38,7 @@ from typing import Any
 
 from ketch.core.core_kinds import EVENT
 from ketch.core.errors import ConflictError, KetchError, NotFoundError
-from ketch.core.kinds import KindInfo
+from ketch.core.kinds import KindInfo, KindRegistry
 from ketch.core.resources import ObjectMeta, Resource, now
 from ketch.core.store import ResourceStore
 
@@ -70,16 +77,35 @@ def _epoch(stamp: str | None) -> float:
 class EventRecorder:
     """Turns condition changes seen by the store into Events (see the module docstring)."""
 
-    def __init__(self, store: ResourceStore, host: str) -> None:
+    def __init__(self, store: ResourceStore, host: str, registry: KindRegistry) -> None:
         self.store = store
         self.host = host
+        self.registry = registry
         self._seen: OrderedDict[str, Signature] = OrderedDict()
+        # uid -> (namespace, name) of the Events written about it, to delete with it.
+        self._written: dict[str, set[tuple[str, str]]] = {}
         self._lock = threading.Lock()
         self._started = time.time() - 1.0  # second precision of lastTransitionTime
-        self._pruned = time.monotonic()
+        self._pruned = time.monotonic() - _PRUNE_EVERY  # the first change prunes
 
     def install(self) -> None:
         self.store.add_status_listener(self.on_status)
+        self.store.add_removal_listener(self.on_removed)
+
+    def on_removed(self, info: KindInfo, obj: Resource) -> None:
+        """The object is gone: so are the Events about it."""
+        if not info.group or not obj.metadata.uid:
+            return
+        with self._lock:
+            self._seen.pop(obj.metadata.uid, None)
+            names = self._written.pop(obj.metadata.uid, set())
+        for namespace, name in names:
+            try:
+                self.store.delete(EVENT, namespace, name)
+            except NotFoundError:
+                pass
+            except KetchError:
+                log.warning("could not delete event %s/%s", namespace, name, exc_info=True)
 
     def on_status(self, info: KindInfo, obj: Resource) -> None:
         if not info.group:  # core kinds (Events themselves) have no conditions
@@ -95,7 +121,8 @@ class EventRecorder:
             before = self._seen.pop(key, None)
             self._seen[key] = signature
             while len(self._seen) > _REMEMBERED:
-                self._seen.popitem(last=False)
+                # Its Events, no longer tracked, go at a prune after it does.
+                self._written.pop(self._seen.popitem(last=False)[0], None)
         changed = [c for c in conditions if isinstance(c, dict)
                    and (before.get(str(c.get("type"))) != signature[str(c.get("type"))]
                         if before is not None
@@ -141,6 +168,10 @@ class EventRecorder:
                                  spec=spec)
                 try:
                     self.store.create(EVENT, event)
+                    if obj.metadata.uid:
+                        with self._lock:
+                            self._written.setdefault(obj.metadata.uid, set()).add(
+                                (obj.namespace, name))
                     return
                 except KetchError:
                     continue  # another writer created it: count on top of theirs
@@ -153,14 +184,40 @@ class EventRecorder:
                 continue
 
     def prune(self, ttl: float = EVENT_TTL_SECONDS) -> int:
-        """Delete Events last seen more than ``ttl`` seconds ago; returns how many."""
+        """Delete Events last seen more than ``ttl`` seconds ago and Events whose
+        involved object is gone; returns how many."""
         cutoff = time.time() - ttl
+        alive: dict[tuple[str, str, str, str], str | None] = {}
         gone = 0
         for event in self.store.list(EVENT).items:
-            if _epoch(event.spec.get("lastTimestamp")) < cutoff:
-                try:
-                    self.store.delete(EVENT, event.namespace, event.name)
-                    gone += 1
-                except NotFoundError:
-                    pass
+            if (_epoch(event.spec.get("lastTimestamp")) >= cutoff
+                    and self._involved_uid(event.spec, alive) == _uid_of(event.spec)):
+                continue
+            try:
+                self.store.delete(EVENT, event.namespace, event.name)
+                gone += 1
+            except NotFoundError:
+                pass
         return gone
+
+    def _involved_uid(self, spec: dict[str, Any],
+                      alive: dict[tuple[str, str, str, str], str | None]) -> str | None:
+        """The uid of the object an Event is about as it is now (None when gone), each
+        object read once per prune."""
+        involved = spec.get("involvedObject") or {}
+        key = (str(involved.get("apiVersion")), str(involved.get("kind")),
+               str(involved.get("namespace") or ""), str(involved.get("name")))
+        if key not in alive:
+            try:
+                info = self.registry.for_object(key[0], key[1])
+                alive[key] = self.store.get(info, key[2] or None, key[3]).metadata.uid
+            except NotFoundError:
+                alive[key] = None
+            except KetchError:
+                alive[key] = _uid_of(spec)  # an unknown kind: the TTL decides
+        return alive[key]
+
+
+def _uid_of(spec: dict[str, Any]) -> str | None:
+    uid = (spec.get("involvedObject") or {}).get("uid")
+    return str(uid) if uid else None

@@ -92,7 +92,7 @@ class Runtime:
         self._executor = executor
         self.host = socket.gethostname()
         # Events from condition changes, whichever controller wrote them (core/events.py).
-        EventRecorder(self.store, self.host).install()
+        EventRecorder(self.store, self.host, self.registry).install()
         self.id = f"{self.host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.run_controllers = run_controllers
         self.controllers: list[Controller] = []

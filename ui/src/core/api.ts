@@ -99,15 +99,20 @@ export async function getJSON<T>(url: string, signal?: AbortSignal): Promise<T> 
   return (await res.json()) as T;
 }
 
+/** Where a kind's API lives: the core group ("") under /api, every other under /apis. */
+function groupVersionUrl(kind: KindInfo): string {
+  return kind.group ? `/apis/${kind.group}/${kind.version}` : `/api/${kind.version}`;
+}
+
 /** URL of a kind's collection in `namespace` (or across all namespaces). */
 export function collectionUrl(kind: KindInfo, namespace: string): string {
-  const base = `/apis/${kind.group}/${kind.version}`;
+  const base = groupVersionUrl(kind);
   if (!kind.namespaced || namespace === ALL_NAMESPACES) return `${base}/${kind.plural}`;
   return `${base}/namespaces/${encodeURIComponent(namespace)}/${kind.plural}`;
 }
 
 export function objectUrl(kind: KindInfo, namespace: string, name: string): string {
-  const base = `/apis/${kind.group}/${kind.version}`;
+  const base = groupVersionUrl(kind);
   const enc = encodeURIComponent(name);
   if (!kind.namespaced) return `${base}/${kind.plural}/${enc}`;
   return `${base}/namespaces/${encodeURIComponent(namespace)}/${kind.plural}/${enc}`;

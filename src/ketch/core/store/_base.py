@@ -143,6 +143,19 @@ class ResourceStore(abc.ABC):
         for callback in getattr(self, "_status_listeners", ()):
             callback(info, resource)
 
+    def add_removal_listener(self, callback: Callable[[KindInfo, Resource], None]) -> None:
+        """Call ``callback(kind, resource)`` after each committed write through this
+        instance that removed an object (a delete, or the update that took its last
+        finalizer), with the object as it was last stored. Callbacks run on the writer's
+        thread after the commit; what they write is not part of the removal."""
+        if not hasattr(self, "_removal_listeners"):
+            self._removal_listeners: builtins.list[Callable[[KindInfo, Resource], None]] = []
+        self._removal_listeners.append(callback)
+
+    def _removal_committed(self, info: KindInfo, resource: Resource) -> None:
+        for callback in getattr(self, "_removal_listeners", ()):
+            callback(info, resource)
+
     @abc.abstractmethod
     def create(self, info: KindInfo, resource: Resource) -> Resource:
         """Insert a new object; sets uid, creationTimestamp, generation and

@@ -381,9 +381,12 @@ class SqlResourceStore(ResourceStore):
                 # A no-op write does not move resourceVersion (as Kubernetes).
                 return Resource.model_validate(self._object(row))
         self._committed(info.key, namespace, resource.name)
+        written = Resource.model_validate(body)
         if status_only:
             self._status_committed(info, resource)
-        return Resource.model_validate(body)
+        elif written.metadata.deletion_timestamp and not written.metadata.finalizers:
+            self._removal_committed(info, written)
+        return written
 
     def _write_status(self, conn: Connection, info: KindInfo, namespace: str, row: Any,
                       resource: Resource) -> dict[str, Any] | None:
@@ -493,7 +496,10 @@ class SqlResourceStore(ResourceStore):
                 self._log(conn, rev, "DELETED", info, ns, name, int(row.body_id),
                           body["status"])
         self._committed(info.key, ns, name)
-        return Resource.model_validate(body)
+        removed = Resource.model_validate(body)
+        if not removed.metadata.finalizers:
+            self._removal_committed(info, removed)
+        return removed
 
     # -- change log -----------------------------------------------------------
 
