@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 
 from ketch.client import KindRef
+
+# Shared with the server's Kubernetes Table answers (kubectl get shows the same cells).
+from ketch.core.columns import age, cell, lookup
 from ketch.core.resources import Resource
 
 __all__ = ["age", "cell", "dump", "duration", "lookup", "table"]
-
-# A table cell longer than this is cut (the whole value is in describe and -o yaml).
-CELL_WIDTH = 80
 
 
 def _parse_time(stamp: Any) -> datetime | None:
@@ -37,49 +36,6 @@ def duration(start: Any, end: Any) -> str:
     if secs < 3600:
         return f"{secs // 60}m{secs % 60}s"
     return f"{secs // 3600}h{secs % 3600 // 60}m"
-
-
-def age(stamp: str | None) -> str:
-    """Kubernetes-style age: 12s, 5m, 3h, 2d."""
-    if not stamp:
-        return "<unknown>"
-    try:
-        then = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return stamp
-    secs = max(int((datetime.now(UTC) - then).total_seconds()), 0)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if secs >= size:
-            return f"{secs // size}{unit}"
-    return f"{secs}s"
-
-
-def lookup(obj: dict[str, Any], path: str) -> Any:
-    """``status.conditions[-1].reason`` into a plain mapping; None when absent."""
-    value: Any = obj
-    for part in path.split("."):
-        match = re.fullmatch(r"(\w+)(?:\[(-?\d+)\])?", part)
-        if match is None or not isinstance(value, dict):
-            return None
-        value = value.get(match.group(1))
-        if match.group(2) is not None:
-            if not isinstance(value, list) or not value:
-                return None
-            try:
-                value = value[int(match.group(2))]
-            except IndexError:
-                return None
-    return value
-
-
-def cell(value: Any, width: int = CELL_WIDTH) -> str:
-    """A value as one table cell: the last non-blank line of a multi-line text (where a
-    traceback says what went wrong), cut to ``width`` characters."""
-    if value is None:
-        return ""
-    lines = [line.strip() for line in str(value).splitlines() if line.strip()]
-    text = lines[-1] if lines else ""
-    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def table(ref: KindRef, items: list[Resource], *, wide: bool, all_namespaces: bool,

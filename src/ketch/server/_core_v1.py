@@ -29,11 +29,18 @@ from ketch.core.runtime import Runtime
 from ketch.core.service import ResourceService
 from ketch.server._resources import _body as request_body
 from ketch.server._schemas import NamespaceList, documented
+from ketch.server._table import table_response, table_watch, wants_table
 
-__all__ = ["SERVED_HERE", "core_v1_router"]
+__all__ = ["SERVED_HERE", "SERVED_VERBS", "core_v1_router"]
 
 # Kinds whose routes are here, not the generic kind routes.
 SERVED_HERE = frozenset({NAMESPACE.key, POD.key})
+# What discovery says each answers: (the kind's verbs, its status subresource's verbs),
+# kept next to the routes below that serve them.
+SERVED_VERBS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    NAMESPACE.key: (("create", "delete", "get", "list"), ()),
+    POD.key: (("delete", "get", "list", "watch"), ("get",)),
+}
 
 
 class MethodNotAllowedError(KetchError):
@@ -81,11 +88,12 @@ def core_v1_router(runtime: Runtime, service: ResourceService) -> APIRouter:
 
     @router.get("/api/v1/namespaces", summary="List namespaces", response_model=None,
                 responses=documented(NamespaceList))
-    async def list_namespaces() -> dict[str, Any]:
+    async def list_namespaces(request: Request) -> dict[str, Any] | Response:
         items = await run_in_threadpool(all_namespaces)
-        return {"kind": "NamespaceList", "apiVersion": "v1",
-                "metadata": {"resourceVersion": str(await run_in_threadpool(store.revision))},
-                "items": items}
+        meta = {"resourceVersion": str(await run_in_threadpool(store.revision))}
+        if wants_table(request):
+            return table_response(request, NAMESPACE, items, meta)
+        return {"kind": "NamespaceList", "apiVersion": "v1", "metadata": meta, "items": items}
 
     @router.post("/api/v1/namespaces", status_code=201, summary="Create a Namespace")
     async def create_namespace(request: Request) -> JSONResponse:
@@ -93,11 +101,12 @@ def core_v1_router(runtime: Runtime, service: ResourceService) -> APIRouter:
         obj = await run_in_threadpool(service.create, NAMESPACE, body, None)
         return JSONResponse(_namespace(obj.name, obj.to_wire()), status_code=201)
 
-    @router.get("/api/v1/namespaces/{name}", summary="Read a Namespace")
-    async def get_namespace(name: str) -> dict[str, Any]:
+    @router.get("/api/v1/namespaces/{name}", summary="Read a Namespace", response_model=None)
+    async def get_namespace(request: Request, name: str) -> dict[str, Any] | Response:
         for item in await run_in_threadpool(all_namespaces):
             if item["metadata"]["name"] == name:
-                return item
+                return table_response(request, NAMESPACE, [item]) if wants_table(
+                    request) else item
         raise NotFoundError(f'namespaces "{name}" not found')
 
     @router.delete("/api/v1/namespaces/{name}", summary="Delete a Namespace object")
@@ -122,6 +131,8 @@ def core_v1_router(runtime: Runtime, service: ResourceService) -> APIRouter:
                             timeout_seconds: int | None) -> Response:
         listed = await run_in_threadpool(pod_list, namespace, label_selector, field_selector)
         if not watch:
+            if wants_table(request):
+                return table_response(request, POD, listed["items"], listed["metadata"])
             return JSONResponse(listed)
         # A list with a version: the caller has these pods already (kubectl get -w).
         seen = ({} if resource_version in (None, "", "0") else
@@ -149,7 +160,8 @@ def core_v1_router(runtime: Runtime, service: ResourceService) -> APIRouter:
                         yield _event("DELETED", pod)
                 seen = current
 
-        return StreamingResponse(events(), media_type="application/json",
+        stream = table_watch(request, POD, events()) if wants_table(request) else events()
+        return StreamingResponse(stream, media_type="application/json",
                                  headers={"Cache-Control": "no-cache"})
 
     @router.get("/api/v1/pods", summary="List or watch pods in all namespaces")
@@ -174,9 +186,11 @@ def core_v1_router(runtime: Runtime, service: ResourceService) -> APIRouter:
             "pods cannot be created directly: ketch's controllers create them for the "
             "work they run (create a Job, a PipelineRun or an InferenceService instead)")
 
-    @router.get("/api/v1/namespaces/{namespace}/pods/{name}", summary="Read a pod")
-    async def get_pod(namespace: str, name: str) -> dict[str, Any]:
-        return await run_in_threadpool(find_pod, runtime, namespace, name)
+    @router.get("/api/v1/namespaces/{namespace}/pods/{name}", summary="Read a pod",
+                response_model=None)
+    async def get_pod(request: Request, namespace: str, name: str) -> dict[str, Any] | Response:
+        pod = await run_in_threadpool(find_pod, runtime, namespace, name)
+        return table_response(request, POD, [pod]) if wants_table(request) else pod
 
     @router.get("/api/v1/namespaces/{namespace}/pods/{name}/status",
                 summary="Read a pod's status")

@@ -25,6 +25,7 @@ from ketch.core.loader import parse_json_body
 from ketch.core.runtime import Runtime
 from ketch.core.service import ResourceService
 from ketch.server._schemas import kind_list_schema, kind_object_schema, kind_schema
+from ketch.server._table import table_response, table_watch, wants_table
 from ketch.server._watch import (
     check_watch_start,
     parse_resource_version,
@@ -97,6 +98,8 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
             fmt = watch_format(request, bookmarks)
             stream = watch_stream(request, runtime, info, namespace, selector, fields,
                                   resource_version, timeout_seconds, fmt)
+            if not fmt.sse and wants_table(request):
+                stream = table_watch(request, info, stream)
             return watch_response(stream, fmt)
         result = await run_in_threadpool(service.list, info, namespace,
                                          label_selector=label_selector, limit=limit,
@@ -104,12 +107,13 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
         # Field selectors filter each page (a page may then hold fewer than `limit`).
         items = [body for body in (obj.to_wire() for obj in result.items)
                  if fields.matches(body)]
+        list_meta = {"resourceVersion": result.resource_version,
+                     **({"continue": result.continue_token} if result.continue_token else {})}
+        if wants_table(request):
+            return table_response(request, info, items, list_meta)
         return JSONResponse({
             "apiVersion": info.api_version, "kind": f"{info.kind}List",
-            "metadata": {"resourceVersion": result.resource_version,
-                         **({"continue": result.continue_token} if result.continue_token
-                            else {})},
-            "items": items,
+            "metadata": list_meta, "items": items,
         })
 
     @router.get(f"{base}/{info.plural}", summary=f"List or watch {info.plural} in all namespaces",
@@ -148,8 +152,10 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
         return _warned(JSONResponse(obj.to_wire(), status_code=201), validation)
 
     @router.get(item, summary=f"Read a {info.kind}", responses=one)
-    async def get(namespace: str, name: str) -> JSONResponse:
+    async def get(request: Request, namespace: str, name: str) -> JSONResponse:
         obj = await run_in_threadpool(service.get, info, namespace, name)
+        if wants_table(request):
+            return table_response(request, info, [obj.to_wire()])
         return JSONResponse(obj.to_wire())
 
     async def replace(request: Request, namespace: str, name: str, dry_run: str | None,
@@ -205,8 +211,8 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
         return JSONResponse(obj.to_wire())
 
     @router.get(f"{item}/status", summary=f"Read a {info.kind}'s status", responses=one)
-    async def get_status(namespace: str, name: str) -> JSONResponse:
-        return await get(namespace, name)
+    async def get_status(request: Request, namespace: str, name: str) -> JSONResponse:
+        return await get(request, namespace, name)
 
     @router.put(f"{item}/status", openapi_extra=body_doc, summary=f"Replace {info.kind} status",
                 responses=one)

@@ -21,9 +21,11 @@ from ketch.core.runtime import Runtime
 from ketch.core.service import ResourceService
 from ketch.server._artifacts import artifacts_router
 from ketch.server._core_v1 import SERVED_HERE, core_v1_router
+from ketch.server._discovery import discovery_router
 from ketch.server._limits import BodyLimit
 from ketch.server._lineage import lineage_router
 from ketch.server._observability import install_observability
+from ketch.server._openapi_v3 import openapi_v3_router
 from ketch.server._resources import kind_router
 from ketch.server._schemas import ComponentList, KindList, documented
 from ketch.server._watch import multi_watch_router
@@ -97,7 +99,7 @@ def create_app(runtime: Runtime, *, token: str | None = None, manage_runtime: bo
 
     app.add_middleware(BodyLimit, limit=runtime.settings.max_request_bytes)
     install_observability(app, runtime)
-    _install_discovery(app, runtime)
+    _install_ketch_kinds(app, runtime)
     defs: dict[str, Any] = {}
     app.include_router(core_v1_router(runtime, service))
     for info in runtime.registry:
@@ -109,6 +111,9 @@ def create_app(runtime: Runtime, *, token: str | None = None, manage_runtime: bo
     for component in runtime.components:
         for make_router in component.routers:
             app.include_router(make_router(runtime))
+    # Last of the API routes: /apis/{group}/{version} matches any path of that shape.
+    app.include_router(discovery_router(runtime.registry))
+    app.include_router(openapi_v3_router(app, runtime.registry))
     _install_openapi(app, defs)
     if dashboard:
         _install_dashboard(app)
@@ -126,16 +131,8 @@ def _kind_entry(info: Any) -> dict[str, Any]:
     }
 
 
-def _install_discovery(app: FastAPI, runtime: Runtime) -> None:
+def _install_ketch_kinds(app: FastAPI, runtime: Runtime) -> None:
     registry = runtime.registry
-    groups: dict[str, list[Any]] = {}
-    for info in registry:
-        if info.group:  # the core group is discovered at /api/v1, not under /apis
-            groups.setdefault(info.api_version, []).append(info)
-
-    @app.get("/version", tags=["discovery"])
-    async def version() -> dict[str, str]:
-        return {"gitVersion": f"ketch-{__version__}", "platform": "ketch"}
 
     @app.get("/api/ketch/kinds", tags=["discovery"], response_model=None,
              responses=documented(KindList))
@@ -149,31 +146,6 @@ def _install_discovery(app: FastAPI, runtime: Runtime) -> None:
         # and its kinds: the dashboard shows a component's pages only when it is here.
         return {"items": [{**c.describe(), "kinds": [_kind_entry(k) for k in c.kinds]}
                           for c in runtime.components]}
-
-    @app.get("/apis", tags=["discovery"])
-    async def apis() -> dict[str, Any]:
-        by_group: dict[str, list[str]] = {}
-        for api_version in groups:
-            group, _, ver = api_version.rpartition("/")
-            by_group.setdefault(group, []).append(ver)
-        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-            {"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in vs],
-             "preferredVersion": {"groupVersion": f"{g}/{vs[0]}", "version": vs[0]}}
-            for g, vs in sorted(by_group.items())]}
-
-    for api_version, infos in groups.items():
-        def make(infos: list[Any], api_version: str) -> Callable[[], Awaitable[dict[str, Any]]]:
-            async def resources() -> dict[str, Any]:
-                verbs = ["create", "delete", "get", "list", "patch", "update", "watch"]
-                return {"kind": "APIResourceList", "apiVersion": "v1",
-                        "groupVersion": api_version, "resources": [
-                            {"name": i.plural, "singularName": i.singular,
-                             "namespaced": i.namespaced, "kind": i.kind, "verbs": verbs,
-                             "shortNames": list(i.short_names)} for i in infos]}
-            return resources
-
-        app.add_api_route(f"/apis/{api_version}", make(infos, api_version), methods=["GET"],
-                          tags=["discovery"], summary=f"Resources of {api_version}")
 
 
 def _install_openapi(app: FastAPI, defs: dict[str, Any]) -> None:
