@@ -348,6 +348,34 @@ def api_resources() -> None:
 
 
 @app.command()
+def kubeconfig(
+        output: Annotated[str | None, typer.Option(
+            "--output", "-o", metavar="PATH",
+            help="Where to write it (default: $KETCH_HOME/kubeconfig).")] = None,
+        namespace: Annotated[str, typer.Option(
+            "--namespace", "-n", metavar="NAMESPACE",
+            help="The context's namespace.")] = "default",
+        server: Annotated[str | None, typer.Option(
+            "--server", metavar="URL",
+            help="The server's URL (default: KETCH_HOST, else this KETCH_HOME's "
+                 "server).")] = None) -> None:
+    """Write a kubeconfig that points kubectl at this ketch server."""
+    from ketch.cli._kubeconfig import run
+    from ketch.core.errors import KetchError
+
+    try:
+        path, url, warning = run(output, namespace, server)
+    except (KetchError, OSError) as err:
+        raise _fail(getattr(err, "message", None) or str(err)) from None
+    if warning:
+        typer.echo(warning, err=True)
+    # The token (when the server has one) is in the file, never printed.
+    _print(f"wrote {path} for {url} (context ketch, namespace {namespace})\n"
+           f"use it with:  export KUBECONFIG={path}\n"
+           f"then e.g.:    kubectl api-resources; kubectl get jobs.ketch.dev")
+
+
+@app.command()
 def version() -> None:
     """Print ketch's version."""
     from ketch import __version__
