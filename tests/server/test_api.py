@@ -21,6 +21,7 @@ import httpx
 import psutil
 import pytest
 
+import ketch
 from conftest import ServerProcess, new_postgres_database, start_server, wait_for
 
 pytestmark = pytest.mark.slow
@@ -584,7 +585,9 @@ def test_discovery(http: httpx.Client, ns: str) -> None:
     assert {"default", ns} <= set(listed) and listed == sorted(listed)
 
     version = http.get("/version").json()
-    assert version["gitVersion"].startswith("ketch-") and version["platform"] == "ketch"
+    # Kubernetes' version.Info, ketch's own version in gitVersion's build metadata.
+    assert version["gitVersion"] == f"v1.32.0+ketch.{ketch.__version__}"
+    assert (version["major"], version["minor"]) == ("1", "32")
 
 
 def test_health_metrics_and_openapi(http: httpx.Client, ns: str) -> None:
