@@ -6,6 +6,23 @@
  */
 
 export interface paths {
+    "/api": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The core group's versions (or aggregated discovery) */
+        get: operations["api_api_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/ketch/artifacts": {
         parameters: {
             query?: never;
@@ -1180,15 +1197,15 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/apis": {
+    "/api/{version}": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** Apis */
-        get: operations["apis_apis_get"];
+        /** The core group's resources */
+        get: operations["api_version_api__version__get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1197,15 +1214,15 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/apis/ketch.dev/v1": {
+    "/apis": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** Resources of ketch.dev/v1 */
-        get: operations["resources_apis_ketch_dev_v1_get"];
+        /** The API groups (or aggregated discovery) */
+        get: operations["apis_apis_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1303,23 +1320,6 @@ export interface paths {
         head?: never;
         /** Patch Job status */
         patch: operations["patch_status_apis_ketch_dev_v1_namespaces__namespace__jobs__name__status_patch"];
-        trace?: never;
-    };
-    "/apis/pipelines.ketch.dev/v1": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Resources of pipelines.ketch.dev/v1 */
-        get: operations["resources_apis_pipelines_ketch_dev_v1_get"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
         trace?: never;
     };
     "/apis/pipelines.ketch.dev/v1/experiments": {
@@ -1709,23 +1709,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/apis/serving.kserve.io/v1beta1": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Resources of serving.kserve.io/v1beta1 */
-        get: operations["resources_apis_serving_kserve_io_v1beta1_get"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/apis/serving.kserve.io/v1beta1/inferenceservices": {
         parameters: {
             query?: never;
@@ -1817,6 +1800,40 @@ export interface paths {
         patch: operations["patch_status_apis_serving_kserve_io_v1beta1_namespaces__namespace__inferenceservices__name__status_patch"];
         trace?: never;
     };
+    "/apis/{group}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One API group */
+        get: operations["api_group_apis__group__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/apis/{group}/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One group version's resources */
+        get: operations["group_version_apis__group___version__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -1875,7 +1892,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Version */
+        /** The server's version (Kubernetes version.Info) */
         get: operations["version_version_get"];
         put?: never;
         post?: never;
@@ -3528,6 +3545,26 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    api_api_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
     describe_api_ketch_artifacts_get: {
         parameters: {
             query: {
@@ -7956,9 +7993,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": unknown;
                 };
             };
             /** @description Validation Error */
@@ -8482,9 +8517,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": unknown;
                 };
             };
             /** @description Validation Error */
@@ -8605,11 +8638,13 @@ export interface operations {
             };
         };
     };
-    apis_apis_get: {
+    api_version_api__version__get: {
         parameters: {
             query?: never;
             header?: never;
-            path?: never;
+            path: {
+                version: string;
+            };
             cookie?: never;
         };
         requestBody?: never;
@@ -8625,9 +8660,18 @@ export interface operations {
                     };
                 };
             };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
         };
     };
-    resources_apis_ketch_dev_v1_get: {
+    apis_apis_get: {
         parameters: {
             query?: never;
             header?: never;
@@ -8642,9 +8686,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": unknown;
                 };
             };
         };
@@ -9107,28 +9149,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
-                };
-            };
-        };
-    };
-    resources_apis_pipelines_ketch_dev_v1_get: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
                 };
             };
         };
@@ -11299,28 +11319,6 @@ export interface operations {
             };
         };
     };
-    resources_apis_serving_kserve_io_v1beta1_get: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
-                };
-            };
-        };
-    };
     list_all_apis_serving_kserve_io_v1beta1_inferenceservices_get: {
         parameters: {
             query?: {
@@ -11770,6 +11768,73 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["InferenceService"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    api_group_apis__group__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                group: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    group_version_apis__group___version__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                group: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
             /** @description Validation Error */
