@@ -329,8 +329,8 @@ def remove_paths(obj: dict[str, Any], paths: Iterable[Path],
 
 def _differs(before: Any, after: Any, path: Path) -> bool:
     old, new = lookup(before, path), lookup(after, path)
-    if isinstance(old, dict) and isinstance(new, dict):
-        return False  # a map or an item changes through its fields
+    if (isinstance(old, dict) and isinstance(new, dict)) or (_keyed(old) and _keyed(new)):
+        return False  # a map, an item or an associative list changes through its parts
     return bool(old != new)
 
 
