@@ -101,8 +101,10 @@ class ResourceService:
         ``manager``: the field manager the write is recorded for in managedFields
         (None: not recorded, as for the platform's own writes)."""
         obj = self._parse(info, body, namespace, validation)
-        self._admit(info, obj)
+        # Owners first: a finalizer admission adds is nobody's (an apply that later
+        # drops what its manager owns must not drop it).
         obj.metadata.managed_fields = self._owners(info, None, obj, manager)
+        self._admit(info, obj)
         if dry_run:
             return obj
         return self._notify(info, self.store.create(info, obj))
@@ -111,6 +113,15 @@ class ResourceService:
     def _admit(info: KindInfo, obj: Resource) -> None:
         for finalizer in info.finalizers:
             if finalizer not in obj.metadata.finalizers:
+                obj.metadata.finalizers.append(finalizer)
+
+    @staticmethod
+    def _keep_admitted(info: KindInfo, current: Resource, obj: Resource) -> None:
+        # Finalizers added by admission stay unless the writer lists them itself.
+        for finalizer in info.finalizers:
+            if (finalizer in current.metadata.finalizers
+                    and finalizer not in obj.metadata.finalizers
+                    and not current.metadata.deletion_timestamp):
                 obj.metadata.finalizers.append(finalizer)
 
     def get(self, info: KindInfo, namespace: str | None, name: str) -> Resource:
@@ -142,13 +153,8 @@ class ResourceService:
         current = self.store.get(info, namespace, name)
         if info.check_update is not None and obj.spec != current.spec:
             info.check_update(current, obj)  # a dry run is refused the same way
-        # Finalizers added by admission stay unless the writer lists them itself.
-        for finalizer in info.finalizers:
-            if (finalizer in current.metadata.finalizers
-                    and finalizer not in obj.metadata.finalizers
-                    and not current.metadata.deletion_timestamp):
-                obj.metadata.finalizers.append(finalizer)
         obj.metadata.managed_fields = self._owners(info, current, obj, manager)
+        self._keep_admitted(info, current, obj)
         if dry_run:
             return obj
         return self._notify(info, self.store.update(info, obj))
@@ -240,6 +246,7 @@ class ResourceService:
                     if dry_run:
                         return new, "created"
                     return self._notify(info, self.store.create(info, new)), "created"
+                self._keep_admitted(info, current, new)
                 if new.to_wire() == current.to_wire():
                     return current, "unchanged"
                 if info.check_update is not None and new.spec != current.spec:
