@@ -2554,6 +2554,48 @@ export interface components {
             resourceVersion: string;
         };
         /**
+         * ManagedFieldsEntry
+         * @description Who set which fields (server-side apply); the server writes these, a client may
+         *     only send back ones it read, or ``[]`` to clear them.
+         */
+        ManagedFieldsEntry: {
+            /**
+             * Apiversion
+             * @default
+             */
+            apiVersion?: string;
+            /**
+             * Fieldstype
+             * @default FieldsV1
+             * @constant
+             */
+            fieldsType?: "FieldsV1";
+            /** Fieldsv1 */
+            fieldsV1?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Manager
+             * @default
+             */
+            manager?: string;
+            /**
+             * Operation
+             * @enum {string}
+             */
+            operation: "Apply" | "Update";
+            /**
+             * Subresource
+             * @default null
+             */
+            subresource?: string | null;
+            /**
+             * Time
+             * @default null
+             */
+            time?: string | null;
+        };
+        /**
          * MetadataValue
          * @description One custom property: a typed value, ``metadataType`` saying which field holds it.
          */
@@ -2872,6 +2914,11 @@ export interface components {
             labels?: {
                 [key: string]: string;
             };
+            /**
+             * Managedfields
+             * @default null
+             */
+            managedFields?: components["schemas"]["ManagedFieldsEntry"][] | null;
             /** Name */
             name: string;
             /**
@@ -7142,6 +7189,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -7220,6 +7268,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -7304,6 +7353,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -7323,6 +7374,7 @@ export interface operations {
                     spec?: components["schemas"]["ConfigMapSpec"];
                     status?: components["schemas"]["_Empty"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -7393,6 +7445,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -7440,6 +7493,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -7459,6 +7514,7 @@ export interface operations {
                     spec?: components["schemas"]["ConfigMapSpec"];
                     status?: components["schemas"]["_Empty"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -7529,6 +7585,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -7607,6 +7664,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -7691,6 +7749,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -7710,6 +7770,7 @@ export interface operations {
                     spec?: components["schemas"]["EventSpec"];
                     status?: components["schemas"]["_Empty"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -7780,6 +7841,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -7827,6 +7889,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -7846,6 +7910,7 @@ export interface operations {
                     spec?: components["schemas"]["EventSpec"];
                     status?: components["schemas"]["_Empty"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -8124,6 +8189,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -8202,6 +8268,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -8286,6 +8353,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -8305,6 +8374,7 @@ export interface operations {
                     spec?: components["schemas"]["SecretSpec"];
                     status?: components["schemas"]["_Empty"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -8375,6 +8445,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -8422,6 +8493,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -8441,6 +8514,7 @@ export interface operations {
                     spec?: components["schemas"]["SecretSpec"];
                     status?: components["schemas"]["_Empty"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -8734,6 +8808,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -8812,6 +8887,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -8896,6 +8972,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -8915,6 +8993,7 @@ export interface operations {
                     spec?: components["schemas"]["JobSpec"];
                     status?: components["schemas"]["JobStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -9021,6 +9100,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -9068,6 +9148,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -9087,6 +9169,7 @@ export interface operations {
                     spec?: components["schemas"]["JobSpec"];
                     status?: components["schemas"]["JobStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -9218,6 +9301,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -9296,6 +9380,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -9380,6 +9465,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -9399,6 +9486,7 @@ export interface operations {
                     spec?: components["schemas"]["ExperimentSpec"];
                     status?: components["schemas"]["ExperimentStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -9469,6 +9557,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -9516,6 +9605,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -9535,6 +9626,7 @@ export interface operations {
                     spec?: components["schemas"]["ExperimentSpec"];
                     status?: components["schemas"]["ExperimentStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -9605,6 +9697,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -9683,6 +9776,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -9767,6 +9861,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -9786,6 +9882,7 @@ export interface operations {
                     spec?: components["schemas"]["PipelineRunSpec"];
                     status?: components["schemas"]["PipelineRunStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -9892,6 +9989,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -9939,6 +10037,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -9958,6 +10058,7 @@ export interface operations {
                     spec?: components["schemas"]["PipelineRunSpec"];
                     status?: components["schemas"]["PipelineRunStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -10028,6 +10129,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -10106,6 +10208,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -10190,6 +10293,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -10209,6 +10314,7 @@ export interface operations {
                     spec?: components["schemas"]["PipelineSpecModel"];
                     status?: components["schemas"]["PipelineStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -10279,6 +10385,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -10326,6 +10433,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -10345,6 +10454,7 @@ export interface operations {
                     spec?: components["schemas"]["PipelineSpecModel"];
                     status?: components["schemas"]["PipelineStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -10415,6 +10525,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -10493,6 +10604,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -10577,6 +10689,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -10596,6 +10710,7 @@ export interface operations {
                     spec?: components["schemas"]["PipelineVersionSpec"];
                     status?: components["schemas"]["PipelineVersionStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -10666,6 +10781,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -10713,6 +10829,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -10732,6 +10850,7 @@ export interface operations {
                     spec?: components["schemas"]["PipelineVersionSpec"];
                     status?: components["schemas"]["PipelineVersionStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -10802,6 +10921,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -10880,6 +11000,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -10964,6 +11085,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -10983,6 +11106,7 @@ export interface operations {
                     spec?: components["schemas"]["RecurringRunSpec"];
                     status?: components["schemas"]["RecurringRunStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -11053,6 +11177,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -11100,6 +11225,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -11119,6 +11246,7 @@ export interface operations {
                     spec?: components["schemas"]["RecurringRunSpec"];
                     status?: components["schemas"]["RecurringRunStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -11406,6 +11534,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -11484,6 +11613,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -11568,6 +11698,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -11587,6 +11719,7 @@ export interface operations {
                     spec?: components["schemas"]["InferenceServiceSpec"];
                     status?: components["schemas"]["InferenceServiceStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -11693,6 +11826,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -11740,6 +11874,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -11759,6 +11895,7 @@ export interface operations {
                     spec?: components["schemas"]["InferenceServiceSpec"];
                     status?: components["schemas"]["InferenceServiceStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
