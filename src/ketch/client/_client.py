@@ -45,7 +45,8 @@ else:
 __all__ = ["Client", "KindRef", "ResourceList", "WatchEvent"]
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Cancelled"})
-# The owner of what `ketch apply` (and this client's apply) sets, in managedFields.
+# The field manager this client's writes are recorded for in managedFields (`ketch
+# apply` an Apply entry, create, replace and patch an Update entry).
 _FIELD_MANAGER = "ketch"
 
 
@@ -261,7 +262,7 @@ class Client:
         doc = obj.to_wire() if isinstance(obj, Resource) else obj
         ref = self._kind_of(doc)
         ns = self._ns(namespace or (doc.get("metadata") or {}).get("namespace"))
-        params = {"dryRun": "All"} if dry_run else {}
+        params = {"fieldManager": _FIELD_MANAGER, **({"dryRun": "All"} if dry_run else {})}
         return Resource.model_validate(self._request("POST", ref.path(ns), json=doc,
                                                      params=params))
 
@@ -330,7 +331,8 @@ class Client:
         ref = self._kind_of(doc)
         meta = doc["metadata"]
         path = ref.path(self._ns(meta.get("namespace")), meta["name"], "status" if status else "")
-        return Resource.model_validate(self._request("PUT", path, json=doc))
+        return Resource.model_validate(self._request("PUT", path, json=doc,
+                                                     params={"fieldManager": _FIELD_MANAGER}))
 
     def patch(self, kind: str, name: str, patch: dict[str, Any], *,
               namespace: str | None = None) -> Resource:
@@ -338,6 +340,7 @@ class Client:
         ref = self.kind(kind)
         return Resource.model_validate(self._request(
             "PATCH", ref.path(self._ns(namespace), name), content=json.dumps(patch),
+            params={"fieldManager": _FIELD_MANAGER},
             headers={"Content-Type": "application/merge-patch+json"}))
 
     def delete(self, kind: str, name: str, *, namespace: str | None = None) -> Resource:
