@@ -8,6 +8,7 @@ spec, so every change seen here is the test's own.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -200,3 +201,41 @@ def test_apply_dry_run_and_top_level_fields(http: httpx.Client) -> None:
     assert changed.status_code == 200
     assert changed.json()["data"] == {"k2": "v2"}
     assert changed.headers["x-ketch-apply"] == "configured"
+
+
+def test_a_put_records_an_update_and_applies_race_without_losing_a_field(
+        http: httpx.Client, ketch_server: ServerProcess) -> None:
+    url = f"{CONFIGMAPS}/c3"
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c3"},
+          "data": {"a": "1"}}
+    assert apply(http, url, cm, "base").status_code == 201
+    current = http.get(url).json()
+    put = http.put(url, params={"fieldManager": "putter"},
+                   json={**current, "data": {"a": "1", "b": "2"}})
+    assert put.status_code == 200, put.text
+    assert owners(put.json()) == {("base", "Apply"): {"f:data": {"f:a": {}}},
+                                  ("putter", "Update"): {"f:data": {"f:b": {}}}}
+
+    # Unknown fields: Strict refuses the apply, Ignore drops them and owns only the rest.
+    odd = {**cm, "metadata": {"name": "c3", "bogus": 1}}
+    strict = apply(http, url, odd, "base", fieldValidation="Strict")
+    assert strict.status_code == 400
+    assert strict.json()["details"]["causes"][0]["field"] == "metadata.bogus"
+    ignored = apply(http, url, {**odd, "data": {"a": "1", "z": "9"}}, "base",
+                    fieldValidation="Ignore")
+    assert ignored.status_code == 200, ignored.text
+    assert owners(ignored.json())[("base", "Apply")] == {"f:data": {"f:a": {}, "f:z": {}}}
+
+    # Sixteen managers apply a key each at once: every write re-reads and retries on a
+    # stale resourceVersion, so none is lost.
+    def one(i: int) -> int:
+        with httpx.Client(base_url=ketch_server.url, timeout=60) as own:
+            body = {**cm, "data": {f"k{i}": str(i)}}
+            return apply(own, url, body, f"m{i}").status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(one, range(16)))
+    assert codes == [200] * 16
+    final = http.get(url).json()
+    assert {f"k{i}" for i in range(16)} <= set(final["data"])
+    assert {("m" + str(i), "Apply") for i in range(16)} <= set(owners(final))
