@@ -47,6 +47,9 @@ def test_field_set_and_the_fieldsv1_form_round_trip() -> None:
     assert tree["f:metadata"] == {"f:labels": {"f:app": {}}}
     assert mf.from_fields_v1(tree) == paths
     assert mf.field_set(mf.tracked(body, "status")) == {("f:status", "f:phase")}
+    at = mf.index(mf.tracked(body))
+    assert at[("f:spec", "f:env", ENV_A, "f:value")] == "1"
+    assert at[("f:spec", "f:empty")] == {} and ("f:spec", "f:nope") not in at
 
 
 def test_lists_without_unique_names_are_atomic() -> None:

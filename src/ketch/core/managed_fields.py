@@ -49,7 +49,7 @@ __all__ = [
     "encode",
     "field_set",
     "from_fields_v1",
-    "lookup",
+    "index",
     "merge",
     "path_string",
     "remove_paths",
@@ -164,13 +164,22 @@ def _child(node: Any, elem: str) -> Any:
     return MISSING
 
 
-def lookup(value: Any, path: Path) -> Any:
-    """The value at ``path``, or ``MISSING``."""
-    for elem in path:
-        value = _child(value, elem)
-        if value is MISSING:
-            break
-    return value
+def index(value: Any) -> dict[Path, Any]:
+    """Every path that exists in ``value`` (maps, items and leaves), with its value: one
+    walk, so that many lookups cost no more than it."""
+    out: dict[Path, Any] = {}
+
+    def walk(node: Any, prefix: Path) -> None:
+        out[prefix] = node
+        if isinstance(node, dict):
+            for key, child in node.items():
+                walk(child, (*prefix, f"f:{key}"))
+        elif _keyed(node):
+            for item in node:
+                walk(item, (*prefix, item_key(item["name"])))
+
+    walk(value, ())
+    return out
 
 
 def path_string(path: Path) -> str:
@@ -327,24 +336,31 @@ def remove_paths(obj: dict[str, Any], paths: Iterable[Path],
 
 # -- apply and update ----------------------------------------------------------------
 
-def _differs(before: Any, after: Any, path: Path) -> bool:
-    old, new = lookup(before, path), lookup(after, path)
+def _differs(before: dict[Path, Any], after: dict[Path, Any], path: Path) -> bool:
+    old, new = before.get(path, MISSING), after.get(path, MISSING)
     if (isinstance(old, dict) and isinstance(new, dict)) or (_keyed(old) and _keyed(new)):
         return False  # a map, an item or an associative list changes through its parts
     return bool(old != new)
 
 
-def _under(fields: FieldSet, path: Path) -> FieldSet:
-    return frozenset(q for q in fields if q[:len(path)] == path)
+def _roots(fields: FieldSet, roots: frozenset[Path]) -> set[Path]:
+    """The ``roots`` that some path of ``fields`` is at or under (one pass over
+    ``fields``, each path's prefixes looked up: no roots x fields product)."""
+    return {q[:i] for q in fields for i in range(1, len(q) + 1)} & roots
+
+
+def _covered(fields: FieldSet, roots: frozenset[Path]) -> FieldSet:
+    """The paths of ``fields`` at or under one of ``roots``."""
+    return frozenset(q for q in fields if any(q[:i] in roots for i in range(1, len(q) + 1)))
 
 
 def _existing(managers: Iterable[Manager], obj: dict[str, Any]) -> list[Manager]:
     # Owners of fields that no longer exist lose them; an owner of nothing goes.
     out = []
-    parts = {sub: tracked(obj, sub) for sub in ("", "status")}
+    parts = {sub: index(tracked(obj, sub)) for sub in ("", "status")}
     for m in managers:
-        part = parts.get(m.subresource) or tracked(obj, m.subresource)
-        fields = frozenset(p for p in m.fields if lookup(part, p) is not MISSING)
+        part = parts["status" if m.subresource == "status" else ""]
+        fields = frozenset(p for p in m.fields if p in part)
         if fields:
             out.append(replace(m, fields=fields) if fields != m.fields else m)
     return out
@@ -391,20 +407,20 @@ def apply(live: dict[str, Any], config: dict[str, Any], managers: list[Manager],
     merged = merge(live, tracked(config, subresource))
     if normalize is not None:
         merged = normalize(merged)
-    applied = frozenset(p for p in field_set(tracked(config, subresource))
-                        if lookup(merged, p) is not MISSING)
+    before, after = index(live), index(merged)
+    applied = frozenset(p for p in field_set(tracked(config, subresource)) if p in after)
     mine = next((m for m in managers if m.same_slot(manager, "Apply", subresource)), None)
     others = [m for m in managers if m is not mine]
+    # A changed field conflicts with whoever owns it or something under it (a scalar
+    # that replaces a map); an ancestor counts where it is atomic (a list replaced).
     checked = applied | {p[:i] for p in applied for i in range(1, len(p))}
-    conflicts = [(m, p) for p in sorted(checked) if _differs(live, merged, p)
-                 for m in others if _under(m.fields, p)]
+    changed = frozenset(p for p in checked if _differs(before, after, p))
+    hit = {id(m): _roots(m.fields, changed) for m in others} if changed else {}
+    conflicts = [(m, p) for m in others for p in sorted(hit.get(id(m), ()))]
     if conflicts and not force:
         raise _conflict_error(conflicts)
-    taken: dict[int, set[Path]] = {}
-    for m, p in conflicts:
-        taken.setdefault(id(m), set()).update(_under(m.fields, p))
-    narrowed = {id(m): replace(m, fields=m.fields - taken[id(m)]) for m in others
-                if id(m) in taken}
+    narrowed = {id(m): replace(m, fields=m.fields - _covered(m.fields, frozenset(hit[id(m)])))
+                for m in others if hit.get(id(m))}
     others = [narrowed.get(id(m), m) for m in others]
     keep = applied.union(*(m.fields for m in others))
     prefixes = {q[:i] for q in keep for i in range(1, len(q) + 1)}
@@ -429,7 +445,8 @@ def update(old: dict[str, Any] | None, new: dict[str, Any], managers: list[Manag
     before = tracked(old, subresource) if old is not None else {}
     after = tracked(new, subresource)
     old_fs, new_fs = field_set(before), field_set(after)
-    changed = frozenset(p for p in new_fs if p not in old_fs or _differs(before, after, p))
+    old_at, new_at = index(before), index(after)
+    changed = frozenset(p for p in new_fs if p not in old_fs or _differs(old_at, new_at, p))
     if not changed and old_fs <= new_fs:
         return _existing(managers, new)
     mine = next((m for m in managers if m.same_slot(manager, "Update", subresource)), None)
@@ -437,7 +454,7 @@ def update(old: dict[str, Any] | None, new: dict[str, Any], managers: list[Manag
     for m in managers:
         if m is mine:
             continue
-        lost = frozenset(q for p in changed for q in _under(m.fields, p))
+        lost = _covered(m.fields, changed)
         owners.append(replace(m, fields=m.fields - lost) if lost else m)
     entry = Manager(manager=manager, operation="Update", api_version=api_version, time=time,
                     fields=(mine.fields if mine else frozenset()) | changed,
