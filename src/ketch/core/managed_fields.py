@@ -27,6 +27,13 @@ them), and a map or list left empty by a removal goes too unless someone owns it
 field another manager owns and the apply changes is a conflict (``ApplyConflictError``,
 409) unless ``force``, which moves it to the applier. A non-apply write (``update``)
 gives its manager the fields it changed and takes them from the others.
+
+Where this differs from kube-apiserver: an object without managedFields (written before
+ketch kept them, or cleared with ``[]``) has no owners, so a first apply conflicts with
+nobody (kube-apiserver hands its fields to a ``before-first-apply`` manager); a
+finalizer the server's admission adds is owned by nobody; the platform's own writes
+(controllers, the KFP API) record no entry; and a write to ``/status`` records none
+either, since the status is stored apart from the rest of the object.
 """
 
 from __future__ import annotations
