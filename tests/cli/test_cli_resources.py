@@ -200,3 +200,36 @@ def test_apply_reads_a_utf16_file_with_a_byte_order_mark(server: ServerProcess,
     out = ketch(server, "apply", "-f", str(path), "--dry-run")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "job.ketch.dev/sixteen created (dry run)"
+
+
+def test_apply_is_server_side_as_ketch_and_forces_conflicts(server: ServerProcess,
+                                                            tmp_path: Path) -> None:
+    import httpx
+
+    path = tmp_path / "exp.yaml"
+
+    def write(description: str) -> None:
+        path.write_text(json.dumps({
+            "apiVersion": "pipelines.ketch.dev/v1", "kind": "Experiment",
+            "metadata": {"name": "owned"}, "spec": {"description": description}}))
+
+    write("one")
+    assert ketch(server, "apply", "-f", str(path)).stdout.strip() == \
+        "experiment.pipelines.ketch.dev/owned created"
+    url = f"{server.url}/apis/pipelines.ketch.dev/v1/namespaces/default/experiments/owned"
+    got = httpx.get(url).json()
+    assert [(e["manager"], e["operation"]) for e in got["metadata"]["managedFields"]] == [
+        ("ketch", "Apply")]
+    # Someone else changes the description: ketch's next apply of another one conflicts.
+    assert httpx.patch(url, params={"fieldManager": "editor"}, content='{"spec": {'
+                       '"description": "edited"}}', headers={
+                           "Content-Type": "application/merge-patch+json"}).status_code == 200
+    write("two")
+    refused = ketch(server, "apply", "-f", str(path))
+    assert refused.returncode == 1
+    assert 'conflict with "editor" using pipelines.ketch.dev/v1' in refused.stderr
+    assert ".spec.description" in refused.stderr
+    forced = ketch(server, "apply", "-f", str(path), "--force-conflicts")
+    assert forced.returncode == 0, forced.stderr
+    assert forced.stdout.strip() == "experiment.pipelines.ketch.dev/owned configured"
+    assert httpx.get(url).json()["spec"]["description"] == "two"

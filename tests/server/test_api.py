@@ -29,6 +29,7 @@ pytestmark = pytest.mark.slow
 API = "/apis/ketch.dev/v1"
 MERGE = {"Content-Type": "application/merge-patch+json"}
 APPLY = {"Content-Type": "application/apply-patch+yaml"}
+AS_TEST = {"fieldManager": "test"}  # an apply must name its field manager
 TERMINAL = ("Succeeded", "Failed", "Cancelled")
 
 
@@ -189,7 +190,7 @@ def test_dry_run_validates_and_returns_the_object_but_writes_nothing(
     assert "spec.bogus" in causes(http.post(coll(ns), params={"dryRun": "All"},
                                             json=job("dry", command=["x"], bogus=1)))
     # Apply with dryRun creates nothing either.
-    applied = http.patch(f"{coll(ns)}/dry", params={"dryRun": "All"}, headers=APPLY,
+    applied = http.patch(f"{coll(ns)}/dry", params={"dryRun": "All", **AS_TEST}, headers=APPLY,
                          content=json.dumps(job("dry")))
     assert applied.status_code == 201 and applied.headers["X-Ketch-Apply"] == "created"
     assert names(http, ns) == []
@@ -356,21 +357,22 @@ def test_merge_patch_and_server_side_apply(http: httpx.Client, ns: str) -> None:
     # finish between the applies (it did, on a loaded CI machine).
     doc = ("apiVersion: ketch.dev/v1\nkind: Job\nmetadata:\n  name: ap\n"
            "  labels: {via: apply}\nspec:\n  command: [sleep, '120']\n")
-    first = http.patch(f"{coll(ns)}/ap", headers=APPLY, content=doc)
+    first = http.patch(f"{coll(ns)}/ap", headers=APPLY, params=AS_TEST, content=doc)
     assert first.status_code == 201, first.text
     assert first.headers["X-Ketch-Apply"] == "created"
     assert first.json()["metadata"]["finalizers"] == ["ketch.dev/job-cleanup"]
-    second = http.patch(f"{coll(ns)}/ap", headers=APPLY, content=doc)
+    second = http.patch(f"{coll(ns)}/ap", headers=APPLY, params=AS_TEST, content=doc)
     assert second.status_code == 200 and second.headers["X-Ketch-Apply"] == "unchanged"
     assert second.json()["metadata"]["generation"] == 1
     # JSON is YAML too.
     changed = job("ap", labels={"via": "apply"}, command=["sleep", "121"])
-    third = http.patch(f"{coll(ns)}/ap", headers=APPLY, content=json.dumps(changed))
+    third = http.patch(f"{coll(ns)}/ap", headers=APPLY, params=AS_TEST, content=json.dumps(changed))
     assert third.status_code == 200 and third.headers["X-Ketch-Apply"] == "configured"
     assert third.json()["spec"]["command"] == ["sleep", "121"]
     assert third.json()["metadata"]["generation"] == 2
     assert third.json()["metadata"]["uid"] == first.json()["metadata"]["uid"]
-    mismatch = http.patch(f"{coll(ns)}/ap", headers=APPLY, content=json.dumps(job("zz")))
+    mismatch = http.patch(f"{coll(ns)}/ap", headers=APPLY, params=AS_TEST,
+                          content=json.dumps(job("zz")))
     assert "metadata.name" in causes(mismatch)
     assert sorted(names(http, ns)) == ["ap", "m"]
 

@@ -184,8 +184,12 @@ def apply(filename: Annotated[str, typer.Option("--filename", "-f",
                                                 help="YAML/JSON file, or - for stdin.")],
           namespace: NamespaceOpt = None,
           dry_run: Annotated[bool, typer.Option("--dry-run",
-                                                help="Validate only.")] = False) -> None:
-    """Create or update resources from a file (all documents are checked first)."""
+                                                help="Validate only.")] = False,
+          force_conflicts: Annotated[bool, typer.Option(
+              "--force-conflicts",
+              help="Take over fields another field manager set.")] = False) -> None:
+    """Create or update resources from a file (all documents are checked first), by
+    server-side apply as field manager ``ketch``."""
     from ketch.core.errors import KetchError
     from ketch.core.loader import load_documents
 
@@ -202,12 +206,13 @@ def apply(filename: Annotated[str, typer.Option("--filename", "-f",
         with _client() as client:
             for index, doc in enumerate(docs, start=1):
                 try:
-                    client.apply(doc, namespace=namespace, dry_run=True)
+                    client.apply(doc, namespace=namespace, dry_run=True,
+                                 force=force_conflicts)
                 except KetchError as err:
                     raise _fail(f"{source}: document {index}: {err.message}") from None
             # Every document passed the dry run above; now write them.
             results = client.apply(docs, namespace=namespace, dry_run=dry_run,
-                                   validate_first=False)
+                                   validate_first=False, force=force_conflicts)
     except KetchError as err:
         raise _fail(err.message) from None
     for obj, action in results:

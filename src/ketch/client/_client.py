@@ -45,6 +45,9 @@ else:
 __all__ = ["Client", "KindRef", "ResourceList", "WatchEvent"]
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Cancelled"})
+# The field manager this client's writes are recorded for in managedFields (`ketch
+# apply` an Apply entry, create, replace and patch an Update entry).
+_FIELD_MANAGER = "ketch"
 
 
 @dataclass(frozen=True)
@@ -259,14 +262,17 @@ class Client:
         doc = obj.to_wire() if isinstance(obj, Resource) else obj
         ref = self._kind_of(doc)
         ns = self._ns(namespace or (doc.get("metadata") or {}).get("namespace"))
-        params = {"dryRun": "All"} if dry_run else {}
+        params = {"fieldManager": _FIELD_MANAGER, **({"dryRun": "All"} if dry_run else {})}
         return Resource.model_validate(self._request("POST", ref.path(ns), json=doc,
                                                      params=params))
 
     def apply(self, objs: dict[str, Any] | Resource | Iterable[dict[str, Any] | Resource], *,
               namespace: str | None = None, dry_run: bool = False,
-              validate_first: bool = True) -> list[tuple[Resource, str]]:
-        """Create each object or update its spec, labels and annotations.
+              validate_first: bool = True, force: bool = False) -> list[tuple[Resource, str]]:
+        """Server-side apply each object as field manager ``ketch``: create it, or set
+        the fields it names (fields ``ketch`` applied before and the object now leaves
+        out are removed). A field another manager set to another value is a
+        ``ConflictError`` naming it, unless ``force`` takes it over.
 
         Unless ``validate_first`` is off, every object is first checked with a
         server-side dry run, so a bad document in a list writes nothing. Returns
@@ -277,18 +283,19 @@ class Client:
         wire = [d.to_wire() if isinstance(d, Resource) else d for d in docs]
         if validate_first and not dry_run and len(wire) > 1:
             for doc in wire:
-                self._apply_one(doc, namespace, dry_run=True)
-        return [self._apply_one(doc, namespace, dry_run=dry_run) for doc in wire]
+                self._apply_one(doc, namespace, dry_run=True, force=force)
+        return [self._apply_one(doc, namespace, dry_run=dry_run, force=force) for doc in wire]
 
     def _apply_one(self, doc: dict[str, Any], namespace: str | None, *,
-                   dry_run: bool) -> tuple[Resource, str]:
+                   dry_run: bool, force: bool = False) -> tuple[Resource, str]:
         ref = self._kind_of(doc)
         meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
         name = (meta or {}).get("name")
         if not name:
             raise InvalidError("invalid resource", [FieldError("metadata.name", "required")])
         ns = self._ns(namespace or (meta or {}).get("namespace"))
-        params = {"dryRun": "All"} if dry_run else {}
+        params = {"fieldManager": _FIELD_MANAGER, **({"dryRun": "All"} if dry_run else {}),
+                  **({"force": "true"} if force else {})}
         try:
             response = self._http.patch(
                 ref.path(ns, name), content=json.dumps(doc), params=params,
@@ -324,7 +331,8 @@ class Client:
         ref = self._kind_of(doc)
         meta = doc["metadata"]
         path = ref.path(self._ns(meta.get("namespace")), meta["name"], "status" if status else "")
-        return Resource.model_validate(self._request("PUT", path, json=doc))
+        return Resource.model_validate(self._request("PUT", path, json=doc,
+                                                     params={"fieldManager": _FIELD_MANAGER}))
 
     def patch(self, kind: str, name: str, patch: dict[str, Any], *,
               namespace: str | None = None) -> Resource:
@@ -332,6 +340,7 @@ class Client:
         ref = self.kind(kind)
         return Resource.model_validate(self._request(
             "PATCH", ref.path(self._ns(namespace), name), content=json.dumps(patch),
+            params={"fieldManager": _FIELD_MANAGER},
             headers={"Content-Type": "application/merge-patch+json"}))
 
     def delete(self, kind: str, name: str, *, namespace: str | None = None) -> Resource:

@@ -12,6 +12,7 @@ thing embedded or remote)::
     │   └── UnknownKindError (404, "UnknownKind")
     ├── AlreadyExistsError (409, "AlreadyExists")
     ├── ConflictError (409, "Conflict")          stale resourceVersion
+    │   └── ApplyConflictError (409, "Conflict") server-side apply: fields other managers own
     ├── GoneError (410, "Expired")               watch resourceVersion too old
     ├── UnauthorizedError (401, "Unauthorized")
     ├── UnavailableError (503, "ServiceUnavailable")
@@ -26,6 +27,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AlreadyExistsError",
+    "ApplyConflictError",
     "BadRequestError",
     "ConflictError",
     "ExecutorError",
@@ -149,6 +151,20 @@ class ConflictError(KetchError):
 
     code = "Conflict"
     http_status = 409
+
+
+class ApplyConflictError(ConflictError):
+    """A server-side apply would change fields other managers own; ``causes`` name
+    each field and its manager (``FieldManagerConflict``), as kube-apiserver's do."""
+
+    def __init__(self, message: str, causes: list[dict[str, str]]) -> None:
+        super().__init__(message)
+        self.causes = causes
+
+    def to_body(self) -> dict[str, Any]:
+        body = super().to_body()
+        body["details"] = {"causes": self.causes}
+        return body
 
 
 class GoneError(KetchError):

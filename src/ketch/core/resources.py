@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+
+from ketch.core.managed_fields import check_fields_v1
 
 __all__ = [
     "DEFAULT_NAMESPACE",
     "TOP_LEVEL_FIELDS",
     "Condition",
     "KetchModel",
+    "ManagedFieldsEntry",
     "ObjectMeta",
     "OwnerReference",
     "Resource",
@@ -92,6 +95,25 @@ class OwnerReference(KetchModel):
     block_owner_deletion: bool | None = None
 
 
+class ManagedFieldsEntry(KetchModel):
+    """Who set which fields (server-side apply); the server writes these, a client may
+    only send back ones it read, or ``[]`` to clear them."""
+
+    manager: str = Field("", max_length=128)
+    operation: Literal["Apply", "Update"]
+    api_version: str = ""
+    time: str | None = None
+    fields_type: Literal["FieldsV1"] = "FieldsV1"
+    fields_v1: dict[str, Any] = Field(default_factory=dict)
+    subresource: str | None = None
+
+    @field_validator("fields_v1")
+    @classmethod
+    def _fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        check_fields_v1(value)
+        return value
+
+
 class ObjectMeta(KetchModel):
     name: str
     namespace: str = DEFAULT_NAMESPACE
@@ -104,6 +126,8 @@ class ObjectMeta(KetchModel):
     generation: int | None = None
     owner_references: list[OwnerReference] = Field(default_factory=list)
     finalizers: list[str] = Field(default_factory=list)
+    # None: not given (an update keeps the stored ones); [] clears them.
+    managed_fields: list[ManagedFieldsEntry] | None = None
 
     @field_validator("name")
     @classmethod
@@ -174,7 +198,7 @@ class Resource(KetchModel):
     def to_wire(self) -> dict[str, Any]:
         body = self.model_dump(mode="json", by_alias=True, exclude_none=True)
         meta = body["metadata"]
-        for empty in ("labels", "annotations", "ownerReferences", "finalizers"):
+        for empty in ("labels", "annotations", "ownerReferences", "finalizers", "managedFields"):
             if not meta.get(empty):
                 meta.pop(empty, None)
         key = (self.api_version, self.kind)

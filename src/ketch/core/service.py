@@ -11,13 +11,22 @@ import contextlib
 import time
 from typing import Any, Literal
 
+from ketch.core import managed_fields as mf
 from ketch.core.delete_options import DeleteOptions
-from ketch.core.errors import ConflictError, FieldError, InvalidError, NotFoundError
+from ketch.core.errors import (
+    AlreadyExistsError,
+    BadRequestError,
+    ConflictError,
+    FieldError,
+    InvalidError,
+    NotFoundError,
+)
 from ketch.core.field_validation import FieldValidation
+from ketch.core.json_patch import apply_json_patch
 from ketch.core.kinds import KindInfo
 from ketch.core.labels import LabelSelector
 from ketch.core.loader import parse_resource
-from ketch.core.resources import Resource
+from ketch.core.resources import ManagedFieldsEntry, Resource, now
 from ketch.core.runtime import Runtime
 from ketch.core.store import ListResult
 
@@ -44,6 +53,14 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+def _decode(entries: list[ManagedFieldsEntry] | None) -> list[mf.Manager]:
+    return mf.decode(e.to_wire() for e in entries or [])
+
+
+def _encode(managers: list[mf.Manager]) -> list[ManagedFieldsEntry]:
+    return [ManagedFieldsEntry.model_validate(e) for e in mf.encode(managers)]
+
+
 class ResourceService:
     """Validated CRUD over the store for every registered kind."""
 
@@ -61,18 +78,51 @@ class ResourceService:
         return parse_resource(body, self.registry, namespace=namespace, expect=info,
                               validation=validation)[1]
 
+    def _owners(self, info: KindInfo, old: Resource | None, new: Resource,
+                manager: str | None) -> list[ManagedFieldsEntry] | None:
+        """The managedFields a non-apply write stores: the ones the body carries (``[]``
+        clears them all) or else the stored ones, with an ``Update`` entry for
+        ``manager`` owning what the write changed. ``None``: keep the stored ones."""
+        given = new.metadata.managed_fields
+        if given is not None and not given:
+            return []
+        base = given if given is not None else (old.metadata.managed_fields if old else None)
+        if manager is None:
+            return given
+        managers = mf.update(old.to_wire() if old else None, new.to_wire(), _decode(base),
+                             manager=manager, api_version=info.api_version, time=now())
+        return _encode(managers)
+
     def create(self, info: KindInfo, body: Any, namespace: str | None = None, *,
-               dry_run: bool = False, validation: FieldValidation | None = None) -> Resource:
+               dry_run: bool = False, validation: FieldValidation | None = None,
+               manager: str | None = None) -> Resource:
         """``validation``: the request's ``fieldValidation`` for unknown fields (on
-        create, replace, patch and apply alike); without it they are invalid."""
+        create, replace, patch and apply alike); without it they are invalid.
+        ``manager``: the field manager the write is recorded for in managedFields
+        (None: not recorded, as for the platform's own writes)."""
         obj = self._parse(info, body, namespace, validation)
-        default_finalizers = info.finalizers
-        for finalizer in default_finalizers:
-            if finalizer not in obj.metadata.finalizers:
-                obj.metadata.finalizers.append(finalizer)
+        # Owners first: a finalizer admission adds is nobody's (an apply that later
+        # drops what its manager owns must not drop it).
+        obj.metadata.managed_fields = self._owners(info, None, obj, manager)
+        self._admit(info, obj)
         if dry_run:
             return obj
         return self._notify(info, self.store.create(info, obj))
+
+    @staticmethod
+    def _admit(info: KindInfo, obj: Resource) -> None:
+        for finalizer in info.finalizers:
+            if finalizer not in obj.metadata.finalizers:
+                obj.metadata.finalizers.append(finalizer)
+
+    @staticmethod
+    def _keep_admitted(info: KindInfo, current: Resource, obj: Resource) -> None:
+        # Finalizers added by admission stay unless the writer lists them itself.
+        for finalizer in info.finalizers:
+            if (finalizer in current.metadata.finalizers
+                    and finalizer not in obj.metadata.finalizers
+                    and not current.metadata.deletion_timestamp):
+                obj.metadata.finalizers.append(finalizer)
 
     def get(self, info: KindInfo, namespace: str | None, name: str) -> Resource:
         return self.store.get(info, namespace, name)
@@ -85,7 +135,8 @@ class ResourceService:
 
     def replace(self, info: KindInfo, namespace: str | None, name: str, body: Any, *,
                 status: bool = False, dry_run: bool = False,
-                validation: FieldValidation | None = None) -> Resource:
+                validation: FieldValidation | None = None,
+                manager: str | None = None) -> Resource:
         obj = self._parse(info, body, namespace, validation)
         if obj.name != name:
             raise InvalidError("name mismatch", [FieldError(
@@ -94,38 +145,45 @@ class ResourceService:
             raise InvalidError("an update must say which version it replaces", [FieldError(
                 "metadata.resourceVersion", "must be specified for an update (read the "
                 "object, change it, send it back)")])
-        if info.check_update is not None and not status:
-            current = self.store.get(info, namespace, name)
-            if obj.spec != current.spec:
-                info.check_update(current, obj)  # a dry run is refused the same way
+        if status:
+            # A status write changes the status alone; managedFields live with the rest
+            # of the object, which it does not touch (so it records no owner).
+            obj.metadata.managed_fields = None
+            return obj if dry_run else self._notify(info, self.store.update_status(info, obj))
+        current = self.store.get(info, namespace, name)
+        if info.check_update is not None and obj.spec != current.spec:
+            info.check_update(current, obj)  # a dry run is refused the same way
+        obj.metadata.managed_fields = self._owners(info, current, obj, manager)
+        self._keep_admitted(info, current, obj)
         if dry_run:
             return obj
-        if not status:
-            current = self.store.get(info, namespace, name)
-            # Finalizers added by admission stay unless the writer lists them itself.
-            for finalizer in info.finalizers:
-                if (finalizer in current.metadata.finalizers
-                        and finalizer not in obj.metadata.finalizers
-                        and not current.metadata.deletion_timestamp):
-                    obj.metadata.finalizers.append(finalizer)
-        write = self.store.update_status if status else self.store.update
-        return self._notify(info, write(info, obj))
+        return self._notify(info, self.store.update(info, obj))
 
     def patch(self, info: KindInfo, namespace: str | None, name: str, patch: Any, *,
               status: bool = False, dry_run: bool = False,
-              validation: FieldValidation | None = None) -> Resource:
-        """Merge-patch with internal retries on conflict (as the Kubernetes API does),
-        unless the patch pins ``metadata.resourceVersion``."""
-        if not isinstance(patch, dict):
-            raise InvalidError("a merge patch must be a JSON object")
-        pinned = (patch.get("metadata") or {}).get("resourceVersion") if isinstance(
-            patch.get("metadata"), dict) else None
+              validation: FieldValidation | None = None, manager: str | None = None,
+              json_patch: bool = False) -> Resource:
+        """Merge-patch (RFC 7386), or with ``json_patch`` JSON-patch (RFC 6902), with
+        internal retries on conflict (as the Kubernetes API does), unless the patch pins
+        ``metadata.resourceVersion`` (a merge patch that sets it, a JSON patch that
+        ``test``s or sets it)."""
+        if json_patch:
+            if not isinstance(patch, list):
+                raise BadRequestError("a JSON patch must be a list of operations")
+            pinned = next((op.get("value") for op in patch if isinstance(op, dict)
+                           and op.get("path") == "/metadata/resourceVersion"), None)
+        else:
+            if not isinstance(patch, dict):
+                raise InvalidError("a merge patch must be a JSON object")
+            pinned = (patch.get("metadata") or {}).get("resourceVersion") if isinstance(
+                patch.get("metadata"), dict) else None
         deadline = time.monotonic() + _RETRY_FOR
         while True:
             current = self.store.get(info, namespace, name)
-            body = merge_patch(current.to_wire(), patch)
-            if not isinstance(body.get("metadata"), dict):
-                raise InvalidError("invalid merge patch", [FieldError(
+            body = (apply_json_patch(current.to_wire(), patch) if json_patch
+                    else merge_patch(current.to_wire(), patch))
+            if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
+                raise InvalidError("invalid patch", [FieldError(
                     "metadata", "must be an object; it cannot be removed or replaced")])
             if pinned is None:
                 body["metadata"]["resourceVersion"] = current.metadata.resource_version
@@ -133,7 +191,7 @@ class ResourceService:
                 if validation is not None:
                     validation.warnings.clear()  # a retry warns once, not per try
                 return self.replace(info, namespace, name, body, status=status,
-                                    dry_run=dry_run, validation=validation)
+                                    dry_run=dry_run, validation=validation, manager=manager)
             except ConflictError:
                 if pinned is not None:
                     raise
@@ -142,34 +200,61 @@ class ResourceService:
                                         f"{_RETRY_FOR:.0f}s; patch gave up") from None
 
     def apply(self, info: KindInfo, namespace: str | None, name: str, body: Any, *,
-              dry_run: bool = False,
+              manager: str = "ketch", force: bool = False, dry_run: bool = False,
               validation: FieldValidation | None = None) -> tuple[Resource, ApplyAction]:
-        """Create the object or bring its spec, labels and annotations to ``body``."""
-        obj = self._parse(info, body, namespace, validation)
+        """Server-side apply of ``body`` for ``manager`` (``ketch.core.managed_fields``):
+        create the object, or set exactly the fields ``body`` names, removing the ones
+        this manager applied before and now leaves out. A field another manager owns
+        with another value is an ``ApplyConflictError`` (409) unless ``force``."""
+        if not isinstance(body, dict):
+            raise InvalidError("an applied configuration must be a mapping")
+        meta = body.get("metadata")
+        if isinstance(meta, dict) and meta.get("managedFields") is not None:
+            raise BadRequestError("metadata.managedFields must be nil", [FieldError(
+                "metadata.managedFields", "must not be set in an applied configuration")])
+        obj = self._parse(info, body, namespace, validation)  # the configuration alone
         if obj.name != name:
             raise InvalidError("name mismatch", [FieldError(
                 "metadata.name", f"{obj.name!r} does not match the URL's {name!r}")])
+        config = mf.strip_nulls(body)
+        head: dict[str, Any] = {"apiVersion": info.api_version, "kind": info.kind}
+        ident = {"name": name, "namespace": obj.namespace}
+
+        def normalized(candidate: dict[str, Any]) -> dict[str, Any]:
+            if validation is not None:
+                validation.warnings.clear()  # each parse warns of the same fields
+            whole = {**head, **candidate,
+                     "metadata": {**ident, **(candidate.get("metadata") or {})}}
+            return self._parse(info, whole, namespace, validation).to_wire()
+
         deadline = time.monotonic() + _RETRY_FOR
         while True:
             try:
-                current = self.store.get(info, obj.namespace, name)
+                current: Resource | None = self.store.get(info, obj.namespace, name)
             except NotFoundError:
-                if validation is not None:
-                    validation.warnings.clear()  # create parses the body again
-                return self.create(info, body, namespace, dry_run=dry_run,
-                                   validation=validation), "created"
-            meta = current.metadata.model_copy(update={
-                "labels": obj.metadata.labels, "annotations": obj.metadata.annotations})
-            new = current.model_copy(update={"metadata": meta, "spec": obj.spec})
-            if new.to_wire() == current.to_wire():
-                return current, "unchanged"
-            if info.check_update is not None and new.spec != current.spec:
-                info.check_update(current, new)
-            if dry_run:
-                return new, "configured"
+                current = None
+            live = current.to_wire() if current is not None else {}
+            result, owners = mf.apply(
+                live, config, _decode(current.metadata.managed_fields if current else None),
+                manager=manager, api_version=info.api_version, time=now(), force=force,
+                normalize=normalized)
+            new = self._parse(info, normalized(result), namespace, None)
+            new.metadata.managed_fields = _encode(owners)
             try:
+                if current is None:
+                    self._admit(info, new)
+                    if dry_run:
+                        return new, "created"
+                    return self._notify(info, self.store.create(info, new)), "created"
+                self._keep_admitted(info, current, new)
+                if new.to_wire() == current.to_wire():
+                    return current, "unchanged"
+                if info.check_update is not None and new.spec != current.spec:
+                    info.check_update(current, new)
+                if dry_run:
+                    return new, "configured"
                 return self._notify(info, self.store.update(info, new)), "configured"
-            except ConflictError:
+            except (ConflictError, AlreadyExistsError):
                 if time.monotonic() > deadline:
                     raise ConflictError(f"{info.plural} {name!r} kept changing for "
                                         f"{_RETRY_FOR:.0f}s; apply gave up") from None

@@ -2,13 +2,16 @@
 
 ``/apis/{group}/{version}/namespaces/{namespace}/{plural}[/{name}[/status|/log]]``
 with list (label and field selectors, pagination, ``watch=true``), create, get, replace,
-patch (merge patch, or server-side apply with ``application/apply-patch+yaml``),
+patch (merge patch, JSON patch, or server-side apply with ``application/apply-patch+yaml``
+and managedFields, see ``ketch.core.managed_fields``; strategic merge is 415 as for
+custom resources),
 delete, and ``dryRun=All``. Handlers hold no domain logic: they parse, call the
 ``ResourceService``, and serialize.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -37,7 +40,12 @@ from ketch.server._watch import (
 __all__ = ["kind_router"]
 
 Responses = dict[int | str, dict[str, Any]]
+# JSON is YAML, so an apply body may be either; kube-apiserver names the type +yaml.
 _APPLY_TYPES = ("application/apply-patch+yaml", "application/apply-patch+json")
+_JSON_PATCH = "application/json-patch+json"
+_MERGE_PATCH = "application/merge-patch+json"
+_PATCH_TYPES = (_JSON_PATCH, _MERGE_PATCH, _APPLY_TYPES[0])
+_STRATEGIC = "application/strategic-merge-patch+json"
 # A list limit beyond this would overflow the 64-bit SQL LIMIT the store sends.
 _MAX_LIMIT = 2**62
 
@@ -61,6 +69,35 @@ async def _body(request: Request) -> Any:
     return await run_in_threadpool(parse_json_body, raw)
 
 
+def _unsupported_patch(ctype: str) -> UnsupportedMediaTypeError:
+    # kube-apiserver's own sentence (kubectl prints it after "<type> is not supported by
+    # <kind>"); strategic merge needs a Go type's patch strategies, which custom
+    # resources, and so ketch's kinds, do not have.
+    accepted = ("the body of the request was in an unknown format - accepted media types "
+                f"include: {', '.join(_PATCH_TYPES)}")
+    if ctype == _STRATEGIC:
+        return UnsupportedMediaTypeError(
+            "strategic merge patch is not supported for ketch's kinds (as for custom "
+            f"resources): use --type=merge or --type=json; {accepted}")
+    return UnsupportedMediaTypeError(accepted)
+
+
+def _field_manager(request: Request, field_manager: str | None, *, apply: bool) -> str:
+    """The request's field manager: ``fieldManager``, required for apply; for another
+    write, by default the User-Agent's program (``kubectl/v1.32.0 (...)``: ``kubectl``),
+    as kube-apiserver defaults it."""
+    if field_manager:
+        if len(field_manager) > 128 or not field_manager.isprintable():
+            raise InvalidError('PatchOptions.meta.k8s.io "" is invalid', [FieldError(
+                "fieldManager", "must be at most 128 printable characters")])
+        return field_manager
+    if apply:
+        raise InvalidError('PatchOptions.meta.k8s.io "" is invalid', [FieldError(
+            "fieldManager", "Required value: is required for apply patch")])
+    agent = request.headers.get("user-agent", "").split("/")[0].strip()
+    return "".join(c for c in agent if c.isprintable())[:128]
+
+
 def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
                 defs: dict[str, Any]) -> APIRouter:
     """Every route for one kind."""
@@ -72,8 +109,9 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
     body_doc = {"requestBody": {"required": True, "content": {
         "application/json": {"schema": kind_schema(info, defs)}}}}
     patch_doc = {"requestBody": {"required": True, "content": {
-        "application/merge-patch+json": {"schema": {"type": "object"}},
-        "application/apply-patch+yaml": {"schema": kind_schema(info, defs)}}}}
+        _MERGE_PATCH: {"schema": {"type": "object"}},
+        _JSON_PATCH: {"schema": {"type": "array", "items": {"type": "object"}}},
+        _APPLY_TYPES[0]: {"schema": kind_schema(info, defs)}}}}
     # What the routes answer, by name, so the dashboard's generated types can use them.
     one: Responses = {200: {"content": {
         "application/json": {"schema": kind_object_schema(info, defs)}}}}
@@ -144,11 +182,14 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
     @router.post(coll, status_code=201, openapi_extra=body_doc, summary=f"Create a {info.kind}",
                  responses=created)
     async def create(request: Request, namespace: str, dryRun: str | None = None,
-                     fieldValidation: str | None = None) -> JSONResponse:
+                     fieldValidation: str | None = None,
+                     fieldManager: str | None = None) -> JSONResponse:
+        manager = _field_manager(request, fieldManager, apply=False)
         body = await _body(request)
         validation = parse_field_validation(fieldValidation)
         obj = await run_in_threadpool(service.create, info, body, namespace,
-                                      dry_run=_dry(dryRun), validation=validation)
+                                      dry_run=_dry(dryRun), validation=validation,
+                                      manager=manager)
         return _warned(JSONResponse(obj.to_wire(), status_code=201), validation)
 
     @router.get(item, summary=f"Read a {info.kind}", responses=one)
@@ -159,42 +200,63 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
         return JSONResponse(obj.to_wire())
 
     async def replace(request: Request, namespace: str, name: str, dry_run: str | None,
-                      status: bool, field_validation: str | None) -> JSONResponse:
+                      status: bool, field_validation: str | None,
+                      field_manager: str | None) -> JSONResponse:
+        manager = _field_manager(request, field_manager, apply=False)
         body = await _body(request)
         validation = parse_field_validation(field_validation)
         obj = await run_in_threadpool(service.replace, info, namespace, name, body,
                                       status=status, dry_run=_dry(dry_run),
-                                      validation=validation)
+                                      validation=validation, manager=manager)
         return _warned(JSONResponse(obj.to_wire()), validation)
 
     async def patch(request: Request, namespace: str, name: str, dry_run: str | None,
-                    status: bool, field_validation: str | None) -> JSONResponse:
+                    status: bool, field_validation: str | None, field_manager: str | None,
+                    force: bool | None) -> JSONResponse:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in (*_APPLY_TYPES, _JSON_PATCH, _MERGE_PATCH):
+            raise _unsupported_patch(ctype)
+        # PatchOptions are checked before the body is read, as kube-apiserver does.
+        apply = ctype in _APPLY_TYPES
+        manager = _field_manager(request, field_manager, apply=apply)
+        if force is not None and not apply:
+            raise InvalidError('PatchOptions.meta.k8s.io "" is invalid', [FieldError(
+                "force", "Forbidden: may not be specified for non-apply patch")])
+        dry = _dry(dry_run)
         body = await _body(request)
         validation = parse_field_validation(field_validation)
-        ctype = request.headers.get("content-type", "").split(";")[0].strip()
-        if ctype in _APPLY_TYPES and not status:
-            obj, action = await run_in_threadpool(service.apply, info, namespace, name, body,
-                                                  dry_run=_dry(dry_run), validation=validation)
+        if apply and not status:
+            obj, action = await run_in_threadpool(
+                functools.partial(service.apply, info, namespace, name, body,
+                                  manager=manager, force=bool(force), dry_run=dry,
+                                  validation=validation))
             return _warned(JSONResponse(obj.to_wire(),
                                         status_code=201 if action == "created" else 200,
                                         headers={"X-Ketch-Apply": action}), validation)
-        obj = await run_in_threadpool(service.patch, info, namespace, name, body,
-                                      status=status, dry_run=_dry(dry_run),
-                                      validation=validation)
+        # An apply to /status merges the status it carries (no owners: see replace).
+        obj = await run_in_threadpool(
+            functools.partial(service.patch, info, namespace, name, body, status=status,
+                              dry_run=dry, validation=validation, manager=manager,
+                              json_patch=ctype == _JSON_PATCH))
         return _warned(JSONResponse(obj.to_wire()), validation)
 
     @router.put(item, openapi_extra=body_doc, summary=f"Replace a {info.kind}",
                 responses=one)
     async def put(request: Request, namespace: str, name: str, dryRun: str | None = None,
-                  fieldValidation: str | None = None) -> JSONResponse:
-        return await replace(request, namespace, name, dryRun, False, fieldValidation)
+                  fieldValidation: str | None = None,
+                  fieldManager: str | None = None) -> JSONResponse:
+        return await replace(request, namespace, name, dryRun, False, fieldValidation,
+                             fieldManager)
 
     @router.patch(item, openapi_extra=patch_doc, summary=f"Patch or apply a {info.kind}",
                   responses={**one, **created})
     async def patch_item(request: Request, namespace: str, name: str,
                          dryRun: str | None = None,
-                         fieldValidation: str | None = None) -> JSONResponse:
-        return await patch(request, namespace, name, dryRun, False, fieldValidation)
+                         fieldValidation: str | None = None,
+                         fieldManager: str | None = None,
+                         force: bool | None = None) -> JSONResponse:
+        return await patch(request, namespace, name, dryRun, False, fieldValidation,
+                           fieldManager, force)
 
     @router.delete(item, summary=f"Delete a {info.kind}", responses=one)
     async def delete(request: Request, namespace: str, name: str,
@@ -218,15 +280,20 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
                 responses=one)
     async def put_status(request: Request, namespace: str, name: str,
                          dryRun: str | None = None,
-                         fieldValidation: str | None = None) -> JSONResponse:
-        return await replace(request, namespace, name, dryRun, True, fieldValidation)
+                         fieldValidation: str | None = None,
+                         fieldManager: str | None = None) -> JSONResponse:
+        return await replace(request, namespace, name, dryRun, True, fieldValidation,
+                             fieldManager)
 
     @router.patch(f"{item}/status", openapi_extra=patch_doc, summary=f"Patch {info.kind} status",
                   responses=one)
     async def patch_status(request: Request, namespace: str, name: str,
                            dryRun: str | None = None,
-                           fieldValidation: str | None = None) -> JSONResponse:
-        return await patch(request, namespace, name, dryRun, True, fieldValidation)
+                           fieldValidation: str | None = None,
+                           fieldManager: str | None = None,
+                           force: bool | None = None) -> JSONResponse:
+        return await patch(request, namespace, name, dryRun, True, fieldValidation,
+                           fieldManager, force)
 
     if info.has_logs:
         reader = next((c.log_readers[info.key] for c in runtime.components

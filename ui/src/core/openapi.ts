@@ -2571,6 +2571,48 @@ export interface components {
             resourceVersion: string;
         };
         /**
+         * ManagedFieldsEntry
+         * @description Who set which fields (server-side apply); the server writes these, a client may
+         *     only send back ones it read, or ``[]`` to clear them.
+         */
+        ManagedFieldsEntry: {
+            /**
+             * Apiversion
+             * @default
+             */
+            apiVersion?: string;
+            /**
+             * Fieldstype
+             * @default FieldsV1
+             * @constant
+             */
+            fieldsType?: "FieldsV1";
+            /** Fieldsv1 */
+            fieldsV1?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Manager
+             * @default
+             */
+            manager?: string;
+            /**
+             * Operation
+             * @enum {string}
+             */
+            operation: "Apply" | "Update";
+            /**
+             * Subresource
+             * @default null
+             */
+            subresource?: string | null;
+            /**
+             * Time
+             * @default null
+             */
+            time?: string | null;
+        };
+        /**
          * MetadataValue
          * @description One custom property: a typed value, ``metadataType`` saying which field holds it.
          */
@@ -2889,6 +2931,11 @@ export interface components {
             labels?: {
                 [key: string]: string;
             };
+            /**
+             * Managedfields
+             * @default null
+             */
+            managedFields?: components["schemas"]["ManagedFieldsEntry"][] | null;
             /** Name */
             name: string;
             /**
@@ -7179,6 +7226,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -7257,6 +7305,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -7341,6 +7390,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -7360,6 +7411,7 @@ export interface operations {
                     spec?: components["schemas"]["ConfigMapSpec"];
                     status?: components["schemas"]["_Empty"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -7430,6 +7482,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -7477,6 +7530,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -7496,6 +7551,7 @@ export interface operations {
                     spec?: components["schemas"]["ConfigMapSpec"];
                     status?: components["schemas"]["_Empty"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -7566,6 +7622,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -7644,6 +7701,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -7728,6 +7786,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -7747,6 +7807,7 @@ export interface operations {
                     spec?: components["schemas"]["EventSpec"];
                     status?: components["schemas"]["_Empty"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -7817,6 +7878,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -7864,6 +7926,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -7883,6 +7947,7 @@ export interface operations {
                     spec?: components["schemas"]["EventSpec"];
                     status?: components["schemas"]["_Empty"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -8159,6 +8224,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -8237,6 +8303,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -8321,6 +8388,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -8340,6 +8409,7 @@ export interface operations {
                     spec?: components["schemas"]["SecretSpec"];
                     status?: components["schemas"]["_Empty"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -8410,6 +8480,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -8457,6 +8528,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -8476,6 +8549,7 @@ export interface operations {
                     spec?: components["schemas"]["SecretSpec"];
                     status?: components["schemas"]["_Empty"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -8776,6 +8850,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -8854,6 +8929,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -8938,6 +9014,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -8957,6 +9035,7 @@ export interface operations {
                     spec?: components["schemas"]["JobSpec"];
                     status?: components["schemas"]["JobStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -9063,6 +9142,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -9110,6 +9190,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -9129,6 +9211,7 @@ export interface operations {
                     spec?: components["schemas"]["JobSpec"];
                     status?: components["schemas"]["JobStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -9238,6 +9321,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -9316,6 +9400,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -9400,6 +9485,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -9419,6 +9506,7 @@ export interface operations {
                     spec?: components["schemas"]["ExperimentSpec"];
                     status?: components["schemas"]["ExperimentStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -9489,6 +9577,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -9536,6 +9625,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -9555,6 +9646,7 @@ export interface operations {
                     spec?: components["schemas"]["ExperimentSpec"];
                     status?: components["schemas"]["ExperimentStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -9625,6 +9717,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -9703,6 +9796,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -9787,6 +9881,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -9806,6 +9902,7 @@ export interface operations {
                     spec?: components["schemas"]["PipelineRunSpec"];
                     status?: components["schemas"]["PipelineRunStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -9912,6 +10009,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -9959,6 +10057,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -9978,6 +10078,7 @@ export interface operations {
                     spec?: components["schemas"]["PipelineRunSpec"];
                     status?: components["schemas"]["PipelineRunStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -10048,6 +10149,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -10126,6 +10228,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -10210,6 +10313,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -10229,6 +10334,7 @@ export interface operations {
                     spec?: components["schemas"]["PipelineSpecModel"];
                     status?: components["schemas"]["PipelineStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -10299,6 +10405,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -10346,6 +10453,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -10365,6 +10474,7 @@ export interface operations {
                     spec?: components["schemas"]["PipelineSpecModel"];
                     status?: components["schemas"]["PipelineStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -10435,6 +10545,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -10513,6 +10624,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -10597,6 +10709,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -10616,6 +10730,7 @@ export interface operations {
                     spec?: components["schemas"]["PipelineVersionSpec"];
                     status?: components["schemas"]["PipelineVersionStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -10686,6 +10801,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -10733,6 +10849,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -10752,6 +10870,7 @@ export interface operations {
                     spec?: components["schemas"]["PipelineVersionSpec"];
                     status?: components["schemas"]["PipelineVersionStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -10822,6 +10941,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -10900,6 +11020,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -10984,6 +11105,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -11003,6 +11126,7 @@ export interface operations {
                     spec?: components["schemas"]["RecurringRunSpec"];
                     status?: components["schemas"]["RecurringRunStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -11073,6 +11197,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -11120,6 +11245,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -11139,6 +11266,7 @@ export interface operations {
                     spec?: components["schemas"]["RecurringRunSpec"];
                     status?: components["schemas"]["RecurringRunStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -11404,6 +11532,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -11482,6 +11611,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -11566,6 +11696,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -11585,6 +11717,7 @@ export interface operations {
                     spec?: components["schemas"]["InferenceServiceSpec"];
                     status?: components["schemas"]["InferenceServiceStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };
@@ -11691,6 +11824,7 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
             };
             header?: never;
             path: {
@@ -11738,6 +11872,8 @@ export interface operations {
             query?: {
                 dryRun?: string | null;
                 fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
             };
             header?: never;
             path: {
@@ -11757,6 +11893,7 @@ export interface operations {
                     spec?: components["schemas"]["InferenceServiceSpec"];
                     status?: components["schemas"]["InferenceServiceStatus"];
                 };
+                "application/json-patch+json": Record<string, never>[];
                 "application/merge-patch+json": Record<string, never>;
             };
         };

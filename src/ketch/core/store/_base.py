@@ -179,9 +179,10 @@ class ResourceStore(abc.ABC):
 
     @abc.abstractmethod
     def update(self, info: KindInfo, resource: Resource) -> Resource:
-        """Replace metadata (labels, annotations, finalizers, ownerReferences) and
-        spec; status is kept. ``generation`` moves when spec changes. When the
-        object is being deleted and its last finalizer goes, it is removed."""
+        """Replace metadata (labels, annotations, finalizers, ownerReferences, and
+        managedFields unless ``None``) and spec; status is kept. ``generation`` moves
+        when spec changes. When the object is being deleted and its last finalizer
+        goes, it is removed."""
 
     @abc.abstractmethod
     def update_status(self, info: KindInfo, resource: Resource) -> Resource:

@@ -451,6 +451,10 @@ class SqlResourceStore(ResourceStore):
                       resource: Resource) -> dict[str, Any] | None:
         old = Resource.model_validate(self._object(row))
         changes = {f: getattr(resource.metadata, f) for f in _MUTABLE_META}
+        if resource.metadata.managed_fields is not None:
+            # Only a writer that says (the resource service) changes them; one that
+            # leaves them out (None) keeps what is stored, as kube-apiserver does.
+            changes["managed_fields"] = resource.metadata.managed_fields
         meta = old.metadata.model_copy(update=changes)
         if resource.spec != old.spec:
             meta = meta.model_copy(update={"generation": (old.metadata.generation or 1) + 1})
