@@ -16,7 +16,7 @@ from ketch.core.errors import ConflictError, FieldError, InvalidError, NotFoundE
 from ketch.core.field_validation import FieldValidation
 from ketch.core.kinds import KindInfo
 from ketch.core.labels import LabelSelector
-from ketch.core.loader import parse_resource
+from ketch.core.loader import parse_resource, with_type_of
 from ketch.core.resources import Resource
 from ketch.core.runtime import Runtime
 from ketch.core.store import ListResult
@@ -64,8 +64,10 @@ class ResourceService:
     def create(self, info: KindInfo, body: Any, namespace: str | None = None, *,
                dry_run: bool = False, validation: FieldValidation | None = None) -> Resource:
         """``validation``: the request's ``fieldValidation`` for unknown fields (on
-        create, replace, patch and apply alike); without it they are invalid."""
-        obj = self._parse(info, body, namespace, validation)
+        create, replace, patch and apply alike); without it they are invalid. A body
+        without ``apiVersion``/``kind`` is of the kind it was sent to (``with_type_of``);
+        apply still needs them, as server-side apply does."""
+        obj = self._parse(info, with_type_of(body, info), namespace, validation)
         default_finalizers = info.finalizers
         for finalizer in default_finalizers:
             if finalizer not in obj.metadata.finalizers:
@@ -86,7 +88,7 @@ class ResourceService:
     def replace(self, info: KindInfo, namespace: str | None, name: str, body: Any, *,
                 status: bool = False, dry_run: bool = False,
                 validation: FieldValidation | None = None) -> Resource:
-        obj = self._parse(info, body, namespace, validation)
+        obj = self._parse(info, with_type_of(body, info), namespace, validation)
         if obj.name != name:
             raise InvalidError("name mismatch", [FieldError(
                 "metadata.name", f"{obj.name!r} does not match the URL's {name!r}")])
