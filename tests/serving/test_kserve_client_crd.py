@@ -1,9 +1,10 @@
 """KServe's own ``KServeClient`` (kserve 0.21.0: the SDK's Kubernetes side, over the
 Kubernetes Python client) against a real ``ketch up``, pointed there by nothing but a
 kubeconfig: create an InferenceService, ``wait_isvc_ready`` (its watch and its polling),
-``get``, ``is_isvc_ready``, list, predict at ``status.url``, delete, and 404 after; a
-service whose model cannot load is never Ready and the wait says so; the same with a
-bearer token, and 401 without one.
+``get``, ``is_isvc_ready``, list, predict at ``status.url``, its ``core_api`` listing the
+predictor's pods by KServe's labels and reading a log, ``patch`` to a new revision and
+wait for generation 2, delete, and 404 after; a service whose model cannot load is never
+Ready and the wait says so; the same with a bearer token, and 401 without one.
 
 KServe's pins clash with ketch's, so the client runs in its own cached venv
 (``kserve_crd_python``: kserve with the Kubernetes client pinned, see there why) as a
@@ -13,6 +14,7 @@ subprocess (``_kserve_crd.py``).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,8 +45,11 @@ def kubeconfig(path: Path, server: str, token: str = "") -> Path:
 
 
 def run_kserve(config: Path, model_dir: Path) -> dict[str, Any]:
+    again = model_dir.with_name(f"{model_dir.name}-v2")
+    if not again.exists():
+        shutil.copytree(model_dir, again)
     done = subprocess.run([str(kserve_crd_python()), str(SCRIPT), str(config), "default",
-                           model_dir.as_uri(), json.dumps(ROWS)],
+                           model_dir.as_uri(), again.as_uri(), json.dumps(ROWS)],
                           capture_output=True, text=True, timeout=400, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -73,6 +78,13 @@ def check(out: dict[str, Any], model_dir: Path) -> None:
                                "latestRevision": True}]
     assert out["predictions"] == {"predictions": want}
     assert out["listed"] == ["iris"]
+    assert out["pods"] == [["iris-predictor-00001-1", "Running", "kserve-container", True]]
+    assert out["pod_log"] is True
+    assert out["patched_generation"] == 2 and out["ready_gen2"] is True
+    assert out["rolled"]["uri"].endswith("-v2"), out["rolled"]
+    assert out["rolled"]["predictor_ready"] == "True"
+    assert out["rolled"]["traffic"] == [{"revisionName": "iris-predictor-00002",
+                                         "percent": 100, "latestRevision": True}]
 
     assert "Timeout to start the InferenceService broken" in out["broken_wait"]
     assert out["broken_ready"] is False
