@@ -5,7 +5,8 @@ a resume from a resourceVersion, 410 for a compacted one, ``field_validation``, 
 selectors, delete preconditions and ``limit``/``continue`` paging; and ``CoreV1Api``, whose
 answers it deserializes into its typed models (``V1Pod``, ``V1EventList``...): a Job's pod
 by ``job-name`` label, read, its log (and ``tail_lines``), the Job's Events by
-``involvedObject.name``, a ConfigMap's round trip, and 405 for a pod create.
+``involvedObject.name``, a ConfigMap's round trip and a Namespace's create (bodies the
+client sends without ``apiVersion``/``kind``), and 405 for a pod create.
 """
 
 from __future__ import annotations
@@ -163,6 +164,8 @@ pod_when(lambda p: p.status.phase == "Running")
 listed = core.list_namespaced_pod(ns, label_selector="job-name=logger")
 out["listed"] = [p.metadata.name for p in listed.items]
 out["other_label"] = len(core.list_namespaced_pod(ns, label_selector="job-name=nope").items)
+out["everywhere"] = [[p.metadata.namespace, p.metadata.name] for p in
+                     core.list_pod_for_all_namespaces(label_selector="job-name=logger").items]
 name = out["listed"][0]
 pod = core.read_namespaced_pod(name, ns)
 cs = pod.status.container_statuses[0]
@@ -203,6 +206,9 @@ try:
     out["cm_after"] = None
 except ApiException as err:
     out["cm_after"] = err.status
+
+made = core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="made")))
+out["namespace"] = [made.metadata.name, core.read_namespace("made").status.phase]
 
 try:
     core.create_namespaced_pod(ns, client.V1Pod(
@@ -297,6 +303,7 @@ def test_core_v1_api_reads_a_jobs_pod_log_and_events(k8s_python: Path,
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["listed"] == ["logger-1"] and out["other_label"] == 0
+    assert out["everywhere"] == [["core", "logger-1"]]
     pod = out["pod"]
     assert pod["phase"] == "Running" and pod["running"] and pod["ready"], pod
     assert pod["container"] == pod["status_name"] == "main"
@@ -314,6 +321,7 @@ def test_core_v1_api_reads_a_jobs_pod_log_and_events(k8s_python: Path,
     assert out["cm_created"] == ["settings", {"mode": "fast", "level": "3"}, True]
     assert out["cm_read"] == [{"mode": "fast", "level": "3"}, {"app": "x"}]
     assert out["cm_after"] == 404
+    assert out["namespace"] == ["made", "Active"]  # a body without apiVersion/kind too
     refused = out["pod_create"]
     assert refused["status"] == 405, refused
     assert refused["body"]["kind"] == "Status" and refused["body"]["code"] == 405
