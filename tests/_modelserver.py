@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from sklearn.linear_model import LogisticRegression
 
 KSERVE_VERSION = "0.21.0"
+KSERVE_KUBERNETES = "35.0.0"
 START_TIMEOUT = 60.0
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "serving"
 
@@ -141,3 +142,17 @@ def start_modelserver(*args: str, env: dict[str, str] | None = None) -> ModelSer
 def kserve_python() -> Path:
     """The python of a venv holding ``kserve==KSERVE_VERSION``, built once and cached."""
     return cached_venv("kserve", KSERVE_VERSION, "import kserve")
+
+
+def kserve_crd_python() -> Path:
+    """A kserve venv with the Kubernetes client pinned to ``KSERVE_KUBERNETES``, for
+    ``KServeClient`` (the SDK's Kubernetes side).
+
+    kserve 0.21.0 asks only ``kubernetes>=23.3.0``, so pip picks 37.x, whose
+    ``CustomObjectsApi`` validates ``body`` as a dict with pydantic and serializes
+    only its own pydantic models: ``KServeClient.create(V1beta1InferenceService(...))``
+    then fails in the client before any request (and a dict has no ``api_version``
+    for ``create`` to read). 35.0.0, the client tests/client drive, still takes them.
+    """
+    return cached_venv("kserve", KSERVE_VERSION, "import kserve",
+                       pins=(f"kubernetes=={KSERVE_KUBERNETES}",))

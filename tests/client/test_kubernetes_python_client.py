@@ -2,7 +2,11 @@
 ``ketch up``: ``CustomObjectsApi`` create, get, list by label, merge patch, delete of a
 ketch Job, ``watch.Watch().stream`` of the kind (ADDED, MODIFIED until Succeeded, DELETED),
 a resume from a resourceVersion, 410 for a compacted one, ``field_validation``, field
-selectors, delete preconditions and ``limit``/``continue`` paging.
+selectors, delete preconditions and ``limit``/``continue`` paging; and ``CoreV1Api``, whose
+answers it deserializes into its typed models (``V1Pod``, ``V1EventList``...): a Job's pod
+by ``job-name`` label, read, its log (and ``tail_lines``), the Job's Events by
+``involvedObject.name``, a ConfigMap's round trip and a Namespace's create (bodies the
+client sends without ``apiVersion``/``kind``), and 405 for a pod create.
 """
 
 from __future__ import annotations
@@ -126,6 +130,97 @@ print(json.dumps(out))
 '''
 
 
+_CORE_SCRIPT = r'''
+import json, os, sys
+from kubernetes import client, watch
+from kubernetes.client.rest import ApiException
+
+url, ns, python, flag = sys.argv[1:5]
+api_client = client.ApiClient(client.Configuration(host=url))
+core = client.CoreV1Api(api_client)
+jobs = client.CustomObjectsApi(api_client)
+out = {}
+
+# Five lines, then it waits for the test's flag file: a pod that is Running when read.
+command = [python, "-c", "import os, time\n"
+           "for i in range(5): print('line', i, flush=True)\n"
+           f"while not os.path.exists({flag!r}): time.sleep(0.05)\n"]
+jobs.create_namespaced_custom_object("ketch.dev", "v1", ns, "jobs", {
+    "apiVersion": "ketch.dev/v1", "kind": "Job", "metadata": {"name": "logger"},
+    "spec": {"command": command}})
+
+def pod_when(test):
+    # Pods have their own watch: the selector's pod, once it passes the test.
+    for event in watch.Watch().stream(core.list_namespaced_pod, ns,
+                                      label_selector="job-name=logger", timeout_seconds=60):
+        if test(event["object"]):
+            return event["object"]
+    raise SystemExit("no pod passed the test in time")
+
+def log_lines(name):
+    return core.read_namespaced_pod_log(name, ns).splitlines()
+
+pod_when(lambda p: p.status.phase == "Running")
+listed = core.list_namespaced_pod(ns, label_selector="job-name=logger")
+out["listed"] = [p.metadata.name for p in listed.items]
+out["other_label"] = len(core.list_namespaced_pod(ns, label_selector="job-name=nope").items)
+out["everywhere"] = [[p.metadata.namespace, p.metadata.name] for p in
+                     core.list_pod_for_all_namespaces(label_selector="job-name=logger").items]
+name = out["listed"][0]
+pod = core.read_namespaced_pod(name, ns)
+cs = pod.status.container_statuses[0]
+out["pod"] = {"phase": pod.status.phase, "container": pod.spec.containers[0].name,
+              "status_name": cs.name, "ready": cs.ready, "running": cs.state.running is not None,
+              "owner": [pod.metadata.owner_references[0].kind,
+                        pod.metadata.owner_references[0].name],
+              "labels": pod.metadata.labels}
+for _ in watch.Watch().stream(core.list_namespaced_pod, ns, timeout_seconds=1):
+    pass  # the stream of models deserializes (and ends at its timeout)
+# Followed, the log waits for the five lines the job prints before its flag.
+followed = core.read_namespaced_pod_log(name, ns, follow=True, _preload_content=False)
+out["followed"] = [next(followed).decode().rstrip("\n") for _ in range(5)]
+followed.release_conn()
+out["log"] = log_lines(name)
+out["tail"] = core.read_namespaced_pod_log(name, ns, tail_lines=2).splitlines()
+open(flag, "w").close()
+done = pod_when(lambda p: p.status.phase == "Succeeded")
+term = done.status.container_statuses[0].state.terminated
+out["done"] = {"phase": done.status.phase, "exit_code": term.exit_code, "reason": term.reason}
+out["log_after"] = log_lines(name)
+
+events = core.list_namespaced_event(ns, field_selector="involvedObject.name=logger")
+out["events"] = [[e.involved_object.kind, e.involved_object.name, e.reason, e.type]
+                 for e in events.items]
+out["no_events"] = len(core.list_namespaced_event(
+    ns, field_selector="involvedObject.name=nothing").items)
+
+cm = core.create_namespaced_config_map(ns, client.V1ConfigMap(
+    metadata=client.V1ObjectMeta(name="settings", labels={"app": "x"}),
+    data={"mode": "fast", "level": "3"}))
+out["cm_created"] = [cm.metadata.name, cm.data, bool(cm.metadata.uid)]
+read = core.read_namespaced_config_map("settings", ns)
+out["cm_read"] = [read.data, read.metadata.labels]
+out["cm_deleted"] = type(core.delete_namespaced_config_map("settings", ns)).__name__
+try:
+    core.read_namespaced_config_map("settings", ns)
+    out["cm_after"] = None
+except ApiException as err:
+    out["cm_after"] = err.status
+
+made = core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="made")))
+out["namespace"] = [made.metadata.name, core.read_namespace("made").status.phase]
+
+try:
+    core.create_namespaced_pod(ns, client.V1Pod(
+        metadata=client.V1ObjectMeta(name="hand-made"),
+        spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="busybox")])))
+    out["pod_create"] = None
+except ApiException as err:
+    out["pod_create"] = {"status": err.status, "body": json.loads(err.body)}
+print(json.dumps(out))
+'''
+
+
 @pytest.fixture(scope="module")
 def k8s_python() -> Path:
     return cached_venv("kubernetes", K8S_VERSION, "import kubernetes")
@@ -196,3 +291,37 @@ def test_kubernetes_python_client_with_a_bearer_token(k8s_python: Path, server_f
     assert out["watched"][0] == "ADDED", out["watched"]  # then the job runs: MODIFIED
     assert out["anonymous"]["status"] == 401, out["anonymous"]
     assert out["anonymous"]["body"]["kind"] == "Status"
+
+
+def test_core_v1_api_reads_a_jobs_pod_log_and_events(k8s_python: Path,
+                                                     ketch_server: ServerProcess,
+                                                     tmp_path: Path) -> None:
+    flag = tmp_path / "finish"
+    done = subprocess.run([str(k8s_python), "-c", _CORE_SCRIPT, ketch_server.url, "core",
+                           sys.executable, str(flag)],
+                          capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["listed"] == ["logger-1"] and out["other_label"] == 0
+    assert out["everywhere"] == [["core", "logger-1"]]
+    pod = out["pod"]
+    assert pod["phase"] == "Running" and pod["running"] and pod["ready"], pod
+    assert pod["container"] == pod["status_name"] == "main"
+    assert pod["owner"] == ["Job", "logger"]
+    assert pod["labels"]["job-name"] == "logger"
+    assert out["followed"] == out["log"] == [f"line {i}" for i in range(5)]
+    assert out["tail"] == ["line 3", "line 4"]
+    assert out["done"] == {"phase": "Succeeded", "exit_code": 0, "reason": "Completed"}
+    assert out["log_after"] == out["log"]
+
+    assert all(e[:2] == ["Job", "logger"] for e in out["events"]), out["events"]
+    assert {"Started", "Completed"} <= {e[2] for e in out["events"]}, out["events"]
+    assert out["no_events"] == 0
+
+    assert out["cm_created"] == ["settings", {"mode": "fast", "level": "3"}, True]
+    assert out["cm_read"] == [{"mode": "fast", "level": "3"}, {"app": "x"}]
+    assert out["cm_after"] == 404
+    assert out["namespace"] == ["made", "Active"]  # a body without apiVersion/kind too
+    refused = out["pod_create"]
+    assert refused["status"] == 405, refused
+    assert refused["body"]["kind"] == "Status" and refused["body"]["code"] == 405

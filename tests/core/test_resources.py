@@ -6,7 +6,7 @@ import pytest
 
 from ketch.core.errors import InvalidError, UnknownKindError
 from ketch.core.kinds import KindRegistry
-from ketch.core.loader import load_documents, parse_resource
+from ketch.core.loader import load_documents, parse_resource, with_type_of
 from ketch.core.quantity import parse_cpu, parse_memory
 from ketch.core.resources import find_condition, set_condition
 from ketch.jobs import JOB
@@ -66,6 +66,18 @@ def test_invalid_documents_name_the_field(doc: dict[str, object], path: str, tex
     assert path in fields, fields
     assert text in fields[path]
     assert err.value.message.startswith("job.yaml: ")
+
+
+def test_a_body_sent_to_a_kinds_url_is_of_that_kind_unless_it_says_otherwise() -> None:
+    # What the Kubernetes Python client sends for V1ConfigMap(metadata=..., data=...).
+    bare = {"metadata": {"name": "x"}, "spec": {"command": ["x"]}}
+    info, obj = parse_resource(with_type_of(bare, JOB), REGISTRY, expect=JOB)
+    assert info is JOB and (obj.api_version, obj.kind) == ("ketch.dev/v1", "Job")
+    assert "kind" not in bare  # the caller's body is not changed
+    other = {**bare, "apiVersion": "v1", "kind": "ConfigMap"}
+    with pytest.raises(InvalidError) as err:
+        parse_resource(with_type_of(other, JOB), REGISTRY, expect=JOB)
+    assert err.value.message.startswith("kind mismatch") and err.value.fields[0].path == "kind"
 
 
 def test_unknown_kind_and_version() -> None:

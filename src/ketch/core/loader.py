@@ -16,7 +16,7 @@ from ketch.core.field_validation import FieldValidation, UnknownFields
 from ketch.core.kinds import KindInfo, KindRegistry, validation_fields
 from ketch.core.resources import DEFAULT_NAMESPACE, Resource
 
-__all__ = ["load_documents", "parse_resource"]
+__all__ = ["load_documents", "parse_resource", "with_type_of"]
 
 
 def load_documents(text: str, source: str = "<input>") -> list[dict[str, Any]]:
@@ -46,6 +46,19 @@ def parse_json_body(raw: bytes, source: str = "request body") -> Any:
     """A request body as JSON (or YAML, which is a superset), with a clear error
     (``BadRequestError``, 400, as Kubernetes answers a body it cannot decode)."""
     return decode_body(raw, source)
+
+
+def with_type_of(doc: Any, info: KindInfo) -> Any:
+    """``doc`` with the ``apiVersion`` and ``kind`` of the URL it was sent to where it
+    leaves them out, as kube-apiserver decodes a create or update body with the
+    endpoint's kind as its default: the Kubernetes Python client sends
+    ``V1ConfigMap(metadata=..., data=...)`` without them. One that names another kind
+    is still refused (``parse_resource``'s kind mismatch)."""
+    if not isinstance(doc, dict):
+        return doc
+    defaults = {"apiVersion": info.api_version, "kind": info.kind}
+    missing = {key: value for key, value in defaults.items() if doc.get(key) in (None, "")}
+    return {**doc, **missing} if missing else doc
 
 
 def parse_resource(doc: Any, registry: KindRegistry, *, source: str | None = None,

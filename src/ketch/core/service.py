@@ -25,7 +25,7 @@ from ketch.core.field_validation import FieldValidation
 from ketch.core.json_patch import apply_json_patch
 from ketch.core.kinds import KindInfo
 from ketch.core.labels import LabelSelector
-from ketch.core.loader import parse_resource
+from ketch.core.loader import parse_resource, with_type_of
 from ketch.core.resources import ManagedFieldsEntry, Resource, now
 from ketch.core.runtime import Runtime
 from ketch.core.store import ListResult
@@ -97,10 +97,12 @@ class ResourceService:
                dry_run: bool = False, validation: FieldValidation | None = None,
                manager: str | None = None) -> Resource:
         """``validation``: the request's ``fieldValidation`` for unknown fields (on
-        create, replace, patch and apply alike); without it they are invalid.
-        ``manager``: the field manager the write is recorded for in managedFields
-        (None: not recorded, as for the platform's own writes)."""
-        obj = self._parse(info, body, namespace, validation)
+        create, replace, patch and apply alike); without it they are invalid. A body
+        without ``apiVersion``/``kind`` is of the kind it was sent to (``with_type_of``);
+        apply still needs them, as server-side apply does. ``manager``: the field
+        manager the write is recorded for in managedFields (None: not recorded, as for
+        the platform's own writes)."""
+        obj = self._parse(info, with_type_of(body, info), namespace, validation)
         # Owners first: a finalizer admission adds is nobody's (an apply that later
         # drops what its manager owns must not drop it).
         obj.metadata.managed_fields = self._owners(info, None, obj, manager)
@@ -137,7 +139,7 @@ class ResourceService:
                 status: bool = False, dry_run: bool = False,
                 validation: FieldValidation | None = None,
                 manager: str | None = None) -> Resource:
-        obj = self._parse(info, body, namespace, validation)
+        obj = self._parse(info, with_type_of(body, info), namespace, validation)
         if obj.name != name:
             raise InvalidError("name mismatch", [FieldError(
                 "metadata.name", f"{obj.name!r} does not match the URL's {name!r}")])
