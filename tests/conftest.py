@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -165,6 +166,38 @@ def wait_for(predicate: object, timeout: float = 30.0, interval: float = 0.05,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+KubectlRun = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def kubectl_env(server: ServerProcess, home: Path, namespace: str) -> dict[str, str]:
+    """The environment for the real ``kubectl`` against ``server``: the kubeconfig ``ketch
+    kubeconfig`` writes (its context's namespace ``namespace``), and ``HOME`` the test's own
+    directory, so kubectl's discovery and OpenAPI caches start empty and never leak."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not on PATH")
+    config = home / "kubeconfig"
+    env = {**server.env, "HOME": str(home)}
+    done = subprocess.run([sys.executable, "-m", "ketch.cli", "kubeconfig", "-o", str(config),
+                           "-n", namespace], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert f"export KUBECONFIG={config}" in done.stdout
+    assert config.stat().st_mode & 0o777 == 0o600
+    return {**env, "KUBECONFIG": str(config)}
+
+
+def kubectl_runner(env: dict[str, str]) -> KubectlRun:
+    """``run(*args, ok=True)``: kubectl with ``env``; ``ok`` asserts it exited 0."""
+    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(["kubectl", *args], env=env, capture_output=True, text=True,
+                              timeout=120, check=False)
+        if ok:
+            assert done.returncode == 0, done.stderr
+        return done
+
+    return run
 
 
 def free_port() -> int:

@@ -2,14 +2,14 @@
 ``ketch kubeconfig`` writes: discovery (``api-resources``), ``apply -f`` with default
 (strict, server-side) validation of a Job, a PipelineRun and an InferenceService, an
 unknown field refused with its path, ``get`` with ketch's own columns, ``get -w``,
-``describe`` with Events, ``logs`` of a Job's pod, ``delete`` and ``explain``.
+``describe`` with Events, ``logs`` of a Job's pod and of a model replica, ``delete`` and
+``explain``.
 
 HOME is the test's own directory, so kubectl's discovery and OpenAPI caches
 (``~/.kube/cache``) start empty and never leak between tests."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import threading
@@ -19,40 +19,23 @@ from pathlib import Path
 import pytest
 
 from _modelserver import train_iris
-from conftest import ServerProcess, wait_for
+from conftest import KubectlRun, ServerProcess, kubectl_env, kubectl_runner, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-Kubectl = Callable[..., subprocess.CompletedProcess[str]]
+Kubectl = KubectlRun
 
 
 @pytest.fixture
 def kube_env(ketch_server: ServerProcess, tmp_path: Path) -> dict[str, str]:
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not on PATH")
-    config = tmp_path / "kubeconfig"
-    env = {**ketch_server.env, "HOME": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "ketch.cli", "kubeconfig", "-o", str(config),
-                           "-n", "kube"], env=env, capture_output=True, text=True, timeout=60,
-                          check=False)
-    assert done.returncode == 0, done.stderr
-    assert f"export KUBECONFIG={config}" in done.stdout
-    assert config.stat().st_mode & 0o777 == 0o600
-    return {**env, "KUBECONFIG": str(config)}
+    return kubectl_env(ketch_server, tmp_path, "kube")
 
 
 @pytest.fixture
-def kubectl(kube_env: dict[str, str]) -> Kubectl:
-    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(["kubectl", *args], env=kube_env, capture_output=True,
-                              text=True, timeout=120, check=False)
-        if ok:
-            assert done.returncode == 0, done.stderr
-        return done
-
-    return run
+def kubectl(kube_env: dict[str, str]) -> KubectlRun:
+    return kubectl_runner(kube_env)
 
 
 @pytest.fixture
@@ -156,6 +139,13 @@ def test_inference_service_apply_get_wait(kubectl: Kubectl, tmp_path: Path,
     kubectl("wait", "--for=condition=Ready", "isvc/iris", "--timeout=120s")
     assert kubectl("get", "isvc", "iris", "-o",
                    "jsonpath={.status.url}").stdout.startswith("http")
+    # A model replica's log, found as KServe's own pods are: by the service's labels.
+    replicas = kubectl("get", "pods", "-l",
+                       "serving.kserve.io/inferenceservice=iris,component=predictor",
+                       "-o", "name").stdout.split()
+    assert replicas and all(name.startswith("pod/") for name in replicas)
+    log = kubectl("logs", replicas[0]).stdout
+    assert f"storage-initializer: resolving storageUri {model.as_uri()}" in log
 
 
 def test_explain(kubectl: Kubectl) -> None:

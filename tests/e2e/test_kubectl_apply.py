@@ -1,29 +1,22 @@
-"""The real ``kubectl apply --server-side`` (v1.32 on PATH) against ``ketch up``, with a
-hand-written kubeconfig: create, change, a conflict with another ``--field-manager``
-(shown, exit code 1, nothing written), ``--force-conflicts`` taking the field over, and
-``managedFields`` as ``kubectl get --show-managed-fields`` prints them.
-
-kubectl finds ``jobs.ketch.dev`` through API discovery, so the test skips on a server
-whose ``/apis/ketch.dev/v1`` is not an APIResourceList naming each resource's kind.
-"""
+"""The real ``kubectl apply --server-side`` (v1.32 on PATH) against ``ketch up``, through
+the kubeconfig ``ketch kubeconfig`` writes and with kubectl's default validation: create,
+change, a conflict with another ``--field-manager`` (shown, exit code 1, nothing written),
+``--force-conflicts`` taking the field over, and ``managedFields`` as ``kubectl get
+--show-managed-fields`` prints them."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
-from conftest import ServerProcess
+from conftest import KubectlRun, ServerProcess, kubectl_env, kubectl_runner
 
 pytestmark = pytest.mark.slow
 
-Kubectl = Callable[..., subprocess.CompletedProcess[str]]
+Kubectl = KubectlRun
 
 # A Job that sleeps, so it is still running (and its spec may change) through the test.
 MANIFEST = """apiVersion: ketch.dev/v1
@@ -38,48 +31,16 @@ spec:
 
 @pytest.fixture
 def kubectl(ketch_server: ServerProcess, tmp_path: Path) -> Kubectl:
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not on PATH")
-    found = httpx.get(f"{ketch_server.url}/apis/ketch.dev/v1")
-    body = found.json() if found.headers.get("content-type", "").startswith(
-        "application/json") else {}
-    resources = body.get("resources") if isinstance(body, dict) else None
-    if (found.status_code != 200 or body.get("kind") != "APIResourceList"
-            or not resources or not all(r.get("kind") for r in resources)):
-        pytest.skip("this server has no API discovery at /apis/ketch.dev/v1")
-    config = tmp_path / "kubeconfig"
-    config.write_text(f"""apiVersion: v1
-kind: Config
-clusters:
-- name: ketch
-  cluster: {{server: "{ketch_server.url}"}}
-contexts:
-- name: ketch
-  context: {{cluster: ketch, namespace: ssa, user: me}}
-users:
-- name: me
-  user: {{}}
-current-context: ketch
-""")
-    env = {**os.environ, "KUBECONFIG": str(config), "HOME": str(tmp_path)}
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["kubectl", *args], env=env, capture_output=True, text=True,
-                              timeout=60, check=False)
-
-    return run
+    return kubectl_runner(kubectl_env(ketch_server, tmp_path, "ssa"))
 
 
 def test_kubectl_apply_server_side(kubectl: Kubectl, ketch_server: ServerProcess,
                                    tmp_path: Path) -> None:
     manifest = tmp_path / "web.yaml"
 
-    def apply(tier: str, *flags: str) -> subprocess.CompletedProcess[str]:
+    def apply(tier: str, *flags: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         manifest.write_text(MANIFEST.format(tier=tier))
-        # --validate=false: kubectl's own validation needs the server's OpenAPI document
-        # in protobuf, which ketch does not serve; field validation is the server's anyway.
-        return kubectl("apply", "--server-side", "--validate=false", "-f", str(manifest),
-                       *flags)
+        return kubectl("apply", "--server-side", "-f", str(manifest), *flags, ok=ok)
 
     def current() -> dict[str, object]:
         got = kubectl("get", "jobs.ketch.dev", "web", "-o", "json", "--show-managed-fields")
@@ -98,7 +59,7 @@ def test_kubectl_apply_server_side(kubectl: Kubectl, ketch_server: ServerProcess
     assert owners == {("kubectl", "Apply")}
     version = obj["metadata"]["resourceVersion"]  # type: ignore[index]
 
-    conflict = apply("back", "--field-manager", "other")
+    conflict = apply("back", "--field-manager", "other", ok=False)
     assert conflict.returncode == 1
     assert 'conflict with "kubectl"' in conflict.stderr
     assert ".metadata.labels.tier" in conflict.stderr
@@ -119,7 +80,7 @@ def test_kubectl_client_side_apply_patch_types_and_the_upgrade_to_server_side(
         kubectl: Kubectl, tmp_path: Path) -> None:
     manifest = tmp_path / "api.yaml"
     manifest.write_text(MANIFEST.format(tier="a").replace("name: web", "name: api"))
-    created = kubectl("apply", "--validate=false", "-f", str(manifest))
+    created = kubectl("apply", "-f", str(manifest))
     assert created.returncode == 0 and "job.ketch.dev/api created" in created.stdout
 
     def managers() -> dict[str, object]:
@@ -130,14 +91,15 @@ def test_kubectl_client_side_apply_patch_types_and_the_upgrade_to_server_side(
 
     assert managers()["owners"] == [("kubectl-client-side-apply", "Update")]
     strategic = kubectl("patch", "jobs.ketch.dev", "api",
-                        "-p", '{"metadata":{"labels":{"x":"1"}}}')
+                        "-p", '{"metadata":{"labels":{"x":"1"}}}', ok=False)
     assert strategic.returncode == 1
     assert "strategic merge patch is not supported" in strategic.stderr
     merged = kubectl("patch", "jobs.ketch.dev", "api", "--type=merge",
                      "-p", '{"metadata":{"labels":{"tier":"b"}}}')
     assert merged.returncode == 0, merged.stderr
     failed = kubectl("patch", "jobs.ketch.dev", "api", "--type=json",
-                     "-p", '[{"op":"test","path":"/metadata/labels/tier","value":"zz"}]')
+                     "-p", '[{"op":"test","path":"/metadata/labels/tier","value":"zz"}]',
+                     ok=False)
     assert failed.returncode == 1 and "/metadata/labels/tier" in failed.stderr
     added = kubectl("patch", "jobs.ketch.dev", "api", "--type=json",
                     "-p", '[{"op":"add","path":"/metadata/labels/x","value":"1"}]')
@@ -147,8 +109,7 @@ def test_kubectl_client_side_apply_patch_types_and_the_upgrade_to_server_side(
     assert ("kubectl-patch", "Update") in state["owners"]  # type: ignore[operator]
 
     # The finalizer admission added is nobody's, so the apply leaves it.
-    upgraded = kubectl("apply", "--server-side", "--validate=false", "-f", str(manifest),
-                       "--force-conflicts")
+    upgraded = kubectl("apply", "--server-side", "-f", str(manifest), "--force-conflicts")
     assert upgraded.returncode == 0, upgraded.stderr
     state = managers()
     assert state["finalizers"] == ["ketch.dev/job-cleanup"]

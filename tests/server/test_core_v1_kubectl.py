@@ -1,13 +1,10 @@
-"""The real ``kubectl`` (v1.32 on PATH) on ketch's core kinds and pods, with a
-hand-written kubeconfig: ``get pods``, ``logs``, ``delete pod`` (which waits until the
-pod is gone), ``describe`` showing events, ``create -f`` of a ConfigMap and a Secret.
-HOME is the test's own directory, so kubectl's discovery cache starts empty."""
+"""The real ``kubectl`` (v1.32 on PATH) on ketch's core kinds and pods, through the
+kubeconfig ``ketch kubeconfig`` writes: ``get pods``, ``logs``, ``delete pod`` (which
+waits until the pod is gone), ``describe`` showing events, ``create -f`` of a ConfigMap
+and a Secret."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ServerProcess, wait_for
+from conftest import ServerProcess, kubectl_env, kubectl_runner, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -24,31 +21,9 @@ JOBS = "/apis/ketch.dev/v1/namespaces/kube/jobs"
 
 @pytest.fixture
 def kubectl(ketch_server: ServerProcess, tmp_path: Path) -> Callable[..., str]:
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not on PATH")
-    config = tmp_path / "kubeconfig"
-    config.write_text(f"""apiVersion: v1
-kind: Config
-clusters:
-- name: ketch
-  cluster: {{server: "{ketch_server.url}"}}
-contexts:
-- name: ketch
-  context: {{cluster: ketch, namespace: kube, user: me}}
-users:
-- name: me
-  user: {{}}
-current-context: ketch
-""")
-    env = {**os.environ, "KUBECONFIG": str(config), "HOME": str(tmp_path)}
-
-    def run(*args: str) -> str:
-        done = subprocess.run(["kubectl", *args], env=env, capture_output=True, text=True,
-                              timeout=60, check=False)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    return run
+    """``kubectl(*args)``: its stdout, asserting it exited 0."""
+    run = kubectl_runner(kubectl_env(ketch_server, tmp_path, "kube"))
+    return lambda *args: run(*args).stdout
 
 
 def test_kubectl_pods_logs_delete_describe(kubectl: Callable[..., str], ketch_server: ServerProcess,
@@ -73,6 +48,6 @@ def test_kubectl_pods_logs_delete_describe(kubectl: Callable[..., str], ketch_se
     manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"
                         "data: {lr: '0.1'}\n---\napiVersion: v1\nkind: Secret\n"
                         "metadata: {name: s}\nstringData: {token: abc}\n")
-    run("create", "-f", str(manifest), "--validate=false")
+    run("create", "-f", str(manifest))
     assert run("get", "configmap", "c", "-o", "jsonpath={.data.lr}") == "0.1"
     assert run("get", "secret", "s", "-o", "jsonpath={.data.token}") == "YWJj"
