@@ -83,3 +83,7 @@ def test_the_facade_sends_the_clients_token(server_factory: object, tmp_path: Pa
     with Client(server.url, token="wrong") as bad, pytest.raises(KetchError):
         bad.registry.get_registered_model("none")
     assert httpx.get(f"{server.url}/api/model_registry/v1/registered_models").status_code == 401
+    # A token with bytes no ASCII token has is a wrong token (401), never a server error.
+    odd = httpx.get(f"{server.url}/api/ketch/kinds",
+                    headers={"authorization": "Bearer s3cret-t\u00f6ken".encode("latin-1")})
+    assert odd.status_code == 401 and odd.json()["reason"] == "Unauthorized"

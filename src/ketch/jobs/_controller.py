@@ -105,9 +105,15 @@ class JobController(Controller):
     # -- status writes ---------------------------------------------------------
 
     def _write(self, job: Resource, status: JobStatus) -> Resource:
-        """Write status guarded by the job's resourceVersion (ConflictError if stale)."""
-        job = job.model_copy(update={"status": status.to_wire()})
-        return self.store.update_status(JOB, job)
+        """Write status guarded by the job's resourceVersion (ConflictError if stale),
+        returning the job as written. The store's status-only write reads nothing back
+        (the version check means the stored object is ``job``): the claim write stands
+        between a Job's reconcile and its process start, and a whole-object update read,
+        decoded and validated the job again there."""
+        wire = status.to_wire()
+        version = self.store.write_status(JOB, job.model_copy(update={"status": wire}))
+        meta = job.metadata.model_copy(update={"resource_version": version})
+        return job.model_copy(update={"status": wire, "metadata": meta})
 
     def _update(self, key: ObjectKey, mutate: Callable[[Resource, JobStatus], bool]) -> None:
         """Re-read and apply ``mutate`` until the write lands (it returns False to skip)."""

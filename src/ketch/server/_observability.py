@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -17,6 +16,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ketch.core.errors import KetchError
 from ketch.core.runtime import Runtime
@@ -52,6 +52,46 @@ class _WatchCollector:
                                   "the one feed all watch streams share", value=reads)
 
 
+class _Measure:
+    """ASGI middleware counting requests and timing them to the response's start (what
+    the client waits for; a watch stream's body runs on). Plain ASGI rather than
+    ``@app.middleware("http")``: Starlette's BaseHTTPMiddleware runs each request in a
+    task group with memory streams, which cost more CPU than most handlers here."""
+
+    def __init__(self, app: ASGIApp, requests: Counter, latency: Histogram) -> None:
+        self.app = app
+        self.requests = requests
+        self.latency = latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        recorded = False
+
+        def record(code: int) -> None:
+            nonlocal recorded
+            recorded = True
+            # The router records the route it picked in the scope; FastAPI keeps
+            # included routers as one entry in app.router.routes, so matching those
+            # here would miss every kind route.
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.requests.labels(scope["method"], route, str(code)).inc()
+            self.latency.labels(scope["method"], route).observe(time.perf_counter() - start)
+
+        async def timed_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and not recorded:
+                record(int(message["status"]))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, timed_send)
+        finally:
+            if not recorded:
+                record(500)  # it raised before answering: the server error handler's 500
+
+
 def install_observability(app: FastAPI, runtime: Runtime) -> None:
     registry = CollectorRegistry()
     requests = Counter("ketch_http_requests_total", "HTTP requests",
@@ -63,18 +103,7 @@ def install_observability(app: FastAPI, runtime: Runtime) -> None:
     registry.register(_QueueCollector(runtime))  # type: ignore[arg-type]
     registry.register(_WatchCollector(runtime))  # type: ignore[arg-type]
 
-    @app.middleware("http")
-    async def measure(request: Request,
-                      call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        # The router records the route it picked in the scope; FastAPI keeps
-        # included routers as one entry in app.router.routes, so matching those
-        # here would miss every kind route.
-        route = getattr(request.scope.get("route"), "path", None) or "unmatched"
-        requests.labels(request.method, route, str(response.status_code)).inc()
-        latency.labels(request.method, route).observe(time.perf_counter() - start)
-        return response
+    app.add_middleware(_Measure, requests=requests, latency=latency)
 
     router = APIRouter(tags=["health"])
 

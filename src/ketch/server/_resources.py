@@ -25,6 +25,7 @@ from ketch.core.fields import FieldSelector
 from ketch.core.kinds import KindInfo, LogOptions
 from ketch.core.labels import LabelSelector
 from ketch.core.loader import parse_json_body
+from ketch.core.resources import Resource
 from ketch.core.runtime import Runtime
 from ketch.core.service import ResourceService
 from ketch.server._schemas import kind_list_schema, kind_object_schema, kind_schema
@@ -57,6 +58,15 @@ def _dry(dry_run: str | None) -> bool:
 
 
 async def _body(request: Request) -> Any:
+    raw = await _raw_body(request)
+    # Off the event loop: a pathological YAML body costs up to a second to refuse.
+    return await run_in_threadpool(parse_json_body, raw)
+
+
+async def _raw_body(request: Request) -> bytes:
+    """The body, refused when empty or protobuf; decode it (``parse_json_body``) off the event loop,
+    in the same worker-thread call as the write where there is one: each hop to the
+    thread pool costs a create more than its decode does."""
     if request.headers.get("content-type", "").startswith("application/vnd.kubernetes.protobuf"):
         # kubectl's typed generators (`kubectl create configmap`) send core kinds so.
         raise UnsupportedMediaTypeError(
@@ -65,8 +75,7 @@ async def _body(request: Request) -> Any:
     raw = await request.body()
     if not raw.strip():
         raise InvalidError("the request body is empty; send the object as JSON or YAML")
-    # Off the event loop: a pathological YAML body costs up to a second to refuse.
-    return await run_in_threadpool(parse_json_body, raw)
+    return raw
 
 
 def _unsupported_patch(ctype: str) -> UnsupportedMediaTypeError:
@@ -185,11 +194,15 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
                      fieldValidation: str | None = None,
                      fieldManager: str | None = None) -> JSONResponse:
         manager = _field_manager(request, fieldManager, apply=False)
-        body = await _body(request)
-        validation = parse_field_validation(fieldValidation)
-        obj = await run_in_threadpool(service.create, info, body, namespace,
-                                      dry_run=_dry(dryRun), validation=validation,
-                                      manager=manager)
+        raw = await _raw_body(request)
+
+        def decode_and_create() -> tuple[Resource, FieldValidation]:
+            body = parse_json_body(raw)
+            validation = parse_field_validation(fieldValidation)
+            return service.create(info, body, namespace, dry_run=_dry(dryRun),
+                                  validation=validation, manager=manager), validation
+
+        obj, validation = await run_in_threadpool(decode_and_create)
         return _warned(JSONResponse(obj.to_wire(), status_code=201), validation)
 
     @router.get(item, summary=f"Read a {info.kind}", responses=one)
@@ -203,11 +216,16 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
                       status: bool, field_validation: str | None,
                       field_manager: str | None) -> JSONResponse:
         manager = _field_manager(request, field_manager, apply=False)
-        body = await _body(request)
-        validation = parse_field_validation(field_validation)
-        obj = await run_in_threadpool(service.replace, info, namespace, name, body,
-                                      status=status, dry_run=_dry(dry_run),
-                                      validation=validation, manager=manager)
+        raw = await _raw_body(request)
+
+        def decode_and_replace() -> tuple[Resource, FieldValidation]:
+            body = parse_json_body(raw)
+            validation = parse_field_validation(field_validation)
+            return service.replace(info, namespace, name, body, status=status,
+                                   dry_run=_dry(dry_run), validation=validation,
+                                   manager=manager), validation
+
+        obj, validation = await run_in_threadpool(decode_and_replace)
         return _warned(JSONResponse(obj.to_wire()), validation)
 
     async def patch(request: Request, namespace: str, name: str, dry_run: str | None,

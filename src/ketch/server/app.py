@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ketch import __version__
 from ketch.core.errors import FieldError, InvalidError, KetchError, UnauthorizedError
@@ -42,6 +44,28 @@ _API_PREFIXES = ("/api", "/apis", "/healthz", "/readyz", "/metrics", "/openapi.j
 
 def _status(err: KetchError) -> JSONResponse:
     return JSONResponse(err.to_body(), status_code=err.http_status)
+
+
+class _BearerToken:
+    """ASGI middleware: every path but the open ones needs ``Authorization: Bearer
+    TOKEN`` (compared in constant time), else a 401 Status. Plain ASGI, as
+    ``_observability._Measure`` and for the same reason."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.token = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in _OPEN_PATHS:
+            sent = Headers(scope=scope).get("authorization", "")
+            scheme, _, value = sent.partition(" ")
+            # As bytes: compare_digest refuses a str with non-ASCII characters (a 500).
+            presented = value.strip().encode("latin-1")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(presented, self.token):
+                await _status(UnauthorizedError(
+                    "missing or wrong bearer token (set KETCH_TOKEN)"))(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(runtime: Runtime, *, token: str | None = None, manage_runtime: bool = True,
@@ -86,16 +110,7 @@ def create_app(runtime: Runtime, *, token: str | None = None, manage_runtime: bo
         return JSONResponse(body, status_code=err.status_code)
 
     if token:
-        @app.middleware("http")
-        async def authenticate(request: Request,
-                               call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-            if request.url.path not in _OPEN_PATHS:
-                sent = request.headers.get("authorization", "")
-                scheme, _, value = sent.partition(" ")
-                if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip(), token):
-                    return _status(UnauthorizedError(
-                        "missing or wrong bearer token (set KETCH_TOKEN)"))
-            return await call_next(request)
+        app.add_middleware(_BearerToken, token=token)
 
     app.add_middleware(BodyLimit, limit=runtime.settings.max_request_bytes)
     install_observability(app, runtime)

@@ -1,10 +1,12 @@
-"""Statements of the store's per-step path, built once with bound parameters.
+"""Statements of the store's per-step path and of a create, built once with bound
+parameters.
 
 A pipeline step costs its run a resourceVersion read and a status write (five
-statements). Built anew on every call, each statement was constructed, coerced and given
-its SQLAlchemy cache key again, which cost more CPU than the database's own work; a
-statement object built once keeps its cache key (SQLAlchemy memoizes it on the object),
-so a call only binds its values.
+statements); a create is four (the name check, the body, the resource row and its
+change-log row), between a Job's submit and its process start. Built anew on every call,
+each statement was constructed, coerced and given its SQLAlchemy cache key again, which
+cost more CPU than the database's own work; a statement object built once keeps its
+cache key (SQLAlchemy memoizes it on the object), so a call only binds its values.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from ketch.core.store import _schema as t
 
-__all__ = ["ALL_EVENTS", "NEXT_REVISION", "PRUNED_THROUGH", "StatusStatements"]
+__all__ = ["ALL_EVENTS", "NEXT_REVISION", "PRUNED_THROUGH", "CreateStatements",
+           "StatusStatements"]
 
 NEXT_REVISION = (update(t.revision).where(t.revision.c.id == 1)
                  .values(value=t.revision.c.value + 1).returning(t.revision.c.value))
@@ -48,6 +51,10 @@ class StatusStatements:
             return cast(text, JSONB) if postgres else text
 
         self.resource_version = select(r.resource_version).where(*where)
+        # The object as stored (its row with its body): every get, and a write's read.
+        self.read = select(r.id, r.uid, r.resource_version, r.body_id, r.status, bd.body,
+                           bd.size).join_from(t.resources, t.bodies,
+                                              r.body_id == bd.id).where(*where)
         # The row alone, before it is read with its body (see SqlResourceStore._lock).
         self.lock = select(r.id).where(*where).with_for_update()
         self.row = select(
@@ -61,3 +68,29 @@ class StatusStatements:
             kind_key=bindparam("p_kind"), namespace=bindparam("p_ns"),
             name=bindparam("p_name"), body_id=bindparam("p_body"), status=status(),
             created_at=bindparam("p_at"))
+
+
+class CreateStatements:
+    """A create's statements, for one dialect: ``exists`` (``p_kind``, ``p_ns``,
+    ``p_name``), ``body`` (``p_rev``, ``p_text``: the body's JSON text, ``p_size``,
+    ``p_rv_at``; returns the body's id) and ``resource`` (the object's row: ``p_uid``,
+    ``p_kind``, ``p_ns``, ``p_name``, ``p_rev``, ``p_body``, ``p_status``). Its
+    change-log row is ``StatusStatements.log`` with ``p_type`` ``ADDED``."""
+
+    def __init__(self, postgres: bool) -> None:
+        r, bd = t.resources.c, t.bodies.c
+
+        def json_text(name: str) -> Any:
+            text = bindparam(name, type_=Text)
+            return cast(text, JSONB) if postgres else text
+
+        self.exists = select(r.id).where(
+            r.kind_key == bindparam("p_kind"), r.namespace == bindparam("p_ns"),
+            r.name == bindparam("p_name"))
+        self.body = insert(t.bodies).values(
+            revision=bindparam("p_rev"), body=json_text("p_text"), size=bindparam("p_size"),
+            rv_at=bindparam("p_rv_at")).returning(bd.id)
+        self.resource = insert(t.resources).values(
+            uid=bindparam("p_uid"), kind_key=bindparam("p_kind"), namespace=bindparam("p_ns"),
+            name=bindparam("p_name"), resource_version=bindparam("p_rev"),
+            body_id=bindparam("p_body"), status=json_text("p_status"))

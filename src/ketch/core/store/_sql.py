@@ -74,6 +74,7 @@ from ketch.core.store._prepared import (
     ALL_EVENTS,
     NEXT_REVISION,
     PRUNED_THROUGH,
+    CreateStatements,
     StatusStatements,
 )
 
@@ -176,6 +177,7 @@ class SqlResourceStore(ResourceStore):
         self._engine = make_engine(url)
         self._pg = self._engine.dialect.name == "postgresql"
         self._status_sql = StatusStatements(self._pg)
+        self._create_sql = CreateStatements(self._pg)
         self._cache: OrderedDict[int, Template] = OrderedDict()
         self._cache_lock = threading.Lock()
         if migrate:
@@ -219,26 +221,18 @@ class SqlResourceStore(ResourceStore):
 
     def _row(self, conn: Connection, info: KindInfo, namespace: str, name: str,
              *, lock: bool = False) -> Any:
-        r, bd = t.resources.c, t.bodies.c
-        where = (r.kind_key == info.key, r.namespace == namespace, r.name == name)
-        if lock:
-            self._lock(conn, where)
-        stmt = select(r.id, r.uid, r.resource_version, r.body_id, r.status, bd.body,
-                      bd.size).join_from(t.resources, t.bodies, r.body_id == bd.id).where(*where)
-        row = conn.execute(stmt).first()
+        key = {"p_kind": info.key, "p_ns": namespace, "p_name": name}
+        if lock and self._pg:
+            # The row alone, before it is read with its body: a ``FOR UPDATE`` over the
+            # join would, after waiting on a concurrent write that gave the row a new
+            # body, recheck the join against the old body row and find nothing
+            # (PostgreSQL's EvalPlanQual under READ COMMITTED): a 404 for an object that
+            # exists, seen by the soak test. SQLite's write transactions are serial.
+            conn.execute(self._status_sql.lock, key)
+        row = conn.execute(self._status_sql.read, key).first()
         if row is None:
             self._not_found(info, namespace, name)
         return row
-
-    def _lock(self, conn: Connection, where: tuple[Any, ...]) -> None:
-        """Lock the resource row (PostgreSQL; SQLite's write transactions are serial).
-
-        The row alone, before it is read with its body: a ``FOR UPDATE`` over the join
-        would, after waiting on a concurrent write that gave the row a new body, recheck
-        the join against the old body row and find nothing (PostgreSQL's EvalPlanQual
-        under READ COMMITTED): a 404 for an object that exists, seen by the soak test."""
-        if self._pg:
-            conn.execute(select(t.resources.c.id).where(*where).with_for_update())
 
     @staticmethod
     def _object(row: Any) -> dict[str, Any]:
@@ -254,9 +248,9 @@ class SqlResourceStore(ResourceStore):
         enc = encode_body(rest, rev)
         size = len(enc.text.encode())
         _check_size(info.kind, rest["metadata"]["name"], size, len(dumps(status).encode()))
-        return int(conn.execute(insert(t.bodies).values(
-            revision=rev, body=self._json(enc.text), size=size,
-            rv_at=None if self._pg else enc.rv_at).returning(t.bodies.c.id)).scalar_one())
+        return int(conn.execute(self._create_sql.body, {
+            "p_rev": rev, "p_text": enc.text, "p_size": size,
+            "p_rv_at": None if self._pg else enc.rv_at}).scalar_one())
 
     @staticmethod
     def _not_found(info: KindInfo, namespace: str | None, name: str) -> NoReturn:
@@ -279,11 +273,10 @@ class SqlResourceStore(ResourceStore):
 
     def create(self, info: KindInfo, resource: Resource) -> Resource:
         namespace = self._ns(info, resource.metadata.namespace)
+        sql = self._create_sql
+        key: dict[str, Any] = {"p_kind": info.key, "p_ns": namespace, "p_name": resource.name}
         with self._transaction(write=True) as conn:
-            exists = conn.execute(select(t.resources.c.id).where(
-                t.resources.c.kind_key == info.key, t.resources.c.namespace == namespace,
-                t.resources.c.name == resource.name)).first()
-            if exists is not None:
+            if conn.execute(sql.exists, key).first() is not None:
                 raise AlreadyExistsError(f'{info.plural}.{info.group} "{resource.name}" '
                                          "already exists")
             rev = self._next_revision(conn)
@@ -296,13 +289,14 @@ class SqlResourceStore(ResourceStore):
             body = obj.to_wire()
             body_id = self._new_body(conn, info, body, rev)
             try:
-                conn.execute(insert(t.resources).values(
-                    uid=meta.uid, kind_key=info.key, namespace=namespace, name=obj.name,
-                    resource_version=rev, body_id=body_id, status={}))
+                conn.execute(sql.resource, {**key, "p_uid": meta.uid, "p_rev": rev,
+                                            "p_body": body_id, "p_status": "{}"})
             except IntegrityError:
                 raise AlreadyExistsError(f'{info.plural}.{info.group} "{resource.name}" '
                                          "already exists") from None
-            self._log(conn, rev, "ADDED", info, namespace, obj.name, body_id, {})
+            conn.execute(self._status_sql.log, {**key, "p_status": "{}", "p_rev": rev,
+                                                "p_body": body_id, "p_type": "ADDED",
+                                                "p_at": time.time()})
         self._committed(info.key, namespace, resource.name)
         return Resource.model_validate(body)
 
