@@ -12,6 +12,7 @@ delete, and ``dryRun=All``. Handlers hold no domain logic: they parse, call the
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -64,9 +65,7 @@ async def _body(request: Request) -> Any:
 
 
 async def _raw_body(request: Request) -> bytes:
-    """The body, refused when empty or protobuf; decode it (``parse_json_body``) off the event loop,
-    in the same worker-thread call as the write where there is one: each hop to the
-    thread pool costs a create more than its decode does."""
+    """The body, refused when empty or protobuf, not yet decoded."""
     if request.headers.get("content-type", "").startswith("application/vnd.kubernetes.protobuf"):
         # kubectl's typed generators (`kubectl create configmap`) send core kinds so.
         raise UnsupportedMediaTypeError(
@@ -76,6 +75,22 @@ async def _raw_body(request: Request) -> bytes:
     if not raw.strip():
         raise InvalidError("the request body is empty; send the object as JSON or YAML")
     return raw
+
+
+async def _decode_and_write(
+        request: Request, field_validation: str | None,
+        write: Callable[[Any, FieldValidation], Resource]) -> tuple[Resource, FieldValidation]:
+    """Decode the body and ``write(body, validation)`` it in one worker-thread call (off
+    the event loop, as ``_body``): each hop to the thread pool costs a create more than
+    its decode does. The body is refused before a bad ``fieldValidation``, as before."""
+    raw = await _raw_body(request)
+
+    def decode_and_write() -> tuple[Resource, FieldValidation]:
+        body = parse_json_body(raw)
+        validation = parse_field_validation(field_validation)
+        return write(body, validation), validation
+
+    return await run_in_threadpool(decode_and_write)
 
 
 def _unsupported_patch(ctype: str) -> UnsupportedMediaTypeError:
@@ -194,15 +209,10 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
                      fieldValidation: str | None = None,
                      fieldManager: str | None = None) -> JSONResponse:
         manager = _field_manager(request, fieldManager, apply=False)
-        raw = await _raw_body(request)
-
-        def decode_and_create() -> tuple[Resource, FieldValidation]:
-            body = parse_json_body(raw)
-            validation = parse_field_validation(fieldValidation)
-            return service.create(info, body, namespace, dry_run=_dry(dryRun),
-                                  validation=validation, manager=manager), validation
-
-        obj, validation = await run_in_threadpool(decode_and_create)
+        obj, validation = await _decode_and_write(
+            request, fieldValidation, lambda body, validation: service.create(
+                info, body, namespace, dry_run=_dry(dryRun), validation=validation,
+                manager=manager))
         return _warned(JSONResponse(obj.to_wire(), status_code=201), validation)
 
     @router.get(item, summary=f"Read a {info.kind}", responses=one)
@@ -216,16 +226,10 @@ def kind_router(runtime: Runtime, service: ResourceService, info: KindInfo,
                       status: bool, field_validation: str | None,
                       field_manager: str | None) -> JSONResponse:
         manager = _field_manager(request, field_manager, apply=False)
-        raw = await _raw_body(request)
-
-        def decode_and_replace() -> tuple[Resource, FieldValidation]:
-            body = parse_json_body(raw)
-            validation = parse_field_validation(field_validation)
-            return service.replace(info, namespace, name, body, status=status,
-                                   dry_run=_dry(dry_run), validation=validation,
-                                   manager=manager), validation
-
-        obj, validation = await run_in_threadpool(decode_and_replace)
+        obj, validation = await _decode_and_write(
+            request, field_validation, lambda body, validation: service.replace(
+                info, namespace, name, body, status=status, dry_run=_dry(dry_run),
+                validation=validation, manager=manager))
         return _warned(JSONResponse(obj.to_wire()), validation)
 
     async def patch(request: Request, namespace: str, name: str, dry_run: str | None,

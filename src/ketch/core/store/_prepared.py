@@ -33,8 +33,22 @@ ALL_EVENTS = (select(t.events.c.revision, t.events.c.event_type, t.events.c.kind
               .order_by(t.events.c.revision).limit(bindparam("p_limit")))
 
 
+def _object_key() -> tuple[Any, ...]:
+    """The where clause naming one object: ``p_kind``, ``p_ns``, ``p_name``."""
+    r = t.resources.c
+    return (r.kind_key == bindparam("p_kind"), r.namespace == bindparam("p_ns"),
+            r.name == bindparam("p_name"))
+
+
+def _json_text(name: str, postgres: bool) -> Any:
+    """A JSON value bound as the text it already is (never encoded again)."""
+    text = bindparam(name, type_=Text)
+    return cast(text, JSONB) if postgres else text
+
+
 class StatusStatements:
-    """The resourceVersion read and the status write's statements, for one dialect.
+    """The object read, the resourceVersion read and the status write's statements,
+    for one dialect.
 
     Parameters (named apart from the columns, which an INSERT's and an UPDATE's own
     parameters are named after): ``p_kind``, ``p_ns``, ``p_name`` (the object);
@@ -43,19 +57,17 @@ class StatusStatements:
 
     def __init__(self, postgres: bool) -> None:
         r, bd = t.resources.c, t.bodies.c
-        where = (r.kind_key == bindparam("p_kind"), r.namespace == bindparam("p_ns"),
-                 r.name == bindparam("p_name"))
+        where = _object_key()
 
         def status() -> Any:
-            text = bindparam("p_status", type_=Text)
-            return cast(text, JSONB) if postgres else text
+            return _json_text("p_status", postgres)
 
         self.resource_version = select(r.resource_version).where(*where)
         # The object as stored (its row with its body): every get, and a write's read.
         self.read = select(r.id, r.uid, r.resource_version, r.body_id, r.status, bd.body,
                            bd.size).join_from(t.resources, t.bodies,
                                               r.body_id == bd.id).where(*where)
-        # The row alone, before it is read with its body (see SqlResourceStore._lock).
+        # The row alone, before it is read with its body (see SqlResourceStore._row).
         self.lock = select(r.id).where(*where).with_for_update()
         self.row = select(
             r.id, r.uid, r.resource_version, r.body_id, bd.size,
@@ -79,18 +91,11 @@ class CreateStatements:
 
     def __init__(self, postgres: bool) -> None:
         r, bd = t.resources.c, t.bodies.c
-
-        def json_text(name: str) -> Any:
-            text = bindparam(name, type_=Text)
-            return cast(text, JSONB) if postgres else text
-
-        self.exists = select(r.id).where(
-            r.kind_key == bindparam("p_kind"), r.namespace == bindparam("p_ns"),
-            r.name == bindparam("p_name"))
+        self.exists = select(r.id).where(*_object_key())
         self.body = insert(t.bodies).values(
-            revision=bindparam("p_rev"), body=json_text("p_text"), size=bindparam("p_size"),
-            rv_at=bindparam("p_rv_at")).returning(bd.id)
+            revision=bindparam("p_rev"), body=_json_text("p_text", postgres),
+            size=bindparam("p_size"), rv_at=bindparam("p_rv_at")).returning(bd.id)
         self.resource = insert(t.resources).values(
             uid=bindparam("p_uid"), kind_key=bindparam("p_kind"), namespace=bindparam("p_ns"),
             name=bindparam("p_name"), resource_version=bindparam("p_rev"),
-            body_id=bindparam("p_body"), status=json_text("p_status"))
+            body_id=bindparam("p_body"), status=_json_text("p_status", postgres))

@@ -264,6 +264,14 @@ class SqlResourceStore(ResourceStore):
             revision=rev, event_type=kind, kind_key=info.key, namespace=namespace,
             name=name, body_id=body_id, status=status, created_at=time.time()))
 
+    def _log_text(self, conn: Connection, key: dict[str, Any], rev: int, kind: EventType,
+                  body_id: int, status_text: str) -> None:
+        """``_log`` by the statement built once, the status bound as its JSON text;
+        ``key``: the object's ``p_kind``, ``p_ns`` and ``p_name``."""
+        conn.execute(self._status_sql.log, {**key, "p_status": status_text, "p_rev": rev,
+                                            "p_body": body_id, "p_type": kind,
+                                            "p_at": time.time()})
+
     @staticmethod
     def _ns(info: KindInfo, namespace: str | None) -> str:
         # Cluster-scoped kinds live under the empty namespace.
@@ -294,9 +302,7 @@ class SqlResourceStore(ResourceStore):
             except IntegrityError:
                 raise AlreadyExistsError(f'{info.plural}.{info.group} "{resource.name}" '
                                          "already exists") from None
-            conn.execute(self._status_sql.log, {**key, "p_status": "{}", "p_rev": rev,
-                                                "p_body": body_id, "p_type": "ADDED",
-                                                "p_at": time.time()})
+            self._log_text(conn, key, rev, "ADDED", body_id, "{}")
         self._committed(info.key, namespace, resource.name)
         return Resource.model_validate(body)
 
@@ -434,9 +440,7 @@ class SqlResourceStore(ResourceStore):
             # body the resource row refers to (not a copy of it). Each statement gets
             # only its own parameters (an INSERT or UPDATE refuses names it does not use).
             conn.execute(sql.update, {"p_row": row.id, "p_rev": rev, "p_status": text})
-            conn.execute(sql.log, {**key, "p_status": text, "p_rev": rev,
-                                   "p_body": int(row.body_id), "p_type": "MODIFIED",
-                                   "p_at": time.time()})
+            self._log_text(conn, key, rev, "MODIFIED", int(row.body_id), text)
         self._committed(info.key, namespace, resource.name)
         self._status_committed(info, resource)
         return str(rev)
