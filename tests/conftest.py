@@ -37,7 +37,7 @@ _db_counter = itertools.count()
 # The kfp==2.16.1 venv and corpus fixtures (tests/_kfp.py) for the pipeline tests; the
 # iris model and InferenceService clean-up fixtures (tests/_modelserver.py) for serving's;
 # the http/ns fixtures of the server tests (tests/_server_http.py).
-pytest_plugins = ["_kfp", "_modelserver", "_server_http"]
+pytest_plugins = ["_kfp", "_modelserver", "_server_http", "_ray"]
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Tests parametrized over the postgres backend carry the marker too, so

@@ -52,7 +52,9 @@ TIMEOUT = 30.0
 
 # "local-cold" is the local backend without its warm pool: Python units then start in
 # a fresh interpreter, and the suite holds both paths to the same contract.
-BACKENDS = ["local", "local-cold"]
+# "ray" runs the same cases on a real Ray cluster of three nodes on this machine
+# (tests/_ray.py), its executor scoped to one worker node by a node label.
+BACKENDS = ["local", "local-cold", pytest.param("ray", marks=pytest.mark.ray)]
 
 
 @dataclass
@@ -69,9 +71,11 @@ class Backend:
     make: Callable[[], Executor]
     artifacts: ArtifactStore
     impostor: Callable[[Handle], Handle]
+    cleanup: Callable[[], None] = lambda: None
 
 
-def _make_backend(name: str, tmp_path: Path, made: list[Executor]) -> Backend:
+def _make_backend(name: str, tmp_path: Path, made: list[Executor],
+                  request: pytest.FixtureRequest) -> Backend:
     """Backend-specific: the only place that knows how a backend is built."""
     artifacts = ArtifactStore(str(tmp_path / "artifacts"))
     if name in ("local", "local-cold"):
@@ -89,13 +93,32 @@ def _make_backend(name: str, tmp_path: Path, made: list[Executor]) -> Backend:
             return {**handle, "createTime": handle["createTime"] - 3600}
 
         return Backend(name, make, artifacts, impostor)
+    if name == "ray":
+        from _ray import kill_agents
+        from ketch.core.executors.ray import RayExecutor
+
+        cluster = request.getfixturevalue("ray_cluster")
+
+        def make_ray() -> Executor:
+            ex = RayExecutor(artifacts, address=cluster.address,
+                             node_labels={"ketch-test-pool": "a"}, kill_grace_seconds=2.0)
+            made.append(ex)
+            return ex
+
+        def impostor_ray(handle: Handle) -> Handle:
+            # The agent's own handle names the process by pid and create time.
+            local = handle["local"]
+            return {**handle, "local": {**local, "createTime": local["createTime"] - 3600}}
+
+        return Backend(name, make_ray, artifacts, impostor_ray,
+                       lambda: kill_agents(artifacts.root_uri))
     raise AssertionError(f"no factory for backend {name!r}")
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     made: list[Executor] = []
-    chosen = _make_backend(request.param, tmp_path, made)
+    chosen = _make_backend(request.param, tmp_path, made, request)
     yield chosen
     # Leave nothing running, whatever the test did: every unit id the tests use is
     # recorded in _SUBMITTED by the helpers below.
@@ -104,8 +127,10 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
             handle = ex.lookup(unit_id)
             if handle is not None:
                 ex.cancel(handle, grace_seconds=0)
+                ex.finalize(handle)  # slots back: a cluster's outlive the instance
         ex.close()
     _SUBMITTED.clear()
+    chosen.cleanup()
 
 
 @pytest.fixture

@@ -6,7 +6,10 @@ Every setting has an embedded default, so a laptop needs none of them:
 ``KETCH_HOME``                state directory (default ``~/.ketch``)
 ``KETCH_DATABASE_URL``        SQLAlchemy URL (default SQLite in KETCH_HOME)
 ``KETCH_ARTIFACTS_URI``       fsspec URI (default ``KETCH_HOME/artifacts``)
-``KETCH_EXECUTOR``            ``local`` (default) or another registered backend
+``KETCH_EXECUTOR``            ``local`` (default), ``ray``, or another registered backend
+``KETCH_RAY_ADDRESS``         the ray backend's cluster: ``auto`` (default), ``HOST:PORT``,
+                              ``ray://HOST:10001``, or ``local`` (a cluster of this process)
+``KETCH_RAY_NODE_LABELS``     only Ray nodes with these labels take units: ``k=v,k2=v2``
 ``KETCH_HOST``                a server to talk to instead of the local one
 ``KETCH_TOKEN``               bearer token sent to / required by the server
 ``KETCH_CPUS``                CPU slots of the local executor (default: cores),
@@ -108,6 +111,19 @@ def _gpu_ids(text: str | None) -> list[str] | None:
     return ids
 
 
+def _labels(text: str | None) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise InvalidError(f"KETCH_RAY_NODE_LABELS must be key=value pairs separated by "
+                               f"commas, not {text!r}")
+        labels[key.strip()] = value.strip()
+    return labels
+
+
 def redact_url(url: str) -> str:
     """A database URL fit to show: the password masked, whether it comes as
     ``user:password@`` or as a ``password=`` query parameter (libpq and psycopg take
@@ -139,6 +155,8 @@ class Settings:
     memory: str | None = None
     gpus: str | None = None
     unit_index: str | None = None
+    ray_address: str = "auto"
+    ray_node_labels: str | None = None
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     change_log_seconds: int = DEFAULT_CHANGE_LOG_SECONDS
     extra: dict[str, str] = field(default_factory=dict)
@@ -149,6 +167,7 @@ class Settings:
         _cpu_slots(self.cpus)
         _memory_slots(self.memory)
         _gpu_ids(self.gpus)
+        _labels(self.ray_node_labels)
 
     @property
     def cpu_slots(self) -> float | None:
@@ -164,6 +183,11 @@ class Settings:
     def gpu_ids(self) -> list[str] | None:
         """``KETCH_GPUS`` as ids (``[]`` for ``,``: none), or None to detect them."""
         return _gpu_ids(self.gpus)
+
+    @property
+    def ray_labels(self) -> dict[str, str]:
+        """``KETCH_RAY_NODE_LABELS`` as a mapping (empty: every node)."""
+        return _labels(self.ray_node_labels)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -183,6 +207,8 @@ class Settings:
             memory=_env("KETCH_MEMORY", env),
             gpus=_env("KETCH_GPUS", env),
             unit_index=_env("KETCH_UNIT_INDEX", env),
+            ray_address=_env("KETCH_RAY_ADDRESS", env) or "auto",
+            ray_node_labels=_env("KETCH_RAY_NODE_LABELS", env),
             max_request_bytes=_positive_int("KETCH_MAX_REQUEST_BYTES", env,
                                             DEFAULT_MAX_REQUEST_BYTES),
             change_log_seconds=_positive_int("KETCH_CHANGE_LOG_SECONDS", env,

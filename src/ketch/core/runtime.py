@@ -61,13 +61,21 @@ def make_executor(settings: Settings, artifacts: ArtifactStore) -> Executor:
         return LocalExecutor(settings.runs_dir, artifacts, cpus=settings.cpu_slots,
                              memory=settings.memory_slots, gpus=settings.gpu_ids,
                              unit_index=settings.unit_index_dir)
+    if settings.executor == "ray":
+        from ketch.core.executors.ray import make_executor as make_ray
+
+        try:
+            return make_ray(settings, artifacts)
+        except ImportError as err:
+            raise KetchError(f"KETCH_EXECUTOR=ray needs Ray: pip install 'ketch[ray]' "
+                             f"({err})") from None
     from importlib.metadata import entry_points
 
     for ep in entry_points(group="ketch.executors"):
         if ep.name == settings.executor:
             factory: Callable[[Settings, ArtifactStore], Executor] = ep.load()
             return factory(settings, artifacts)
-    names = ["local", *(ep.name for ep in entry_points(group="ketch.executors"))]
+    names = ["local", "ray", *(ep.name for ep in entry_points(group="ketch.executors"))]
     raise KetchError(f"unknown executor {settings.executor!r} (KETCH_EXECUTOR); "
                      f"choose one of: {', '.join(names)}")
 

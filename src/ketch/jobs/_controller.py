@@ -176,11 +176,8 @@ class JobController(Controller):
         if not executor.fits(request):
             with self._lock:
                 self._pending.add(key)
-            total = executor.capacity()
-            over = [f"{n} {getattr(request, n)} > {getattr(total, n)}"
-                    for n in ("cpu", "memory", "gpu") if getattr(request, n) > getattr(total, n)]
-            reason, message = (("Unschedulable", "requests more than the executor has: "
-                                + ", ".join(over)) if over else
+            never = executor.unschedulable(request)
+            reason, message = (("Unschedulable", never) if never is not None else
                                ("Insufficient", "waiting for free slots on the executor"))
             before = status.to_wire()
             _condition(status, "Scheduled", False, reason, message)

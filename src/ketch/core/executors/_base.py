@@ -62,11 +62,15 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ResourceRequest:
-    """What a unit reserves while it runs: CPU cores, memory bytes, GPU count."""
+    """What a unit reserves while it runs: CPU cores, memory bytes, GPU count, and
+    ``custom`` resources by name (Kubernetes' extended resources, Ray's custom
+    resources: ``{"example.com/fpga": 1}``), which only a backend whose nodes
+    declare them can grant."""
 
     cpu: float = 1.0
     memory: int = 0
     gpu: int = 0
+    custom: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -224,6 +228,24 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def capacity(self) -> ResourceRequest:
         """Total resources of this executor (used to report unschedulable requests)."""
+
+    def unschedulable(self, resources: ResourceRequest) -> str | None:
+        """Why a unit asking for ``resources`` could never start here, naming what the
+        executor has, or None when it could once slots are free. A backend of several
+        nodes overrides this: a unit must fit on one node."""
+        total = self.capacity()
+        over = [f"{n} {getattr(resources, n):g} > {getattr(total, n):g}"
+                for n in ("cpu", "memory", "gpu") if getattr(resources, n) > getattr(total, n)]
+        over += [f"{name} {amount:g} > {total.custom.get(name, 0):g}"
+                 for name, amount in sorted(resources.custom.items())
+                 if amount > total.custom.get(name, 0)]
+        return "requests more than the executor has: " + ", ".join(over) if over else None
+
+    def node(self, handle: Handle) -> str | None:
+        """The node a unit runs (or ran) on, for status; None for a backend of one
+        machine. The base class reads the handle's ``node`` field."""
+        value = handle.get("node")
+        return str(value) if value else None
 
     @abc.abstractmethod
     def subscribe(self, callback: Callable[[str], None]) -> Callable[[], None]:

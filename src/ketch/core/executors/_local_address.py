@@ -12,10 +12,11 @@ __all__ = ["UNIT_HOST", "free_port", "unit_socket"]
 UNIT_HOST = "127.0.0.1"
 
 
-def free_port() -> int:
-    """A TCP port free on loopback now (the unit binds it a moment later)."""
+def free_port(host: str = UNIT_HOST) -> int:
+    """A TCP port free on ``host`` (loopback by default) now; the unit binds it a
+    moment later."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((UNIT_HOST, 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 

@@ -114,7 +114,7 @@ class LocalExecutor(Executor):
                  gpus: list[str] | None = None, kill_grace_seconds: float = 5.0,
                  log_max_bytes: int | None = None, run_as_user: str | None = None,
                  warm_pool: bool = True, venvs_dir: Path | None = None,
-                 unit_index: Path | None = None) -> None:
+                 unit_index: Path | None = None, unit_host: str = UNIT_HOST) -> None:
         self.runs_dir = Path(runs_dir)
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         # Resolved once: handles carry absolute paths, and resolving per submit costs.
@@ -140,6 +140,9 @@ class LocalExecutor(Executor):
                         "(KETCH_HOME, /proc); set KETCH_RUN_AS_USER to run them as an "
                         "unprivileged user")
         self._host = socket.gethostname()
+        # Where server units listen: loopback, unless a backend that runs this
+        # executor on each node of a cluster (ray) needs them reachable from the others.
+        self.unit_host = unit_host
         self._lock = threading.Lock()
         self._units: dict[str, _Unit] = {}
         self._subscribers: list[Callable[[str], None]] = []
@@ -187,6 +190,10 @@ class LocalExecutor(Executor):
         if res.gpu > len(gpus):
             return (f"insufficient gpu: requested {res.gpu}, "
                     f"free {len(gpus)} of {len(self._gpus or [])}")
+        for name, amount in sorted(res.custom.items()):
+            if amount > 0:
+                return (f"insufficient {name}: requested {amount:g}, this machine has "
+                        "no such resource (custom resources come from a cluster's nodes)")
         return None
 
     def fits(self, resources: ResourceRequest) -> bool:
@@ -226,11 +233,13 @@ class LocalExecutor(Executor):
         if unit.serves:
             # The backend chooses a server unit's address; callers read it from the
             # handle (``endpoint``), never assume a socket path or a port of their own.
-            port = free_port()
-            env.update(KETCH_UNIT_HOST=UNIT_HOST, KETCH_UNIT_PORT=str(port))
-            endpoint = f"{UNIT_HOST}:{port}"
-            # Not for units run as another user: the socket directory is ours.
-            uds = unit_socket(self.runs_dir, port) if self.run_as is None else None
+            port = free_port(self.unit_host)
+            env.update(KETCH_UNIT_HOST=self.unit_host, KETCH_UNIT_PORT=str(port))
+            endpoint = f"{self.unit_host}:{port}"
+            # Not for units run as another user (the socket directory is ours), nor
+            # for ones other hosts reach (the socket is this host's shortcut only).
+            uds = (unit_socket(self.runs_dir, port)
+                   if self.run_as is None and self.unit_host == UNIT_HOST else None)
             if uds is not None:
                 env["KETCH_UNIT_UDS"] = uds
         try:
