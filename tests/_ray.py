@@ -43,6 +43,7 @@ class RayCluster:
     address: str
     root: Path
     nodes: dict[str, Path] = field(default_factory=dict)  # name -> temp dir
+    node_ids: dict[str, str] = field(default_factory=dict)  # name -> Ray node id
 
     def add_node(self, name: str, *, cpus: int = 4, resources: dict[str, float] | None = None,
                  labels: dict[str, str] | None = None, memory: int = 4 * GIB) -> str:
@@ -63,7 +64,8 @@ class RayCluster:
         while time.monotonic() < deadline:
             new = set(_node_ids()) - before
             if new:
-                return new.pop()
+                self.node_ids[name] = new.pop()
+                return self.node_ids[name]
             time.sleep(0.1)
         raise AssertionError(f"node {name} did not join the cluster")
 

@@ -63,7 +63,7 @@ def _request(spec: JobSpec) -> ResourceRequest:
     res = spec.resources
     return ResourceRequest(cpu=parse_cpu(res.cpu),
                            memory=parse_memory(res.memory) if res.memory is not None else 0,
-                           gpu=res.gpu)
+                           gpu=res.gpu, custom=dict(res.custom))
 
 
 def _command(spec: JobSpec) -> list[str]:
@@ -235,9 +235,11 @@ class JobController(Controller):
             st.phase = "Running"
             st.start_time = st.start_time or start
             _condition(st, "Scheduled", True, "Scheduled", "")
+            st.node = executor.node(handle)
             # The unit id, not a pid: the handle is the backend's (a Ray unit has none).
             _condition(st, "Running", True, "Started",
-                          f"attempt {attempt} started as unit {unit_id}")
+                          f"attempt {attempt} started as unit {unit_id}"
+                          + (f" on node {st.node}" if st.node else ""))
             return True
 
         # Write on top of the claim we just made; re-read only if someone moved it.

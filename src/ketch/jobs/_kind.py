@@ -59,6 +59,9 @@ class JobResources(KetchModel):
     cpu: str | int | float = 1
     memory: str | int | None = None
     gpu: StrictInt = Field(default=0, ge=0)
+    # Custom (Kubernetes: extended) resources by name, {"worker-a": 1}: only an executor
+    # whose nodes declare them can grant them (a Ray cluster's custom resources).
+    custom: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
 
     @field_validator("cpu")
     @classmethod
@@ -121,6 +124,8 @@ class JobStatus(KetchModel):
     # for it: what a restarted control plane needs to adopt the work.
     control_plane: str | None = None
     active: dict[str, object] | None = None
+    # The node the current (or last) attempt runs on, on a backend of several nodes.
+    node: str | None = None
     retry_after: float | None = None
     log_uri: str | None = None
 

@@ -57,6 +57,7 @@ from ketch.pipelines._steps import (
     produced,
     read_location,
     select,
+    with_accelerator,
 )
 
 if TYPE_CHECKING:
@@ -397,12 +398,16 @@ class RunEngine:
             st["memoryLimit"] = memory
         st.update(attempts=attempt, unit=handle, cacheKey=key, launchTime=time.time(),
                   outputUri=output_uri, cached=False)
-        gpus = accelerators(container.resources)
-        if gpus:
-            # No GPU scheduling for pipeline steps yet: say so rather than drop it.
+        node = self.executor.node(handle)
+        if node:
+            st["node"] = node
+        accelerator = accelerators(container.resources)
+        if accelerator and self.executor.unschedulable(
+                with_accelerator(ResourceRequest(cpu=0.0), *accelerator)) is not None:
+            # The executor cannot grant it: say so rather than drop it.
             set_condition(st, "AcceleratorUnavailable", True, "NotScheduled",
-                          f"requested {gpus[1]} {gpus[0]}; pipeline steps run without "
-                          "accelerator scheduling here")
+                          f"requested {accelerator[1]} {accelerator[0]}; the executor has "
+                          "no such resource, so the step runs without it")
         st.pop("retryAt", None)
         st.pop("message", None)
         self._mark(st, "Running")
@@ -431,6 +436,13 @@ class RunEngine:
                 env[NOT_INSTALLED_ENV] = " ".join(reqs.packages)
         resources = ResourceRequest(cpu=cpu_request(container.resources),
                                     memory=memory_limit(container.resources))
+        accelerator = accelerators(container.resources)
+        if accelerator is not None:
+            # An accelerator type is a resource name (Kubernetes: an extended resource):
+            # a GPU, or a custom resource of the executor's nodes, where it has them.
+            asked = with_accelerator(resources, *accelerator)
+            if self.executor.unschedulable(asked) is None:
+                resources = asked
         log = log_key(self.ctx.namespace, self.ctx.name, self.ctx.uid, path, attempt)
         store = self.ctx.artifact_root if remote else None
         if lightweight is not None:

@@ -8,9 +8,11 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ketch.core.errors import InvalidError, NotFoundError
+from ketch.core.executors import ResourceRequest
 from ketch.pipelines._inputs import coerce_parameter, output_file
 from ketch.pipelines._ir import ComponentSpec
 from ketch.pipelines._packages import is_not_installed_hint
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "NotProduced", "accelerators", "cache_key", "collect_outputs", "condition_holds",
     "cpu_request", "failure_message", "fill_constant", "fill_strings", "lightweight_entry",
-    "memory_limit", "output_root", "produced", "read_location", "select",
+    "memory_limit", "output_root", "produced", "read_location", "select", "with_accelerator",
 ]
 
 
@@ -121,6 +123,19 @@ def accelerators(resources: Mapping[str, Any]) -> tuple[str, str] | None:
     if not count or str(count) in ("0", ""):
         return None
     return str(acc.get("resourceType") or acc.get("type") or "accelerator"), str(count)
+
+
+_GPU_TYPES = ("nvidia.com/gpu", "amd.com/gpu", "gpu")
+
+
+def with_accelerator(res: ResourceRequest, kind: str, count: str) -> ResourceRequest:
+    """``res`` asking for ``count`` of the accelerator ``kind`` too: GPUs for a GPU type
+    (``nvidia.com/gpu``, KFP's ``NVIDIA_TESLA_T4`` and the like), else the custom
+    resource of that name."""
+    amount = float(count)
+    if kind.lower() in _GPU_TYPES or kind.upper().startswith("NVIDIA"):
+        return replace(res, gpu=res.gpu + int(amount))
+    return replace(res, custom={**res.custom, kind: amount})
 
 
 def lightweight_entry(command: list[str], args: list[str]) -> tuple[str, str] | None:

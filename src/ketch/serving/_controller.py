@@ -138,10 +138,16 @@ def knobs_of(obj: Resource, spec: InferenceServiceSpec) -> Knobs:
 def _request(resources: dict[str, Any] | None) -> ResourceRequest:
     requests = (resources or {}).get("requests") or (resources or {}).get("limits") or {}
     gpu = requests.get("nvidia.com/gpu", 0)
+    # Kubernetes' extended resources (any other name): the executor's custom resources.
+    custom = {str(k): float(parse_cpu(v)) for k, v in requests.items()
+              if k not in _BUILTIN_RESOURCES}
     # A model server is long-lived: unless it asks, it holds no CPU slot (Jobs would starve).
     return ResourceRequest(cpu=parse_cpu(requests["cpu"]) if "cpu" in requests else 0.0,
                            memory=parse_memory(requests["memory"]) if "memory" in requests
-                           else 0, gpu=int(gpu))
+                           else 0, gpu=int(gpu), custom=custom)
+
+
+_BUILTIN_RESOURCES = frozenset({"cpu", "memory", "nvidia.com/gpu", "ephemeral-storage"})
 
 
 def _revision_key(spec: dict[str, Any]) -> str:
@@ -552,6 +558,9 @@ class InferenceServiceController(Controller):
                             credential=self._replica_secret(work))
         try:
             rep["handle"] = self.rt.executor.submit(unit)
+            node = self.rt.executor.node(rep["handle"])
+            if node:
+                rep["node"] = node  # where it runs, on a backend of several nodes
         except ExecutorError as err:
             rev["replicas"].remove(rep)
             rev["replicaRetryAt"] = time.time() + _RETRY

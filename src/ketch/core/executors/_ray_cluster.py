@@ -41,6 +41,8 @@ def connect(address: str, namespace: str = NAMESPACE) -> None:
 
     if ray.is_initialized():
         return
+    if address not in ("auto", "local"):
+        _check_reachable(address)
     try:
         if address == "local":
             ray.init(namespace=namespace, log_to_driver=False, include_dashboard=False,
@@ -55,6 +57,22 @@ def connect(address: str, namespace: str = NAMESPACE) -> None:
         # A cluster of another Ray version: Ray says which versions it saw.
         raise ExecutorError(f"cannot join the Ray cluster at KETCH_RAY_ADDRESS={address!r} "
                             f"with ray {ray.__version__}: {err}") from None
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast on an address nothing listens at: ``ray.init`` retries for minutes."""
+    import socket
+
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise ExecutorError(f"KETCH_RAY_ADDRESS={address!r} is not HOST:PORT, "
+                            "ray://HOST:PORT, auto or local")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as err:
+        raise ExecutorError(f"cannot reach the Ray cluster at KETCH_RAY_ADDRESS={address!r}: "
+                            f"{err}") from None
 
 
 @dataclass(frozen=True)

@@ -89,8 +89,8 @@ class RayExecutor(Executor):
         self._probe_key = f".ketch/ray-probe/{uuid.uuid4().hex}"
         self._probed = False
         self._actor_class = ray.remote(NodeAgent)
-        for node in self.view.nodes(fresh=True):
-            self._agent(node.node_id)  # the store's reach is checked at start
+        # The store's reach is checked at start, on every node there is now.
+        self._start_agents([n.node_id for n in self.view.nodes(fresh=True)])
         self._watcher = threading.Thread(target=self._watch, name="ketch-ray-watch",
                                          daemon=True)
         self._watcher.start()
@@ -104,41 +104,51 @@ class RayExecutor(Executor):
             agent = self._agents.get(node_id)
         if agent is not None:
             return agent
-        ray = self._ray
-        name = agent_name(node_id, self.artifacts.root_uri)
-        try:
-            agent = ray.get_actor(name, namespace=cluster.NAMESPACE)
-            cursor: int | None = None  # running already: its past exits are not ours
-        except ValueError:
-            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        self._start_agents([node_id])
+        with self._lock:
+            return self._agents[node_id]
 
+    def _start_agents(self, node_ids: Sequence[str]) -> None:
+        """Find or start the agents of ``node_ids`` together, then check together that
+        each reaches the artifact store (refused with the reason if one does not)."""
+        ray = self._ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        started: dict[str, tuple[Any, int | None]] = {}
+        for node_id in node_ids:
+            name = agent_name(node_id, self.artifacts.root_uri)
+            try:
+                # Running already: its past exits are not this control plane's news.
+                started[node_id] = (ray.get_actor(name, namespace=cluster.NAMESPACE), None)
+                continue
+            except ValueError:
+                pass
             node = self.view.node(node_id)
-            ip = node.ip if node is not None else "127.0.0.1"
             agent = self._actor_class.options(
                 name=name, namespace=cluster.NAMESPACE, lifetime="detached",
                 get_if_exists=True, num_cpus=0, max_concurrency=64, max_restarts=-1,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
-            ).remote(node_id, ip, self.artifacts.root_uri)
-            cursor = 0
-        self._check_reach(node_id, agent)
-        with self._lock:
-            self._agents.setdefault(node_id, agent)
-            self._cursors.setdefault(node_id, cursor)
-            return self._agents[node_id]
-
-    def _check_reach(self, node_id: str, agent: Any) -> None:
+            ).remote(node_id, node.ip if node is not None else "127.0.0.1",
+                     self.artifacts.root_uri)
+            started[node_id] = (agent, 0)
         if not self._probed:
             self.artifacts.put_bytes(b"ketch", self._probe_key)
             self._probed = True
-        why = self._call(agent.can_read.remote(self._probe_key))
-        if why is not None:
-            node = self.view.node(node_id)
-            where = cluster.describe(node) if node is not None else node_id
-            raise ExecutorError(
-                f"the artifact store KETCH_ARTIFACTS_URI={self.artifacts.root_uri!r} is not "
-                f"reachable from Ray node {where} ({why}); units there could not read "
-                "their inputs or keep their logs: use an object store (s3://, gs://) or a "
-                "directory every node mounts")
+        probes = {n: a.can_read.remote(self._probe_key) for n, (a, _) in started.items()}
+        for node_id, ref in probes.items():
+            why = self._call(ref)
+            if why is not None:
+                node = self.view.node(node_id)
+                where = cluster.describe(node) if node is not None else node_id
+                raise ExecutorError(
+                    f"the artifact store KETCH_ARTIFACTS_URI={self.artifacts.root_uri!r} is "
+                    f"not reachable from Ray node {where} ({why}); units there could not "
+                    "read their inputs or keep their logs: use an object store (s3://, "
+                    "gs://) or a directory every node mounts")
+        with self._lock:
+            for node_id, (agent, cursor) in started.items():
+                self._agents.setdefault(node_id, agent)
+                self._cursors.setdefault(node_id, cursor)
 
     def _call(self, ref: Any, timeout: float = _CALL_TIMEOUT) -> Any:
         """``ray.get`` with the task's own exception (an ExecutorError, say) raised."""
@@ -265,14 +275,13 @@ class RayExecutor(Executor):
         return None
 
     def _known_agents(self) -> dict[str, Any]:
-        for node in self.view.nodes():
-            with self._lock:
-                known = node.node_id in self._agents
-            if not known:
-                try:
-                    self._agent(node.node_id)
-                except Exception:
-                    log.warning("no agent on Ray node %s", node.node_id, exc_info=True)
+        with self._lock:
+            missing = [n.node_id for n in self.view.nodes() if n.node_id not in self._agents]
+        if missing:
+            try:
+                self._start_agents(missing)
+            except Exception:
+                log.warning("no agent on Ray nodes %s", missing, exc_info=True)
         alive = {n.node_id for n in self.view.nodes()}
         with self._lock:
             return {k: v for k, v in self._agents.items() if k in alive}
