@@ -521,6 +521,9 @@ class RunEngine:
                 tail = _tail(self.executor, handle)
             self.executor.finalize(handle)  # the log to the store, the slots back
             self.ended.append(handle)
+            node = self.executor.node(handle)  # a backend that places units late knows now
+            if node:
+                st["node"] = node
         st.pop("unit", None)
         self.changed = True
         if any(c.get("type") == "PackagesInstalled" for c in st.get("conditions") or []):

@@ -17,6 +17,7 @@ adoption). Its methods take and return plain data, so they travel over Ray.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -146,6 +147,59 @@ class NodeAgent:
 
     def forget(self, handle: Handle) -> None:
         self.local.forget(handle)
+
+    # -- the warm path's units (Ray tasks, _ray_task), by unit id
+
+    def read_warm(self, unit_id: str, offset: int) -> bytes | None:
+        """Up to 1 MiB of a warm unit's live log from ``offset``; None if not here."""
+        from ketch.core.executors._ray_task import log_path
+
+        try:
+            with open(log_path(self.node_id, self.artifacts.root_uri, unit_id), "rb") as f:
+                f.seek(offset)
+                return f.read(_READ_CHUNK)
+        except FileNotFoundError:
+            return None
+
+    def stop_warm(self, unit_id: str, grace_seconds: float) -> bool:
+        """Stop every process a warm unit started (not the Ray worker that runs it:
+        the backend cancels that task); whether the unit runs here."""
+        from ketch.core.executors._ray_task import pid_path
+
+        try:
+            worker = int(pid_path(self.node_id, self.artifacts.root_uri, unit_id).read_text())
+        except (OSError, ValueError):
+            return False
+        import psutil
+
+        try:
+            children = psutil.Process(worker).children(recursive=True)
+        except psutil.Error:
+            return True
+        # Signalled one by one, never by group: they share the Ray worker's group.
+        for sig in ("terminate", "kill"):
+            for child in children:
+                with contextlib.suppress(psutil.Error):
+                    getattr(child, sig)()
+            _, children = psutil.wait_procs(children, timeout=grace_seconds if
+                                            sig == "terminate" else 5.0)
+            if not children:
+                break
+        return True
+
+    def finish_warm(self, unit_id: str, log_key: str | None) -> bool:
+        """A warm unit that was killed left its log here: keep it in the store (at
+        ``log_key``) and remove its files; whether there was anything."""
+        from ketch.core.executors._ray_task import log_path, pid_path
+
+        log = log_path(self.node_id, self.artifacts.root_uri, unit_id)
+        pid_path(self.node_id, self.artifacts.root_uri, unit_id).unlink(missing_ok=True)
+        if not log.exists():
+            return False
+        if log_key:
+            self.artifacts.put_file(str(log), log_key)
+        log.unlink(missing_ok=True)
+        return True
 
     def wait_ended(self, cursor: int | None, timeout: float) -> tuple[int, list[str]]:
         """Unit ids that ended after ``cursor`` (blocking up to ``timeout`` for one),

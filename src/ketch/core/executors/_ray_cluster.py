@@ -32,6 +32,7 @@ _TINY_CPU = 0.0001
 # Resources Ray keeps for itself, not for units to ask for.
 _INTERNAL = ("node:", "object_store_memory", "accelerator_type:")
 _NODES_TTL = 1.0
+_FREE_TTL = 0.1
 
 
 def connect(address: str, namespace: str = NAMESPACE) -> None:
@@ -124,6 +125,8 @@ class ClusterView:
         self._nodes: list[Node] = []
         self._read_at = 0.0
         self._released_at = 0.0
+        self._free_view: dict[str, dict[str, float]] = {}
+        self._free_at = 0.0
 
     def nodes(self, *, fresh: bool = False) -> list[Node]:
         import ray
@@ -176,15 +179,29 @@ class ClusterView:
         # (a reservation shows at once): right after a release, wait for it briefly.
         wait_until = self._released_at + 1.0
         while True:
-            free = _free_per_node()
+            free = self._free()
             if any(n.offers(bundle, free.get(n.node_id, {})) for n in self.nodes()):
                 return True
             if time.monotonic() > wait_until:
                 return False
+            self._free_at = 0.0
             time.sleep(0.02)
+
+    def _free(self) -> dict[str, dict[str, float]]:
+        """What is free per node, read at most every 0.1 s (a call to Ray's control
+        store costs about a millisecond, as much as a warm unit's own overhead). A
+        reservation or release here reads it afresh; a view up to 0.1 s old can only
+        let a warm task queue briefly in Ray, which is Ray's own way to wait."""
+        if time.monotonic() - self._free_at > _FREE_TTL:
+            self._free_view, self._free_at = _free_per_node(), time.monotonic()
+        return self._free_view
+
+    def reserved(self) -> None:
+        self._free_at = 0.0
 
     def released(self) -> None:
         self._released_at = time.monotonic()
+        self._free_at = 0.0
 
 
 def _free_per_node() -> dict[str, dict[str, float]]:

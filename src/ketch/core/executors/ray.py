@@ -36,6 +36,7 @@ from ketch.core.executors._base import (
     WorkUnit,
 )
 from ketch.core.executors._ray_agent import NodeAgent, agent_name
+from ketch.core.executors._ray_warm import WarmTasks, takes_warm_path
 from ketch.core.executors.local import LocalExecutor
 
 __all__ = ["RayExecutor", "make_executor"]
@@ -89,6 +90,8 @@ class RayExecutor(Executor):
         self._probe_key = f".ketch/ray-probe/{uuid.uuid4().hex}"
         self._probed = False
         self._actor_class = ray.remote(NodeAgent)
+        self._warm = WarmTasks(artifacts, self.view.selector, self._known_agents, self._call,
+                               lambda unit_id: self._notify([unit_id]))
         # The store's reach is checked at start, on every node there is now.
         self._start_agents([n.node_id for n in self.view.nodes(fresh=True)])
         self._watcher = threading.Thread(target=self._watch, name="ketch-ray-watch",
@@ -178,6 +181,15 @@ class RayExecutor(Executor):
 
     def submit(self, unit: WorkUnit) -> Handle:
         LocalExecutor._check_entry(unit)
+        if takes_warm_path(unit):
+            never = self.view.unschedulable(unit.resources)
+            if never is not None:
+                raise InsufficientResourcesError(never)
+            if not self.view.fits(unit.resources):
+                raise InsufficientResourcesError(
+                    f"no node of the Ray cluster has {cluster.bundle_of(unit.resources)} "
+                    "free now")
+            return self._warm.submit(unit)
         name = f"ketch-{unit.unit_id}"
         self._claim_name(name, unit.unit_id)
         never = self.view.unschedulable(unit.resources)
@@ -188,6 +200,7 @@ class RayExecutor(Executor):
                 f"no node of the Ray cluster has {cluster.bundle_of(unit.resources)} free now")
         pg, nodes = cluster.reserve(name, [cluster.bundle_of(unit.resources)], "PACK",
                                     self._reserve_timeout, self.view.selector)
+        self.view.reserved()
         try:
             return self._start(unit, pg, 0, nodes[0], {"pg": name, "bundle": 0})
         except BaseException:
@@ -214,6 +227,7 @@ class RayExecutor(Executor):
         members = [u.unit_id for u in units]
         pg, nodes = cluster.reserve(name, [cluster.bundle_of(u.resources) for u in units],
                                     placement, self._reserve_timeout, self.view.selector)
+        self.view.reserved()
         handles: list[Handle] = []
         try:
             for index, unit in enumerate(units):
@@ -262,6 +276,9 @@ class RayExecutor(Executor):
     # ------------------------------------------------------------ inspection
 
     def lookup(self, unit_id: str) -> Handle | None:
+        warm = self._warm.lookup(unit_id)
+        if warm is not None:
+            return warm
         agents = self._known_agents()
         refs = [(node, agent.lookup.remote(unit_id)) for node, agent in agents.items()]
         for _node, ref in refs:
@@ -287,6 +304,8 @@ class RayExecutor(Executor):
             return {k: v for k, v in self._agents.items() if k in alive}
 
     def poll(self, handle: Handle) -> UnitStatus:
+        if handle.get("backend") == self.name and "task" in handle:
+            return self._warm.poll(handle)
         local = handle.get("local")
         if handle.get("backend") != self.name or not isinstance(local, dict):
             return UnitStatus(UnitState.LOST, reason="ProcessLost",
@@ -327,6 +346,9 @@ class RayExecutor(Executor):
                           message=f"Ray node {node_id} that ran the unit is gone")
 
     def logs(self, handle: Handle, *, follow: bool = False) -> Iterator[bytes]:
+        if "task" in handle:
+            yield from self._warm.logs(handle, follow=follow)
+            return
         local = handle.get("local")
         if not isinstance(local, dict):
             return
@@ -364,6 +386,9 @@ class RayExecutor(Executor):
     # -------------------------------------------------------------- stopping
 
     def cancel(self, handle: Handle, *, grace_seconds: float = 5.0) -> None:
+        if "task" in handle:
+            self._warm.cancel(handle, grace_seconds)
+            return
         agent = self._agent_of(handle)
         if agent is None or not isinstance(handle.get("local"), dict):
             return
@@ -374,6 +399,9 @@ class RayExecutor(Executor):
             return  # the node went, and the unit with it
 
     def finalize(self, handle: Handle) -> None:
+        if "task" in handle:
+            self._warm.finalize(handle)
+            return
         agent = self._agent_of(handle)
         if agent is not None and isinstance(handle.get("local"), dict):
             # Its node may be gone, and the live log with it.
@@ -382,6 +410,9 @@ class RayExecutor(Executor):
         self._release(handle)
 
     def forget(self, handle: Handle) -> None:
+        if "task" in handle:
+            self._warm.forget(handle, self._grace)
+            return
         agent = self._agent_of(handle)
         if agent is not None and isinstance(handle.get("local"), dict):
             with contextlib.suppress(self._ray.exceptions.RayActorError):
@@ -404,6 +435,11 @@ class RayExecutor(Executor):
                 return  # the last member to end gives the gang's reservation back
         if cluster.release(str(name)):
             self.view.released()
+
+    def node(self, handle: Handle) -> str | None:
+        if "task" in handle:
+            return self._warm.node(handle)
+        return super().node(handle)
 
     # ------------------------------------------------------------- capacity
 
