@@ -105,7 +105,9 @@ def pod_object(runtime: Runtime, owner: Resource, unit: PodUnit) -> dict[str, An
             "labels": dict(unit.labels), "ownerReferences": [owner_ref],
             "annotations": {"ketch.dev/unit-id": unit.unit_id}},
         "spec": {"containers": [{"name": unit.container, "image": "ketch"}],
-                 "nodeName": runtime.host, "restartPolicy": "Never"},
+                 # The node a running unit is on, where the backend has several.
+                 "nodeName": (unit.handle and runtime.executor.node(unit.handle))
+                 or runtime.host, "restartPolicy": "Never"},
         "status": status,
     }
 

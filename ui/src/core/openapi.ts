@@ -2410,6 +2410,10 @@ export interface components {
              * @default 1
              */
             cpu?: string | number;
+            /** Custom */
+            custom?: {
+                [key: string]: number;
+            };
             /**
              * Gpu
              * @default 0
@@ -2500,6 +2504,11 @@ export interface components {
              * @default null
              */
             logUri?: string | null;
+            /**
+             * Node
+             * @default null
+             */
+            node?: string | null;
             /**
              * Phase
              * @default Pending

@@ -45,6 +45,7 @@ from ketch.core.executors._base import (
 )
 from ketch.core.executors._local_address import UNIT_HOST, free_port, unit_socket
 from ketch.core.executors._run_as import RunAs
+from ketch.core.executors._subscribers import ExitSubscribers
 from ketch.core.executors._unit_index import UnitIndex
 
 if TYPE_CHECKING:
@@ -145,7 +146,7 @@ class LocalExecutor(Executor):
         self.unit_host = unit_host
         self._lock = threading.Lock()
         self._units: dict[str, _Unit] = {}
-        self._subscribers: list[Callable[[str], None]] = []
+        self._subscribers = ExitSubscribers()
         self._stop = threading.Event()
         self._monitor: threading.Thread | None = None
         self.warm_pool = warm_pool
@@ -373,24 +374,10 @@ class LocalExecutor(Executor):
         self._notify(record.handle["unitId"])
 
     def _notify(self, unit_id: str) -> None:
-        with self._lock:
-            subscribers = list(self._subscribers)
-        for callback in subscribers:
-            try:
-                callback(unit_id)
-            except Exception:
-                log.exception("exit subscriber failed for unit %s", unit_id)
+        self._subscribers.notify(unit_id)
 
     def subscribe(self, callback: Callable[[str], None]) -> Callable[[], None]:
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.add(callback)
 
     # ------------------------------------------ python units and runtime_env
 

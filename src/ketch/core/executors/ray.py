@@ -37,6 +37,7 @@ from ketch.core.executors._base import (
 )
 from ketch.core.executors._ray_agent import NodeAgent, agent_name
 from ketch.core.executors._ray_warm import WarmTasks, takes_warm_path
+from ketch.core.executors._subscribers import ExitSubscribers
 from ketch.core.executors.local import LocalExecutor
 
 __all__ = ["RayExecutor", "make_executor"]
@@ -85,7 +86,7 @@ class RayExecutor(Executor):
         self._cursors: dict[str, int | None] = {}
         self._live: dict[str, str] = {}  # unit id -> node, for units seen running
         self._final: dict[tuple[Any, ...], UnitStatus] = {}
-        self._subscribers: list[Callable[[str], None]] = []
+        self._subscribers = ExitSubscribers()
         self._stop = threading.Event()
         self._probe_key = f".ketch/ray-probe/{uuid.uuid4().hex}"
         self._probed = False
@@ -455,25 +456,11 @@ class RayExecutor(Executor):
     # ----------------------------------------------------------- subscribers
 
     def subscribe(self, callback: Callable[[str], None]) -> Callable[[], None]:
-        with self._lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.add(callback)
 
     def _notify(self, unit_ids: Sequence[str]) -> None:
-        with self._lock:
-            subscribers = list(self._subscribers)
         for unit_id in unit_ids:
-            for callback in subscribers:
-                try:
-                    callback(unit_id)
-                except Exception:
-                    log.exception("exit subscriber failed for unit %s", unit_id)
+            self._subscribers.notify(unit_id)
 
     def _watch(self) -> None:
         """Hear every agent's exits (one outstanding wait per agent), and a lost
