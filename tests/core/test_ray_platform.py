@@ -126,7 +126,8 @@ def test_an_inference_service_serves_from_a_worker_node_through_the_front(
                 return found if len(found) >= 2 else []
 
             nodes = wait_for(two_replicas, timeout=120, message="two replicas running")
-            assert set(nodes) == {ray_cluster.node_ids["b"]}  # type: ignore[arg-type]
+            assert set(nodes) == {ray_cluster.node_ids["b"]}, (  # type: ignore[arg-type]
+                nodes, ray_cluster.node_ids, _resources_by_node())
             base = f"{ray_server.url}/serving/default/iris"
             for _ in range(4):  # the front spreads them over both replicas
                 v1 = httpx.post(f"{base}/v1/models/iris:predict",
@@ -176,6 +177,12 @@ def test_a_job_survives_another_nodes_loss_and_is_retried_after_its_own(
         gate.touch()
         ended = client.wait("job", "survivor", condition="Succeeded", timeout=60)
         assert ended.status["attempts"] == 2 and ended.status["exitCode"] == 0
+
+
+def _resources_by_node() -> dict[str, dict[str, float]]:
+    import ray
+
+    return {n["NodeID"]: n["Resources"] for n in ray.nodes() if n.get("Alive")}
 
 
 def _alive_nodes() -> set[str]:
