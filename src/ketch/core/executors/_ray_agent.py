@@ -30,12 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from ketch.core.artifacts import ArtifactStore
+from ketch.core.executors import _local_proc as proc
 from ketch.core.executors._base import Handle, ResourceRequest, UnitStatus, WorkUnit
 from ketch.core.executors.local import LocalExecutor
 
 __all__ = ["AGENT_PREFIX", "NodeAgent", "agent_name", "scratch_root"]
 
 AGENT_PREFIX = "ketch-agent-"
+# Beside the local handle: what the control plane's ray handle adds (node, reservation).
+_META_FILE = "ray.json"
 # The last exits kept for watchers that fell behind (a watcher further back resyncs).
 _ENDED_KEPT = 10_000
 _READ_CHUNK = 1 << 20
@@ -111,14 +114,14 @@ class NodeAgent:
         here = replace(unit, env=env, resources=ResourceRequest(
             cpu=0.0, memory=unit.resources.memory))
         handle = self.local.submit(here)
-        (Path(handle["dir"]) / "ray.json").write_text(_dumps(meta))
+        proc.atomic_write(Path(handle["dir"]) / _META_FILE, json.dumps(meta))
         return handle
 
     def lookup(self, unit_id: str) -> tuple[Handle, dict[str, Any]] | None:
         handle = self.local.lookup(unit_id)
         if handle is None:
             return None
-        return handle, _loads(Path(handle["dir"]) / "ray.json")
+        return handle, proc.load_json(Path(handle["dir"]) / _META_FILE) or {}
 
     def poll(self, handle: Handle) -> UnitStatus:
         return self.local.poll(handle)
@@ -214,15 +217,3 @@ class NodeAgent:
                     return self._cursor, []
                 self._changed.wait(left)
             return self._cursor, [u for n, u in self._ended if n > cursor]
-
-
-def _dumps(value: dict[str, Any]) -> str:
-    return json.dumps(value)
-
-
-def _loads(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}

@@ -183,22 +183,11 @@ class RayExecutor(Executor):
     def submit(self, unit: WorkUnit) -> Handle:
         LocalExecutor._check_entry(unit)
         if takes_warm_path(unit):
-            never = self.view.unschedulable(unit.resources)
-            if never is not None:
-                raise InsufficientResourcesError(never)
-            if not self.view.fits(unit.resources):
-                raise InsufficientResourcesError(
-                    f"no node of the Ray cluster has {cluster.bundle_of(unit.resources)} "
-                    "free now")
+            self._check_room(unit.resources)
             return self._warm.submit(unit)
         name = f"ketch-{unit.unit_id}"
         self._claim_name(name, unit.unit_id)
-        never = self.view.unschedulable(unit.resources)
-        if never is not None:
-            raise InsufficientResourcesError(never)
-        if not self.view.fits(unit.resources):
-            raise InsufficientResourcesError(
-                f"no node of the Ray cluster has {cluster.bundle_of(unit.resources)} free now")
+        self._check_room(unit.resources)
         pg, nodes = cluster.reserve(name, [cluster.bundle_of(unit.resources)], "PACK",
                                     self._reserve_timeout, self.view.selector)
         self.view.reserved()
@@ -208,6 +197,15 @@ class RayExecutor(Executor):
             cluster.release(name, pg)
             self.view.released()
             raise
+
+    def _check_room(self, res: ResourceRequest) -> None:
+        """Raise InsufficientResourcesError unless a node could take ``res`` now."""
+        never = self.view.unschedulable(res)
+        if never is not None:
+            raise InsufficientResourcesError(never)
+        if not self.view.fits(res):
+            raise InsufficientResourcesError(
+                f"no node of the Ray cluster has {cluster.bundle_of(res)} free now")
 
     def submit_gang(self, units: Sequence[WorkUnit], *,
                     placement: str = "PACK") -> list[Handle]:
