@@ -99,6 +99,13 @@ def test_a_parallel_for_pinned_by_a_custom_resource_spreads_over_both_workers(
     assert set(nodes) == workers, "pinned by `worker`: both worker nodes, never the head"
 
 
+def replica_nodes(status: dict[str, Any]) -> list[str]:
+    """The node of each model server replica (not the front's: it asks for nothing and
+    may run on any node)."""
+    return [str(rep["node"]) for rev in status.get("revisions") or []
+            for rep in rev.get("replicas") or [] if rep.get("node")]
+
+
 def _isvc(name: str, uri: str) -> dict[str, Any]:
     doc = yaml.safe_load((ROOT / "examples" / "serving" / "iris.yaml").read_text())
     doc["metadata"]["name"] = name
@@ -122,12 +129,12 @@ def test_an_inference_service_serves_from_a_worker_node_through_the_front(
             ready = client.wait("isvc", "iris", condition="Ready", timeout=180)
 
             def two_replicas() -> list[str]:
-                found = nodes_in(client.get("isvc", "iris").status)
+                found = replica_nodes(client.get("isvc", "iris").status)
                 return found if len(found) >= 2 else []
 
             nodes = wait_for(two_replicas, timeout=120, message="two replicas running")
-            assert set(nodes) == {ray_cluster.node_ids["b"]}, (  # type: ignore[arg-type]
-                nodes, ray_cluster.node_ids, _resources_by_node())
+            assert set(nodes) == {ray_cluster.node_ids["b"]}, _placement_report(
+                ray_cluster, client.get("isvc", "iris").status)
             base = f"{ray_server.url}/serving/default/iris"
             for _ in range(4):  # the front spreads them over both replicas
                 v1 = httpx.post(f"{base}/v1/models/iris:predict",
@@ -179,10 +186,23 @@ def test_a_job_survives_another_nodes_loss_and_is_retried_after_its_own(
         assert ended.status["attempts"] == 2 and ended.status["exitCode"] == 0
 
 
-def _resources_by_node() -> dict[str, dict[str, float]]:
+def _placement_report(cluster: RayCluster, status: Any) -> str:
+    """Where the replicas are, by node name, with ketch's reservations and every
+    node's resources: what a wrong placement needs to be understood."""
     import ray
+    from ray.util.placement_group import placement_group_table
 
-    return {n["NodeID"]: n["Resources"] for n in ray.nodes() if n.get("Alive")}
+    names = {v: k for k, v in cluster.node_ids.items()}
+    lines = [f"replica nodes: {[names.get(n, n) for n in replica_nodes(status)]}",
+             f"status: {json.dumps(status, default=str)}"]
+    for pg in placement_group_table().values():
+        if pg["name"].startswith("ketch-"):
+            where = {i: names.get(n, n) for i, n in pg["bundles_to_node_id"].items()}
+            lines.append(f"{pg['name']} {pg['state']} {pg['bundles']} on {where}")
+    for n in ray.nodes():
+        if n.get("Alive"):
+            lines.append(f"{names.get(n['NodeID'], n['NodeID'])}: {n['Resources']}")
+    return "\n".join(lines)
 
 
 def _alive_nodes() -> set[str]:
