@@ -58,6 +58,10 @@ class KindInfo:
     # Wire paths a list's ``fieldSelector`` may name beyond ``metadata.name`` (an
     # Event's ``involvedObject.name``); empty: ``metadata.name`` only.
     field_selectors: tuple[str, ...] = ()
+    # Called as ``check(resource)`` with every validated object a client sends
+    # (create, update, apply): rules across fields that a model cannot state with its
+    # paths (a reference in one field to a name in another). Raises ``InvalidError``.
+    check: Callable[[Resource], None] | None = None
 
     @property
     def singular(self) -> str:
@@ -87,7 +91,15 @@ class KindInfo:
         spec = _validated(self.spec_model, resource.spec, "spec", source)
         status = (_validated(self.status_model, resource.status, "status", source)
                   if resource.status else {})
-        return resource.model_copy(update={"spec": spec, "status": status})
+        checked = resource.model_copy(update={"spec": spec, "status": status})
+        if self.check is not None:
+            try:
+                self.check(checked)
+            except InvalidError as err:
+                if source is None or err.source is not None or not err.fields:
+                    raise
+                raise InvalidError(f"invalid {self.kind}", err.fields, source) from None
+        return checked
 
     def parse_spec(self, resource: Resource) -> Any:
         """The typed spec model of a stored (already valid) resource."""

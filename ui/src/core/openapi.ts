@@ -1322,6 +1322,245 @@ export interface paths {
         patch: operations["patch_status_apis_ketch_dev_v1_namespaces__namespace__jobs__name__status_patch"];
         trace?: never;
     };
+    "/apis/kubeflow.org/v1beta1/experiments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List or watch experiments in all namespaces */
+        get: operations["list_all_apis_kubeflow_org_v1beta1_experiments_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/apis/kubeflow.org/v1beta1/namespaces/{namespace}/experiments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List or watch experiments */
+        get: operations["list_ns_apis_kubeflow_org_v1beta1_namespaces__namespace__experiments_get"];
+        put?: never;
+        /** Create a Experiment */
+        post: operations["create_apis_kubeflow_org_v1beta1_namespaces__namespace__experiments_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/apis/kubeflow.org/v1beta1/namespaces/{namespace}/experiments/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a Experiment */
+        get: operations["get_apis_kubeflow_org_v1beta1_namespaces__namespace__experiments__name__get"];
+        /** Replace a Experiment */
+        put: operations["put_apis_kubeflow_org_v1beta1_namespaces__namespace__experiments__name__put"];
+        post?: never;
+        /** Delete a Experiment */
+        delete: operations["delete_apis_kubeflow_org_v1beta1_namespaces__namespace__experiments__name__delete"];
+        options?: never;
+        head?: never;
+        /** Patch or apply a Experiment */
+        patch: operations["patch_item_apis_kubeflow_org_v1beta1_namespaces__namespace__experiments__name__patch"];
+        trace?: never;
+    };
+    "/apis/kubeflow.org/v1beta1/namespaces/{namespace}/experiments/{name}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a Experiment's status */
+        get: operations["get_status_apis_kubeflow_org_v1beta1_namespaces__namespace__experiments__name__status_get"];
+        /** Replace Experiment status */
+        put: operations["put_status_apis_kubeflow_org_v1beta1_namespaces__namespace__experiments__name__status_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Patch Experiment status */
+        patch: operations["patch_status_apis_kubeflow_org_v1beta1_namespaces__namespace__experiments__name__status_patch"];
+        trace?: never;
+    };
+    "/apis/kubeflow.org/v1beta1/namespaces/{namespace}/suggestions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List or watch suggestions */
+        get: operations["list_ns_apis_kubeflow_org_v1beta1_namespaces__namespace__suggestions_get"];
+        put?: never;
+        /** Create a Suggestion */
+        post: operations["create_apis_kubeflow_org_v1beta1_namespaces__namespace__suggestions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/apis/kubeflow.org/v1beta1/namespaces/{namespace}/suggestions/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a Suggestion */
+        get: operations["get_apis_kubeflow_org_v1beta1_namespaces__namespace__suggestions__name__get"];
+        /** Replace a Suggestion */
+        put: operations["put_apis_kubeflow_org_v1beta1_namespaces__namespace__suggestions__name__put"];
+        post?: never;
+        /** Delete a Suggestion */
+        delete: operations["delete_apis_kubeflow_org_v1beta1_namespaces__namespace__suggestions__name__delete"];
+        options?: never;
+        head?: never;
+        /** Patch or apply a Suggestion */
+        patch: operations["patch_item_apis_kubeflow_org_v1beta1_namespaces__namespace__suggestions__name__patch"];
+        trace?: never;
+    };
+    "/apis/kubeflow.org/v1beta1/namespaces/{namespace}/suggestions/{name}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a Suggestion's status */
+        get: operations["get_status_apis_kubeflow_org_v1beta1_namespaces__namespace__suggestions__name__status_get"];
+        /** Replace Suggestion status */
+        put: operations["put_status_apis_kubeflow_org_v1beta1_namespaces__namespace__suggestions__name__status_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Patch Suggestion status */
+        patch: operations["patch_status_apis_kubeflow_org_v1beta1_namespaces__namespace__suggestions__name__status_patch"];
+        trace?: never;
+    };
+    "/apis/kubeflow.org/v1beta1/namespaces/{namespace}/trials": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List or watch trials */
+        get: operations["list_ns_apis_kubeflow_org_v1beta1_namespaces__namespace__trials_get"];
+        put?: never;
+        /** Create a Trial */
+        post: operations["create_apis_kubeflow_org_v1beta1_namespaces__namespace__trials_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/apis/kubeflow.org/v1beta1/namespaces/{namespace}/trials/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a Trial */
+        get: operations["get_apis_kubeflow_org_v1beta1_namespaces__namespace__trials__name__get"];
+        /** Replace a Trial */
+        put: operations["put_apis_kubeflow_org_v1beta1_namespaces__namespace__trials__name__put"];
+        post?: never;
+        /** Delete a Trial */
+        delete: operations["delete_apis_kubeflow_org_v1beta1_namespaces__namespace__trials__name__delete"];
+        options?: never;
+        head?: never;
+        /** Patch or apply a Trial */
+        patch: operations["patch_item_apis_kubeflow_org_v1beta1_namespaces__namespace__trials__name__patch"];
+        trace?: never;
+    };
+    "/apis/kubeflow.org/v1beta1/namespaces/{namespace}/trials/{name}/log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Stream a Trial's log */
+        get: operations["logs_apis_kubeflow_org_v1beta1_namespaces__namespace__trials__name__log_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/apis/kubeflow.org/v1beta1/namespaces/{namespace}/trials/{name}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read a Trial's status */
+        get: operations["get_status_apis_kubeflow_org_v1beta1_namespaces__namespace__trials__name__status_get"];
+        /** Replace Trial status */
+        put: operations["put_status_apis_kubeflow_org_v1beta1_namespaces__namespace__trials__name__status_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Patch Trial status */
+        patch: operations["patch_status_apis_kubeflow_org_v1beta1_namespaces__namespace__trials__name__status_patch"];
+        trace?: never;
+    };
+    "/apis/kubeflow.org/v1beta1/suggestions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List or watch suggestions in all namespaces */
+        get: operations["list_all_apis_kubeflow_org_v1beta1_suggestions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/apis/kubeflow.org/v1beta1/trials": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List or watch trials in all namespaces */
+        get: operations["list_all_apis_kubeflow_org_v1beta1_trials_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/apis/pipelines.ketch.dev/v1/experiments": {
         parameters: {
             query?: never;
@@ -1906,6 +2145,26 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AlgorithmSetting */
+        AlgorithmSetting: {
+            /** Name */
+            name: string;
+            /**
+             * Value
+             * @default
+             */
+            value?: string;
+        };
+        /** AlgorithmSpec */
+        AlgorithmSpec: {
+            /**
+             * Algorithmname
+             * @default
+             */
+            algorithmName?: string;
+            /** Algorithmsettings */
+            algorithmSettings?: components["schemas"]["AlgorithmSetting"][];
+        };
         /** ArtifactEntry */
         ArtifactEntry: {
             /** Name */
@@ -1950,6 +2209,22 @@ export interface components {
             pageSize: number;
             /** Size */
             size: number;
+        };
+        /** CollectorSpec */
+        CollectorSpec: {
+            /**
+             * Customcollector
+             * @default null
+             */
+            customCollector?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Kind
+             * @default StdOut
+             * @enum {string}
+             */
+            kind?: "StdOut" | "File" | "TensorFlowEvent" | "PrometheusMetric" | "Custom" | "None" | "Push";
         };
         /**
          * ComponentEntry
@@ -2014,6 +2289,24 @@ export interface components {
             /** @enum {string} */
             kind: "ConfigMapList";
             metadata: components["schemas"]["ListMeta"];
+        };
+        /** ConfigMapSource */
+        ConfigMapSource: {
+            /**
+             * Configmapname
+             * @default null
+             */
+            configMapName?: string | null;
+            /**
+             * Configmapnamespace
+             * @default null
+             */
+            configMapNamespace?: string | null;
+            /**
+             * Templatepath
+             * @default null
+             */
+            templatePath?: string | null;
         };
         /** ConfigMapSpec */
         ConfigMapSpec: {
@@ -2125,6 +2418,24 @@ export interface components {
             state?: "UNKNOWN" | "PENDING" | "LIVE" | "MARKED_FOR_DELETION" | "DELETED" | "ABANDONED" | "REFERENCE";
             /** Uri */
             uri?: string;
+        };
+        /** EarlyStoppingRule */
+        EarlyStoppingRule: {
+            /**
+             * Comparison
+             * @default less
+             * @enum {string}
+             */
+            comparison?: "equal" | "less" | "greater";
+            /** Name */
+            name: string;
+            /**
+             * Startstep
+             * @default null
+             */
+            startStep?: number | null;
+            /** Value */
+            value: string;
         };
         /**
          * EnvVar
@@ -2282,6 +2593,57 @@ export interface components {
             conditions?: {
                 [key: string]: unknown;
             }[];
+        };
+        /** FeasibleSpace */
+        FeasibleSpace: {
+            /**
+             * Distribution
+             * @default null
+             */
+            distribution?: ("uniform" | "logUniform" | "normal" | "logNormal") | null;
+            /**
+             * List
+             * @default null
+             */
+            list?: string[] | null;
+            /**
+             * Max
+             * @default null
+             */
+            max?: string | null;
+            /**
+             * Min
+             * @default null
+             */
+            min?: string | null;
+            /**
+             * Step
+             * @default null
+             */
+            step?: string | null;
+        };
+        /** FileSystemPath */
+        FileSystemPath: {
+            /**
+             * Format
+             * @default null
+             */
+            format?: ("TEXT" | "JSON") | null;
+            /**
+             * Kind
+             * @default null
+             */
+            kind?: ("File" | "Directory") | null;
+            /**
+             * Path
+             * @default null
+             */
+            path?: string | null;
+        };
+        /** FilterSpec */
+        FilterSpec: {
+            /** Metricsformat */
+            metricsFormat?: string[];
         };
         /** FrameworkSpec */
         FrameworkSpec: {
@@ -2526,6 +2888,149 @@ export interface components {
              */
             startTime?: string | null;
         };
+        /** KatibExperimentSpec */
+        KatibExperimentSpec: {
+            algorithm: components["schemas"]["AlgorithmSpec"];
+            /** @default null */
+            earlyStopping?: components["schemas"]["AlgorithmSpec"] | null;
+            /**
+             * Maxfailedtrialcount
+             * @default null
+             */
+            maxFailedTrialCount?: number | null;
+            /**
+             * Maxtrialcount
+             * @default null
+             */
+            maxTrialCount?: number | null;
+            /** @default null */
+            metricsCollectorSpec?: components["schemas"]["MetricsCollectorSpec"] | null;
+            /**
+             * Nasconfig
+             * @default null
+             */
+            nasConfig?: {
+                [key: string]: unknown;
+            } | null;
+            objective: components["schemas"]["ObjectiveSpec"];
+            /**
+             * Paralleltrialcount
+             * @default null
+             */
+            parallelTrialCount?: number | null;
+            /** Parameters */
+            parameters?: components["schemas"]["ParameterSpec"][];
+            /**
+             * Resumepolicy
+             * @default null
+             */
+            resumePolicy?: ("Never" | "LongRunning" | "FromVolume") | null;
+            trialTemplate: components["schemas"]["TrialTemplate"];
+        };
+        /** KatibExperimentStatus */
+        KatibExperimentStatus: {
+            /**
+             * Completiontime
+             * @default null
+             */
+            completionTime?: string | null;
+            /** Conditions */
+            conditions?: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Controlplane
+             * @default null
+             */
+            controlPlane?: string | null;
+            /** @default null */
+            currentOptimalTrial?: components["schemas"]["OptimalTrial"] | null;
+            /**
+             * Earlystoppedtriallist
+             * @default null
+             */
+            earlyStoppedTrialList?: string[] | null;
+            /**
+             * Failedtriallist
+             * @default null
+             */
+            failedTrialList?: string[] | null;
+            /**
+             * Killedtriallist
+             * @default null
+             */
+            killedTrialList?: string[] | null;
+            /**
+             * Lastreconciletime
+             * @default null
+             */
+            lastReconcileTime?: string | null;
+            /**
+             * Metricsunavailabletriallist
+             * @default null
+             */
+            metricsUnavailableTrialList?: string[] | null;
+            /**
+             * Pendingtriallist
+             * @default null
+             */
+            pendingTrialList?: string[] | null;
+            /**
+             * Runningtriallist
+             * @default null
+             */
+            runningTrialList?: string[] | null;
+            /**
+             * Starttime
+             * @default null
+             */
+            startTime?: string | null;
+            /**
+             * Succeededtriallist
+             * @default null
+             */
+            succeededTrialList?: string[] | null;
+            /**
+             * Trialmetricsunavailable
+             * @default 0
+             */
+            trialMetricsUnavailable?: number;
+            /**
+             * Trials
+             * @default 0
+             */
+            trials?: number;
+            /**
+             * Trialsearlystopped
+             * @default 0
+             */
+            trialsEarlyStopped?: number;
+            /**
+             * Trialsfailed
+             * @default 0
+             */
+            trialsFailed?: number;
+            /**
+             * Trialskilled
+             * @default 0
+             */
+            trialsKilled?: number;
+            /**
+             * Trialspending
+             * @default 0
+             */
+            trialsPending?: number;
+            /**
+             * Trialsrunning
+             * @default 0
+             */
+            trialsRunning?: number;
+            /**
+             * Trialssucceeded
+             * @default 0
+             */
+            trialsSucceeded?: number;
+        };
         /** KindColumn */
         KindColumn: {
             /** Name */
@@ -2686,6 +3191,23 @@ export interface components {
             uri?: string;
             /** Value */
             value?: number;
+        };
+        /** MetricStrategy */
+        MetricStrategy: {
+            /** Name */
+            name: string;
+            /**
+             * Value
+             * @enum {string}
+             */
+            value: "min" | "max" | "latest";
+        };
+        /** MetricsCollectorSpec */
+        MetricsCollectorSpec: {
+            /** @default null */
+            collector?: components["schemas"]["CollectorSpec"] | null;
+            /** @default null */
+            source?: components["schemas"]["SourceSpec"] | null;
         };
         /** ModelArtifact */
         ModelArtifact: {
@@ -3003,6 +3525,61 @@ export interface components {
              */
             uid?: string | null;
         };
+        /** ObjectiveSpec */
+        ObjectiveSpec: {
+            /** Additionalmetricnames */
+            additionalMetricNames?: string[];
+            /**
+             * Goal
+             * @default null
+             */
+            goal?: number | null;
+            /** Metricstrategies */
+            metricStrategies?: components["schemas"]["MetricStrategy"][];
+            /** Objectivemetricname */
+            objectiveMetricName: string;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "minimize" | "maximize";
+        };
+        /** Observation */
+        Observation: {
+            /** Metrics */
+            metrics?: components["schemas"]["ObservedMetric"][];
+        };
+        /** ObservedMetric */
+        ObservedMetric: {
+            /**
+             * Latest
+             * @default
+             */
+            latest?: string;
+            /**
+             * Max
+             * @default
+             */
+            max?: string;
+            /**
+             * Min
+             * @default
+             */
+            min?: string;
+            /** Name */
+            name: string;
+        };
+        /** OptimalTrial */
+        OptimalTrial: {
+            /**
+             * Besttrialname
+             * @default
+             */
+            bestTrialName?: string;
+            observation?: components["schemas"]["Observation"];
+            /** Parameterassignments */
+            parameterAssignments?: components["schemas"]["ParameterAssignment"][];
+        };
         /** OwnerReference */
         OwnerReference: {
             /** Apiversion */
@@ -3065,6 +3642,24 @@ export interface components {
             uri?: string;
             /** Value */
             value?: string;
+        };
+        /** ParameterAssignment */
+        ParameterAssignment: {
+            /** Name */
+            name: string;
+            /** Value */
+            value: string;
+        };
+        /** ParameterSpec */
+        ParameterSpec: {
+            feasibleSpace?: components["schemas"]["FeasibleSpace"];
+            /** Name */
+            name: string;
+            /**
+             * Parametertype
+             * @enum {string}
+             */
+            parameterType: "double" | "int" | "discrete" | "categorical";
         };
         /** Pipeline */
         Pipeline: {
@@ -3556,6 +4151,265 @@ export interface components {
              * @default Opaque
              */
             type?: string;
+        };
+        /** SourceSpec */
+        SourceSpec: {
+            /** @default null */
+            fileSystemPath?: components["schemas"]["FileSystemPath"] | null;
+            /** @default null */
+            filter?: components["schemas"]["FilterSpec"] | null;
+            /**
+             * Httpget
+             * @default null
+             */
+            httpGet?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** Suggestion */
+        Suggestion: {
+            /** @enum {string} */
+            apiVersion: "kubeflow.org/v1beta1";
+            /** @enum {string} */
+            kind: "Suggestion";
+            metadata: components["schemas"]["ObjectMeta"];
+            spec?: components["schemas"]["SuggestionSpec"];
+            status?: components["schemas"]["SuggestionStatus"];
+        };
+        /** SuggestionList */
+        SuggestionList: {
+            /** @enum {string} */
+            apiVersion: "kubeflow.org/v1beta1";
+            items: components["schemas"]["Suggestion"][];
+            /** @enum {string} */
+            kind: "SuggestionList";
+            metadata: components["schemas"]["ListMeta"];
+        };
+        /** SuggestionSpec */
+        SuggestionSpec: {
+            algorithm: components["schemas"]["AlgorithmSpec"];
+            /** @default null */
+            earlyStopping?: components["schemas"]["AlgorithmSpec"] | null;
+            /**
+             * Requests
+             * @default 0
+             */
+            requests?: number;
+            /**
+             * Resumepolicy
+             * @default null
+             */
+            resumePolicy?: string | null;
+        };
+        /** SuggestionStatus */
+        SuggestionStatus: {
+            /**
+             * Algorithmsettings
+             * @default null
+             */
+            algorithmSettings?: components["schemas"]["AlgorithmSetting"][] | null;
+            /**
+             * Completiontime
+             * @default null
+             */
+            completionTime?: string | null;
+            /** Conditions */
+            conditions?: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Lastreconciletime
+             * @default null
+             */
+            lastReconcileTime?: string | null;
+            /**
+             * Starttime
+             * @default null
+             */
+            startTime?: string | null;
+            /**
+             * Suggestioncount
+             * @default 0
+             */
+            suggestionCount?: number;
+            /** Suggestions */
+            suggestions?: {
+                [key: string]: unknown;
+            }[];
+        };
+        /** Trial */
+        Trial: {
+            /** @enum {string} */
+            apiVersion: "kubeflow.org/v1beta1";
+            /** @enum {string} */
+            kind: "Trial";
+            metadata: components["schemas"]["ObjectMeta"];
+            spec?: components["schemas"]["TrialSpec"];
+            status?: components["schemas"]["TrialStatus"];
+        };
+        /** TrialList */
+        TrialList: {
+            /** @enum {string} */
+            apiVersion: "kubeflow.org/v1beta1";
+            items: components["schemas"]["Trial"][];
+            /** @enum {string} */
+            kind: "TrialList";
+            metadata: components["schemas"]["ListMeta"];
+        };
+        /** TrialParameterSpec */
+        TrialParameterSpec: {
+            /**
+             * Description
+             * @default null
+             */
+            description?: string | null;
+            /** Name */
+            name: string;
+            /**
+             * Reference
+             * @default
+             */
+            reference?: string;
+        };
+        /** TrialSpec */
+        TrialSpec: {
+            /** Earlystoppingrules */
+            earlyStoppingRules?: components["schemas"]["EarlyStoppingRule"][];
+            /**
+             * Failurecondition
+             * @default null
+             */
+            failureCondition?: string | null;
+            /**
+             * Labels
+             * @default null
+             */
+            labels?: {
+                [key: string]: string;
+            } | null;
+            /** @default null */
+            metricsCollector?: components["schemas"]["MetricsCollectorSpec"] | null;
+            objective: components["schemas"]["ObjectiveSpec"];
+            /** Parameterassignments */
+            parameterAssignments?: components["schemas"]["ParameterAssignment"][];
+            /**
+             * Primarycontainername
+             * @default null
+             */
+            primaryContainerName?: string | null;
+            /**
+             * Primarypodlabels
+             * @default null
+             */
+            primaryPodLabels?: {
+                [key: string]: string;
+            } | null;
+            /**
+             * Retainrun
+             * @default null
+             */
+            retainRun?: boolean | null;
+            /** Runspec */
+            runSpec?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Successcondition
+             * @default null
+             */
+            successCondition?: string | null;
+        };
+        /** TrialStatus */
+        TrialStatus: {
+            /**
+             * Active
+             * @default null
+             */
+            active?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Completiontime
+             * @default null
+             */
+            completionTime?: string | null;
+            /** Conditions */
+            conditions?: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Controlplane
+             * @default null
+             */
+            controlPlane?: string | null;
+            /**
+             * Image
+             * @default null
+             */
+            image?: string | null;
+            /**
+             * Lastreconciletime
+             * @default null
+             */
+            lastReconcileTime?: string | null;
+            /**
+             * Loguri
+             * @default null
+             */
+            logUri?: string | null;
+            /**
+             * Node
+             * @default null
+             */
+            node?: string | null;
+            /** @default null */
+            observation?: components["schemas"]["Observation"] | null;
+            /**
+             * Starttime
+             * @default null
+             */
+            startTime?: string | null;
+        };
+        /** TrialTemplate */
+        TrialTemplate: {
+            /** @default null */
+            configMap?: components["schemas"]["ConfigMapSource"] | null;
+            /**
+             * Failurecondition
+             * @default null
+             */
+            failureCondition?: string | null;
+            /**
+             * Primarycontainername
+             * @default null
+             */
+            primaryContainerName?: string | null;
+            /**
+             * Primarypodlabels
+             * @default null
+             */
+            primaryPodLabels?: {
+                [key: string]: string;
+            } | null;
+            /**
+             * Retain
+             * @default null
+             */
+            retain?: boolean | null;
+            /**
+             * Successcondition
+             * @default null
+             */
+            successCondition?: string | null;
+            /** Trialparameters */
+            trialParameters?: components["schemas"]["TrialParameterSpec"][];
+            /**
+             * Trialspec
+             * @default null
+             */
+            trialSpec?: {
+                [key: string]: unknown;
+            } | null;
         };
         /**
          * Trigger
@@ -9232,6 +10086,1347 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_all_apis_kubeflow_org_v1beta1_experiments_get: {
+        parameters: {
+            query?: {
+                labelSelector?: string | null;
+                fieldSelector?: string | null;
+                limit?: number | null;
+                continue?: string | null;
+                watch?: boolean;
+                resourceVersion?: string | null;
+                timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentList"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_ns_apis_kubeflow_org_v1beta1_namespaces__namespace__experiments_get: {
+        parameters: {
+            query?: {
+                labelSelector?: string | null;
+                fieldSelector?: string | null;
+                limit?: number | null;
+                continue?: string | null;
+                watch?: boolean;
+                resourceVersion?: string | null;
+                timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExperimentList"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_apis_kubeflow_org_v1beta1_namespaces__namespace__experiments_post: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+                fieldManager?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    apiVersion: "kubeflow.org/v1beta1";
+                    /** @enum {string} */
+                    kind: "Experiment";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["KatibExperimentSpec"];
+                    status?: components["schemas"]["KatibExperimentStatus"];
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Experiment"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_apis_kubeflow_org_v1beta1_namespaces__namespace__experiments__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Experiment"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_apis_kubeflow_org_v1beta1_namespaces__namespace__experiments__name__put: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+                fieldManager?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    apiVersion: "kubeflow.org/v1beta1";
+                    /** @enum {string} */
+                    kind: "Experiment";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["KatibExperimentSpec"];
+                    status?: components["schemas"]["KatibExperimentStatus"];
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Experiment"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_apis_kubeflow_org_v1beta1_namespaces__namespace__experiments__name__delete: {
+        parameters: {
+            query?: {
+                resourceVersion?: string | null;
+                propagationPolicy?: string | null;
+                gracePeriodSeconds?: number | null;
+                dryRun?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Experiment"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    patch_item_apis_kubeflow_org_v1beta1_namespaces__namespace__experiments__name__patch: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/apply-patch+yaml": {
+                    /** @enum {string} */
+                    apiVersion: "kubeflow.org/v1beta1";
+                    /** @enum {string} */
+                    kind: "Experiment";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["KatibExperimentSpec"];
+                    status?: components["schemas"]["KatibExperimentStatus"];
+                };
+                "application/json-patch+json": Record<string, never>[];
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Experiment"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Experiment"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_status_apis_kubeflow_org_v1beta1_namespaces__namespace__experiments__name__status_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Experiment"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_status_apis_kubeflow_org_v1beta1_namespaces__namespace__experiments__name__status_put: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+                fieldManager?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    apiVersion: "kubeflow.org/v1beta1";
+                    /** @enum {string} */
+                    kind: "Experiment";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["KatibExperimentSpec"];
+                    status?: components["schemas"]["KatibExperimentStatus"];
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Experiment"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    patch_status_apis_kubeflow_org_v1beta1_namespaces__namespace__experiments__name__status_patch: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/apply-patch+yaml": {
+                    /** @enum {string} */
+                    apiVersion: "kubeflow.org/v1beta1";
+                    /** @enum {string} */
+                    kind: "Experiment";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["KatibExperimentSpec"];
+                    status?: components["schemas"]["KatibExperimentStatus"];
+                };
+                "application/json-patch+json": Record<string, never>[];
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Experiment"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_ns_apis_kubeflow_org_v1beta1_namespaces__namespace__suggestions_get: {
+        parameters: {
+            query?: {
+                labelSelector?: string | null;
+                fieldSelector?: string | null;
+                limit?: number | null;
+                continue?: string | null;
+                watch?: boolean;
+                resourceVersion?: string | null;
+                timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SuggestionList"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_apis_kubeflow_org_v1beta1_namespaces__namespace__suggestions_post: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+                fieldManager?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    apiVersion: "kubeflow.org/v1beta1";
+                    /** @enum {string} */
+                    kind: "Suggestion";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["SuggestionSpec"];
+                    status?: components["schemas"]["SuggestionStatus"];
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Suggestion"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_apis_kubeflow_org_v1beta1_namespaces__namespace__suggestions__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Suggestion"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_apis_kubeflow_org_v1beta1_namespaces__namespace__suggestions__name__put: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+                fieldManager?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    apiVersion: "kubeflow.org/v1beta1";
+                    /** @enum {string} */
+                    kind: "Suggestion";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["SuggestionSpec"];
+                    status?: components["schemas"]["SuggestionStatus"];
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Suggestion"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_apis_kubeflow_org_v1beta1_namespaces__namespace__suggestions__name__delete: {
+        parameters: {
+            query?: {
+                resourceVersion?: string | null;
+                propagationPolicy?: string | null;
+                gracePeriodSeconds?: number | null;
+                dryRun?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Suggestion"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    patch_item_apis_kubeflow_org_v1beta1_namespaces__namespace__suggestions__name__patch: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/apply-patch+yaml": {
+                    /** @enum {string} */
+                    apiVersion: "kubeflow.org/v1beta1";
+                    /** @enum {string} */
+                    kind: "Suggestion";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["SuggestionSpec"];
+                    status?: components["schemas"]["SuggestionStatus"];
+                };
+                "application/json-patch+json": Record<string, never>[];
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Suggestion"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Suggestion"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_status_apis_kubeflow_org_v1beta1_namespaces__namespace__suggestions__name__status_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Suggestion"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_status_apis_kubeflow_org_v1beta1_namespaces__namespace__suggestions__name__status_put: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+                fieldManager?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    apiVersion: "kubeflow.org/v1beta1";
+                    /** @enum {string} */
+                    kind: "Suggestion";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["SuggestionSpec"];
+                    status?: components["schemas"]["SuggestionStatus"];
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Suggestion"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    patch_status_apis_kubeflow_org_v1beta1_namespaces__namespace__suggestions__name__status_patch: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/apply-patch+yaml": {
+                    /** @enum {string} */
+                    apiVersion: "kubeflow.org/v1beta1";
+                    /** @enum {string} */
+                    kind: "Suggestion";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["SuggestionSpec"];
+                    status?: components["schemas"]["SuggestionStatus"];
+                };
+                "application/json-patch+json": Record<string, never>[];
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Suggestion"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_ns_apis_kubeflow_org_v1beta1_namespaces__namespace__trials_get: {
+        parameters: {
+            query?: {
+                labelSelector?: string | null;
+                fieldSelector?: string | null;
+                limit?: number | null;
+                continue?: string | null;
+                watch?: boolean;
+                resourceVersion?: string | null;
+                timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrialList"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_apis_kubeflow_org_v1beta1_namespaces__namespace__trials_post: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+                fieldManager?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    apiVersion: "kubeflow.org/v1beta1";
+                    /** @enum {string} */
+                    kind: "Trial";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["TrialSpec"];
+                    status?: components["schemas"]["TrialStatus"];
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Trial"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_apis_kubeflow_org_v1beta1_namespaces__namespace__trials__name__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Trial"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_apis_kubeflow_org_v1beta1_namespaces__namespace__trials__name__put: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+                fieldManager?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    apiVersion: "kubeflow.org/v1beta1";
+                    /** @enum {string} */
+                    kind: "Trial";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["TrialSpec"];
+                    status?: components["schemas"]["TrialStatus"];
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Trial"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_apis_kubeflow_org_v1beta1_namespaces__namespace__trials__name__delete: {
+        parameters: {
+            query?: {
+                resourceVersion?: string | null;
+                propagationPolicy?: string | null;
+                gracePeriodSeconds?: number | null;
+                dryRun?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Trial"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    patch_item_apis_kubeflow_org_v1beta1_namespaces__namespace__trials__name__patch: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/apply-patch+yaml": {
+                    /** @enum {string} */
+                    apiVersion: "kubeflow.org/v1beta1";
+                    /** @enum {string} */
+                    kind: "Trial";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["TrialSpec"];
+                    status?: components["schemas"]["TrialStatus"];
+                };
+                "application/json-patch+json": Record<string, never>[];
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Trial"];
+                };
+            };
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Trial"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    logs_apis_kubeflow_org_v1beta1_namespaces__namespace__trials__name__log_get: {
+        parameters: {
+            query?: {
+                follow?: boolean;
+                attempt?: number | null;
+                task?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_status_apis_kubeflow_org_v1beta1_namespaces__namespace__trials__name__status_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Trial"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_status_apis_kubeflow_org_v1beta1_namespaces__namespace__trials__name__status_put: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+                fieldManager?: string | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    apiVersion: "kubeflow.org/v1beta1";
+                    /** @enum {string} */
+                    kind: "Trial";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["TrialSpec"];
+                    status?: components["schemas"]["TrialStatus"];
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Trial"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    patch_status_apis_kubeflow_org_v1beta1_namespaces__namespace__trials__name__status_patch: {
+        parameters: {
+            query?: {
+                dryRun?: string | null;
+                fieldValidation?: string | null;
+                fieldManager?: string | null;
+                force?: boolean | null;
+            };
+            header?: never;
+            path: {
+                namespace: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/apply-patch+yaml": {
+                    /** @enum {string} */
+                    apiVersion: "kubeflow.org/v1beta1";
+                    /** @enum {string} */
+                    kind: "Trial";
+                    metadata: components["schemas"]["ObjectMeta"];
+                    spec?: components["schemas"]["TrialSpec"];
+                    status?: components["schemas"]["TrialStatus"];
+                };
+                "application/json-patch+json": Record<string, never>[];
+                "application/merge-patch+json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Trial"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_all_apis_kubeflow_org_v1beta1_suggestions_get: {
+        parameters: {
+            query?: {
+                labelSelector?: string | null;
+                fieldSelector?: string | null;
+                limit?: number | null;
+                continue?: string | null;
+                watch?: boolean;
+                resourceVersion?: string | null;
+                timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SuggestionList"];
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_all_apis_kubeflow_org_v1beta1_trials_get: {
+        parameters: {
+            query?: {
+                labelSelector?: string | null;
+                fieldSelector?: string | null;
+                limit?: number | null;
+                continue?: string | null;
+                watch?: boolean;
+                resourceVersion?: string | null;
+                timeoutSeconds?: number | null;
+                allowWatchBookmarks?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrialList"];
+                    "text/event-stream": string;
                 };
             };
             /** @description Validation Error */
