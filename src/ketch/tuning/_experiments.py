@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ketch.core.controller import Controller, ObjectKey, Result
-from ketch.core.errors import AlreadyExistsError, NotFoundError
+from ketch.core.errors import AlreadyExistsError, ConflictError, NotFoundError
 from ketch.core.resources import Resource, now, set_condition
 from ketch.core.runtime import LEASE_TTL, Runtime
 from ketch.core.service import ResourceService
@@ -135,6 +135,7 @@ class ExperimentController(Controller):
         spec: KatibExperimentSpec = EXPERIMENT.parse_spec(exp)
         if not status.conditions:
             status.start_time = now()
+            status.current_optimal_trial = _optimal(None)  # Katib writes it from the start
             _condition(status, "Created", True, "ExperimentCreated", "Experiment is created")
             exp = self._write(exp, status)
         self._ensure_suggestion(exp, spec)
@@ -155,7 +156,8 @@ class ExperimentController(Controller):
         ended = self._end_reason(status, spec, study, trials)
         if ended is not None:
             return self._finish(exp, status, trials, *ended)
-        self._ask(exp, spec, study, status, trials)
+        if self._ask(exp, spec, study, status, trials):
+            self._record_suggestions(exp, trials)
         _condition(status, "Running", True, "ExperimentRunning", "Experiment is running")
         status.last_reconcile_time = now()
         self._write(exp, status)
@@ -212,17 +214,45 @@ class ExperimentController(Controller):
         return trials
 
     def _ask(self, exp: Resource, spec: KatibExperimentSpec, study: _Study,
-             status: KatibExperimentStatus, trials: list[Resource]) -> None:
+             status: KatibExperimentStatus, trials: list[Resource]) -> int:
+        """Ask the study for the trials there is room for; how many were asked."""
         active = status.trials_running + status.trials_pending
         room = (spec.parallel_trial_count or _DEFAULT_PARALLEL) - active
         if spec.max_trial_count is not None:
             room = min(room, spec.max_trial_count - len(trials))
+        asked = 0
         for _ in range(max(room, 0)):
             if study.exhausted():
                 break
-            asked = study.study.ask(study.distributions)
-            trials.append(self._create_trial(exp, spec, asked.number, asked.params))
+            new = study.study.ask(study.distributions)
+            trials.append(self._create_trial(exp, spec, new.number, new.params))
+            asked += 1
         self._count(status, trials, spec)
+        return asked
+
+    def _record_suggestions(self, exp: Resource, trials: list[Resource]) -> None:
+        """The Suggestion shows what the study handed out, as Katib's does."""
+        try:
+            suggestion = self.rt.store.get(SUGGESTION, exp.namespace, exp.name)
+        except NotFoundError:
+            return
+        ordered = sorted(trials, key=lambda t: _number(t) or 0)
+        status = dict(suggestion.status or {})
+        status.update(
+            suggestionCount=len(ordered), lastReconcileTime=now(),
+            startTime=status.get("startTime") or now(),
+            suggestions=[{"name": t.name,
+                          "parameterAssignments": t.spec.get("parameterAssignments") or [],
+                          "labels": t.spec.get("labels") or {}} for t in ordered])
+        holder: dict[str, Any] = {"conditions": status.get("conditions") or []}
+        set_condition(holder, "Created", True, "SuggestionCreated", "Suggestion is created")
+        set_condition(holder, "Running", True, "SuggestionRunning", "Suggestion is running")
+        status["conditions"] = holder["conditions"]
+        spec = {**suggestion.spec, "requests": len(ordered)}
+        with contextlib.suppress(ConflictError):  # rewritten on the next ask
+            updated = self.rt.store.update(SUGGESTION, suggestion.model_copy(
+                update={"spec": spec}))
+            self.rt.store.write_status(SUGGESTION, updated.model_copy(update={"status": status}))
 
     def _create_trial(self, exp: Resource, spec: KatibExperimentSpec, number: int,
                       params: dict[str, Any]) -> Resource:
@@ -298,7 +328,7 @@ class ExperimentController(Controller):
                         "Experiment has succeeded because Objective goal has reached")
         failed = status.trials_failed + status.trial_metrics_unavailable
         if spec.max_failed_trial_count is not None and failed > spec.max_failed_trial_count:
-            return ("Failed", "ExperimentMaxFailedTrialsReached",
+            return ("Failed", "ExperimentFailed",
                     f"Experiment has failed because max failed count has reached "
                     f"({failed} failed trials, maxFailedTrialCount "
                     f"{spec.max_failed_trial_count})")
@@ -373,9 +403,11 @@ def _best(trials: list[Resource], spec: KatibExperimentSpec) -> Resource | None:
     return pick(scored, key=lambda pair: pair[0])[1]
 
 
-def _optimal(best: Resource) -> Any:
+def _optimal(best: Resource | None) -> Any:
     from ketch.tuning._kinds import OptimalTrial
 
+    if best is None:
+        return OptimalTrial()
     return OptimalTrial.model_validate({
         "bestTrialName": best.name,
         "parameterAssignments": best.spec.get("parameterAssignments") or [],

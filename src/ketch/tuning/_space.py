@@ -33,8 +33,10 @@ class Algorithm:
 ALGORITHMS: dict[str, Algorithm] = {
     "random": Algorithm(("random_state",), "Optuna's RandomSampler"),
     "grid": Algorithm(("random_state",), "Optuna's GridSampler over every combination"),
-    "tpe": Algorithm(("n_startup_trials", "n_ei_candidates", "random_state"),
-                     "Optuna's TPESampler"),
+    # Katib's tpe is hyperopt's (gamma, prior_weight, n_EI_candidates); Optuna's names
+    # are taken too.
+    "tpe": Algorithm(("gamma", "prior_weight", "n_EI_candidates", "n_startup_trials",
+                      "n_ei_candidates", "random_state"), "Optuna's TPESampler"),
     "multivariate-tpe": Algorithm(("n_startup_trials", "n_ei_candidates", "random_state"),
                                   "Optuna's TPESampler(multivariate=True)"),
     "cmaes": Algorithm(("restart_strategy", "sigma", "random_state"), "Optuna's CmaEsSampler"),
@@ -50,8 +52,9 @@ EARLY_STOPPING: dict[str, Algorithm] = {
                             "completed trials at the same step"),
 }
 
-_INT_SETTINGS = {"random_state", "n_startup_trials", "n_ei_candidates", "n_initial_points",
-                 "min_trials_required", "start_step"}
+_INT_SETTINGS = {"random_state", "n_startup_trials", "n_ei_candidates", "n_EI_candidates",
+                 "n_initial_points", "min_trials_required", "start_step"}
+_FRACTION_SETTINGS = {"gamma", "prior_weight"}
 _RESTARTS = ("none", "ipop", "bipop")
 
 
@@ -167,6 +170,12 @@ def _check_algorithm(spec: AlgorithmSpec, path: str,
             except ValueError:
                 errors.append(FieldError(f"{where}.value", f"{setting.name} must be a "
                                          f"non-negative integer, got {setting.value!r}"))
+        elif setting.name in _FRACTION_SETTINGS:
+            number, bad = _number(setting.value, f"{where}.value", False)
+            errors += bad or ([] if number is not None and number > 0 and
+                              (setting.name != "gamma" or number < 1) else
+                              [FieldError(f"{where}.value", f"{setting.name} must be positive"
+                                          + (" and below 1" if setting.name == "gamma" else ""))])
         elif setting.name == "sigma":
             sigma, bad = _number(setting.value, f"{where}.value", False)
             errors += bad or ([] if sigma and sigma > 0 else
@@ -283,10 +292,17 @@ def _sampler(spec: KatibExperimentSpec, salt: str) -> Any:
     if name == "grid":
         return optuna.samplers.GridSampler(_grid(spec.parameters), seed=seed)
     if name in ("tpe", "multivariate-tpe"):
+        extra: dict[str, Any] = {}
+        if "gamma" in settings:  # hyperopt's: the fraction of trials taken as good
+            fraction = float(settings["gamma"])
+            extra["gamma"] = lambda n: min(math.ceil(fraction * n), 25)
+        if "prior_weight" in settings:
+            extra["prior_weight"] = float(settings["prior_weight"])
+        candidates = settings.get("n_ei_candidates", settings.get("n_EI_candidates", "24"))
         return optuna.samplers.TPESampler(
             n_startup_trials=int(settings.get("n_startup_trials", 10)),
-            n_ei_candidates=int(settings.get("n_ei_candidates", 24)),
-            multivariate=name == "multivariate-tpe", seed=seed)
+            n_ei_candidates=int(candidates), multivariate=name == "multivariate-tpe",
+            seed=seed, **extra)
     if name == "cmaes":
         restart = settings.get("restart_strategy", "none")
         sigma = float(settings["sigma"]) if "sigma" in settings else None
