@@ -23,7 +23,8 @@ from ketch.core.component import (
 
 
 def test_the_installed_components_are_all_found_by_entry_point() -> None:
-    assert [c.name for c in load_components()] == ["jobs", "pipelines", "registry", "serving", "tuning"]
+    assert [c.name for c in load_components()] == ["jobs", "pipelines", "registry", "serving",
+                                                     "tuning"]
 
 
 @pytest.mark.parametrize("component", load_components(), ids=lambda c: c.name)

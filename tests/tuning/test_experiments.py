@@ -16,8 +16,8 @@ from typing import Any
 
 import psutil
 import pytest
-
 from _tuning import condition_true, ended, experiment, wait_until
+
 from ketch.core.config import Settings
 from ketch.core.errors import InvalidError, NotFoundError
 from ketch.core.runtime import Runtime
