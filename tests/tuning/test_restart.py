@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from _tuning import experiment
+
 from conftest import new_postgres_database, start_server, wait_for
 from ketch import Client
 
