@@ -188,3 +188,34 @@ def test_deleting_an_experiment_stops_its_trials_and_leaves_no_process(
     assert not runtime.store.list(TRIAL, "default").items
     with pytest.raises(NotFoundError):
         runtime.store.get(SUGGESTION, "default", "sleepy")
+
+
+def test_median_stop_stops_trials_worse_than_the_median_and_tells_the_study(
+        runtime: Runtime) -> None:
+    # Ten reports a trial, 0.15 s apart: a bad x is far above the median by report 2.
+    script = ("import sys, time\nx = float(sys.argv[1])\n"
+              "for step in range(10):\n"
+              "    print(f'loss={(x - 2) ** 2 + 1 / (step + 1)!r}', flush=True)\n"
+              "    time.sleep(0.15)\n")
+    params = [{"name": "x", "parameterType": "double",
+               "feasibleSpace": {"min": "-10", "max": "10"}}]
+    create(runtime, experiment(
+        "median", parameters=params, script=script, max_trials=10, parallel=1,
+        settings={"random_state": 4},
+        earlyStopping={"algorithmName": "medianstop", "algorithmSettings": [
+            {"name": "min_trials_required", "value": "2"}, {"name": "start_step", "value": "2"}]}))
+    done = wait_until(runtime, EXPERIMENT, "median", ended)
+    assert condition_true("Succeeded")(done), done.status
+    stopped = [t for t in runtime.store.list(TRIAL, "default").items
+               if condition_true("EarlyStopped")(t)]
+    assert stopped and done.status["trialsEarlyStopped"] == len(stopped)
+    assert done.status["trials"] == 10 and done.status["trialsFailed"] == 0
+    for trial in stopped:
+        rule = trial.spec["earlyStoppingRules"][0]
+        assert rule["comparison"] == "greater" and rule["startStep"] == 2
+        latest = float(trial.status["observation"]["metrics"][0]["latest"])
+        assert latest > float(rule["value"])  # stopped for being worse than the median
+        message = next(c["message"] for c in trial.status["conditions"]
+                       if c["type"] == "EarlyStopped")
+        assert "median" in message
+        assert reason(trial, "EarlyStopped") == "TrialEarlyStopped"

@@ -28,6 +28,7 @@ from ketch.core.errors import (
     UnknownKindError,
     error_from_body,
 )
+from ketch.core.kinds import upstream_choice
 from ketch.core.resources import DEFAULT_NAMESPACE, Resource, validate_name
 from ketch.core.rest import WITHOUT_SPEC_HEADER, RestSession, connect
 
@@ -232,6 +233,9 @@ class Client:
         matches = [k for k in self.kinds() if wanted in k.names()]
         if len(matches) == 1:
             return matches[0]
+        choice = upstream_choice([k.group for k in matches])
+        if choice is not None:
+            return matches[choice]
         if not matches:
             known = ", ".join(sorted(k.plural for k in self.kinds()))
             every = {n: k.plural for k in self.kinds() for n in k.names()}

@@ -8,7 +8,7 @@ to one kind, and validates a resource's spec against the kind's model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,6 +146,17 @@ class LogOptions:
     start_timeout: float = 120.0
 
 
+def upstream_choice(groups: Sequence[str]) -> int | None:
+    """Of several kinds that answer to one name, the index of the single one in an
+    upstream group (``kubeflow.org``, ``serving.kserve.io``, ...) rather than ketch's own
+    (``*.ketch.dev``), as on a cluster: ``experiments`` is Katib's, while the pipelines'
+    Experiment stays reachable by its short name ``exp`` or as
+    ``experiments.pipelines.ketch.dev``. None when that does not settle it."""
+    upstream = [i for i, group in enumerate(groups)
+                if group != "ketch.dev" and not group.endswith(".ketch.dev")]
+    return upstream[0] if len(upstream) == 1 else None
+
+
 @dataclass
 class KindRegistry:
     """All kinds known to this control plane, looked up by any of their names."""
@@ -180,6 +191,9 @@ class KindRegistry:
         matches = [info for info in self._kinds.values() if _names_of(info, wanted)]
         if len(matches) == 1:
             return matches[0]
+        choice = upstream_choice([info.group for info in matches])
+        if choice is not None:
+            return matches[choice]
         if not matches:
             known = ", ".join(sorted(info.plural for info in self._kinds.values()))
             raise UnknownKindError(f"unknown kind {name!r}; known kinds: {known}")

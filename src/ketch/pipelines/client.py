@@ -39,6 +39,9 @@ from ketch.pipelines._kfp_pages import (
 )
 from ketch.pipelines._kfp_run import KfpRun, as_kfp_run
 
+# KFP's experiments by their whole name: a bare "experiment" is Katib's (kubeflow.org).
+_EXPERIMENT = "experiments.pipelines.ketch.dev"
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -249,7 +252,7 @@ class PipelinesClient:
 
     def _ensure_experiment(self, name: str, namespace: str | None) -> None:
         try:
-            self._api.get("experiment", name, namespace=namespace)
+            self._api.get(_EXPERIMENT, name, namespace=namespace)
         except NotFoundError:
             self.create_experiment(name, namespace=namespace)
         except KetchError:
@@ -260,7 +263,7 @@ class PipelinesClient:
         """The experiment ``name``, created if it does not exist; an existing one is
         returned as it is (kfp 2.16.1's behaviour, so that calling it again is safe)."""
         try:
-            return self._api.get("experiment", name, namespace=namespace)
+            return self._api.get(_EXPERIMENT, name, namespace=namespace)
         except NotFoundError:
             pass
         try:
@@ -269,7 +272,7 @@ class PipelinesClient:
                                      "spec": {"description": description or ""}},
                                     namespace=namespace)
         except AlreadyExistsError:  # created by someone else since the look
-            return self._api.get("experiment", name, namespace=namespace)
+            return self._api.get(_EXPERIMENT, name, namespace=namespace)
 
     def get_experiment(self, experiment_id: str | None = None,
                        experiment_name: str | None = None,
@@ -279,14 +282,14 @@ class PipelinesClient:
         if not name:
             raise InvalidError("missing argument", [FieldError(
                 "experiment_id", "give experiment_id or experiment_name")])
-        return self._api.get("experiment", name, namespace=namespace)
+        return self._api.get(_EXPERIMENT, name, namespace=namespace)
 
     def list_experiments(self, page_token: str = "", page_size: int = 10, sort_by: str = "",
                          namespace: str | None = None,
                          filter: str | None = None) -> ListExperimentsResponse:
         """One page of experiments (``.experiments``), as kfp's."""
         return page(ListExperimentsResponse,
-                    _items(self._api.list("experiment", namespace=namespace)),
+                    _items(self._api.list(_EXPERIMENT, namespace=namespace)),
                     page_token=page_token, page_size=page_size, sort_by=sort_by,
                     filter=filter)
 

@@ -210,7 +210,8 @@ class ExperimentController(Controller):
         have = {_number(t) for t in trials}
         for frozen in study.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if frozen.number not in have:
-                trials.append(self._create_trial(exp, spec, frozen.number, frozen.params))
+                trials.append(self._create_trial(exp, spec, frozen.number, frozen.params,
+                                                 early_stopping_rules(spec, trials)))
         return trials
 
     def _ask(self, exp: Resource, spec: KatibExperimentSpec, study: _Study,
@@ -221,11 +222,12 @@ class ExperimentController(Controller):
         if spec.max_trial_count is not None:
             room = min(room, spec.max_trial_count - len(trials))
         asked = 0
+        rules = early_stopping_rules(spec, trials)
         for _ in range(max(room, 0)):
             if study.exhausted():
                 break
             new = study.study.ask(study.distributions)
-            trials.append(self._create_trial(exp, spec, new.number, new.params))
+            trials.append(self._create_trial(exp, spec, new.number, new.params, rules))
             asked += 1
         self._count(status, trials, spec)
         return asked
@@ -255,7 +257,7 @@ class ExperimentController(Controller):
             self.rt.store.write_status(SUGGESTION, updated.model_copy(update={"status": status}))
 
     def _create_trial(self, exp: Resource, spec: KatibExperimentSpec, number: int,
-                      params: dict[str, Any]) -> Resource:
+                      params: dict[str, Any], rules: list[dict[str, Any]]) -> Resource:
         from ketch.tuning._space import from_optuna
 
         name = trial_name(exp, number)
@@ -278,6 +280,7 @@ class ExperimentController(Controller):
                             if template.success_condition else {}),
                          **({"failureCondition": template.failure_condition}
                             if template.failure_condition else {}),
+                         **({"earlyStoppingRules": rules} if rules else {}),
                          "labels": labels}}
         try:
             return self.service.create(TRIAL, body)
@@ -380,6 +383,26 @@ class ExperimentController(Controller):
             "finalizers": [f for f in exp.metadata.finalizers if f != FINALIZER]})
         self.rt.store.update(EXPERIMENT, exp.model_copy(update={"metadata": meta}))
         return None
+
+
+def early_stopping_rules(spec: KatibExperimentSpec,
+                         trials: list[Resource]) -> list[dict[str, Any]]:
+    """Katib's median stop: once ``min_trials_required`` trials have succeeded, a new
+    trial gets a rule to stop it, from its ``start_step``-th report on, when its
+    objective is worse than the median of theirs."""
+    stopping = spec.early_stopping
+    if stopping is None or stopping.algorithm_name != "medianstop":
+        return []
+    settings = {s.name: s.value for s in stopping.algorithm_settings}
+    values = sorted(v for t in trials if trial_state(t.status) == "Succeeded"
+                    and (v := objective_value(t, spec)) is not None)
+    if not values or len(values) < int(settings.get("min_trials_required", 3)):
+        return []
+    middle = len(values) // 2
+    median = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+    return [{"name": spec.objective.objective_metric_name, "value": repr(median),
+             "comparison": "greater" if spec.objective.type == "minimize" else "less",
+             "startStep": int(settings.get("start_step", 4))}]
 
 
 def objective_value(trial: Resource, spec: KatibExperimentSpec) -> float | None:

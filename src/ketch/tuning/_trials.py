@@ -37,6 +37,8 @@ TRIAL_LABEL = "katib.kubeflow.org/trial"
 # Set by the experiment controller to stop a running trial: EarlyStopped or Killed.
 STOP_LABEL = "ketch.dev/stop"
 _RUNNING_RECHECK = 5.0
+# How often a trial with early-stopping rules has its output so far read.
+_RULE_RECHECK = 0.5
 _FINAL = ("Succeeded", "Failed", "Killed", "EarlyStopped", "MetricsUnavailable")
 
 
@@ -160,27 +162,55 @@ class TrialController(Controller):
         self._units[str(handle["unitId"])] = ObjectKey(trial.namespace, trial.name)
         result = self.rt.executor.poll(handle)
         if result.state is UnitState.RUNNING:
-            return Result(requeue_after=_RUNNING_RECHECK)
+            if not spec.early_stopping_rules:
+                return Result(requeue_after=_RUNNING_RECHECK)
+            broken = self._broken_rule(handle, spec)
+            if broken is not None:
+                return self._stop(trial, status, "EarlyStopped", broken)
+            return Result(requeue_after=_RULE_RECHECK)
         self.rt.executor.finalize(handle)
         self._finish(trial, status, spec, result)
         self.rt.executor.forget(handle)
         return None
 
-    def _finish(self, trial: Resource, status: TrialStatus, spec: TrialSpec,
-                result: UnitStatus) -> Result | None:
+    def _broken_rule(self, handle: Handle, spec: TrialSpec) -> str | None:
+        """The early-stopping rule the trial's output so far breaks, described; None
+        while it keeps them. A rule applies from its ``startStep``-th report of the
+        metric on; ``less`` stops a value below the rule's, ``greater`` one above."""
+        text = b"".join(self.rt.executor.logs(handle, follow=False)).decode("utf-8", "replace")
+        names = [rule.name for rule in spec.early_stopping_rules]
+        observed = observe(text, names, _filters(spec), push=_collector(spec) == "Push")
+        for rule in spec.early_stopping_rules:
+            seen = [v for _, v in observed.values.get(rule.name, [])]
+            if len(seen) < (rule.start_step or 1):
+                continue
+            limit, latest = float(rule.value), seen[-1]
+            if (rule.comparison == "less" and latest < limit) or (
+                    rule.comparison == "greater" and latest > limit) or (
+                    rule.comparison == "equal" and latest == limit):
+                return (f"{rule.name}={latest!r} at report {len(seen)} is {rule.comparison} "
+                        f"than {rule.value} (the median of completed trials)")
+        return None
+
+    def _read_observation(self, trial: Resource, status: TrialStatus,
+                          spec: TrialSpec) -> list[dict[str, str]]:
+        """The metrics in the trial's kept log, recorded in ``status.observation``."""
         key = log_key(trial)
         status.log_uri = self.rt.artifacts.uri(key)
         text = (self.rt.artifacts.read_bytes(key).decode("utf-8", "replace")
                 if self.rt.artifacts.exists(key) else "")
         objective = spec.objective
         names = [objective.objective_metric_name, *objective.additional_metric_names]
-        collector = spec.metrics_collector
-        kind = (collector.collector.kind if collector and collector.collector else "StdOut")
-        filters = (collector.source.filter.metrics_format if collector and collector.source
-                   and collector.source.filter else [])
-        observed = observe(text, names, filters, push=kind == "Push")
+        observed = observe(text, names, _filters(spec), push=_collector(spec) == "Push")
         metrics = observed.metrics(names)
         status.observation = _observation(metrics)
+        return metrics
+
+    def _finish(self, trial: Resource, status: TrialStatus, spec: TrialSpec,
+                result: UnitStatus) -> Result | None:
+        metrics = self._read_observation(trial, status, spec)
+        objective = spec.objective
+        kind = _collector(spec)
         if result.state is not UnitState.SUCCEEDED:
             return self._end(trial, status, "Failed", "TrialFailed",
                       f"the trial's process failed: {result.reason or 'Error'}: "
@@ -204,15 +234,18 @@ class TrialController(Controller):
             self.rt.notify(EXPERIMENT, trial.namespace, experiment)
         return None
 
-    def _stop(self, trial: Resource, status: TrialStatus, state: str) -> Result | None:
+    def _stop(self, trial: Resource, status: TrialStatus, state: str,
+              why: str = "") -> Result | None:
         handle = self._handle(trial, status) if status.active else None
         if handle is not None:
             self.rt.executor.cancel(handle, grace_seconds=2.0)
             self.rt.executor.finalize(handle)
             self.rt.executor.forget(handle)
+        if state == "EarlyStopped":  # what it reported until then is its observation
+            self._read_observation(trial, status, TRIAL.parse_spec(trial))
         reason = "TrialEarlyStopped" if state == "EarlyStopped" else "TrialKilled"
-        message = ("Trial is early stopped" if state == "EarlyStopped" else
-                   "Trial is killed: its experiment ended")
+        message = (f"Trial is early stopped{': ' + why if why else ''}"
+                   if state == "EarlyStopped" else "Trial is killed: its experiment ended")
         return self._end(trial, status, state, reason, message)
 
     def _delete(self, trial: Resource, status: TrialStatus) -> Result | None:
@@ -230,6 +263,18 @@ class TrialController(Controller):
             "finalizers": [f for f in trial.metadata.finalizers if f != FINALIZER]})
         self.rt.store.update(TRIAL, trial.model_copy(update={"metadata": meta}))
         return None
+
+
+def _collector(spec: TrialSpec) -> str:
+    collector = spec.metrics_collector
+    return collector.collector.kind if collector and collector.collector else "StdOut"
+
+
+def _filters(spec: TrialSpec) -> list[str]:
+    collector = spec.metrics_collector
+    if collector and collector.source and collector.source.filter:
+        return list(collector.source.filter.metrics_format)
+    return []
 
 
 def _observation(metrics: list[dict[str, str]]) -> Any:
