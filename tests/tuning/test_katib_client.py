@@ -141,6 +141,7 @@ with contextlib.redirect_stdout(sys.stderr):
         trial = kc.get_trial(best.best_trial_name, ns)
         out["best_trial"] = {"name": trial.metadata.name,
                              "params": assignments(trial.spec.parameter_assignments)}
+        out["best_log"] = "".join(kc.get_job_logs(name, best.best_trial_name, namespace=ns))
         out["experiments"] = [e.metadata.name for e in kc.list_experiments(ns)]
         suggestion = kc.get_suggestion(name, ns)
         out["suggestion"] = {"name": suggestion.metadata.name,
@@ -220,6 +221,9 @@ def test_katib_client_runs_an_experiment(ketch_server: ServerProcess, tmp_path: 
     assert optimal["params"] == as_params(ours["parameterAssignments"])
     assert optimal["metrics"] == ours["observation"]["metrics"]
     assert out["best_trial"] == {"name": optimal["name"], "params": optimal["params"]}
+    # get_job_logs reads the trial pod's collector container: the line the trial printed.
+    best_loss = next(m["min"] for m in optimal["metrics"] if m["name"] == "loss")
+    assert out["best_log"].strip() == f"loss={best_loss}"
 
     trials = out["trials"]
     assert [t["name"] for t in trials] == sorted(ketch_trials) == sorted(

@@ -57,6 +57,9 @@ class PodUnit:
     message: str = ""
     start_time: str | None = None
     finish_time: str | None = None
+    # More names for the one container, each with the same log: where a Kubernetes
+    # operator's pod has a sidecar a client reads (Katib's metrics collector).
+    sidecars: tuple[str, ...] = ()
 
 
 def _sources(runtime: Runtime) -> list[tuple[Any, Any]]:
@@ -85,11 +88,12 @@ def pod_object(runtime: Runtime, owner: Resource, unit: PodUnit) -> dict[str, An
             **({"finishedAt": unit.finish_time} if unit.finish_time else {})}}
     else:
         state = {"waiting": {"reason": unit.reason or "ContainerCreating"}}
-    container_status = {
-        "name": unit.container, "image": "ketch", "imageID": "", "restartCount": 0,
+    statuses = [{
+        "name": name, "image": "ketch", "imageID": "", "restartCount": 0,
         "ready": unit.phase == "Running", "started": unit.phase == "Running", "state": state}
+        for name in (unit.container, *unit.sidecars)]
     status: dict[str, Any] = {"phase": unit.phase, "hostIP": "127.0.0.1",
-                              "containerStatuses": [container_status]}
+                              "containerStatuses": statuses}
     if started:
         status["startTime"] = started
     owner_ref = {"apiVersion": owner.api_version, "kind": owner.kind, "name": owner.name,
@@ -104,7 +108,8 @@ def pod_object(runtime: Runtime, owner: Resource, unit: PodUnit) -> dict[str, An
             "creationTimestamp": started or owner.metadata.creation_timestamp,
             "labels": dict(unit.labels), "ownerReferences": [owner_ref],
             "annotations": {"ketch.dev/unit-id": unit.unit_id}},
-        "spec": {"containers": [{"name": unit.container, "image": "ketch"}],
+        "spec": {"containers": [{"name": name, "image": "ketch"}
+                                for name in (unit.container, *unit.sidecars)],
                  # The node a running unit is on, where the backend has several.
                  "nodeName": (unit.handle and runtime.executor.node(unit.handle))
                  or runtime.host, "restartPolicy": "Never"},
@@ -218,10 +223,10 @@ def pod_log(runtime: Runtime, namespace: str, name: str,
     errors), then streams lazily."""
     found = _find(runtime, namespace, name)
     unit = found.unit
-    if options.container not in (None, "", unit.container):
+    if options.container not in (None, "", unit.container, *unit.sidecars):
+        names = ", ".join(repr(n) for n in (unit.container, *unit.sidecars))
         raise BadRequestError(f"container {options.container} is not valid for pod {name}",
-                              [FieldError("container", f"pod {name} has one container, "
-                                                       f"{unit.container!r}")])
+                              [FieldError("container", f"pod {name} has container(s) {names}")])
     if options.since_seconds is not None and unit.finish_time is not None:
         finished = datetime.strptime(unit.finish_time, "%Y-%m-%dT%H:%M:%SZ").replace(
             tzinfo=UTC)

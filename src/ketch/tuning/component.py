@@ -38,5 +38,6 @@ component = Component(
     controllers=("ketch.tuning._experiments:ExperimentController",
                  "ketch.tuning._trials:TrialController"),
     log_readers={"trials.kubeflow.org": _trial_log},
+    pods={"trials.kubeflow.org": "ketch.tuning._pods:trial_pods"},
     schema="ketch.tuning._tables:SCHEMA",
 )
