@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from ketch.core.component import Component
+from ketch.core.component import Component, DashboardRoute
 
 if TYPE_CHECKING:
     from ketch.core.kinds import LogOptions
@@ -40,4 +40,7 @@ component = Component(
     log_readers={"trials.kubeflow.org": _trial_log},
     pods={"trials.kubeflow.org": "ketch.tuning._pods:trial_pods"},
     schema="ketch.tuning._tables:SCHEMA",
+    describe={"Experiment.kubeflow.org": "ketch.tuning._describe:EXPERIMENT_VIEW"},
+    dashboard=(DashboardRoute("/experiments", "Tuning", ("experiments", "trials",
+                                                         "suggestions")),),
 )
