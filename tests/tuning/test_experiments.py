@@ -219,3 +219,30 @@ def test_median_stop_stops_trials_worse_than_the_median_and_tells_the_study(
                        if c["type"] == "EarlyStopped")
         assert "median" in message
         assert reason(trial, "EarlyStopped") == "TrialEarlyStopped"
+
+
+@pytest.mark.parametrize("fmt", ["TEXT", "JSON"])
+def test_the_file_collector_reads_what_the_trial_wrote_at_katibs_path(
+        sqlite_runtime: Runtime, fmt: str) -> None:
+    """The trial writes Katib's default path, /var/log/katib/metrics.log, which it
+    could not on this machine: the path is the trial's own, and nothing else it
+    prints is taken for a metric."""
+    line = ("f'loss={(x - 1) ** 2!r}'" if fmt == "TEXT" else
+            "json.dumps({'loss': str((x - 1) ** 2), 'timestamp': 'now'})")
+    script = ("import json, sys\nx = float(sys.argv[1])\nprint('loss=1000')\n"
+              "with open('/var/log/katib/metrics.log', 'w') as f:\n"
+              f"    f.write({line} + '\\n')\n")
+    params = [{"name": "x", "parameterType": "double",
+               "feasibleSpace": {"min": "0", "max": "2"}}]
+    create(sqlite_runtime, experiment(
+        "files", parameters=params, script=script, max_trials=3, parallel=3,
+        metricsCollectorSpec={"collector": {"kind": "File"}, "source": {
+            "fileSystemPath": {"path": "/var/log/katib/metrics.log", "kind": "File",
+                               "format": fmt}}}))
+    done = wait_until(sqlite_runtime, EXPERIMENT, "files", ended)
+    assert condition_true("Succeeded")(done), done.status
+    for trial in sqlite_runtime.store.list(TRIAL, "default").items:
+        x = float(trial.spec["parameterAssignments"][0]["value"])
+        metric = trial.status["observation"]["metrics"][0]
+        assert float(metric["latest"]) == pytest.approx((x - 1) ** 2)
+    assert not Path("/var/log/katib/metrics.log").exists()

@@ -132,6 +132,8 @@ class ExperimentController(Controller):
             with self._lock:  # another plane asked meanwhile: read the study again
                 self._studies.pop(str(exp.metadata.uid), None)
         status.control_plane = self.rt.id
+        before = status.to_wire() if status.control_plane == exp.status.get("controlPlane") \
+            else {}
         spec: KatibExperimentSpec = EXPERIMENT.parse_spec(exp)
         if not status.conditions:
             status.start_time = now()
@@ -159,8 +161,8 @@ class ExperimentController(Controller):
         if self._ask(exp, spec, study, status, trials):
             self._record_suggestions(exp, trials)
         _condition(status, "Running", True, "ExperimentRunning", "Experiment is running")
-        status.last_reconcile_time = now()
-        self._write(exp, status)
+        if status.to_wire() != before:  # an unchanged status is not written (nor re-read)
+            self._write(exp, status)
         return Result(requeue_after=_RECHECK)
 
     def _ensure_suggestion(self, exp: Resource, spec: KatibExperimentSpec) -> None:

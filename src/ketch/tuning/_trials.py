@@ -23,7 +23,7 @@ from ketch.core.executors import Handle, ResourceRequest, UnitState, UnitStatus,
 from ketch.core.resources import Resource, now, set_condition
 from ketch.core.runtime import LEASE_TTL, Runtime
 from ketch.tuning._kinds import EXPERIMENT, TRIAL, TrialSpec, TrialStatus
-from ketch.tuning._metrics import observe
+from ketch.tuning._metrics import DEFAULT_FILE, file_wrapper, observe
 from ketch.tuning._template import run_parts
 
 __all__ = ["EXPERIMENT_LABEL", "STOP_LABEL", "TRIAL_LABEL", "TrialController", "log_key",
@@ -125,7 +125,13 @@ class TrialController(Controller):
         trial = self._write(trial, status)  # the claim
         env = {**parts.env, "KATIB_TRIAL_NAME": trial.name,
                "KETCH_TRIAL_NAME": trial.name, "KETCH_TRIAL_NAMESPACE": trial.namespace}
-        unit = WorkUnit(unit_id=unit_id, command=parts.command, env=env,
+        command = parts.command
+        if _collector(spec) == "File":
+            katib_path, _ = _file_source(spec)
+            own = f"/tmp/ketch-trials/{trial.metadata.uid}/{katib_path.rsplit('/', 1)[-1]}"
+            command = file_wrapper(command, katib_path, own)
+            env["KATIB_METRICS_FILE"] = own
+        unit = WorkUnit(unit_id=unit_id, command=command, env=env,
                         working_dir=parts.working_dir, resources=request,
                         timeout_seconds=parts.deadline, log_key=log_key(trial))
         self._units[unit_id] = ObjectKey(trial.namespace, trial.name)
@@ -179,7 +185,8 @@ class TrialController(Controller):
         metric on; ``less`` stops a value below the rule's, ``greater`` one above."""
         text = b"".join(self.rt.executor.logs(handle, follow=False)).decode("utf-8", "replace")
         names = [rule.name for rule in spec.early_stopping_rules]
-        observed = observe(text, names, _filters(spec), push=_collector(spec) == "Push")
+        observed = observe(text, names, _filters(spec), push=_collector(spec) == "Push",
+                           file=_file_source(spec)[1] if _collector(spec) == "File" else None)
         for rule in spec.early_stopping_rules:
             seen = [v for _, v in observed.values.get(rule.name, [])]
             if len(seen) < (rule.start_step or 1):
@@ -201,7 +208,8 @@ class TrialController(Controller):
                 if self.rt.artifacts.exists(key) else "")
         objective = spec.objective
         names = [objective.objective_metric_name, *objective.additional_metric_names]
-        observed = observe(text, names, _filters(spec), push=_collector(spec) == "Push")
+        observed = observe(text, names, _filters(spec), push=_collector(spec) == "Push",
+                           file=_file_source(spec)[1] if _collector(spec) == "File" else None)
         metrics = observed.metrics(names)
         status.observation = _observation(metrics)
         return metrics
@@ -268,6 +276,14 @@ class TrialController(Controller):
 def _collector(spec: TrialSpec) -> str:
     collector = spec.metrics_collector
     return collector.collector.kind if collector and collector.collector else "StdOut"
+
+
+def _file_source(spec: TrialSpec) -> tuple[str, str]:
+    """The File collector's path as the template names it, and its format."""
+    collector = spec.metrics_collector
+    source = collector.source.file_system_path if collector and collector.source else None
+    return ((source.path if source and source.path else DEFAULT_FILE),
+            (source.format if source and source.format else "TEXT"))
 
 
 def _filters(spec: TrialSpec) -> list[str]:
