@@ -78,7 +78,8 @@ def parse(lines: Iterable[str], names: Sequence[str], filters: Sequence[str] = (
     observed = Observed()
     wanted = set(names)
     patterns = [re.compile(f) for f in (filters or (DEFAULT_FILTER,))]
-    for line in lines:
+    for raw in lines:
+        line = raw
         if line.startswith(PUSH_PREFIX):
             if push:
                 _push_line(line[len(PUSH_PREFIX):], wanted, observed)
