@@ -121,14 +121,43 @@ def run_optuna_inprocess(trials: int) -> float:
     return time.perf_counter() - start
 
 
+def ray_tune_python() -> str | None:
+    """A Python with Ray Tune: this one if it imports ``ray.tune``, else a venv of
+    ``ray[tune]`` (the Ray ketch pins) and Optuna, built once under
+    ~/.cache/ketch-bench (Ray Tune's pandas and pyarrow stay out of ketch's venv)."""
+    probe = "import ray.tune, optuna"
+    if subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0:
+        return sys.executable
+    venv = Path.home() / ".cache" / "ketch-bench" / "ray-tune-2.60.0"
+    python = venv / "bin" / "python"
+    if not python.exists() or subprocess.run([str(python), "-c", probe],
+                                             capture_output=True).returncode != 0:
+        print("building a Ray Tune venv (once) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        done = subprocess.run([str(python), "-m", "pip", "install", "-q", "ray[tune]==2.60.0",
+                               "optuna==5.1.0"], check=False)
+        if done.returncode != 0:
+            print("ray tune: not measured (ray[tune] did not install)")
+            return None
+    return str(python)
+
+
 def run_ray_tune(trials: int) -> float | None:
-    try:
-        import ray
-        from ray import tune
-        from ray.tune.search.optuna import OptunaSearch
-    except ImportError as err:
-        print(f"ray tune: not measured ({err})")
+    python = ray_tune_python()
+    if python is None:
         return None
+    done = subprocess.run([python, __file__, "--ray-tune-only", "--trials", str(trials)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print(f"ray tune: failed\n{done.stderr[-2000:]}")
+        return None
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def ray_tune_seconds(trials: int) -> float:
+    import ray
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
     _quiet_optuna()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
              configure_logging=False)
@@ -151,8 +180,12 @@ def run_ray_tune(trials: int) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--ray-tune-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     n = args.trials
+    if args.ray_tune_only:  # in the Ray Tune venv: print the seconds only
+        print(ray_tune_seconds(n))
+        return
     floor = run_optuna_inprocess(n)
     plain = run_optuna_subprocess(n)
     ours = run_ketch(n)
