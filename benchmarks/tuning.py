@@ -126,12 +126,13 @@ def ray_tune_python() -> str | None:
     ``ray[tune]`` (the Ray ketch pins) and Optuna, built once under
     ~/.cache/ketch-bench (Ray Tune's pandas and pyarrow stay out of ketch's venv)."""
     probe = "import ray.tune, optuna"
-    if subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0:
+    here = subprocess.run([sys.executable, "-c", probe], capture_output=True, check=False)
+    if here.returncode == 0:
         return sys.executable
     venv = Path.home() / ".cache" / "ketch-bench" / "ray-tune-2.60.0"
     python = venv / "bin" / "python"
     if not python.exists() or subprocess.run([str(python), "-c", probe],
-                                             capture_output=True).returncode != 0:
+                                             capture_output=True, check=False).returncode != 0:
         print("building a Ray Tune venv (once) ...", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         done = subprocess.run([str(python), "-m", "pip", "install", "-q", "ray[tune]==2.60.0",
