@@ -494,3 +494,25 @@ def test_a_unit_index_others_can_write_is_refused(tmp_path: Path, store: Artifac
     index.chmod(0o777)
     with pytest.raises(PermissionError, match="mode 0700"):
         LocalExecutor(tmp_path / "runs", store, unit_index=index)
+
+
+def test_a_unit_started_but_never_recorded_is_adopted_not_run_again(
+        make_executor: Callable[..., LocalExecutor], tmp_path: Path) -> None:
+    """A control plane that died after starting a unit and before writing its
+    handle.json: the next one, submitting the same unit id, adopts that process
+    instead of starting the unit a second time."""
+    gate, ledger = tmp_path / "gate", tmp_path / "ledger"
+    code = (f"open({str(ledger)!r}, 'a').write('ran\\n')\n" + wait_file(gate) + "print('done')")
+    first = make_executor()
+    started = first.submit(py(code, unit_id="once"))
+    wait_for(lambda: ledger.exists(), message="the first run started")
+    (Path(started["dir"]) / "handle.json").unlink()  # as if the plane died right there
+    first.close()
+    second = make_executor()
+    assert second.lookup("once") is None
+    adopted = second.submit(py(code, unit_id="once"))
+    assert adopted["pid"] == started["pid"]
+    gate.write_text("")
+    ended = wait_unit_done(second, adopted)
+    assert ended.state is UnitState.SUCCEEDED
+    assert ledger.read_text() == "ran\n", "the unit ran once"

@@ -61,9 +61,11 @@ def test_a_killed_control_plane_is_resumed_with_the_same_study_and_no_trial_twic
             done = client.wait(EXP, "resume", condition="Succeeded", timeout=180)
             after = _finished(client)
             trials = client.list(TRIALS, label_selector=SELECTOR).items
+            logs = {t.name: b"".join(client.logs(TRIALS, t.name)).decode()[-600:]
+                    for t in trials if t.name not in after}
     finally:
         server.kill(signal.SIGTERM)
-    assert done.status["trials"] == done.status["trialsSucceeded"] == 12
+    assert done.status["trials"] == done.status["trialsSucceeded"] == 12, logs
     for name, kept in before.items():  # what finished before the kill is as it was
         assert after[name] == kept
     ran = ledger.read_text().split()

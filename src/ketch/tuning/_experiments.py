@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +36,13 @@ from ketch.tuning._kinds import (
     KatibExperimentStatus,
 )
 from ketch.tuning._template import render
-from ketch.tuning._trials import EXPERIMENT_LABEL, STOP_LABEL, TRIAL_LABEL, trial_state
+from ketch.tuning._trials import (
+    EXPERIMENT_LABEL,
+    STOP_LABEL,
+    TRIAL_LABEL,
+    take_trial_ended,
+    trial_state,
+)
 
 __all__ = ["ExperimentController", "trial_name"]
 
@@ -45,6 +52,8 @@ FINALIZER = "update-prometheus-metrics"
 NUMBER_ANNOTATION = "ketch.dev/study-trial"
 _DEFAULT_PARALLEL = 3
 _RECHECK = 5.0
+# How long after a full reconcile a wake-up with nothing new is skipped.
+_QUIET = 1.0
 
 
 def trial_name(experiment: Resource, number: int) -> str:
@@ -58,6 +67,7 @@ def trial_name(experiment: Resource, number: int) -> str:
 @dataclass
 class _Study:
     study: Any
+    journal: Any  # its StoreJournal: an ask is one batch
     distributions: dict[str, Any]
     # Grid points in all (grid only): the study asks no more than there are, even
     # with several trials in flight (Optuna's GridSampler repeats points then).
@@ -75,6 +85,8 @@ class ExperimentController(Controller):
         self.rt = runtime
         self.service = ResourceService(runtime)
         self._studies: dict[str, _Study] = {}
+        # uid -> (resourceVersion, when) of the last full reconcile's result.
+        self._looked: dict[str, tuple[str | None, float]] = {}
         self._lock = threading.Lock()
 
     # -- helpers -----------------------------------------------------------------
@@ -106,9 +118,9 @@ class ExperimentController(Controller):
         # a seeded sampler does not hand out its first suggestions a second time.
         logged = len(list(StoreJournal(self.rt.store, uid).read_logs(0)))
         salt = str(logged) if logged else ""
-        study = open_study(self.rt.store, uid, direction=spec.objective.type,
-                           sampler=sampler(spec, salt))
-        found = _Study(study, distributions(spec.parameters),
+        study, journal = open_study(self.rt.store, uid, direction=spec.objective.type,
+                                    sampler=sampler(spec, salt))
+        found = _Study(study, journal, distributions(spec.parameters),
                        grid_size(spec) if spec.algorithm.algorithm_name == "grid" else None)
         with self._lock:
             self._studies[uid] = found
@@ -121,6 +133,8 @@ class ExperimentController(Controller):
             exp = self.rt.store.get(EXPERIMENT, key.namespace, key.name)
         except NotFoundError:
             return None
+        if self._nothing_new(exp):
+            return Result(requeue_after=_RECHECK)
         status = KatibExperimentStatus.model_validate(exp.status)
         if exp.metadata.deletion_timestamp:
             return self._delete(exp)
@@ -162,8 +176,23 @@ class ExperimentController(Controller):
             self._record_suggestions(exp, trials)
         _condition(status, "Running", True, "ExperimentRunning", "Experiment is running")
         if status.to_wire() != before:  # an unchanged status is not written (nor re-read)
-            self._write(exp, status)
+            exp = self._write(exp, status)
+        with self._lock:
+            self._looked[str(exp.metadata.uid)] = (exp.metadata.resource_version,
+                                                   time.monotonic())
         return Result(requeue_after=_RECHECK)
+
+    def _nothing_new(self, exp: Resource) -> bool:
+        """Whether this reconcile was caused by our own last status write only: the
+        object is as we left it a moment ago and none of its trials has ended since.
+        (A full look still comes every _RECHECK seconds, and after any other change.)"""
+        with self._lock:
+            looked = self._looked.get(str(exp.metadata.uid))
+        if looked is None or looked[0] != exp.metadata.resource_version:
+            return False
+        if time.monotonic() - looked[1] > _QUIET or take_trial_ended(exp.namespace, exp.name):
+            return False
+        return True
 
     def _ensure_suggestion(self, exp: Resource, spec: KatibExperimentSpec) -> None:
         try:
@@ -211,6 +240,12 @@ class ExperimentController(Controller):
 
         have = {_number(t) for t in trials}
         for frozen in study.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if frozen.number in have:
+                continue
+            if set(frozen.params) != set(study.distributions):
+                # Asked without the batch (an older journal) and cut short: never run.
+                study.study.tell(frozen.number, state=TrialState.FAIL)
+                continue
             if frozen.number not in have:
                 trials.append(self._create_trial(exp, spec, frozen.number, frozen.params,
                                                  early_stopping_rules(spec, trials)))
@@ -228,7 +263,8 @@ class ExperimentController(Controller):
         for _ in range(max(room, 0)):
             if study.exhausted():
                 break
-            new = study.study.ask(study.distributions)
+            with study.journal.batch():  # the trial and all its parameters, or nothing
+                new = study.study.ask(study.distributions)
             trials.append(self._create_trial(exp, spec, new.number, new.params, rules))
             asked += 1
         self._count(status, trials, spec)

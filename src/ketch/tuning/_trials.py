@@ -15,6 +15,7 @@ died between the claim and writing the handle finds the process by lookup.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from ketch.core.controller import Controller, ObjectKey, Result
@@ -40,6 +41,21 @@ _RUNNING_RECHECK = 5.0
 # How often a trial with early-stopping rules has its output so far read.
 _RULE_RECHECK = 0.5
 _FINAL = ("Succeeded", "Failed", "Killed", "EarlyStopped", "MetricsUnavailable")
+
+
+# Experiments one of whose trials ended since their controller last looked, in this
+# process: the experiment controller skips a reconcile that only its own status write
+# caused (see ExperimentController.reconcile) unless a trial ended meanwhile.
+_ENDED: set[tuple[str, str]] = set()
+_ENDED_LOCK = threading.Lock()
+
+
+def take_trial_ended(namespace: str, experiment: str) -> bool:
+    """Whether a trial of the experiment ended since the last call (and forget it)."""
+    with _ENDED_LOCK:
+        found = (namespace, experiment) in _ENDED
+        _ENDED.discard((namespace, experiment))
+    return found
 
 
 def log_key(trial: Resource) -> str:
@@ -239,6 +255,8 @@ class TrialController(Controller):
         self._write(trial, status)
         experiment = trial.metadata.labels.get(EXPERIMENT_LABEL)
         if experiment:
+            with _ENDED_LOCK:
+                _ENDED.add((trial.namespace, experiment))
             self.rt.notify(EXPERIMENT, trial.namespace, experiment)
         return None
 

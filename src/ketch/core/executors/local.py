@@ -304,6 +304,16 @@ class LocalExecutor(Executor):
             os.chown(user_dir, run_as.uid, run_as.gid)
             exit_file = user_dir / proc.EXIT_FILE
         if reused:
+            orphan = _orphan_wrapper(exit_file)
+            if orphan is not None:
+                # A control plane died after starting this unit and before writing its
+                # handle.json: adopt that run rather than start the unit a second time
+                # (the monitor hears its end: it is no child of ours).
+                handle = self._new_handle(unit, directory, orphan.pid, orphan.create_time(),
+                                          record, endpoint)
+                with self._lock:
+                    record.handle = handle
+                return handle
             # A resubmission of the same unit id must not inherit the previous end state.
             for stale in (proc.EXIT_FILE, proc.REASON_FILE, proc.CANCELLED_FILE,
                           proc.HANDLE_FILE):
@@ -749,6 +759,17 @@ class LocalExecutor(Executor):
         shutil.rmtree(handle["dir"], ignore_errors=True)
         if self._index is not None:
             self._index.drop(handle["unitId"], Path(handle["dir"]))
+
+
+def _orphan_wrapper(exit_file: Path) -> psutil.Process | None:
+    """The exit wrapper still running for ``exit_file``, if any: a unit started by a
+    control plane that died before it recorded the start."""
+    wanted = str(exit_file)
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if len(cmdline) > 3 and cmdline[:2] == ["/bin/sh", "-c"] and cmdline[3] == wanted:
+            return process
+    return None
 
 
 def _log_max_bytes_from_env() -> int:
