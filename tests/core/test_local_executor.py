@@ -505,7 +505,7 @@ def test_a_unit_started_but_never_recorded_is_adopted_not_run_again(
     code = (f"open({str(ledger)!r}, 'a').write('ran\\n')\n" + wait_file(gate) + "print('done')")
     first = make_executor()
     started = first.submit(py(code, unit_id="once"))
-    wait_for(lambda: ledger.exists(), message="the first run started")
+    wait_for(ledger.exists, message="the first run started")
     (Path(started["dir"]) / "handle.json").unlink()  # as if the plane died right there
     first.close()
     second = make_executor()
