@@ -190,7 +190,8 @@ class ExperimentController(Controller):
             looked = self._looked.get(str(exp.metadata.uid))
         if looked is None or looked[0] != exp.metadata.resource_version:
             return False
-        return not (time.monotonic() - looked[1] > _QUIET or take_trial_ended(exp.namespace, exp.name))
+        recent = time.monotonic() - looked[1] <= _QUIET
+        return recent and not take_trial_ended(exp.namespace, exp.name)
 
     def _ensure_suggestion(self, exp: Resource, spec: KatibExperimentSpec) -> None:
         try:
