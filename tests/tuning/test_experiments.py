@@ -246,3 +246,36 @@ def test_the_file_collector_reads_what_the_trial_wrote_at_katibs_path(
         metric = trial.status["observation"]["metrics"][0]
         assert float(metric["latest"]) == pytest.approx((x - 1) ** 2)
     assert not Path("/var/log/katib/metrics.log").exists()
+
+
+def test_raising_the_budget_of_a_finished_experiment_resumes_its_study(
+        runtime: Runtime) -> None:
+    service = ResourceService(runtime)
+    create(runtime, experiment("more", max_trials=3, parallel=1, resumePolicy="LongRunning",
+                               settings={"random_state": 8}))
+    first = wait_until(runtime, EXPERIMENT, "more", ended)
+    assert reason(first, "Succeeded") == "ExperimentMaxTrialsReached"
+    # As KatibClient.edit_experiment_budget sends it: a merge patch.
+    service.patch(EXPERIMENT, "default", "more", {"spec": {"maxTrialCount": 5}})
+    done = wait_until(runtime, EXPERIMENT, "more",
+                      lambda o: ended(o) and o.status["trials"] == 5)
+    assert reason(done, "Succeeded") == "ExperimentMaxTrialsReached"
+    assert reason(done, "Restarting") == "ExperimentRunning"  # it restarted, then ran
+    points = {tuple(a["value"] for a in t.spec["parameterAssignments"])
+              for t in runtime.store.list(TRIAL, "default").items}
+    assert len(points) == 5
+
+
+def test_a_finished_experiment_with_resume_policy_never_refuses_a_new_budget(
+        sqlite_runtime: Runtime) -> None:
+    create(sqlite_runtime, experiment("final", max_trials=1))
+    done = wait_until(sqlite_runtime, EXPERIMENT, "final", ended)
+    service = ResourceService(sqlite_runtime)
+    with pytest.raises(InvalidError) as info:
+        service.patch(EXPERIMENT, "default", "final", {"spec": {"maxTrialCount": 4}})
+    assert info.value.fields[0].path == "spec.maxTrialCount"
+    params = done.spec["parameters"]
+    params[0]["feasibleSpace"]["max"] = "20"
+    with pytest.raises(InvalidError) as changed:
+        service.patch(EXPERIMENT, "default", "final", {"spec": {"parameters": params}})
+    assert changed.value.fields[0].path == "spec.parameters"

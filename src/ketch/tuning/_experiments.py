@@ -138,7 +138,7 @@ class ExperimentController(Controller):
         status = KatibExperimentStatus.model_validate(exp.status)
         if exp.metadata.deletion_timestamp:
             return self._delete(exp)
-        if _ended(status):
+        if _ended(status) and not self._restart(exp, status):
             return None
         if status.control_plane not in (None, self.rt.id):
             if self.rt.is_alive(status.control_plane):
@@ -175,12 +175,31 @@ class ExperimentController(Controller):
         if self._ask(exp, spec, study, status, trials):
             self._record_suggestions(exp, trials)
         _condition(status, "Running", True, "ExperimentRunning", "Experiment is running")
+        if any(c.get("type") == "Restarting" and c.get("status") == "True"
+               for c in status.conditions):
+            _condition(status, "Restarting", False, "ExperimentRunning", "Experiment is running")
         if status.to_wire() != before:  # an unchanged status is not written (nor re-read)
             exp = self._write(exp, status)
         with self._lock:
             self._looked[str(exp.metadata.uid)] = (exp.metadata.resource_version,
                                                    time.monotonic())
         return Result(requeue_after=_RECHECK)
+
+    def _restart(self, exp: Resource, status: KatibExperimentStatus) -> bool:
+        """Katib's resume: an Experiment that succeeded by spending its trial budget
+        runs on when the budget is raised and its resumePolicy is not Never."""
+        spec: KatibExperimentSpec = EXPERIMENT.parse_spec(exp)
+        done = next((c for c in status.conditions if c.get("type") == "Succeeded"
+                     and c.get("status") == "True"), None)
+        if (done is None or done.get("reason") != "ExperimentMaxTrialsReached"
+                or (spec.resume_policy or "Never") == "Never"
+                or spec.max_trial_count is None or spec.max_trial_count <= status.trials):
+            return False
+        _condition(status, "Succeeded", False, "ExperimentRestarting", "Experiment is restarted")
+        _condition(status, "Restarting", True, "ExperimentRestarting", "Experiment is restarted")
+        status.completion_time = None
+        self._write(exp, status)
+        return True
 
     def _nothing_new(self, exp: Resource) -> bool:
         """Whether this reconcile was caused by our own last status write only: the

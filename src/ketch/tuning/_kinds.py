@@ -279,6 +279,14 @@ def _immutable_experiment(stored: Resource, proposed: Resource) -> None:
     budget = {"parallelTrialCount", "maxTrialCount", "maxFailedTrialCount"}
     changed = sorted(k for k in {*stored.spec, *proposed.spec} - budget
                      if stored.spec.get(k) != proposed.spec.get(k))
+    finished = any(c.get("type") in ("Succeeded", "Failed") and c.get("status") == "True"
+                   for c in (stored.status or {}).get("conditions") or [])
+    if (finished and (stored.spec.get("resumePolicy") or "Never") == "Never"
+            and stored.spec.get("maxTrialCount") != proposed.spec.get("maxTrialCount")):
+        raise InvalidError(f"experiment {stored.name!r} has ended and cannot be restarted",
+                           [FieldError("spec.maxTrialCount", "the experiment's resumePolicy "
+                                       "is Never: set LongRunning to raise a finished "
+                                       "experiment's budget")])
     if changed:
         raise InvalidError(f"experiment {stored.name!r}: only the trial budget can change",
                            [FieldError(f"spec.{changed[0]}", "field is immutable; only "
