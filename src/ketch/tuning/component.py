@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from ketch.core.component import Component, DashboardRoute
+from ketch.core.component import Component, DashboardRoute, Facade
 
 if TYPE_CHECKING:
     from ketch.core.kinds import LogOptions
@@ -40,6 +40,7 @@ component = Component(
     log_readers={"trials.kubeflow.org": _trial_log},
     pods={"trials.kubeflow.org": "ketch.tuning._pods:trial_pods"},
     schema="ketch.tuning._tables:SCHEMA",
+    sdk=Facade("tuning", "ketch.tuning.client:TuningClient"),
     describe={"Experiment.kubeflow.org": "ketch.tuning._describe:EXPERIMENT_VIEW"},
     dashboard=(DashboardRoute("/experiments", "Tuning", ("experiments", "trials",
                                                          "suggestions")),),
