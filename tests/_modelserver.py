@@ -72,9 +72,10 @@ def stop_services(ketch_server: ServerProcess) -> Iterator[None]:
     so each test deletes its InferenceServices, which stops their processes."""
     yield
     with Client(ketch_server.url) as client:
-        for obj in client.list("isvc").items:
-            client.delete("isvc", obj.name)
-        wait_for(lambda: not client.list("isvc").items, timeout=60,
+        # Every namespace's: a test may serve from one of its own (the pods view's does).
+        for obj in client.list("isvc", all_namespaces=True).items:
+            client.delete("isvc", obj.name, namespace=obj.namespace)
+        wait_for(lambda: not client.list("isvc", all_namespaces=True).items, timeout=60,
                  message="inference services deleted")
 
 

@@ -16,6 +16,7 @@ from ketch.jobs.client import JobsClient
 from ketch.pipelines.client import PipelinesClient
 from ketch.registry.client import ModelRegistry
 from ketch.serving.client import ServingClient
+from ketch.tuning.client import TuningClient
 
 
 def test_each_component_contributes_its_facade(client: Client) -> None:
@@ -23,10 +24,12 @@ def test_each_component_contributes_its_facade(client: Client) -> None:
     assert isinstance(client.registry, ModelRegistry)
     assert isinstance(client.serving, ServingClient)
     assert isinstance(client.jobs, JobsClient)
+    assert isinstance(client.tuning, TuningClient)
     assert client.jobs is client.jobs  # built once, on first use
-    with pytest.raises(AttributeError, match=r"no attribute 'tuning' \(component facades "
-                                             r"installed: jobs, pipelines, registry, serving\)"):
-        _ = client.tuning  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match=r"no attribute 'training' \(component facades "
+                                             r"installed: jobs, pipelines, registry, serving, "
+                                             r"tuning\)"):
+        _ = client.training  # type: ignore[attr-defined]
 
 
 def test_jobs_facade_runs_a_job_to_completion(client: Client) -> None:

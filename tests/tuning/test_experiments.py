@@ -91,6 +91,8 @@ def test_bad_specs_are_refused_at_apply_with_the_field_path(sqlite_runtime: Runt
             good, "trialTemplate.trialParameters.1.reference", "learning_rate"),
         "spec.earlyStopping.algorithmName": _with(
             good, "earlyStopping", {"algorithmName": "sometimes"}),
+        "spec.metricsCollectorSpec.collector.kind": _with(
+            good, "metricsCollectorSpec", {"collector": {"kind": "TensorFlowEvent"}}),
     }
     for path, body in cases.items():
         fields = refused(runtime, body)

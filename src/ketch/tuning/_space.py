@@ -83,6 +83,11 @@ def check_experiment(spec: KatibExperimentSpec) -> None:
                 errors.append(FieldError(
                     f"spec.parameters[{i}].feasibleSpace.step",
                     f"grid needs a step for double parameter {param.name!r}"))
+    collector = spec.metrics_collector_spec.collector if spec.metrics_collector_spec else None
+    if collector is not None and collector.kind not in ("StdOut", "File", "Push"):
+        errors.append(FieldError("spec.metricsCollectorSpec.collector.kind",
+                                 f"the {collector.kind} collector is not supported yet; "
+                                 "use StdOut, File or Push (ketch.tuning.report_metrics)"))
     if spec.nas_config is not None:
         errors.append(FieldError("spec.nasConfig", "neural architecture search (ENAS, "
                                  "DARTS) is not supported by ketch"))
