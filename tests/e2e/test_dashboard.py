@@ -73,7 +73,7 @@ def test_home_page_and_navigation(page: Page, server_url: str) -> None:
         "Home",
         "Jobs",
         "Pipelines",
-        "Experiments",
+        "Tuning (Katib)",
         "Training",
         "Models",
         "Serving",
@@ -89,6 +89,9 @@ def test_home_page_and_navigation(page: Page, server_url: str) -> None:
     # An installed component is a link; one that is not installed yet is not.
     pipelines = nav.locator('[data-nav="pipelines"]')
     expect(pipelines).to_have_attribute("href", re.compile(r"^/pipelines"))
+    # Katib's experiments are the tuning component's page, told apart from KFP's.
+    expect(nav.locator('[data-nav="experiments"]')).to_have_attribute(
+        "href", re.compile(r"^/experiments"))
     training = nav.locator('[data-nav="training"]')
     expect(training).to_have_attribute("aria-disabled", "true")
     expect(training).to_have_attribute("title", NOT_INSTALLED)

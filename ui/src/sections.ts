@@ -12,7 +12,7 @@ export const SECTIONS: readonly Section[] = [
   homeSection,
   jobsSection,
   pipelinesSection,
-  kindSection({ id: "experiments", label: "Experiments", component: "tuning", icon: "M9 3v6l-5 9a2 2 0 0 0 2 3h12a2 2 0 0 0 2-3l-5-9V3M8 3h8" }),
+  kindSection({ id: "experiments", label: "Tuning (Katib)", component: "tuning", icon: "M9 3v6l-5 9a2 2 0 0 0 2 3h12a2 2 0 0 0 2-3l-5-9V3M8 3h8" }),
   kindSection({ id: "training", label: "Training", component: "training", icon: "M4 19l5-6 4 3 7-9M16 7h4v4" }),
   registrySection,
   servingSection,

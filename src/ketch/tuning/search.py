@@ -11,24 +11,24 @@ __all__ = ["categorical", "double", "int"]
 _builtin_int = int
 
 
-def double(min: float, max: float, step: float | None = None,
-           distribution: str | None = None) -> dict[str, Any]:
-    space: dict[str, Any] = {"min": str(min), "max": str(max)}
+def _range(kind: str, low: object, high: object, step: object,
+           distribution: str | None) -> dict[str, Any]:
+    space: dict[str, Any] = {"min": str(low), "max": str(high)}
     if step is not None:
         space["step"] = str(step)
     if distribution is not None:
         space["distribution"] = distribution
-    return {"parameterType": "double", "feasibleSpace": space}
+    return {"parameterType": kind, "feasibleSpace": space}
+
+
+def double(min: float, max: float, step: float | None = None,
+           distribution: str | None = None) -> dict[str, Any]:
+    return _range("double", min, max, step, distribution)
 
 
 def int(min: _builtin_int, max: _builtin_int, step: _builtin_int | None = None,
         distribution: str | None = None) -> dict[str, Any]:
-    space: dict[str, Any] = {"min": str(min), "max": str(max)}
-    if step is not None:
-        space["step"] = str(step)
-    if distribution is not None:
-        space["distribution"] = distribution
-    return {"parameterType": "int", "feasibleSpace": space}
+    return _range("int", min, max, step, distribution)
 
 
 def categorical(list: Sequence[Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ export function PipelineExperimentsPage({ namespace }: { namespace: string }) {
   const allNs = namespace === ALL_NAMESPACES;
   return (
     <div className="page">
-      <PageHead title="Experiments" />
+      <PageHead title="Pipeline experiments" />
       <PipelineTabs active="experiments" />
       <div className="toolbar">
         <label className="filter">

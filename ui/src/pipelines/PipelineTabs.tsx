@@ -6,7 +6,7 @@ export type PipelineTab = "runs" | "catalog" | "experiments" | "recurring";
 const TABS: { id: PipelineTab; label: string; path: string }[] = [
   { id: "runs", label: "Runs", path: "/pipelines" },
   { id: "catalog", label: "Pipelines", path: "/pipelines/catalog" },
-  { id: "experiments", label: "Experiments", path: "/pipelines/experiments" },
+  { id: "experiments", label: "Experiments (KFP)", path: "/pipelines/experiments" },
   { id: "recurring", label: "Recurring runs", path: "/pipelines/recurring" },
 ];
 
