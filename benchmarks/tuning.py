@@ -35,6 +35,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import argparse
 import math
+import os
 import subprocess
 import tempfile
 import time
@@ -147,8 +148,11 @@ def run_ray_tune(trials: int) -> float | None:
     python = ray_tune_python()
     if python is None:
         return None
+    # A home of its own: Ray 2.60 writes ~/.ray/auth_token, which later Ray clients on
+    # this machine would send to clusters that expect none.
+    env = {**os.environ, "HOME": tempfile.mkdtemp(prefix="ketch-bench-ray-home-")}
     done = subprocess.run([python, __file__, "--ray-tune-only", "--trials", str(trials)],
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         print(f"ray tune: failed\n{done.stderr[-2000:]}")
         return None

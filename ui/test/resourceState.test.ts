@@ -34,6 +34,19 @@ describe("stateOf", () => {
     ];
     expect(stateOf(exp, runs)).toEqual({ text: "2 runs · archived" });
   });
+  it("shows a Katib Experiment's newest holding condition, not a KFP experiment's runs", () => {
+    const katib = (conditions: { type: string; status: string }[]): Resource =>
+      res("Experiment", { apiVersion: "kubeflow.org/v1beta1", status: { conditions } }, "e1");
+    const done = [
+      { type: "Created", status: "True" },
+      { type: "Running", status: "False" },
+      { type: "Succeeded", status: "True" },
+    ];
+    expect(stateOf(katib(done), [res("PipelineRun", { spec: { experiment: "e1" } })])).toEqual({
+      phase: "Succeeded",
+    });
+    expect(stateOf(katib([]))).toEqual({ phase: "Pending" });
+  });
   it("shows a RecurringRun's mode, and a dash for kinds without state", () => {
     expect(stateOf(res("RecurringRun", { spec: { mode: "Disable" } }))).toEqual({ phase: "Disabled" });
     expect(stateOf(res("RecurringRun", { spec: {} }))).toEqual({ phase: "Enabled" });

@@ -190,7 +190,8 @@ export async function streamLog(
 }
 
 export function keyOf(r: Resource): string {
-  return `${r.kind}/${r.metadata.namespace ?? ""}/${r.metadata.name}`;
+  // apiVersion too: a kind name can be in two groups (Katib's and KFP's Experiment).
+  return `${r.apiVersion}/${r.kind}/${r.metadata.namespace ?? ""}/${r.metadata.name}`;
 }
 
 // ---- Model Registry (upstream Kubeflow Model Registry REST API) ----------

@@ -23,6 +23,12 @@ export function stateOf(r: Resource, all: readonly Resource[] = []): ResourceSta
   const conditions = st.conditions ?? [];
   const ready = conditions.find((c) => c.type === "Ready");
   if (ready) return { phase: ready.status === "True" ? "Ready" : "NotReady" };
+  if (r.apiVersion?.startsWith("kubeflow.org/")) {
+    // Katib's kinds: the state is the newest condition that holds (Created, Running,
+    // Succeeded, Failed, EarlyStopped ...), as Katib appends them.
+    const holds = [...conditions].reverse().find((c) => c.status === "True");
+    return { phase: holds?.type ?? "Pending" };
+  }
   switch (r.kind) {
     case "InferenceService":
       // Created, not yet reconciled: no conditions written so far.

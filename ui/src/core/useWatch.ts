@@ -15,9 +15,13 @@ import {
   listResources,
 } from "./api";
 
+function apiVersionOf(kind: KindInfo): string {
+  return kind.group ? `${kind.group}/${kind.version}` : kind.version;
+}
+
 type Action =
   | { type: "reset" }
-  | { type: "replaceKind"; kind: string; items: Resource[] }
+  | { type: "replaceKind"; kind: string; apiVersion: string; items: Resource[] }
   | { type: "event"; event: WatchEvent };
 
 type State = Map<string, Resource>;
@@ -27,13 +31,19 @@ function reducer(state: State, action: Action): State {
     case "reset":
       return new Map();
     case "replaceKind": {
+      // By apiVersion too: two groups may each have a kind of one name (Katib's and
+      // KFP's Experiment), and one's list must not drop the other's objects.
       const next = new Map<string, Resource>();
-      for (const [k, v] of state) if (v.kind !== action.kind) next.set(k, v);
+      for (const [k, v] of state) {
+        if (v.kind !== action.kind || v.apiVersion !== action.apiVersion) next.set(k, v);
+      }
       for (const item of action.items) {
-        next.set(keyOf({ ...item, kind: item.kind || action.kind }), {
+        const full = {
           ...item,
           kind: item.kind || action.kind,
-        });
+          apiVersion: item.apiVersion || action.apiVersion,
+        };
+        next.set(keyOf(full), full);
       }
       return next;
     }
@@ -96,7 +106,7 @@ export function useWatch(kinds: KindInfo[], namespace: string): WatchState {
     let source: EventSource | null = null;
     let timer: number | undefined;
     const controller = new AbortController();
-    const byKind = new Map(kinds.map((k) => [k.kind, k]));
+    const byKind = new Set(kinds.map((k) => `${apiVersionOf(k)}/${k.kind}`));
 
     // List every kind (to render at once and learn where to watch from), then
     // follow all of them on one stream from the earliest list's resourceVersion.
@@ -109,7 +119,12 @@ export function useWatch(kinds: KindInfo[], namespace: string): WatchState {
           try {
             const list = await listResources(kind, namespace, controller.signal);
             if (cancelled) return;
-            dispatch({ type: "replaceKind", kind: kind.kind, items: list.items ?? [] });
+            dispatch({
+              type: "replaceKind",
+              kind: kind.kind,
+              apiVersion: apiVersionOf(kind),
+              items: list.items ?? [],
+            });
             const rv = Number(list.metadata?.resourceVersion);
             if (Number.isFinite(rv)) versions.push(rv);
             setErrors((e) => {
@@ -148,7 +163,8 @@ export function useWatch(kinds: KindInfo[], namespace: string): WatchState {
         }
         if (event.type === "ERROR" || !event.object) return;
         if (!event.object.kind && kinds.length === 1) event.object.kind = kinds[0]?.kind ?? "";
-        if (event.object.kind && !byKind.has(event.object.kind)) return;
+        const obj = event.object;
+        if (obj.kind && obj.apiVersion && !byKind.has(`${obj.apiVersion}/${obj.kind}`)) return;
         dispatch({ type: "event", event });
       };
       es.onerror = () => {
